@@ -1,0 +1,130 @@
+# mptui — build, test, bench. CPU always; the CUDA backend when nvcc is found.
+#   make                 build ./mptui (installs missing Debian packages first: make deps)
+#   make test            build and run the Criterion suite + terminal end-to-end tests
+#   make SAN=address,undefined test | make SAN=thread test   sanitizer builds (own build dir)
+#   make bench           CPU benchmarks          make clean
+
+CC      ?= gcc
+SAN     ?=
+CUDA    ?= auto
+comma   := ,
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
+
+CSTD     = -std=c11 -D_GNU_SOURCE -DMPTUI_SOURCE_DIR=\"$(abspath .)\"
+WARN     = -Wall -Wextra -Werror
+OPT     ?= -O2 -g
+INCLUDES = -Isrc -Isrc/gpu -Isrc/train -Isrc/ui -Iinclude
+LIBS     = -lopenblas -lcsv -ljansson -lncursesw -lpthread -lm
+
+# OpenMP threads the CPU ops. libgomp is not TSan-instrumented, so the thread-sanitizer
+# build runs ops single-threaded (the UI/worker threads are what it is there to check).
+ifeq ($(findstring thread,$(SAN)),)
+  OMP = -fopenmp
+else
+  OMP = -Wno-unknown-pragmas
+endif
+SANFLAGS = $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(OMP) $(SANFLAGS) $(INCLUDES) -MMD -MP
+LDFLAGS += $(OMP) $(SANFLAGS)
+
+# ---- CUDA (optional) ----
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CU_SRC  := $(wildcard src/gpu/cuda/*.cu)
+ifeq ($(CUDA),auto)
+  USE_CUDA := $(if $(and $(NVCC),$(CU_SRC)),1,0)
+else
+  USE_CUDA := $(if $(filter 1 yes on,$(CUDA)),1,0)
+endif
+ifeq ($(USE_CUDA),1)
+  CFLAGS  += -DMPTUI_CUDA=1
+  CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+  LIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
+  NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Isrc -Isrc/gpu -Xcompiler -Wall
+endif
+
+# ---- sources ----
+LIB_SRC  := $(wildcard src/gpu/*.c src/gpu/cpu/*.c src/train/*.c src/ui/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_OBJ)
+MAIN_OBJ := $(BUILD)/obj/src/main.o
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC:= $(wildcard bench/*.c)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EX_SRC   := $(wildcard examples/*.c)
+EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+LIBA     := $(BUILD)/libmptui.a
+
+# Hot numeric code gets -O3 (vectorized rounding / elementwise loops).
+$(BUILD)/obj/src/gpu/%.o: OPT = -O3 -g
+
+.PHONY: all test test-unit test-tui bench clean deps deps-check fuzz
+all: mptui $(EX_BIN)
+
+deps:
+	@scripts/deps.sh install
+deps-check:
+	@scripts/deps.sh check >/dev/null 2>&1 || scripts/deps.sh install
+
+$(BUILD)/obj/%.o: %.c | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu | deps-check
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mptui: $(MAIN_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# ./mptui is always the plain build; sanitizer builds stay in their own directory.
+ifeq ($(SAN),)
+mptui: $(BUILD)/mptui
+	cp $< $@
+else
+mptui: $(BUILD)/mptui
+endif
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# One binary per test file (fast iteration: make build/tests/test_scaler) and one with all
+# of them, so `make test` ends with a single Criterion synthesis line.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+$(BUILD)/tests/all: $(TEST_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Tests find the binaries they drive through these variables.
+export MPTUI_BIN = $(abspath $(BUILD)/mptui)
+export MPTUI_EXAMPLES = $(abspath $(BUILD)/examples)
+export MPTUI_ROOT = $(abspath .)
+
+test: $(BUILD)/mptui $(EX_BIN) $(BUILD)/tests/all
+	@scripts/run-tests.sh $(BUILD)
+
+test-unit: $(BUILD)/mptui $(EX_BIN) $(BUILD)/tests/all
+	$(BUILD)/tests/all
+
+bench: $(BUILD)/mptui $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf build build-* mptui
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,135 @@
+/* backend.h — the one compute interface the engine calls for all math: memory, GEMMs
+ * and the forward/backward op of every GPT-2 layer. CPU reference today, CUDA later. */
+#ifndef MPTUI_BACKEND_H
+#define MPTUI_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "numerics.h"
+
+/*
+ * Conventions
+ * - Every tensor is a float buffer in backend memory (bk_alloc). Its dtype tag says which
+ *   values it may hold: a DT_F16 / DT_BF16 tensor holds only values exactly representable in
+ *   that format (the producing op rounds its output). A backend may store such tensors
+ *   more compactly; callers only ever pass pointers they got from the backend.
+ * - Row-major, shapes in comments: (B, T, C) means C is contiguous.
+ * - Outputs in a low dtype are rounded once, from the fp32 accumulator (tensor-core style).
+ * - `num_stats *st` arguments may be NULL; when given, the op ADDS what rounding its output
+ *   did (amax, overflow, underflow, non-finite) to it.
+ * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the
+ *   gradient dtype (SPEC section 2); activation gradients named `dinp` are overwritten unless
+ *   the comment says +=.
+ * - Ops do not fail on the CPU. A backend that can fail (CUDA) records the first error;
+ *   bk_status() reports it, so the engine checks once per step.
+ */
+
+typedef struct backend backend;
+
+typedef enum { BK_CPU = 0, BK_CUDA = 1 } bk_kind;
+
+/* nthreads <= 0: all cores. Returns NULL and fills err when the backend cannot start. */
+backend *bk_create(bk_kind kind, int nthreads, char *err, size_t errlen);
+void bk_destroy(backend *be);
+bk_kind bk_get_kind(const backend *be);
+/* Human description for headers and logs, e.g. "cpu (2 threads, openblas)". */
+const char *bk_describe(const backend *be);
+/* 0 when no op has failed since creation; else -1 and the first error message. */
+int bk_status(const backend *be, char *err, size_t errlen);
+
+/* ---- memory ---- */
+void *bk_alloc(backend *be, size_t bytes); /* zeroed, 64-byte aligned; NULL on failure */
+void bk_free(backend *be, void *p);
+void bk_zero(backend *be, void *p, size_t bytes);
+void bk_upload(backend *be, void *dst, const void *host_src, size_t bytes);
+void bk_download(backend *be, void *host_dst, const void *src, size_t bytes);
+void bk_copy(backend *be, void *dst, const void *src, size_t bytes);
+
+/* ---- casts and reductions ---- */
+/* dst = round_dt(src), n floats; dst may equal src. */
+void bk_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
+/* Statistics of a tensor as stored (amax, amin_nz, non-finite), no rounding. */
+void bk_stats(backend *be, const float *x, size_t n, num_stats *st);
+double bk_sum(backend *be, const float *x, size_t n);
+double bk_sumsq(backend *be, const float *x, size_t n);
+/* x *= s, in fp32. */
+void bk_scale(backend *be, float *x, size_t n, float s);
+
+/* ---- GEMM ----
+ * C(M,N) = alpha * op(A)(M,K) @ op(B)(K,N) (+ C when accumulate), fp32 accumulation, the
+ * result rounded to dtc. A is (M,K) or, with transA, stored (K,M); B is (K,N) or (N,K).
+ * Inputs are rounded to their dtypes first (so an fp16 input above 65504 becomes Inf). */
+void bk_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
+             const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
+             int accumulate, num_stats *st);
+
+/* ---- encoder: token + position embedding, fp32 ---- */
+void bk_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
+                        const float *wpe, int B, int T, int C); /* out (B,T,C) */
+void bk_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
+                         const int32_t *tokens, int B, int T, int C); /* dwte,dwpe += */
+
+/* ---- LayerNorm: fp32 statistics and math, output rounded to dt_out ---- */
+void bk_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, dtype_t dt_out,
+                          num_stats *st); /* inp,out (N,C); mean,rstd (N) */
+/* dinp += (fp32, into the residual gradient); dw, db += (fp32). */
+void bk_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* ---- Linear, Conv1D layout: out(N,OC) = inp(N,C) @ w(C,OC) + b(OC) ----
+ * With w_trans the weight is stored (OC,C) (nn.Linear / tied lm_head). b may be NULL.
+ * The bias is added to the fp32 accumulator before the single rounding to dt_out. */
+void bk_matmul_forward(backend *be, float *out, const float *inp, const float *w,
+                       const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
+                       dtype_t dt_w, dtype_t dt_out, num_stats *st);
+/* dinp(N,C) = round_g(dout @ w^T) (overwritten; skipped when dinp is NULL);
+ * dw += round_g(inp^T @ dout) in w's layout; db += round_g(sum over N of dout) (db may be
+ * NULL). st_dinp / st_dw collect the rounding of dinp and of the weight gradient. */
+void bk_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC, int w_trans,
+                        dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
+
+/* ---- causal self-attention ----
+ * qkv (B,T,3C) in dt -> out (B,T,C) in dt. Per head: scores = round_dt(QK^T / sqrt(hd)),
+ * causal mask, softmax in fp32 saved to att (B,NH,T,T), AV with att rounded to dt. */
+void bk_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
+                          int C, int NH, dtype_t dt, num_stats *st);
+/* dqkv (B,T,3C) overwritten, rounded to dt; scratch needs B*NH*T*T floats. */
+void bk_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
+                           const float *qkv, const float *att, int B, int T, int C, int NH,
+                           dtype_t dt, num_stats *st);
+
+/* ---- GELU (tanh approximation), computed in fp32, stored in dt ---- */
+void bk_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
+                     num_stats *st);
+void bk_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
+                      dtype_t dt, num_stats *st); /* dinp = round_dt(gelu'(inp) * dout) */
+
+/* ---- residual: out = a + b in fp32 (b may hold low-precision values) ---- */
+void bk_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
+/* acc += x, fp32 (gradient of a residual branch flowing back into the stream). */
+void bk_add_inplace(backend *be, float *acc, const float *x, size_t n);
+
+/* ---- cross-entropy from logits (N,V), in fp32 ---- */
+void bk_crossentropy_forward(backend *be, float *losses, const float *logits,
+                             const int32_t *targets, int N, int V); /* losses (N) */
+/* dlogits(N,V) = round_dt(dloss * (softmax(logits) - onehot(target))), dloss being the
+ * gradient of the (scaled) total loss w.r.t. each position's loss. */
+void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
+                              const int32_t *targets, int N, int V, float dloss, dtype_t dt,
+                              num_stats *st);
+
+/* ---- loss scaling and optimizer (SPEC sections 3, 4) ---- */
+/* g *= inv_scale in place (always, even when non-finite values are found); returns 1 when
+ * any input value was Inf or NaN, else 0 (torch._amp_foreach_non_finite_check_and_unscale_). */
+int bk_unscale(backend *be, float *g, size_t n, float inv_scale);
+/* One AdamW step, fp32: g' = g * grad_mult (clip coefficient);
+ * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2; p -= lr * wd * p (decoupled);
+ * p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). t counts from 1. */
+void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+              float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
+
+#endif

@@ -1,0 +1,294 @@
+/* numerics.c — bit-exact fp16 / bf16 conversions (scalar reference + SIMD fast paths)
+ * and the round-through with loss counters that all emulation goes through. */
+#include "numerics.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define NUM_X86 1
+#endif
+
+static const char *const dt_names[DT_COUNT] = {"fp32", "fp16", "bf16"};
+static const char *const dt_labels[DT_COUNT] = {"FP32", "FP16", "BF16"};
+
+const char *dtype_name(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dt_names[dt] : "?"; }
+const char *dtype_label(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dt_labels[dt] : "?"; }
+
+int dtype_parse(const char *s, dtype_t *out)
+{
+    static const struct { const char *name; dtype_t dt; } tab[] = {
+        {"fp32", DT_F32}, {"float32", DT_F32}, {"fp16", DT_F16},
+        {"float16", DT_F16}, {"bf16", DT_BF16}, {"bfloat16", DT_BF16},
+    };
+    if (!s) return -1;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strcasecmp(s, tab[i].name) == 0) { *out = tab[i].dt; return 0; }
+    return -1;
+}
+
+static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* ---- scalar reference, written from the definition ---- */
+
+uint16_t num_f32_to_f16(float x)
+{
+    uint32_t u = f2u(x);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) /* NaN: quiet it, keep the top payload bits (as F16C does) */
+        return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+    if (a >= 0x477ff000u) /* >= 65520 (and Inf) rounds to Inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a >= 0x38800000u) { /* normal in fp16: rebias exponent, RNE on the 13 dropped bits */
+        uint32_t r = (a - (112u << 23)) + 0xfffu + ((a >> 13) & 1u);
+        return (uint16_t)(sign | (r >> 13));
+    }
+    if (a <= 0x33000000u) /* <= 2^-25: the tie at 2^-25 goes to even (zero) */
+        return sign;
+    /* subnormal: value = m * 2^(e-150); fp16 units are 2^-24, so shift by 126 - e */
+    uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
+    uint32_t s = 126u - e;
+    uint32_t r = m >> s, rem = m & ((1u << s) - 1u), half = 1u << (s - 1u);
+    if (rem > half || (rem == half && (r & 1u))) r++;
+    return (uint16_t)(sign | r);
+}
+
+float num_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) { /* zero or subnormal: exact in fp32 */
+        float v = (float)m * 0x1p-24f;
+        return u2f(f2u(v) | sign);
+    }
+    if (e == 31) return u2f(sign | 0x7f800000u | (m << 13));
+    return u2f(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+uint16_t num_f32_to_bf16(float x)
+{
+    uint32_t u = f2u(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float num_bf16_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
+
+/* ---- dispatch ---- */
+
+static int g_portable = 0;
+
+int num_set_portable(int portable)
+{
+    int old = g_portable;
+    g_portable = portable;
+    return old;
+}
+
+int num_has_f16c(void)
+{
+#ifdef NUM_X86
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+    return cached && !g_portable;
+#else
+    return 0;
+#endif
+}
+
+/* ---- SIMD paths ---- */
+
+#ifdef NUM_X86
+__attribute__((target("avx2,f16c")))
+static size_t f16_to_half_simd(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+    return i;
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t half_to_f32_simd(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    return i;
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t round_f16_simd(float *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    }
+    return i;
+}
+
+/* bf16 RNE on the bits; NaN gets the quiet bit instead of a rounding carry. */
+__attribute__((target("avx2")))
+static inline __m256i bf16_round_bits(__m256 x)
+{
+    __m256i u = _mm256_castps_si256(x);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb);
+    __m256i q = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, q, nan);
+    return _mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u));
+}
+
+__attribute__((target("avx2")))
+static size_t round_bf16_simd(float *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(bf16_round_bits(_mm256_loadu_ps(src + i))));
+    return i;
+}
+
+__attribute__((target("avx2")))
+static size_t to_bf16_simd(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i r = _mm256_srli_epi32(bf16_round_bits(_mm256_loadu_ps(src + i)), 16);
+        __m128i lo = _mm256_castsi256_si128(r), hi = _mm256_extracti128_si256(r, 1);
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_packus_epi32(lo, hi));
+    }
+    return i;
+}
+
+__attribute__((target("avx2")))
+static size_t from_bf16_simd(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    return i;
+}
+#endif
+
+static int use_simd(void) { return num_has_f16c(); }
+
+void num_f32_to_f16_array(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+#ifdef NUM_X86
+    if (use_simd()) i = f16_to_half_simd(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = num_f32_to_f16(src[i]);
+}
+
+void num_f16_to_f32_array(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+#ifdef NUM_X86
+    if (use_simd()) i = half_to_f32_simd(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = num_f16_to_f32(src[i]);
+}
+
+void num_f32_to_bf16_array(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+#ifdef NUM_X86
+    if (use_simd()) i = to_bf16_simd(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = num_f32_to_bf16(src[i]);
+}
+
+void num_bf16_to_f32_array(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+#ifdef NUM_X86
+    if (use_simd()) i = from_bf16_simd(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = num_bf16_to_f32(src[i]);
+}
+
+/* ---- round-through ---- */
+
+float num_round1(float x, dtype_t dt)
+{
+    switch (dt) {
+    case DT_F16: return num_f16_to_f32(num_f32_to_f16(x));
+    case DT_BF16: return num_bf16_to_f32(num_f32_to_bf16(x));
+    default: return x;
+    }
+}
+
+static void round_plain(float *dst, const float *src, size_t n, dtype_t dt)
+{
+    size_t i = 0;
+    if (dt == DT_F32) {
+        if (dst != src) memmove(dst, src, n * sizeof *dst);
+        return;
+    }
+#ifdef NUM_X86
+    if (use_simd()) i = dt == DT_F16 ? round_f16_simd(dst, src, n) : round_bf16_simd(dst, src, n);
+#endif
+    for (; i < n; i++) dst[i] = num_round1(src[i], dt);
+}
+
+void num_stats_reset(num_stats *st)
+{
+    memset(st, 0, sizeof *st);
+}
+
+void num_stats_merge(num_stats *into, const num_stats *from)
+{
+    if (from->amax > into->amax) into->amax = from->amax;
+    if (from->amin_nz > 0 && (into->amin_nz == 0 || from->amin_nz < into->amin_nz))
+        into->amin_nz = from->amin_nz;
+    into->count += from->count;
+    into->overflow += from->overflow;
+    into->underflow += from->underflow;
+    into->nonfinite += from->nonfinite;
+}
+
+/* Counts on the raw bits so the compiler can vectorize it; before = input, after = rounded. */
+static void stats_chunk(num_stats *st, const float *before, const float *after, size_t n)
+{
+    uint32_t amax = 0, amin = 0xffffffffu, ovf = 0, unf = 0, nonfin = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = f2u(before[i]) & 0x7fffffffu, r = f2u(after[i]) & 0x7fffffffu;
+        uint32_t fin = a < 0x7f800000u;
+        ovf += fin & (r == 0x7f800000u);
+        unf += (a != 0) & (r == 0);
+        nonfin += !fin;
+        uint32_t am = fin ? a : 0;
+        amax = am > amax ? am : amax;
+        uint32_t an = (fin && a) ? a : 0xffffffffu;
+        amin = an < amin ? an : amin;
+    }
+    num_stats c = {u2f(amax), amin == 0xffffffffu ? 0.0f : u2f(amin), n, ovf, unf, nonfin};
+    num_stats_merge(st, &c);
+}
+
+void num_round(float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
+{
+    if (!st) {
+        round_plain(dst, src, n, dt);
+        return;
+    }
+    enum { CHUNK = 1024 };
+    float tmp[CHUNK];
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t k = n - i < CHUNK ? n - i : CHUNK;
+        round_plain(tmp, src + i, k, dt);
+        stats_chunk(st, src + i, tmp, k);
+        memcpy(dst + i, tmp, k * sizeof *tmp);
+    }
+}

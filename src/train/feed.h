@@ -1,0 +1,98 @@
+/* feed.h — the only channel between the engine's worker thread and a reader (the TUI):
+ * metric rows in a bounded ring, the latest snapshot, and a command queue the other way. */
+#ifndef MPTUI_FEED_H
+#define MPTUI_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "numerics.h"
+
+#define FEED_RING 8192     /* metric rows kept for charts */
+#define FEED_MAX_LAYERS 520 /* precision-map rows (64 blocks x 8 + 8) */
+#define FEED_MSG 256
+#define FEED_SAMPLE 512
+
+typedef enum { RUN_STARTING = 0, RUN_RUNNING, RUN_PAUSED, RUN_FINISHED, RUN_FAILED } run_state;
+
+/* Live statistics of one precision-map row (from the last logged step). */
+typedef struct {
+    char name[32];
+    int has_weight;
+    dtype_t w, act, grad;
+    int override;               /* -1 inherit */
+    float act_amax, grad_amax;  /* gradients as stored, i.e. still scaled */
+    float act_amin, grad_amin;  /* smallest nonzero magnitude, 0 = none */
+    double act_uflow_pct, grad_uflow_pct;
+    int64_t act_ovf, grad_ovf;  /* overflow counts (+ non-finite) at the last logged step */
+    int valid;                  /* stats gathered at least once */
+} feed_layer;
+
+typedef struct {
+    /* fixed for the run */
+    int n_layer, n_head, n_embd, block_size, vocab_size;
+    int64_t n_params;
+    char data_name[128];
+    char device[64];
+    int64_t max_steps;
+    int batch, accum;
+    char output_dir[256];
+    /* progress */
+    run_state state;
+    int64_t step;               /* optimizer steps done (global_step) */
+    double epoch;
+    double elapsed_s, eta_s, tokens_per_s;
+    double loss, lr, grad_norm; /* last logged values */
+    /* precision and scaling */
+    dtype_t mode;
+    int scaler_enabled, scaler_dynamic;
+    float loss_scale;
+    int growth_tracker, growth_interval;
+    int64_t overflow_total, overflow_window, last_overflow_step;
+    char first_nonfinite[64];
+    /* eval */
+    int have_eval;
+    int64_t eval_step;
+    double eval_loss, eval_ppl, eval_bits;
+    char sample[FEED_SAMPLE];
+    /* message line: newest message, msg_seq increases with each one */
+    char message[FEED_MSG];
+    uint64_t msg_seq;
+    int msg_is_error;
+    /* precision map */
+    int n_layers;
+    feed_layer layers[FEED_MAX_LAYERS];
+} feed_snapshot;
+
+typedef enum {
+    CMD_EVAL = 1, CMD_SAVE, CMD_SET_MODE, CMD_SET_OVERRIDE, CMD_PAUSE, CMD_RESUME,
+    CMD_TOGGLE_PAUSE, CMD_COMPARE_START, CMD_COMPARE_STOP, CMD_QUIT,
+} cmd_kind;
+
+typedef struct {
+    cmd_kind kind;
+    int arg;              /* CMD_SET_MODE: dtype; CMD_SET_OVERRIDE: dtype or -1 */
+    char name[32];        /* CMD_SET_OVERRIDE: row name */
+} feed_cmd;
+
+typedef struct feed feed;
+
+feed *feed_create(void);
+void feed_destroy(feed *f);
+
+/* worker side: never blocks beyond a short mutex */
+void feed_publish_row(feed *f, const metric_row *r);
+void feed_publish_snapshot(feed *f, const feed_snapshot *s);
+int feed_pop_cmd(feed *f, feed_cmd *out); /* 1 when a command was taken */
+
+/* reader side */
+/* Copies rows with sequence number >= *since (at most max) and advances *since; rows older
+ * than the ring are lost (the reader sees a gap, never stale data). Returns rows copied. */
+size_t feed_read_rows(feed *f, uint64_t *since, metric_row *out, size_t max);
+/* Copies the latest snapshot; returns its version (0 = none published yet). */
+uint64_t feed_get_snapshot(feed *f, feed_snapshot *out);
+/* 0 ok; -1 when the queue is full (the command is dropped, caller may tell the user). */
+int feed_push_cmd(feed *f, const feed_cmd *c);
+
+#endif

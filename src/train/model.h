@@ -1,0 +1,72 @@
+/* model.h — GPT-2 (pre-LN, tied lm_head, learned positions) on the backend: parameters
+ * with Hugging Face names, activations, forward and backward under a precision policy. */
+#ifndef MPTUI_MODEL_H
+#define MPTUI_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "precision.h"
+#include "rng.h"
+
+typedef struct {
+    int n_layer, n_head, n_embd, block_size, vocab_size;
+} gpt_config;
+
+#define GPT_TENSORS_PER_BLOCK 12
+#define GPT_NAME_MAX 64
+
+typedef struct {
+    char name[GPT_NAME_MAX]; /* Hugging Face name, e.g. transformer.h.0.attn.c_attn.weight */
+    size_t offset, numel;    /* in floats, within the flat parameter buffer */
+    int ndim;
+    int shape[2];            /* Conv1D layout for Linear weights: (in, out) */
+    int decay;               /* weight decay applies (2-D Linear weights only, SPEC 4) */
+    int prec_row;            /* precision-map row whose weight dtype this tensor takes */
+} gpt_tensor;
+
+/* Per precision-map row, what rounding did to its output activation and its gradient. */
+typedef struct {
+    num_stats act, grad;
+} gpt_row_stats;
+
+typedef struct gpt gpt;
+
+/* Checks the shape (n_embd % n_head, sizes > 0) and allocates parameters, gradients, AdamW
+ * state and activations for micro-batches of up to B x T. NULL + err on failure. */
+gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen);
+void gpt_free(gpt *m);
+const gpt_config *gpt_get_config(const gpt *m);
+
+/* GPT-2 init: normal(0, 0.02); attn.c_proj and mlp.c_proj weights / sqrt(2 n_layer);
+ * biases 0; LayerNorm weight 1, bias 0. m and v zeroed. */
+void gpt_init_weights(gpt *m, rng_state *r);
+
+int gpt_num_tensors(const gpt *m);
+const gpt_tensor *gpt_tensor_at(const gpt *m, int i);
+int gpt_find_tensor(const gpt *m, const char *name); /* -1 when absent */
+size_t gpt_num_params(const gpt *m);
+/* Backend buffers (fp32, flat, gpt_tensor offsets): master weights, gradients, AdamW m, v. */
+float *gpt_params(gpt *m);
+float *gpt_grads(gpt *m);
+float *gpt_adam_m(gpt *m);
+float *gpt_adam_v(gpt *m);
+
+/* Makes the compute copies of the weights from the masters under the policy. Call once per
+ * optimizer step (and after the masters or the policy change). */
+void gpt_refresh_copies(gpt *m, const prec_policy *p);
+/* Forward of a micro-batch: inputs / targets are host arrays (B,T), B x T within the
+ * allocation. Returns the mean cross-entropy (fp32 math), or NAN when it is not finite.
+ * targets NULL: logits only (for sampling; see gpt_logits_row). stats (one entry per policy
+ * row, may be NULL) collect activation rounding. */
+float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
+                  int B, int T, gpt_row_stats *stats);
+/* Backward of the last forward: d(loss * dloss_mult)/dparams ADDED into the fp32 gradients
+ * (dloss_mult = loss scale / accumulation steps). stats collect gradient rounding. */
+void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats *stats);
+void gpt_zero_grads(gpt *m);
+/* Copies logits (V floats) of position t of sequence b of the last forward to host. */
+void gpt_logits_row(gpt *m, int b, int t, float *out);
+
+#endif
