@@ -1,0 +1,24 @@
+/* layout.h — where each panel goes for a screen size: 80x24 minimum, extra rows and columns
+ * go to the charts and the precision map. */
+#ifndef MPTUI_LAYOUT_H
+#define MPTUI_LAYOUT_H
+
+#include "grid.h"
+
+#define UI_MIN_W 80
+#define UI_MIN_H 24
+
+typedef enum { P_HEADER = 0, P_LOSS, P_SCALE, P_EVAL, P_MAP, P_FOOTER, P_COUNT } ui_panel;
+
+typedef struct {
+    int w, h;
+    int too_small;
+    ui_rect r[P_COUNT];
+} ui_layout;
+
+/* 1 when w x h cannot hold the panels. */
+int layout_too_small(int w, int h);
+/* Fills l for a w x h screen; 0 ok, -1 (too_small set, rects zero) when below 80x24. */
+int layout_compute(ui_layout *l, int w, int h);
+
+#endif
