@@ -1,0 +1,888 @@
+/* config.c — the option table and everything it drives: defaults, command line, config file,
+ * --help and cfg_write_file. Adding an option is one table line (see OPTIONS below). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+_Static_assert(sizeof(sched_kind) == sizeof(int), "enum fields are set through int");
+_Static_assert(sizeof(strategy_kind) == sizeof(int), "enum fields are set through int");
+_Static_assert(sizeof(loss_scale_kind) == sizeof(int), "enum fields are set through int");
+_Static_assert(sizeof(device_kind) == sizeof(int), "enum fields are set through int");
+_Static_assert(sizeof(dtype_t) == sizeof(int), "enum fields are set through int");
+
+typedef enum { T_INT, T_I64, T_U64, T_DBL, T_BOOL, T_STR, T_ENUM, T_CUSTOM } opt_type;
+typedef enum {
+    G_MODEL, G_DATA, G_PREC, G_SCALE, G_OPTIM, G_SCHED, G_CKPT, G_RUN, G_COUNT
+} opt_group;
+
+static const char *const group_title[G_COUNT] = {
+    "Model", "Data", "Precision", "Loss scaling", "Optimizer", "Schedule",
+    "Checkpoints and logs", "Run",
+};
+
+enum {
+    F_NOSAVE = 1,  /* not written by cfg_write_file (aliases, flags, --config, --help) */
+    F_NEG1 = 2,    /* -1 accepted besides [min, max] */
+    F_XMIN = 4,    /* min is exclusive */
+    F_XMAX = 8,    /* max is exclusive */
+    F_CLIONLY = 16 /* refused inside a config file */
+};
+
+/* Parse-time state a single cfg_set cannot see: what this source (file or command line)
+ * gave, for "--eval_steps alone implies steps" and "--fp16 with --bf16 is an error". */
+typedef struct {
+    bool eval_strategy, eval_steps, fp16, bf16;
+} cfg_seen;
+
+typedef struct cfg_option cfg_option;
+typedef int (*opt_setter)(mp_config *c, const cfg_option *o, const char *v, char *err,
+                          size_t errlen);
+typedef void (*opt_writer)(const mp_config *c, const cfg_option *o, char *buf, size_t len);
+
+struct cfg_option {
+    const char *name;
+    opt_type type;
+    opt_group group;
+    size_t off, size;
+    double min, max;
+    const char *const *choices; /* T_ENUM: names indexed by value, NULL-terminated */
+    opt_setter set;             /* T_CUSTOM */
+    opt_writer write;           /* T_CUSTOM; NULL with F_NOSAVE */
+    unsigned flags;
+    const char *def;            /* applied by cfg_defaults and shown by --help; NULL = none */
+    const char *meta;           /* argument name in --help; NULL = flag */
+    const char *help;
+};
+
+static const char *const sched_names[] = {"linear", "cosine", "constant", NULL};
+static const char *const strat_names[] = {"no", "steps", "epoch", NULL};
+static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
+static const char *const save_err_names[] = {"continue", "stop", NULL};
+
+/* ---------- error helper ---------- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ---------- strict scalar parsing ---------- */
+
+static bool starts_clean(const char *s) { return s && *s && !isspace((unsigned char)*s); }
+
+static int parse_i64(const char *s, long long *out)
+{
+    if (!starts_clean(s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, unsigned long long *out)
+{
+    if (!starts_clean(s) || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    if (!starts_clean(s)) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    /* ERANGE on underflow still gives a usable tiny value; overflow and NaN do not. */
+    if (*end || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const t[] = {"true", "1", "yes", "on"};
+    static const char *const f[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(s, t[i])) return *out = 1, 0;
+        if (!strcasecmp(s, f[i])) return *out = 0, 0;
+    }
+    return -1;
+}
+
+/* Shortest "%.*g" that reads back as the same double. */
+static void fmt_double(char *buf, size_t len, double v)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+static void *field(mp_config *c, const cfg_option *o) { return (char *)c + o->off; }
+static const void *cfield(const mp_config *c, const cfg_option *o)
+{
+    return (const char *)c + o->off;
+}
+
+/* ---------- range checks (shared by set and validate) ---------- */
+
+static void range_text(const cfg_option *o, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    fmt_double(lo, sizeof lo, o->min);
+    fmt_double(hi, sizeof hi, o->max);
+    const char *neg1 = (o->flags & F_NEG1) ? "-1 or " : "";
+    bool has_max = o->max < 1e300;
+    if (!has_max)
+        snprintf(buf, len, "%s%s %s", neg1, (o->flags & F_XMIN) ? ">" : ">=", lo);
+    else if (o->flags & (F_XMIN | F_XMAX))
+        snprintf(buf, len, "%sin %s%s, %s%s", neg1, (o->flags & F_XMIN) ? "(" : "[", lo, hi,
+                 (o->flags & F_XMAX) ? ")" : "]");
+    else
+        snprintf(buf, len, "%sbetween %s and %s", neg1, lo, hi);
+}
+
+static bool in_range(const cfg_option *o, double v)
+{
+    if ((o->flags & F_NEG1) && v == -1) return true;
+    bool lo_ok = (o->flags & F_XMIN) ? v > o->min : v >= o->min;
+    bool hi_ok = (o->flags & F_XMAX) ? v < o->max : v <= o->max;
+    return lo_ok && hi_ok;
+}
+
+static int range_fail(const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    char r[96];
+    range_text(o, r, sizeof r);
+    return fail(err, errlen, "--%s: '%s' must be %s", o->name, v, r);
+}
+
+/* ---------- setters by type ---------- */
+
+static int set_number(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    if (o->type == T_DBL) {
+        double d;
+        if (parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+        if (!in_range(o, d)) return range_fail(o, v, err, errlen);
+        *(double *)field(c, o) = d;
+        return 0;
+    }
+    if (o->type == T_U64) {
+        unsigned long long u;
+        if (parse_u64(v, &u))
+            return fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
+        *(uint64_t *)field(c, o) = u;
+        return 0;
+    }
+    long long i;
+    if (parse_i64(v, &i)) return fail(err, errlen, "--%s: '%s' is not an integer", o->name, v);
+    if (!in_range(o, (double)i)) return range_fail(o, v, err, errlen);
+    if (o->type == T_INT) *(int *)field(c, o) = (int)i;
+    else *(int64_t *)field(c, o) = i;
+    return 0;
+}
+
+static int choice_fail(const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    char list[128] = "";
+    for (size_t i = 0; o->choices[i]; i++) {
+        if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, o->choices[i], sizeof list - strlen(list) - 1);
+    }
+    return fail(err, errlen, "--%s: '%s' is not one of %s", o->name, v, list);
+}
+
+static int set_enum(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    for (int i = 0; o->choices[i]; i++) {
+        if (!strcmp(v, o->choices[i])) {
+            *(int *)field(c, o) = i;
+            return 0;
+        }
+    }
+    return choice_fail(o, v, err, errlen);
+}
+
+static int set_str(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    if (strlen(v) >= o->size)
+        return fail(err, errlen, "--%s: value longer than %zu characters", o->name, o->size - 1);
+    memcpy(field(c, o), v, strlen(v) + 1);
+    return 0;
+}
+
+static int set_bool(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    int b = 1;
+    if (v && parse_bool(v, &b))
+        return fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
+    *(int *)field(c, o) = b;
+    return 0;
+}
+
+/* ---------- custom setters and writers ---------- */
+
+static const char *const dtype_names[] = {"fp32", "fp16", "bf16", NULL};
+
+static int set_precision(mp_config *c, const cfg_option *o, const char *v, char *err,
+                         size_t errlen)
+{
+    dtype_t dt;
+    if (dtype_parse(v, &dt)) return choice_fail(o, v, err, errlen);
+    c->precision = dt;
+    return 0;
+}
+
+static void write_precision(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    (void)o;
+    snprintf(buf, len, "%s", dtype_name(c->precision));
+}
+
+/* --fp16 / --bf16: true selects the mode; false drops back to fp32 only from that mode. */
+static int set_mode_flag(mp_config *c, const cfg_option *o, const char *v, char *err,
+                         size_t errlen, dtype_t dt)
+{
+    int b = 1;
+    if (v && parse_bool(v, &b))
+        return fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
+    if (b) c->precision = dt;
+    else if (c->precision == dt) c->precision = DT_F32;
+    return 0;
+}
+
+static int set_fp16(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    return set_mode_flag(c, o, v, err, errlen, DT_F16);
+}
+
+static int set_bf16(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    return set_mode_flag(c, o, v, err, errlen, DT_BF16);
+}
+
+static int set_loss_scale(mp_config *c, const cfg_option *o, const char *v, char *err,
+                          size_t errlen)
+{
+    static const char *const kinds[] = {"auto", "dynamic", "none"};
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(v, kinds[i])) {
+            c->loss_scale = (loss_scale_kind)i;
+            return 0;
+        }
+    }
+    double d;
+    if (parse_double(v, &d) || !(d > 0))
+        return fail(err, errlen,
+                    "--%s: '%s' is not one of auto, dynamic, none or a positive number", o->name,
+                    v);
+    c->loss_scale = LS_STATIC;
+    c->static_scale = d;
+    return 0;
+}
+
+static void write_loss_scale(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    (void)o;
+    static const char *const kinds[] = {"auto", "dynamic", "none"};
+    if (c->loss_scale == LS_STATIC) fmt_double(buf, len, c->static_scale);
+    else if ((unsigned)c->loss_scale < 3) snprintf(buf, len, "%s", kinds[c->loss_scale]);
+    else snprintf(buf, len, "?");
+}
+
+/* A positive value also selects the static scale (same as --loss_scale N); 0 = unset. */
+static int set_static_scale(mp_config *c, const cfg_option *o, const char *v, char *err,
+                            size_t errlen)
+{
+    double d;
+    if (parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+    if (d < 0) return fail(err, errlen, "--%s: '%s' must be >= 0", o->name, v);
+    c->static_scale = d;
+    if (d > 0) c->loss_scale = LS_STATIC;
+    return 0;
+}
+
+static void write_static_scale(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    (void)o;
+    fmt_double(buf, len, c->static_scale);
+}
+
+static int add_override(mp_config *c, const char *item, char *err, size_t errlen)
+{
+    const char *eq = strrchr(item, '=');
+    if (!eq || eq == item)
+        return fail(err, errlen, "--override: '%s' is not NAME=DTYPE", item);
+    size_t nlen = (size_t)(eq - item);
+    if (nlen >= sizeof c->overrides[0].pattern)
+        return fail(err, errlen, "--override: name '%.*s' longer than %zu characters", (int)nlen,
+                    item, sizeof c->overrides[0].pattern - 1);
+    int dt = -1;
+    const char *d = eq + 1;
+    dtype_t parsed;
+    if (!strcmp(d, "inherit")) dt = -1;
+    else if (dtype_parse(d, &parsed) == 0) dt = (int)parsed;
+    else return fail(err, errlen, "--override: '%s' is not one of fp32, fp16, bf16, inherit", d);
+    if (c->n_overrides >= CFG_MAX_OVERRIDES)
+        return fail(err, errlen, "--override: more than %d overrides", CFG_MAX_OVERRIDES);
+    cfg_override *ov = &c->overrides[c->n_overrides++];
+    memcpy(ov->pattern, item, nlen);
+    ov->pattern[nlen] = '\0';
+    ov->dtype = dt;
+    return 0;
+}
+
+/* NAME=DTYPE[,NAME=DTYPE...]; repeatable, each appends in order (later entries win). */
+static int set_override(mp_config *c, const cfg_option *o, const char *v, char *err,
+                        size_t errlen)
+{
+    (void)o;
+    char buf[1024];
+    if (!*v) return fail(err, errlen, "--override: missing NAME=DTYPE");
+    if (strlen(v) >= sizeof buf) return fail(err, errlen, "--override: value too long");
+    strcpy(buf, v);
+    mp_config tmp = *c; /* all or nothing */
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (add_override(&tmp, tok, err, errlen)) return -1;
+    *c = tmp;
+    return 0;
+}
+
+/* "fp16,bf16": 2 or 3 distinct modes, stored normalized; "" = no comparison. */
+static int set_compare(mp_config *c, const cfg_option *o, const char *v, char *err,
+                       size_t errlen)
+{
+    if (!*v) return c->compare[0] = '\0', 0;
+    char buf[64], out[64] = "";
+    if (strlen(v) >= sizeof buf) return fail(err, errlen, "--%s: value too long", o->name);
+    strcpy(buf, v);
+    int n = 0, seen[DT_COUNT] = {0};
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++) {
+        dtype_t dt;
+        if (dtype_parse(tok, &dt))
+            return fail(err, errlen, "--%s: '%s' is not one of fp32, fp16, bf16", o->name, tok);
+        if (seen[dt]++) return fail(err, errlen, "--%s: '%s' given twice", o->name, tok);
+        if (n) strcat(out, ",");
+        strcat(out, dtype_name(dt));
+    }
+    if (n < 2)
+        return fail(err, errlen, "--%s: '%s' needs two or more modes, e.g. fp16,bf16", o->name,
+                    v);
+    strcpy(c->compare, out);
+    return 0;
+}
+
+static void write_compare(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    (void)o;
+    snprintf(buf, len, "%s", c->compare);
+}
+
+static int set_nothing(mp_config *c, const cfg_option *o, const char *v, char *err,
+                       size_t errlen)
+{
+    (void)c, (void)o, (void)v, (void)err, (void)errlen;
+    return 0; /* --help / --version: handled by cfg_parse_args */
+}
+
+static int set_config(mp_config *c, const cfg_option *o, const char *v, char *err,
+                      size_t errlen)
+{
+    return set_str(c, o, v, err, errlen);
+}
+
+/* ---------- the table ---------- */
+
+#define OFF(f) offsetof(mp_config, f)
+#define NOMAX 1e308
+#define INT(f, g, lo, hi, fl, d, m, h) {#f, T_INT, g, OFF(f), 0, lo, hi, NULL, NULL, NULL, fl, d, m, h}
+#define I64(f, g, lo, hi, fl, d, m, h) {#f, T_I64, g, OFF(f), 0, lo, hi, NULL, NULL, NULL, fl, d, m, h}
+#define U64(f, g, d, h) {#f, T_U64, g, OFF(f), 0, 0, NOMAX, NULL, NULL, NULL, 0, d, "N", h}
+#define DBL(f, g, lo, hi, fl, d, h) {#f, T_DBL, g, OFF(f), 0, lo, hi, NULL, NULL, NULL, fl, d, "X", h}
+#define BOOL(f, g, d, h) {#f, T_BOOL, g, OFF(f), 0, 0, 1, NULL, NULL, NULL, 0, d, NULL, h}
+#define STR(f, g, d, m, h) {#f, T_STR, g, OFF(f), sizeof(((mp_config *)0)->f), 0, 0, NULL, NULL, NULL, 0, d, m, h}
+#define ENUM(f, g, ch, d, m, h) {#f, T_ENUM, g, OFF(f), 0, 0, 0, ch, NULL, NULL, 0, d, m, h}
+#define ENUM_AS(n, f, g, ch, d, m, h) {n, T_ENUM, g, OFF(f), 0, 0, 0, ch, NULL, NULL, 0, d, m, h}
+#define CUSTOM(n, g, set, wr, fl, d, m, h) {n, T_CUSTOM, g, 0, 0, 0, 0, dtype_names, set, wr, fl, d, m, h}
+#define ALIAS_BOOL(n, f, g, h) {n, T_BOOL, g, OFF(f), 0, 0, 1, NULL, NULL, NULL, F_NOSAVE, NULL, NULL, h}
+
+static const cfg_option OPTIONS[] = {
+    INT(n_layer, G_MODEL, 1, 64, 0, "4", "N", "transformer blocks"),
+    INT(n_head, G_MODEL, 1, 1024, 0, "4", "N", "attention heads (must divide n_embd)"),
+    INT(n_embd, G_MODEL, 1, 65536, 0, "128", "N", "embedding width"),
+    INT(block_size, G_MODEL, 2, 1 << 20, 0, "128", "N", "context length in tokens"),
+    INT(vocab_size, G_MODEL, 0, 1 << 24, 0, "0", "N", "vocabulary size (0 = from the data)"),
+
+    STR(data, G_DATA, "", "PATH", "text file or llm.c .bin tokens (empty = built-in corpus)"),
+    STR(val_data, G_DATA, "", "PATH", "validation file (empty = split off the end of --data)"),
+    INT(validation_split_percentage, G_DATA, 1, 99, 0, "10", "PCT",
+        "percent of --data held out for validation"),
+
+    CUSTOM("precision", G_PREC, set_precision, write_precision, 0, "fp16", "fp32|fp16|bf16",
+           "compute precision of the low-precision ops"),
+    CUSTOM("fp16", G_PREC, set_fp16, NULL, F_NOSAVE, NULL, NULL, "same as --precision fp16"),
+    CUSTOM("bf16", G_PREC, set_bf16, NULL, F_NOSAVE, NULL, NULL, "same as --precision bf16"),
+    BOOL(fp16_full_eval, G_PREC, "false", "evaluate with the whole forward in fp16"),
+    BOOL(bf16_full_eval, G_PREC, "false", "evaluate with the whole forward in bf16"),
+    CUSTOM("override", G_PREC, set_override, NULL, 0, NULL, "NAME=DTYPE[,...]",
+           "per-layer dtype (fp32|fp16|bf16|inherit), repeatable, e.g. lm_head=fp32"),
+
+    CUSTOM("static_scale", G_SCALE, set_static_scale, write_static_scale, 0, "0", "X",
+           "fixed loss scale; > 0 selects it (same as --loss_scale X)"),
+    CUSTOM("loss_scale", G_SCALE, set_loss_scale, write_loss_scale, 0, "auto",
+           "auto|dynamic|none|X", "auto = dynamic in fp16 only; X = static scale"),
+    DBL(init_scale, G_SCALE, 0, NOMAX, F_XMIN, "65536", "initial dynamic loss scale"),
+    DBL(growth_factor, G_SCALE, 1, NOMAX, F_XMIN, "2", "scale *= this after growth_interval good steps"),
+    DBL(backoff_factor, G_SCALE, 0, 1, F_XMIN | F_XMAX, "0.5", "scale *= this on overflow"),
+    INT(growth_interval, G_SCALE, 1, 1 << 30, 0, "2000", "N", "good steps before the scale grows"),
+    DBL(min_loss_scale, G_SCALE, 0, NOMAX, 0, "0", "lower bound of the scale (0 = none)"),
+
+    DBL(learning_rate, G_OPTIM, 0, NOMAX, 0, "1e-3", "peak AdamW learning rate"),
+    DBL(adam_beta1, G_OPTIM, 0, 1, F_XMAX, "0.9", "AdamW beta1"),
+    DBL(adam_beta2, G_OPTIM, 0, 1, F_XMAX, "0.999", "AdamW beta2"),
+    DBL(adam_epsilon, G_OPTIM, 0, NOMAX, F_XMIN, "1e-8", "AdamW epsilon"),
+    DBL(weight_decay, G_OPTIM, 0, NOMAX, 0, "0", "decoupled weight decay (not on biases, LN, embeddings)"),
+    DBL(max_grad_norm, G_OPTIM, 0, NOMAX, 0, "1", "clip the global gradient norm (0 = off)"),
+    ENUM(lr_scheduler_type, G_OPTIM, sched_names, "linear", "linear|cosine|constant",
+         "learning-rate schedule after warmup"),
+    I64(warmup_steps, G_OPTIM, 0, 1e15, 0, "20", "N", "linear warmup steps"),
+
+    I64(max_steps, G_SCHED, 1, 1e15, F_NEG1, "2000", "N", "optimizer steps (-1 = from num_train_epochs)"),
+    DBL(num_train_epochs, G_SCHED, 0, NOMAX, F_XMIN, "3", "epochs, used when max_steps is -1"),
+    INT(per_device_train_batch_size, G_SCHED, 1, 1 << 20, 0, "16", "N", "sequences per micro-batch"),
+    INT(per_device_eval_batch_size, G_SCHED, 1, 1 << 20, 0, "16", "N", "sequences per eval batch"),
+    INT(gradient_accumulation_steps, G_SCHED, 1, 1 << 20, 0, "1", "N", "micro-batches per optimizer step"),
+    I64(logging_steps, G_SCHED, 1, 1e15, 0, "10", "N", "log a metrics row every N steps"),
+    ENUM(eval_strategy, G_SCHED, strat_names, "steps", "no|steps|epoch", "when to evaluate"),
+    I64(eval_steps, G_SCHED, 0, 1e15, 0, "100", "N", "evaluate every N steps (0 = logging_steps)"),
+    INT(eval_max_batches, G_SCHED, 0, 1 << 30, 0, "8", "N", "eval batches per evaluation (0 = all)"),
+    INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "bytes of text sampled after eval (0 = none)"),
+    DBL(sample_temperature, G_SCHED, 0, NOMAX, 0, "0.8", "sampling temperature (0 = greedy)"),
+
+    STR(output_dir, G_CKPT, "./mptui-output", "DIR", "checkpoints go here"),
+    STR(logging_dir, G_CKPT, "", "DIR", "metrics.csv goes here (empty = <output_dir>/logs)"),
+    ENUM(save_strategy, G_CKPT, strat_names, "steps", "no|steps|epoch", "when to save checkpoints"),
+    I64(save_steps, G_CKPT, 1, 1e15, 0, "500", "N", "save every N steps"),
+    INT(save_total_limit, G_CKPT, 0, 1 << 30, 0, "3", "N", "keep the newest N checkpoints (0 = all)"),
+    ENUM_AS("save_on_error", save_on_error_stop, G_CKPT, save_err_names, "continue",
+            "continue|stop", "what a failed checkpoint write does to the run"),
+    ALIAS_BOOL("save_on_error_stop", save_on_error_stop, G_CKPT, "same as --save_on_error stop"),
+    STR(resume_from_checkpoint, G_CKPT, "", "DIR|latest", "resume a checkpoint"),
+    STR(init_from, G_CKPT, "", "DIR", "start from a checkpoint's weights only"),
+
+    U64(seed, G_RUN, "42", "seed of all randomness"),
+    ENUM(device, G_RUN, device_names, "auto", "auto|cpu|cuda", "compute device"),
+    INT(threads, G_RUN, 0, 1024, 0, "0", "N", "CPU threads (0 = all cores)"),
+    BOOL(headless, G_RUN, "false", "no TUI; progress lines on stdout"),
+    INT(delay, G_RUN, 1, 100, 0, "1", "N", "TUI refresh in tenths of a second"),
+    BOOL(no_color, G_RUN, "false", "monochrome TUI (also NO_COLOR)"),
+    ALIAS_BOOL("no-color", no_color, G_RUN, "same as --no_color"),
+    BOOL(no_unicode, G_RUN, "false", "ASCII charts instead of braille"),
+    ALIAS_BOOL("no-unicode", no_unicode, G_RUN, "same as --no_unicode"),
+    CUSTOM("compare", G_RUN, set_compare, write_compare, 0, "", "MODES",
+           "run replicas side by side, e.g. fp16,bf16"),
+    {"config", T_CUSTOM, G_RUN, OFF(config_file), sizeof(((mp_config *)0)->config_file), 0, 0,
+     NULL, set_config, NULL, F_NOSAVE | F_CLIONLY, NULL, "FILE",
+     "read name = value lines first (the command line wins)"},
+    {"config_file", T_CUSTOM, G_RUN, OFF(config_file), sizeof(((mp_config *)0)->config_file),
+     0, 0, NULL, set_config, NULL, F_NOSAVE | F_CLIONLY, NULL, "FILE", "same as --config"},
+    CUSTOM("help", G_RUN, set_nothing, NULL, F_NOSAVE | F_CLIONLY, NULL, NULL, "this text (also -h)"),
+    CUSTOM("version", G_RUN, set_nothing, NULL, F_NOSAVE | F_CLIONLY, NULL, NULL, "print the version"),
+};
+#define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+static const cfg_option *opt_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(OPTIONS[i].name) == len && !strncmp(OPTIONS[i].name, name, len))
+            return &OPTIONS[i];
+    return NULL;
+}
+
+static bool opt_is_flag(const cfg_option *o) { return o->meta == NULL; }
+
+/* ---------- setting one option ---------- */
+
+static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen *seen,
+                     char *err, size_t errlen)
+{
+    if (!v && !opt_is_flag(o)) return fail(err, errlen, "--%s: missing value", o->name);
+    int rc;
+    switch (o->type) {
+    case T_INT: case T_I64: case T_U64: case T_DBL: rc = set_number(c, o, v, err, errlen); break;
+    case T_BOOL: rc = set_bool(c, o, v, err, errlen); break;
+    case T_STR: rc = set_str(c, o, v, err, errlen); break;
+    case T_ENUM: rc = set_enum(c, o, v, err, errlen); break;
+    default:
+        if (o->set == set_nothing && v)
+            return fail(err, errlen, "--%s takes no value", o->name);
+        rc = o->set(c, o, v, err, errlen);
+        break;
+    }
+    if (rc || !seen) return rc;
+    if (!strcmp(o->name, "eval_strategy")) seen->eval_strategy = true;
+    if (!strcmp(o->name, "eval_steps")) seen->eval_steps = true;
+    int b = 1;
+    if (!strcmp(o->name, "fp16") && (!v || !parse_bool(v, &b)) && b) seen->fp16 = true;
+    if (!strcmp(o->name, "bf16") && (!v || !parse_bool(v, &b)) && b) seen->bf16 = true;
+    return 0;
+}
+
+/* After one source (file or command line) is applied. */
+static int seen_finish(mp_config *c, const cfg_seen *s, char *err, size_t errlen)
+{
+    if (s->fp16 && s->bf16)
+        return fail(err, errlen, "--fp16 and --bf16 both given: choose one (or --precision)");
+    if (s->eval_steps && !s->eval_strategy) c->eval_strategy = STRAT_STEPS;
+    return 0;
+}
+
+int cfg_set(mp_config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    const cfg_option *o = opt_find(name, strlen(name));
+    if (!o) return fail(err, errlen, "unknown option '--%s' (see --help)", name);
+    return opt_apply(c, o, value, NULL, err, errlen);
+}
+
+void cfg_defaults(mp_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const cfg_option *o = &OPTIONS[i];
+        if (o->def) opt_apply(c, o, o->def, NULL, NULL, 0); /* defaults are tested to parse */
+    }
+}
+
+/* ---------- config file ---------- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+/* One `name = value` (or bare flag) line; msg without the file:line prefix. */
+static int file_line(mp_config *c, char *line, cfg_seen *seen, char *err, size_t errlen)
+{
+    char *eq = strchr(line, '=');
+    char *name = line, *value = NULL;
+    if (eq) {
+        *eq = '\0';
+        value = trim(eq + 1);
+    }
+    name = trim(name);
+    while (*name == '-') name++;
+    const cfg_option *o = opt_find(name, strlen(name));
+    if (!o) return fail(err, errlen, "unknown option '%s'", name);
+    if (o->flags & F_CLIONLY)
+        return fail(err, errlen, "'%s' is allowed on the command line only", name);
+    if (!value && !opt_is_flag(o)) return fail(err, errlen, "%s: expected '%s = value'", name, name);
+    return opt_apply(c, o, value, seen, err, errlen);
+}
+
+int cfg_load_file(mp_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return fail(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+    mp_config tmp = *c;
+    cfg_seen seen = {0};
+    char *line = NULL, msg[512];
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        if (file_line(&tmp, s, &seen, msg, sizeof msg)) {
+            /* inside a file options are written without dashes */
+            fail(err, errlen, "%s:%d: %s", path, lineno, msg + (strncmp(msg, "--", 2) ? 0 : 2));
+            rc = -1;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+    if (rc == 0 && seen_finish(&tmp, &seen, msg, sizeof msg))
+        rc = fail(err, errlen, "%s: %s", path, msg);
+    free(line);
+    fclose(f);
+    if (rc == 0) *c = tmp;
+    return rc;
+}
+
+/* ---------- command line ---------- */
+
+typedef struct {
+    const cfg_option *opt; /* NULL: unknown */
+    const char *name;      /* as typed, for messages */
+    size_t name_len;
+    const char *value;     /* NULL: flag without value */
+    bool missing;          /* value required but absent */
+    bool is_option;        /* starts with - */
+} cli_arg;
+
+static bool is_bool_literal(const char *s)
+{
+    int b;
+    return s && parse_bool(s, &b) == 0;
+}
+
+/* Decodes argv[*i] (and its value); advances *i past what it used. */
+static void cli_next(int argc, char **argv, int *i, cli_arg *a)
+{
+    const char *s = argv[(*i)++];
+    memset(a, 0, sizeof *a);
+    a->name = s;
+    a->name_len = strlen(s);
+    if (!strcmp(s, "-h")) {
+        a->is_option = true;
+        a->opt = opt_find("help", 4);
+        return;
+    }
+    if (strncmp(s, "--", 2) != 0) return;
+    a->is_option = true;
+    const char *n = s + 2, *eq = strchr(n, '=');
+    a->name = n;
+    a->name_len = eq ? (size_t)(eq - n) : strlen(n);
+    a->opt = opt_find(n, a->name_len);
+    if (eq) {
+        a->value = eq + 1;
+        return;
+    }
+    if (!a->opt) return;
+    const char *next = *i < argc ? argv[*i] : NULL;
+    if (opt_is_flag(a->opt)) {
+        /* HfArgumentParser style `--fp16 True` */
+        if (a->opt->set != set_nothing && is_bool_literal(next)) a->value = argv[(*i)++];
+        return;
+    }
+    if (!next || !strncmp(next, "--", 2)) {
+        a->missing = true;
+        return;
+    }
+    a->value = argv[(*i)++];
+}
+
+static cfg_result cli_error(char *msg, size_t msglen, const cli_arg *a)
+{
+    if (!a->is_option)
+        fail(msg, msglen, "unexpected argument '%s' (options start with --; see --help)", a->name);
+    else
+        fail(msg, msglen, "unknown option '--%.*s' (see --help)", (int)a->name_len, a->name);
+    return CFG_ERR;
+}
+
+cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t msglen)
+{
+    cli_arg a;
+    const char *config = NULL;
+    /* Pass 1: --help / --version win over everything; find --config. */
+    for (int i = 1; i < argc;) {
+        cli_next(argc, argv, &i, &a);
+        if (!a.opt) continue;
+        if (!strcmp(a.opt->name, "help")) {
+            snprintf(msg, msglen, "%s", cfg_help_text());
+            return CFG_EXIT_OK;
+        }
+        if (!strcmp(a.opt->name, "version")) {
+            snprintf(msg, msglen, "mptui %s\n", MPTUI_VERSION);
+            return CFG_EXIT_OK;
+        }
+        if (a.opt->set == set_config && a.value) config = a.value;
+    }
+    if (config && cfg_load_file(c, config, msg, msglen)) return CFG_ERR;
+    /* Pass 2: everything else, in order. */
+    cfg_seen seen = {0};
+    for (int i = 1; i < argc;) {
+        cli_next(argc, argv, &i, &a);
+        if (!a.opt) return cli_error(msg, msglen, &a);
+        if (a.missing) {
+            fail(msg, msglen, "--%s: missing value", a.opt->name);
+            return CFG_ERR;
+        }
+        if (opt_apply(c, a.opt, a.value, &seen, msg, msglen)) return CFG_ERR;
+    }
+    return seen_finish(c, &seen, msg, msglen) ? CFG_ERR : CFG_OK;
+}
+
+/* ---------- validation ---------- */
+
+static double opt_number(const mp_config *c, const cfg_option *o)
+{
+    switch (o->type) {
+    case T_INT: return *(const int *)cfield(c, o);
+    case T_I64: return (double)*(const int64_t *)cfield(c, o);
+    default: return *(const double *)cfield(c, o);
+    }
+}
+
+int cfg_validate(const mp_config *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const cfg_option *o = &OPTIONS[i];
+        if (o->type != T_INT && o->type != T_I64 && o->type != T_DBL) continue;
+        double v = opt_number(c, o);
+        if (!in_range(o, v) || isnan(v)) {
+            char buf[64];
+            fmt_double(buf, sizeof buf, v);
+            return range_fail(o, buf, err, errlen);
+        }
+    }
+    if (c->n_embd % c->n_head)
+        return fail(err, errlen, "--n_embd %d is not divisible by --n_head %d", c->n_embd,
+                    c->n_head);
+    if ((unsigned)c->precision >= DT_COUNT)
+        return fail(err, errlen, "--precision: invalid value %d", (int)c->precision);
+    if (c->fp16_full_eval && c->bf16_full_eval)
+        return fail(err, errlen, "--fp16_full_eval and --bf16_full_eval both set: choose one");
+    if (c->loss_scale == LS_STATIC && !(c->static_scale > 0 && isfinite(c->static_scale)))
+        return fail(err, errlen, "--loss_scale: a static scale must be a positive number");
+    if (c->loss_scale != LS_STATIC && c->min_loss_scale > c->init_scale)
+        return fail(err, errlen, "--min_loss_scale %g is above --init_scale %g",
+                    c->min_loss_scale, c->init_scale);
+    if (!c->output_dir[0]) return fail(err, errlen, "--output_dir: must not be empty");
+    if (c->n_overrides < 0 || c->n_overrides > CFG_MAX_OVERRIDES)
+        return fail(err, errlen, "--override: %d overrides (at most %d)", c->n_overrides,
+                    CFG_MAX_OVERRIDES);
+    return 0;
+}
+
+/* ---------- writing ---------- */
+
+static void opt_format(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    switch (o->type) {
+    case T_INT: snprintf(buf, len, "%d", *(const int *)cfield(c, o)); break;
+    case T_I64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)cfield(c, o)); break;
+    case T_U64:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)cfield(c, o));
+        break;
+    case T_DBL: fmt_double(buf, len, *(const double *)cfield(c, o)); break;
+    case T_BOOL: snprintf(buf, len, "%s", *(const int *)cfield(c, o) ? "true" : "false"); break;
+    case T_STR: snprintf(buf, len, "%s", (const char *)cfield(c, o)); break;
+    case T_ENUM: {
+        int v = *(const int *)cfield(c, o), n = 0;
+        while (o->choices[n]) n++;
+        snprintf(buf, len, "%s", v >= 0 && v < n ? o->choices[v] : "?");
+        break;
+    }
+    default: o->write(c, o, buf, len); break;
+    }
+}
+
+static int write_overrides(FILE *f, const mp_config *c)
+{
+    for (int i = 0; i < c->n_overrides; i++) {
+        const cfg_override *ov = &c->overrides[i];
+        const char *d = ov->dtype < 0 ? "inherit" : dtype_name((dtype_t)ov->dtype);
+        if (fprintf(f, "override = %s=%s\n", ov->pattern, d) < 0) return -1;
+    }
+    return 0;
+}
+
+int cfg_write_file(const mp_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return fail(err, errlen, "%s: cannot write config file: %s", path, strerror(errno));
+    int bad = fprintf(f, "# mptui %s configuration; use with --config %s\n", MPTUI_VERSION,
+                      path) < 0;
+    char val[CFG_PATH_MAX + 64];
+    for (size_t i = 0; i < N_OPTIONS && !bad; i++) {
+        const cfg_option *o = &OPTIONS[i];
+        if (!strcmp(o->name, "override")) {
+            bad = write_overrides(f, c) != 0;
+            continue;
+        }
+        if (o->flags & F_NOSAVE) continue;
+        opt_format(c, o, val, sizeof val);
+        bad = fprintf(f, "%s = %s\n", o->name, val) < 0;
+    }
+    if (fflush(f) != 0) bad = 1;
+    int saved = errno;
+    if (fclose(f) != 0) bad = 1;
+    if (bad) return fail(err, errlen, "%s: write failed: %s", path, strerror(saved ? saved : EIO));
+    return 0;
+}
+
+/* ---------- help ---------- */
+
+static char help_buf[16384];
+static pthread_once_t help_once = PTHREAD_ONCE_INIT;
+
+static void help_append(size_t *used, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void help_append(size_t *used, const char *fmt, ...)
+{
+    if (*used >= sizeof help_buf) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(help_buf + *used, sizeof help_buf - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0) *used += (size_t)n;
+}
+
+static void help_option(size_t *used, const cfg_option *o)
+{
+    char left[96];
+    snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+    help_append(used, "  %-34s %s", left, o->help);
+    if (o->def) help_append(used, " [default: %s]", *o->def ? o->def : "\"\"");
+    help_append(used, "\n");
+}
+
+static void help_build(void)
+{
+    size_t used = 0;
+    help_append(&used,
+                "usage: mptui [--config FILE] [--NAME VALUE | --NAME=VALUE]...\n"
+                "Train a small GPT in fp32, fp16 or bf16 and watch it live (--headless: no TUI).\n"
+                "Options use Hugging Face TrainingArguments names; flags also take true/false.\n");
+    for (int g = 0; g < G_COUNT; g++) {
+        help_append(&used, "\n%s:\n", group_title[g]);
+        for (size_t i = 0; i < N_OPTIONS; i++)
+            if (OPTIONS[i].group == (opt_group)g) help_option(&used, &OPTIONS[i]);
+    }
+}
+
+const char *cfg_help_text(void)
+{
+    pthread_once(&help_once, help_build);
+    return help_buf;
+}
+
+const char *sched_name(sched_kind k)
+{
+    return (unsigned)k < 3 ? sched_names[k] : "?";
+}
+
+const char *strategy_name(strategy_kind k)
+{
+    return (unsigned)k < 3 ? strat_names[k] : "?";
+}
