@@ -11,7 +11,7 @@ comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 
 CSTD     = -std=c11 -D_GNU_SOURCE -DMPTUI_SOURCE_DIR=\"$(abspath .)\"
-WARN     = -Wall -Wextra -Werror
+WARN     = -Wall -Wextra -Werror -Wno-format-truncation
 OPT     ?= -O2 -g
 INCLUDES = -Isrc -Isrc/gpu -Isrc/train -Isrc/ui -Iinclude
 LIBS     = -lopenblas -lcsv -ljansson -lncursesw -lpthread -lm

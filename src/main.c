@@ -1,0 +1,142 @@
+/* main.c — parses options, runs the engine headless or under the screen (worker thread +
+ * UI thread), and decides what the user sees and the exit code. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "feed.h"
+#include "trainer.h"
+#include "tui.h"
+
+static trainer *g_trainer; /* for the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_trainer) trainer_request_stop(g_trainer);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void log_stdout(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+/* Under the screen, engine lines go to <output_dir>/mptui.log (the screen shows the
+ * newest one on its message line). */
+static void log_file(void *ud, const char *line)
+{
+    FILE *f = ud;
+    if (!f) return;
+    fprintf(f, "%s\n", line);
+    fflush(f);
+}
+
+static FILE *open_log(const mp_config *c)
+{
+    char path[CFG_PATH_MAX + 16];
+    mkdir(c->output_dir, 0755); /* the trainer creates the rest; EEXIST is fine */
+    snprintf(path, sizeof path, "%s/mptui.log", c->output_dir);
+    return fopen(path, "a");
+}
+
+typedef struct { trainer *t; int rc; char err[512]; } worker_args;
+
+static void *worker_main(void *p)
+{
+    worker_args *w = p;
+    w->rc = trainer_run(w->t, w->err, sizeof w->err);
+    return NULL;
+}
+
+static int run_headless(const mp_config *c)
+{
+    char err[512] = "";
+    trainer *t = trainer_create(c, NULL, log_stdout, NULL, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "mptui: %s\n", err);
+        return 1;
+    }
+    g_trainer = t;
+    install_signals();
+    int rc = trainer_run(t, err, sizeof err);
+    char summary[512];
+    trainer_summary(t, summary, sizeof summary);
+    printf("%s\n", summary);
+    g_trainer = NULL;
+    trainer_free(t);
+    if (rc) fprintf(stderr, "mptui: %s\n", err);
+    return rc ? 1 : 0;
+}
+
+static int run_screen(const mp_config *c)
+{
+    char err[512] = "";
+    if (tui_check_terminal(err, sizeof err)) {
+        fprintf(stderr, "mptui: %s\n", err);
+        return 1;
+    }
+    FILE *logf = open_log(c);
+    feed *f = feed_create();
+    trainer *t = f ? trainer_create(c, f, log_file, logf, err, sizeof err) : NULL;
+    if (!t) {
+        fprintf(stderr, "mptui: %s\n", f ? err : "out of memory");
+        feed_destroy(f);
+        if (logf) fclose(logf);
+        return 1;
+    }
+    worker_args w = {t, 0, ""};
+    pthread_t th;
+    if (pthread_create(&th, NULL, worker_main, &w)) {
+        fprintf(stderr, "mptui: cannot start the worker thread: %s\n", strerror(errno));
+        trainer_free(t);
+        feed_destroy(f);
+        return 1;
+    }
+    tui_options o = {c->delay, c->no_color, c->no_unicode, NULL};
+    int ui_rc = tui_run(f, &o, err, sizeof err);
+    trainer_request_stop(t); /* the screen is gone: finish the step, flush, join */
+    pthread_join(th, NULL);
+    char summary[512];
+    trainer_summary(t, summary, sizeof summary);
+    printf("%s\n", summary);
+    trainer_free(t);
+    feed_destroy(f);
+    if (logf) fclose(logf);
+    if (ui_rc) fprintf(stderr, "mptui: %s\n", err);
+    if (w.rc) fprintf(stderr, "mptui: %s\n", w.err);
+    return ui_rc || w.rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    mp_config c;
+    char msg[4096];
+    cfg_defaults(&c);
+    cfg_result r = cfg_parse_args(&c, argc, argv, msg, sizeof msg);
+    if (r == CFG_EXIT_OK) {
+        fputs(msg, stdout);
+        return 0;
+    }
+    if (r == CFG_ERR || cfg_validate(&c, msg, sizeof msg)) {
+        fprintf(stderr, "mptui: %s\n", msg);
+        return 2;
+    }
+    return c.headless ? run_headless(&c) : run_screen(&c);
+}

@@ -1,0 +1,94 @@
+/* evaluate.c — averages cross-entropy over every target of every eval window, and samples
+ * text from the model (greedy or temperature, from a seeded RNG) for byte vocabularies. */
+#include "evaluate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double eval_ppl(double loss) { return exp(loss); }
+double eval_bits(double loss) { return loss / log(2.0); }
+
+static int pick_token(const float *logits, int V, float temperature, rng_state *r)
+{
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0) return best;
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += exp((double)(logits[i] - logits[best]) / temperature);
+    double u = (double)rng_uniform(r) * sum, acc = 0;
+    for (int i = 0; i < V; i++) {
+        acc += exp((double)(logits[i] - logits[best]) / temperature);
+        if (u < acc) return i;
+    }
+    return V - 1;
+}
+
+/* Screens show the sample on one line: newlines and tabs become spaces, other control
+ * bytes and non-ASCII bytes a dot, so no escape sequence reaches the terminal. */
+static char printable(int32_t tok)
+{
+    if (tok == '\n' || tok == '\t' || tok == '\r') return ' ';
+    return tok >= 32 && tok < 127 ? (char)tok : '.';
+}
+
+static int sample_text(const eval_args *a, const prec_policy *p, eval_result *out)
+{
+    const dataset *d = a->data;
+    int V = d->vocab_size, T = a->T, prompt = d->n_val < 16 ? (int)d->n_val : 16;
+    int total = prompt + a->sample_length;
+    int32_t *seq = malloc((size_t)total * sizeof *seq);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    if (!seq || !logits) {
+        free(seq);
+        free(logits);
+        return -1;
+    }
+    memcpy(seq, d->val, (size_t)prompt * sizeof *seq);
+    for (int n = prompt; n < total; n++) {
+        int len = n < T ? n : T;
+        gpt_forward(a->model, p, seq + n - len, NULL, 1, len, NULL);
+        gpt_logits_row(a->model, 0, len - 1, logits);
+        seq[n] = pick_token(logits, V, a->temperature, a->sample_rng);
+    }
+    int k = 0;
+    for (int i = 0; i < total && k < (int)sizeof out->sample - 1; i++) {
+        if (i == prompt && k < (int)sizeof out->sample - 2) out->sample[k++] = '|';
+        out->sample[k++] = printable(seq[i]);
+    }
+    out->sample[k] = 0;
+    free(seq);
+    free(logits);
+    return 0;
+}
+
+int eval_run(const eval_args *a, eval_result *out)
+{
+    prec_policy full = {0};
+    const prec_policy *p = a->policy;
+    int L = gpt_get_config(a->model)->n_layer;
+    if (!p) {
+        if (prec_init(&full, L, a->full_dtype)) return -1;
+        p = &full;
+    }
+    gpt_refresh_copies(a->model, p);
+    int max_windows = a->max_batches > 0 ? a->max_batches * a->batch : 0;
+    int nw = data_eval_windows(a->data, a->T, max_windows);
+    double sum = 0;
+    for (int w = 0; w < nw; w += a->batch) {
+        int cnt = nw - w < a->batch ? nw - w : a->batch;
+        data_eval_batch(a->data, w, cnt, a->T, a->inputs, a->targets);
+        float loss = gpt_forward(a->model, p, a->inputs, a->targets, cnt, a->T, NULL);
+        sum += (double)loss * cnt * a->T;
+    }
+    memset(out, 0, sizeof *out);
+    out->windows = nw;
+    out->loss = nw ? sum / ((double)nw * a->T) : NAN;
+    out->ppl = eval_ppl(out->loss);
+    out->bits = eval_bits(out->loss);
+    int rc = 0;
+    if (a->data->is_bytes && a->sample_length > 0) rc = sample_text(a, p, out);
+    if (p == &full) prec_free(&full);
+    return rc;
+}

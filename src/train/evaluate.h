@@ -1,0 +1,38 @@
+/* evaluate.h — eval loss / perplexity / bits per token on the fixed validation windows
+ * (SPEC section 5), and a short seeded text sample for byte vocabularies. */
+#ifndef MPTUI_EVALUATE_H
+#define MPTUI_EVALUATE_H
+
+#include <stdint.h>
+
+#include "data.h"
+#include "model.h"
+#include "precision.h"
+
+typedef struct {
+    gpt *model;
+    const dataset *data;
+    const prec_policy *policy; /* NULL: full eval, every row cast to full_dtype */
+    dtype_t full_dtype;
+    int batch, T, max_batches;  /* max_batches 0 = every window */
+    int32_t *inputs, *targets;  /* host scratch, batch x T */
+    int sample_length;          /* 0 = no sample */
+    float temperature;          /* 0 = greedy */
+    rng_state *sample_rng;
+} eval_args;
+
+typedef struct {
+    int64_t step;
+    double loss, ppl, bits;
+    int windows;
+    char sample[512];
+} eval_result;
+
+/* 0 ok; -1 out of memory. Leaves the model's weight copies in the eval policy: the trainer
+ * refreshes them at the start of every step anyway. */
+int eval_run(const eval_args *a, eval_result *out);
+/* eval_loss -> perplexity (Inf on overflow) and bits per token. */
+double eval_ppl(double loss);
+double eval_bits(double loss);
+
+#endif

@@ -1,0 +1,448 @@
+/* model.c — GPT-2 forward and backward as a sequence of backend ops, with every dtype read
+ * from the precision policy; owns parameters, gradients, AdamW state and activations. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parameter order within a block (Hugging Face state_dict order). */
+enum {
+    P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
+    P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB,
+};
+
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C) c; (B,T) fp32 */
+    float *qkv;                       /* (B,T,3C) */
+    float *att;                       /* (B,NH,T,T) fp32 softmax */
+    float *atty;                      /* (B,T,C) */
+    float *attproj;                   /* (B,T,C) */
+    float *res2;                      /* (B,T,C) fp32: residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch, *fch_gelu;            /* (B,T,4C) */
+    float *fcproj;                    /* (B,T,C) */
+    float *res3;                      /* (B,T,C) fp32: block output */
+} gpt_block_acts;
+
+struct gpt {
+    gpt_config cfg;
+    backend *be;
+    int maxB, maxT;
+    int B, T; /* shape of the last forward */
+    int n_tensors;
+    gpt_tensor *tensors;
+    size_t n_params;
+    float *params, *grads, *m, *v, *wcopy; /* flat, n_params floats each */
+    int32_t *d_inputs, *d_targets;        /* (B,T) on the backend */
+    float *encoded;                       /* (B,T,C) fp32 */
+    gpt_block_acts *blocks;
+    float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
+    /* backward scratch, reused across blocks */
+    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *datt, *qkv_cast;
+    int have_targets;
+};
+
+/* ---- parameters ---- */
+
+static void tensor_add(gpt *m, const char *name, int ndim, int s0, int s1, int decay,
+                       int prec_row)
+{
+    gpt_tensor *t = &m->tensors[m->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->shape[0] = s0;
+    t->shape[1] = ndim == 2 ? s1 : 1;
+    t->numel = (size_t)s0 * (size_t)t->shape[1];
+    t->offset = m->n_params;
+    t->decay = decay;
+    t->prec_row = prec_row;
+    m->n_params += t->numel;
+}
+
+static void tensors_build(gpt *m)
+{
+    const gpt_config *c = &m->cfg;
+    int C = c->n_embd, L = c->n_layer;
+    char nm[GPT_NAME_MAX];
+    /* wte's compute copy serves the tied lm_head, so it takes lm_head's dtype */
+    tensor_add(m, "transformer.wte.weight", 2, c->vocab_size, C, 0, 2 + L * PREC_ROWS_PER_BLOCK + 1);
+    tensor_add(m, "transformer.wpe.weight", 2, c->block_size, C, 0, 1);
+    static const struct { const char *name; int ndim, rows, cols, decay, prow; } bt[] = {
+        {"ln_1.weight", 1, 1, 0, 0, PR_LN1},        {"ln_1.bias", 1, 1, 0, 0, PR_LN1},
+        {"attn.c_attn.weight", 2, 1, 3, 1, PR_QKV}, {"attn.c_attn.bias", 1, 3, 0, 0, PR_QKV},
+        {"attn.c_proj.weight", 2, 1, 1, 1, PR_ATTPROJ}, {"attn.c_proj.bias", 1, 1, 0, 0, PR_ATTPROJ},
+        {"ln_2.weight", 1, 1, 0, 0, PR_LN2},        {"ln_2.bias", 1, 1, 0, 0, PR_LN2},
+        {"mlp.c_fc.weight", 2, 1, 4, 1, PR_FC},     {"mlp.c_fc.bias", 1, 4, 0, 0, PR_FC},
+        {"mlp.c_proj.weight", 2, 4, 1, 1, PR_FCPROJ}, {"mlp.c_proj.bias", 1, 1, 0, 0, PR_FCPROJ},
+    };
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < GPT_TENSORS_PER_BLOCK; i++) {
+            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, bt[i].name);
+            tensor_add(m, nm, bt[i].ndim, bt[i].rows * C, bt[i].cols * C, bt[i].decay,
+                       prec_block_row(l, bt[i].prow));
+        }
+    int lnf_row = 2 + L * PREC_ROWS_PER_BLOCK;
+    tensor_add(m, "transformer.ln_f.weight", 1, C, 0, 0, lnf_row);
+    tensor_add(m, "transformer.ln_f.bias", 1, C, 0, 0, lnf_row);
+}
+
+static int config_check(const gpt_config *c, char *err, size_t errlen)
+{
+    if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->block_size < 2 ||
+        c->vocab_size < 2) {
+        snprintf(err, errlen, "model: n_layer, n_head, n_embd must be >= 1, block_size >= 2 "
+                 "and vocab_size >= 2 (got %d, %d, %d, %d, %d)", c->n_layer, c->n_head,
+                 c->n_embd, c->block_size, c->vocab_size);
+        return -1;
+    }
+    if (c->n_embd % c->n_head != 0) {
+        snprintf(err, errlen, "model: n_embd (%d) must be divisible by n_head (%d)",
+                 c->n_embd, c->n_head);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- allocation ---- */
+
+typedef struct { backend *be; int failed; } allocator;
+
+static float *falloc(allocator *a, size_t n)
+{
+    float *p = bk_alloc(a->be, n * sizeof(float));
+    if (!p) a->failed = 1;
+    return p;
+}
+
+static void acts_alloc(gpt *m, allocator *a)
+{
+    size_t B = (size_t)m->maxB, T = (size_t)m->maxT, C = (size_t)m->cfg.n_embd;
+    size_t NH = (size_t)m->cfg.n_head, V = (size_t)m->cfg.vocab_size, BT = B * T;
+    m->encoded = falloc(a, BT * C);
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        gpt_block_acts *b = &m->blocks[l];
+        b->ln1 = falloc(a, BT * C);
+        b->ln1_mean = falloc(a, BT);
+        b->ln1_rstd = falloc(a, BT);
+        b->qkv = falloc(a, BT * 3 * C);
+        b->att = falloc(a, B * NH * T * T);
+        b->atty = falloc(a, BT * C);
+        b->attproj = falloc(a, BT * C);
+        b->res2 = falloc(a, BT * C);
+        b->ln2 = falloc(a, BT * C);
+        b->ln2_mean = falloc(a, BT);
+        b->ln2_rstd = falloc(a, BT);
+        b->fch = falloc(a, BT * 4 * C);
+        b->fch_gelu = falloc(a, BT * 4 * C);
+        b->fcproj = falloc(a, BT * C);
+        b->res3 = falloc(a, BT * C);
+    }
+    m->lnf = falloc(a, BT * C);
+    m->lnf_mean = falloc(a, BT);
+    m->lnf_rstd = falloc(a, BT);
+    m->logits = falloc(a, BT * V);
+    m->losses = falloc(a, BT);
+    m->dres = falloc(a, BT * C);
+    m->dlnf = falloc(a, BT * C);
+    m->dlogits = falloc(a, BT * V);
+    m->dc = falloc(a, BT * C);
+    m->dc2 = falloc(a, BT * C);
+    m->d3c = falloc(a, BT * 3 * C);
+    m->d4c = falloc(a, BT * 4 * C);
+    m->d4c2 = falloc(a, BT * 4 * C);
+    m->datt = falloc(a, B * NH * T * T);
+    m->qkv_cast = falloc(a, BT * 3 * C);
+    m->d_inputs = bk_alloc(m->be, BT * sizeof(int32_t));
+    m->d_targets = bk_alloc(m->be, BT * sizeof(int32_t));
+    if (!m->d_inputs || !m->d_targets) a->failed = 1;
+}
+
+gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
+{
+    if (config_check(cfg, err, errlen)) return NULL;
+    if (B < 1 || T < 1 || T > cfg->block_size) {
+        snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
+                 cfg->block_size);
+        return NULL;
+    }
+    gpt *m = calloc(1, sizeof *m);
+    if (!m) goto oom;
+    m->cfg = *cfg;
+    m->be = be;
+    m->maxB = B;
+    m->maxT = T;
+    m->tensors = calloc((size_t)(2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2),
+                        sizeof *m->tensors);
+    m->blocks = calloc((size_t)cfg->n_layer, sizeof *m->blocks);
+    if (!m->tensors || !m->blocks) goto oom;
+    tensors_build(m);
+    allocator a = {be, 0};
+    m->params = falloc(&a, m->n_params);
+    m->grads = falloc(&a, m->n_params);
+    m->m = falloc(&a, m->n_params);
+    m->v = falloc(&a, m->n_params);
+    m->wcopy = falloc(&a, m->n_params);
+    acts_alloc(m, &a);
+    if (a.failed) goto oom;
+    return m;
+oom:
+    snprintf(err, errlen, "model: out of memory allocating a %dL/%dH/%dd model for batch "
+             "%d x %d", cfg->n_layer, cfg->n_head, cfg->n_embd, B, T);
+    gpt_free(m);
+    return NULL;
+}
+
+static void bfree(gpt *m, void *p)
+{
+    if (p) bk_free(m->be, p);
+}
+
+void gpt_free(gpt *m)
+{
+    if (!m) return;
+    float **bufs[] = {&m->params, &m->grads, &m->m, &m->v, &m->wcopy, &m->encoded, &m->lnf,
+                      &m->lnf_mean, &m->lnf_rstd, &m->logits, &m->losses, &m->dres, &m->dlnf,
+                      &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2, &m->datt,
+                      &m->qkv_cast};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bfree(m, *bufs[i]);
+    for (int l = 0; m->blocks && l < m->cfg.n_layer; l++) {
+        gpt_block_acts *b = &m->blocks[l];
+        float *bb[] = {b->ln1, b->ln1_mean, b->ln1_rstd, b->qkv, b->att, b->atty, b->attproj,
+                       b->res2, b->ln2, b->ln2_mean, b->ln2_rstd, b->fch, b->fch_gelu,
+                       b->fcproj, b->res3};
+        for (size_t i = 0; i < sizeof bb / sizeof bb[0]; i++) bfree(m, bb[i]);
+    }
+    bfree(m, m->d_inputs);
+    bfree(m, m->d_targets);
+    free(m->blocks);
+    free(m->tensors);
+    free(m);
+}
+
+const gpt_config *gpt_get_config(const gpt *m) { return &m->cfg; }
+int gpt_num_tensors(const gpt *m) { return m->n_tensors; }
+const gpt_tensor *gpt_tensor_at(const gpt *m, int i) { return &m->tensors[i]; }
+size_t gpt_num_params(const gpt *m) { return m->n_params; }
+float *gpt_params(gpt *m) { return m->params; }
+float *gpt_grads(gpt *m) { return m->grads; }
+float *gpt_adam_m(gpt *m) { return m->m; }
+float *gpt_adam_v(gpt *m) { return m->v; }
+
+int gpt_find_tensor(const gpt *m, const char *name)
+{
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* ---- init ---- */
+
+void gpt_init_weights(gpt *m, rng_state *r)
+{
+    float *host = malloc(m->n_params * sizeof *host);
+    if (!host) return; /* gpt_create already reserved the backend memory; host is tiny */
+    float proj_std = 0.02f / sqrtf(2.0f * (float)m->cfg.n_layer);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gpt_tensor *t = &m->tensors[i];
+        float *p = host + t->offset;
+        int is_ln = strstr(t->name, ".ln_") != NULL;
+        int is_proj = strstr(t->name, "c_proj.weight") != NULL;
+        for (size_t j = 0; j < t->numel; j++) {
+            if (is_ln) p[j] = strstr(t->name, ".weight") ? 1.0f : 0.0f;
+            else if (t->ndim == 1) p[j] = 0.0f;
+            else p[j] = rng_normal(r) * (is_proj ? proj_std : 0.02f);
+        }
+    }
+    bk_upload(m->be, m->params, host, m->n_params * sizeof *host);
+    free(host);
+    bk_zero(m->be, m->m, m->n_params * sizeof(float));
+    bk_zero(m->be, m->v, m->n_params * sizeof(float));
+    bk_zero(m->be, m->grads, m->n_params * sizeof(float));
+}
+
+/* ---- precision plumbing ---- */
+
+/* The buffer an op should read for tensor i: the compute copy, or the master in fp32. */
+static const float *wt(const gpt *m, const prec_policy *p, int i)
+{
+    const gpt_tensor *t = &m->tensors[i];
+    return p->rows[t->prec_row].w == DT_F32 ? m->params + t->offset : m->wcopy + t->offset;
+}
+
+void gpt_refresh_copies(gpt *m, const prec_policy *p)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gpt_tensor *t = &m->tensors[i];
+        dtype_t dt = p->rows[t->prec_row].w;
+        if (dt != DT_F32) bk_cast(m->be, m->wcopy + t->offset, m->params + t->offset, t->numel, dt, NULL);
+    }
+}
+
+static int tix(int layer, int which) { return 2 + layer * GPT_TENSORS_PER_BLOCK + which; }
+static float *gp(gpt *m, int i) { return m->grads + m->tensors[i].offset; }
+static const float *mp(const gpt *m, int i) { return m->params + m->tensors[i].offset; }
+
+static num_stats *sa(gpt_row_stats *s, int row) { return s ? &s[row].act : NULL; }
+static num_stats *sg(gpt_row_stats *s, int row) { return s ? &s[row].grad : NULL; }
+
+/* A gradient produced in the consumer's dtype becomes the producer's gradient dtype. */
+static void grad_to(gpt *m, float *g, size_t n, dtype_t from, dtype_t to, num_stats *st)
+{
+    if (from != to) bk_cast(m->be, g, g, n, to, st);
+}
+
+/* ---- forward ---- */
+
+static void block_forward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
+                          gpt_row_stats *st)
+{
+    int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T;
+    gpt_block_acts *a = &m->blocks[l];
+    const prec_layer *r = &p->rows[prec_block_row(l, 0)];
+    int row0 = prec_block_row(l, 0);
+    backend *be = m->be;
+
+    bk_layernorm_forward(be, a->ln1, a->ln1_mean, a->ln1_rstd, res, mp(m, tix(l, P_LN1W)),
+                         mp(m, tix(l, P_LN1B)), N, C, r[PR_LN1].act, sa(st, row0 + PR_LN1));
+    bk_matmul_forward(be, a->qkv, a->ln1, wt(m, p, tix(l, P_QKVW)), wt(m, p, tix(l, P_QKVB)), N,
+                      C, 3 * C, 0, r[PR_QKV].w, r[PR_QKV].w, r[PR_QKV].act, sa(st, row0 + PR_QKV));
+    const float *qkv = a->qkv;
+    if (r[PR_QKV].act != r[PR_ATTN].act) { /* autocast casts the input to the op's dtype */
+        bk_cast(be, m->qkv_cast, a->qkv, (size_t)N * 3 * C, r[PR_ATTN].act, NULL);
+        qkv = m->qkv_cast;
+    }
+    bk_attention_forward(be, a->atty, a->att, qkv, B, T, C, NH, r[PR_ATTN].act,
+                         sa(st, row0 + PR_ATTN));
+    bk_matmul_forward(be, a->attproj, a->atty, wt(m, p, tix(l, P_ATTPROJW)),
+                      wt(m, p, tix(l, P_ATTPROJB)), N, C, C, 0, r[PR_ATTPROJ].w, r[PR_ATTPROJ].w,
+                      r[PR_ATTPROJ].act, sa(st, row0 + PR_ATTPROJ));
+    bk_residual_forward(be, a->res2, res, a->attproj, (size_t)N * C);
+    bk_layernorm_forward(be, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, mp(m, tix(l, P_LN2W)),
+                         mp(m, tix(l, P_LN2B)), N, C, r[PR_LN2].act, sa(st, row0 + PR_LN2));
+    bk_matmul_forward(be, a->fch, a->ln2, wt(m, p, tix(l, P_FCW)), wt(m, p, tix(l, P_FCB)), N, C,
+                      4 * C, 0, r[PR_FC].w, r[PR_FC].w, r[PR_FC].act, sa(st, row0 + PR_FC));
+    bk_gelu_forward(be, a->fch_gelu, a->fch, (size_t)N * 4 * C, r[PR_GELU].act,
+                    sa(st, row0 + PR_GELU));
+    bk_matmul_forward(be, a->fcproj, a->fch_gelu, wt(m, p, tix(l, P_FCPROJW)),
+                      wt(m, p, tix(l, P_FCPROJB)), N, 4 * C, C, 0, r[PR_FCPROJ].w, r[PR_FCPROJ].w,
+                      r[PR_FCPROJ].act, sa(st, row0 + PR_FCPROJ));
+    bk_residual_forward(be, a->res3, a->res2, a->fcproj, (size_t)N * C);
+}
+
+float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
+                  int B, int T, gpt_row_stats *st)
+{
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size, N = B * T, L = m->cfg.n_layer;
+    backend *be = m->be;
+    m->B = B;
+    m->T = T;
+    bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
+    bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
+    if (st) bk_stats(be, m->encoded, (size_t)N * C, &st[0].act);
+    const float *res = m->encoded;
+    for (int l = 0; l < L; l++) {
+        block_forward(m, p, l, res, B, T, st);
+        res = m->blocks[l].res3;
+    }
+    int rf = prec_row_lnf(p), rh = prec_row_lmhead(p);
+    int lnw = tix(L, 0); /* ln_f.weight follows the last block */
+    bk_layernorm_forward(be, m->lnf, m->lnf_mean, m->lnf_rstd, res, mp(m, lnw), mp(m, lnw + 1),
+                         N, C, p->rows[rf].act, sa(st, rf));
+    bk_matmul_forward(be, m->logits, m->lnf, wt(m, p, 0), NULL, N, C, V, 1, p->rows[rh].w,
+                      p->rows[rh].w, p->rows[rh].act, sa(st, rh));
+    m->have_targets = targets != NULL;
+    if (!targets) return NAN;
+    bk_upload(be, m->d_targets, targets, (size_t)N * sizeof(int32_t));
+    bk_crossentropy_forward(be, m->losses, m->logits, m->d_targets, N, V);
+    if (st) bk_stats(be, m->losses, (size_t)N, &st[prec_row_loss(p)].act);
+    double mean = bk_sum(be, m->losses, (size_t)N) / N;
+    return isfinite(mean) ? (float)mean : NAN;
+}
+
+/* ---- backward ---- */
+
+static void block_backward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
+                           gpt_row_stats *st)
+{
+    int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T;
+    size_t NC = (size_t)N * C;
+    gpt_block_acts *a = &m->blocks[l];
+    int row0 = prec_block_row(l, 0);
+    const prec_layer *r = &p->rows[row0];
+    backend *be = m->be;
+
+    /* MLP: dres is d(res3); the branch's gradient enters in c_proj's gradient dtype */
+    bk_cast(be, m->dc, m->dres, NC, r[PR_FCPROJ].grad, sg(st, row0 + PR_FCPROJ));
+    bk_matmul_backward(be, m->d4c, gp(m, tix(l, P_FCPROJW)), gp(m, tix(l, P_FCPROJB)), m->dc,
+                       a->fch_gelu, wt(m, p, tix(l, P_FCPROJW)), N, 4 * C, C, 0,
+                       r[PR_FCPROJ].grad, sg(st, row0 + PR_GELU), sg(st, row0 + PR_FCPROJ));
+    grad_to(m, m->d4c, NC * 4, r[PR_FCPROJ].grad, r[PR_GELU].grad, NULL);
+    bk_gelu_backward(be, m->d4c2, a->fch, m->d4c, NC * 4, r[PR_GELU].grad, sg(st, row0 + PR_FC));
+    grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, NULL);
+    bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_FCW)), gp(m, tix(l, P_FCB)), m->d4c2, a->ln2,
+                       wt(m, p, tix(l, P_FCW)), N, C, 4 * C, 0, r[PR_FC].grad,
+                       sg(st, row0 + PR_LN2), sg(st, row0 + PR_FC));
+    grad_to(m, m->dc2, NC, r[PR_FC].grad, r[PR_LN2].grad, NULL);
+    bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
+                          a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
+
+    /* attention: dres is now d(res2) */
+    bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
+    bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_ATTPROJW)), gp(m, tix(l, P_ATTPROJB)), m->dc,
+                       a->atty, wt(m, p, tix(l, P_ATTPROJW)), N, C, C, 0, r[PR_ATTPROJ].grad,
+                       sg(st, row0 + PR_ATTN), sg(st, row0 + PR_ATTPROJ));
+    grad_to(m, m->dc2, NC, r[PR_ATTPROJ].grad, r[PR_ATTN].grad, NULL);
+    const float *qkv = a->qkv;
+    if (r[PR_QKV].act != r[PR_ATTN].act) {
+        bk_cast(be, m->qkv_cast, a->qkv, NC * 3, r[PR_ATTN].act, NULL);
+        qkv = m->qkv_cast;
+    }
+    bk_attention_backward(be, m->d3c, m->datt, m->dc2, qkv, a->att, B, T, C, NH,
+                          r[PR_ATTN].grad, sg(st, row0 + PR_QKV));
+    grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, NULL);
+    bk_matmul_backward(be, m->dc, gp(m, tix(l, P_QKVW)), gp(m, tix(l, P_QKVB)), m->d3c, a->ln1,
+                       wt(m, p, tix(l, P_QKVW)), N, C, 3 * C, 0, r[PR_QKV].grad,
+                       sg(st, row0 + PR_LN1), sg(st, row0 + PR_QKV));
+    grad_to(m, m->dc, NC, r[PR_QKV].grad, r[PR_LN1].grad, NULL);
+    bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
+                          mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
+}
+
+void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats *st)
+{
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size, B = m->B, T = m->T, N = B * T;
+    int L = m->cfg.n_layer, rf = prec_row_lnf(p), rh = prec_row_lmhead(p);
+    size_t NC = (size_t)N * C;
+    backend *be = m->be;
+    if (!m->have_targets) return;
+
+    bk_crossentropy_backward(be, m->dlogits, m->logits, m->d_targets, N, V, dloss_mult / (float)N,
+                             p->rows[rh].grad, sg(st, rh));
+    bk_matmul_backward(be, m->dlnf, gp(m, 0), NULL, m->dlogits, m->lnf, wt(m, p, 0), N, C, V, 1,
+                       p->rows[rh].grad, sg(st, rf), sg(st, rh));
+    grad_to(m, m->dlnf, NC, p->rows[rh].grad, p->rows[rf].grad, NULL);
+    bk_zero(be, m->dres, NC * sizeof(float));
+    const float *res_last = m->blocks[L - 1].res3;
+    int lnw = tix(L, 0);
+    bk_layernorm_backward(be, m->dres, gp(m, lnw), gp(m, lnw + 1), m->dlnf, res_last,
+                          mp(m, lnw), m->lnf_mean, m->lnf_rstd, N, C);
+    for (int l = L - 1; l >= 0; l--) {
+        const float *res = l == 0 ? m->encoded : m->blocks[l - 1].res3;
+        block_backward(m, p, l, res, B, T, st);
+    }
+    if (st) {
+        bk_stats(be, m->dres, NC, &st[0].grad);
+        bk_stats(be, m->dres, NC, &st[1].grad);
+    }
+    bk_encoder_backward(be, gp(m, 0), gp(m, 1), m->dres, m->d_inputs, B, T, C);
+}
+
+void gpt_zero_grads(gpt *m) { bk_zero(m->be, m->grads, m->n_params * sizeof(float)); }
+
+void gpt_logits_row(gpt *m, int b, int t, float *out)
+{
+    size_t V = (size_t)m->cfg.vocab_size;
+    bk_download(m->be, out, m->logits + ((size_t)b * m->T + t) * V, V * sizeof(float));
+}

@@ -1,0 +1,105 @@
+/* precision.c — builds the per-layer policy table from the run mode plus overrides; the
+ * ops read dtypes from this table only, so there are no mode branches in the model. */
+#include "precision.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct { const char *suffix; layer_kind kind; int has_weight; }
+    block_rows[PREC_ROWS_PER_BLOCK] = {
+        {"ln_1", LK_LN, 1},        {"attn.c_attn", LK_LINEAR, 1}, {"attn", LK_ATTN, 0},
+        {"attn.c_proj", LK_LINEAR, 1}, {"ln_2", LK_LN, 1},        {"mlp.c_fc", LK_LINEAR, 1},
+        {"mlp.gelu", LK_GELU, 0},  {"mlp.c_proj", LK_LINEAR, 1},
+};
+
+static void row_set(prec_layer *r, const char *name, layer_kind kind, int has_weight)
+{
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->kind = kind;
+    r->has_weight = has_weight;
+    r->override = -1;
+}
+
+int prec_init(prec_policy *p, int n_layer, dtype_t mode)
+{
+    p->n_layer = n_layer;
+    p->n = 2 + n_layer * PREC_ROWS_PER_BLOCK + 3;
+    p->rows = calloc((size_t)p->n, sizeof *p->rows);
+    if (!p->rows) return -1;
+    row_set(&p->rows[0], "wte", LK_EMBED, 1);
+    row_set(&p->rows[1], "wpe", LK_EMBED, 1);
+    for (int b = 0; b < n_layer; b++)
+        for (int r = 0; r < PREC_ROWS_PER_BLOCK; r++) {
+            char name[PREC_NAME_MAX];
+            snprintf(name, sizeof name, "h.%d.%s", b, block_rows[r].suffix);
+            row_set(&p->rows[prec_block_row(b, r)], name, block_rows[r].kind,
+                    block_rows[r].has_weight);
+        }
+    row_set(&p->rows[prec_row_lnf(p)], "ln_f", LK_LN, 1);
+    row_set(&p->rows[prec_row_lmhead(p)], "lm_head", LK_LINEAR, 1);
+    row_set(&p->rows[prec_row_loss(p)], "loss", LK_LOSS, 0);
+    prec_set_mode(p, mode);
+    return 0;
+}
+
+void prec_free(prec_policy *p)
+{
+    free(p->rows);
+    p->rows = NULL;
+    p->n = 0;
+}
+
+/* SPEC 2: embeddings and the loss are fp32; LayerNorm keeps fp32 parameters and statistics
+ * but emits c; Linear / attention / GELU run in c. */
+static void row_resolve(prec_layer *r, dtype_t mode)
+{
+    dtype_t c = r->override >= 0 ? (dtype_t)r->override : mode;
+    switch (r->kind) {
+    case LK_EMBED:
+    case LK_LOSS: r->w = r->act = r->grad = DT_F32; break;
+    case LK_LN: r->w = DT_F32; r->act = r->grad = c; break;
+    default: r->w = r->has_weight ? c : DT_F32; r->act = r->grad = c; break;
+    }
+}
+
+void prec_set_mode(prec_policy *p, dtype_t mode)
+{
+    p->mode = mode;
+    for (int i = 0; i < p->n; i++) row_resolve(&p->rows[i], mode);
+}
+
+int prec_set_override(prec_policy *p, const char *pattern, int dtype, char *err, size_t errlen)
+{
+    int matched = 0;
+    if (dtype < -1 || dtype >= DT_COUNT) {
+        snprintf(err, errlen, "override '%s': invalid dtype", pattern);
+        return -1;
+    }
+    for (int i = 0; i < p->n; i++) {
+        prec_layer *r = &p->rows[i];
+        if (fnmatch(pattern, r->name, 0) != 0) continue;
+        matched++;
+        if ((r->kind == LK_EMBED || r->kind == LK_LOSS) && dtype > DT_F32) {
+            snprintf(err, errlen, "override '%s': %s always runs in fp32", pattern, r->name);
+            return -1;
+        }
+    }
+    if (!matched) {
+        snprintf(err, errlen, "override '%s': no layer of this model matches (names like "
+                 "lm_head, h.0.mlp.c_fc, h.*.attn)", pattern);
+        return -1;
+    }
+    for (int i = 0; i < p->n; i++)
+        if (fnmatch(pattern, p->rows[i].name, 0) == 0) p->rows[i].override = dtype;
+    prec_set_mode(p, p->mode);
+    return matched;
+}
+
+int prec_find(const prec_policy *p, const char *name)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->rows[i].name, name) == 0) return i;
+    return -1;
+}

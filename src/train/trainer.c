@@ -1,0 +1,590 @@
+/* trainer.c — the run loop: optimizer steps with accumulation and loss scaling, logging,
+ * eval and save schedules, commands from the feed, and snapshots for the screen. */
+#include "trainer.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "data.h"
+#include "evaluate.h"
+#include "metrics.h"
+#include "model.h"
+#include "optim.h"
+#include "precision.h"
+#include "rng.h"
+#include "scaler.h"
+
+struct trainer {
+    mp_config cfg;
+    feed *feed;
+    trainer_log_fn log;
+    void *log_ud;
+    backend *be;
+    dataset data;
+    gpt *model;
+    prec_policy policy;
+    scaler sc;
+    optim opt;
+    optim_tensor *ot;
+    int n_ot;
+    rng_state data_rng, sample_rng;
+    metrics_csv *csv;
+    int B, T, accum, eval_B;
+    int64_t step, max_steps, steps_per_epoch;
+    int32_t *inputs, *targets;   /* host, (max(B, eval_B), T) */
+    gpt_row_stats *stats;        /* one per policy row, filled on logging steps */
+    int have_stats;
+    /* logging window */
+    double win_loss_sum;
+    int win_loss_n;
+    double win_t0;
+    int64_t win_tokens, win_steps;
+    double t_start, elapsed_base;
+    /* last step */
+    double last_loss, last_lr, last_norm, last_scale;
+    int last_skipped;
+    double tokens_per_s, step_time;
+    eval_result last_eval;
+    int have_eval;
+    atomic_int stop;
+    int paused;
+    feed_snapshot *snap;
+    char msg[FEED_MSG];
+    uint64_t msg_seq;
+    int msg_err;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double elapsed(const trainer *t) { return t->elapsed_base + now_s() - t->t_start; }
+
+/* A notice for the user: the log callback (stdout when headless) and the screen's message
+ * line. Never written to the terminal directly. */
+static void notify(trainer *t, int is_error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+    va_end(ap);
+    t->msg_seq++;
+    t->msg_err = is_error;
+    if (t->log) t->log(t->log_ud, t->msg);
+}
+
+/* ---- setup ---- */
+
+static backend *make_backend(trainer *t, char *err, size_t errlen)
+{
+    char why[256] = "";
+    int threads = t->cfg.threads;
+    if (t->cfg.device == DEV_CPU) return bk_create(BK_CPU, threads, err, errlen);
+    backend *be = bk_create(BK_CUDA, threads, why, sizeof why);
+    if (be) return be;
+    if (t->cfg.device == DEV_CUDA) {
+        snprintf(err, errlen, "no usable CUDA device (%s); use --device cpu or auto", why);
+        return NULL;
+    }
+    notify(t, 0, "no usable CUDA device (%s), running on CPU", why);
+    return bk_create(BK_CPU, threads, err, errlen);
+}
+
+static void scaler_for_mode(trainer *t, dtype_t mode)
+{
+    const mp_config *c = &t->cfg;
+    int enabled = c->loss_scale == LS_DYNAMIC || c->loss_scale == LS_STATIC ||
+                  (c->loss_scale == LS_AUTO && mode == DT_F16);
+    int dynamic = c->loss_scale != LS_STATIC;
+    float init = c->loss_scale == LS_STATIC ? (float)c->static_scale : (float)c->init_scale;
+    scaler keep = t->sc;
+    scaler_init(&t->sc, enabled, dynamic, init, (float)c->growth_factor,
+                (float)c->backoff_factor, c->growth_interval, (float)c->min_loss_scale);
+    /* counters describe the whole run, whatever the mode */
+    t->sc.overflow_total = keep.overflow_total;
+    t->sc.overflow_window = keep.overflow_window;
+    t->sc.last_overflow_step = keep.last_overflow_step;
+    memcpy(t->sc.first_nonfinite, keep.first_nonfinite, sizeof keep.first_nonfinite);
+}
+
+static int setup_policy(trainer *t, char *err, size_t errlen)
+{
+    if (prec_init(&t->policy, t->cfg.n_layer, t->cfg.precision)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < t->cfg.n_overrides; i++)
+        if (prec_set_override(&t->policy, t->cfg.overrides[i].pattern, t->cfg.overrides[i].dtype,
+                              err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+static int setup_optim(trainer *t)
+{
+    int n = gpt_num_tensors(t->model);
+    t->ot = calloc((size_t)n, sizeof *t->ot);
+    if (!t->ot) return -1;
+    for (int i = 0; i < n; i++) {
+        const gpt_tensor *g = gpt_tensor_at(t->model, i);
+        t->ot[i] = (optim_tensor){gpt_params(t->model) + g->offset, gpt_grads(t->model) + g->offset,
+                                  gpt_adam_m(t->model) + g->offset, gpt_adam_v(t->model) + g->offset,
+                                  g->numel, g->decay};
+    }
+    t->n_ot = n;
+    const mp_config *c = &t->cfg;
+    optim_init(&t->opt, c->learning_rate, c->adam_beta1, c->adam_beta2, c->adam_epsilon,
+               c->weight_decay, c->max_grad_norm, c->lr_scheduler_type, c->warmup_steps,
+               t->max_steps);
+    return 0;
+}
+
+static int setup_data(trainer *t, char *err, size_t errlen)
+{
+    const mp_config *c = &t->cfg;
+    const char *path = c->data[0] ? c->data : data_default_path();
+    if (!path) {
+        snprintf(err, errlen, "the built-in corpus (datasets/mptui-corpus.txt) was not found; "
+                 "give a text or .bin file with --data");
+        return -1;
+    }
+    if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
+                  c->block_size, err, errlen))
+        return -1;
+    t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
+    if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
+    t->max_steps = c->max_steps > 0 ? c->max_steps
+                                     : (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch);
+    if (t->max_steps < 1) t->max_steps = 1;
+    return 0;
+}
+
+static int setup_model(trainer *t, char *err, size_t errlen)
+{
+    gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
+                     t->data.vocab_size};
+    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
+    t->model = gpt_create(t->be, &gc, maxB, t->T, err, errlen);
+    if (!t->model) return -1;
+    rng_state init_rng;
+    rng_seed(&init_rng, t->cfg.seed);
+    gpt_init_weights(t->model, &init_rng);
+    rng_seed(&t->data_rng, t->cfg.seed ^ 0x64617461ull);   /* "data" */
+    rng_seed(&t->sample_rng, t->cfg.seed ^ 0x73616d70ull); /* "samp" */
+    t->inputs = malloc((size_t)maxB * t->T * sizeof(int32_t));
+    t->targets = malloc((size_t)maxB * t->T * sizeof(int32_t));
+    t->stats = calloc((size_t)t->policy.n, sizeof *t->stats);
+    t->snap = calloc(1, sizeof *t->snap);
+    if (!t->inputs || !t->targets || !t->stats || !t->snap) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_csv(trainer *t, char *err, size_t errlen)
+{
+    char path[CFG_PATH_MAX + 32];
+    if (t->cfg.logging_dir[0]) snprintf(path, sizeof path, "%s/metrics.csv", t->cfg.logging_dir);
+    else snprintf(path, sizeof path, "%s/logs/metrics.csv", t->cfg.output_dir);
+    t->csv = metrics_csv_open(path, err, errlen);
+    return t->csv ? 0 : -1;
+}
+
+trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                        char *err, size_t errlen)
+{
+    trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->cfg = *cfg;
+    t->feed = f;
+    t->log = log;
+    t->log_ud = log_ud;
+    t->B = cfg->per_device_train_batch_size;
+    t->eval_B = cfg->per_device_eval_batch_size;
+    t->T = cfg->block_size;
+    t->accum = cfg->gradient_accumulation_steps;
+    atomic_init(&t->stop, 0);
+    scaler_init(&t->sc, 0, 0, 1.0f, 2.0f, 0.5f, 2000, 0.0f);
+    if (setup_data(t, err, errlen) || setup_policy(t, err, errlen)) goto fail;
+    if (!(t->be = make_backend(t, err, errlen))) goto fail;
+    if (setup_model(t, err, errlen) || setup_optim(t)) goto fail;
+    scaler_for_mode(t, t->policy.mode);
+    if (setup_csv(t, err, errlen)) goto fail;
+    return t;
+fail:
+    if (!err[0]) snprintf(err, errlen, "out of memory");
+    trainer_free(t);
+    return NULL;
+}
+
+void trainer_free(trainer *t)
+{
+    if (!t) return;
+    if (t->csv) metrics_csv_close(t->csv);
+    gpt_free(t->model);
+    if (t->be) bk_destroy(t->be);
+    prec_free(&t->policy);
+    data_free(&t->data);
+    free(t->ot);
+    free(t->inputs);
+    free(t->targets);
+    free(t->stats);
+    free(t->snap);
+    free(t);
+}
+
+void trainer_request_stop(trainer *t) { atomic_store(&t->stop, 1); }
+
+/* ---- snapshot ---- */
+
+static void snap_layers(trainer *t, feed_snapshot *s)
+{
+    const prec_policy *p = &t->policy;
+    s->n_layers = p->n < FEED_MAX_LAYERS ? p->n : FEED_MAX_LAYERS;
+    for (int i = 0; i < s->n_layers; i++) {
+        feed_layer *L = &s->layers[i];
+        const prec_layer *r = &p->rows[i];
+        snprintf(L->name, sizeof L->name, "%s", r->name);
+        L->has_weight = r->has_weight;
+        L->w = r->w;
+        L->act = r->act;
+        L->grad = r->grad;
+        L->override = r->override;
+        if (!t->have_stats) continue;
+        const num_stats *a = &t->stats[i].act, *g = &t->stats[i].grad;
+        L->valid = 1;
+        L->act_amax = a->amax;
+        L->grad_amax = g->amax;
+        L->act_amin = a->amin_nz;
+        L->grad_amin = g->amin_nz;
+        L->act_uflow_pct = a->count ? 100.0 * (double)a->underflow / (double)a->count : 0;
+        L->grad_uflow_pct = g->count ? 100.0 * (double)g->underflow / (double)g->count : 0;
+        L->act_ovf = (int64_t)(a->overflow + a->nonfinite);
+        L->grad_ovf = (int64_t)(g->overflow + g->nonfinite);
+    }
+}
+
+static void publish(trainer *t, run_state state)
+{
+    if (!t->feed) return;
+    feed_snapshot *s = t->snap;
+    const gpt_config *gc = gpt_get_config(t->model);
+    s->n_layer = gc->n_layer;
+    s->n_head = gc->n_head;
+    s->n_embd = gc->n_embd;
+    s->block_size = gc->block_size;
+    s->vocab_size = gc->vocab_size;
+    s->n_params = (int64_t)gpt_num_params(t->model);
+    snprintf(s->data_name, sizeof s->data_name, "%s", t->data.name);
+    snprintf(s->device, sizeof s->device, "%s", bk_describe(t->be));
+    snprintf(s->output_dir, sizeof s->output_dir, "%s", t->cfg.output_dir);
+    s->max_steps = t->max_steps;
+    s->batch = t->B;
+    s->accum = t->accum;
+    s->state = state;
+    s->step = t->step;
+    s->epoch = (double)t->step / (double)t->steps_per_epoch;
+    s->elapsed_s = elapsed(t);
+    s->tokens_per_s = t->tokens_per_s;
+    s->eta_s = t->step_time * (double)(t->max_steps - t->step);
+    s->loss = t->last_loss;
+    s->lr = t->last_lr;
+    s->grad_norm = t->last_norm;
+    s->mode = t->policy.mode;
+    s->scaler_enabled = t->sc.enabled;
+    s->scaler_dynamic = t->sc.dynamic;
+    s->loss_scale = scaler_loss_scale(&t->sc);
+    s->growth_tracker = t->sc.growth_tracker;
+    s->growth_interval = t->sc.growth_interval;
+    s->overflow_total = t->sc.overflow_total;
+    s->overflow_window = t->sc.overflow_window;
+    s->last_overflow_step = t->sc.last_overflow_step;
+    snprintf(s->first_nonfinite, sizeof s->first_nonfinite, "%s", t->sc.first_nonfinite);
+    s->have_eval = t->have_eval;
+    if (t->have_eval) {
+        s->eval_step = t->last_eval.step;
+        s->eval_loss = t->last_eval.loss;
+        s->eval_ppl = t->last_eval.ppl;
+        s->eval_bits = t->last_eval.bits;
+        snprintf(s->sample, sizeof s->sample, "%s", t->last_eval.sample);
+    }
+    snprintf(s->message, sizeof s->message, "%s", t->msg);
+    s->msg_seq = t->msg_seq;
+    s->msg_is_error = t->msg_err;
+    snap_layers(t, s);
+    feed_publish_snapshot(t->feed, s);
+}
+
+/* ---- one optimizer step ---- */
+
+/* The tensor to blame for an overflow: the first activation (forward order) whose rounding
+ * overflowed, else the first gradient in backward order, else the parameter gradient. */
+static void blame(const trainer *t, const char *param, char *out, size_t outlen)
+{
+    const prec_policy *p = &t->policy;
+    snprintf(out, outlen, "%s grad", param ? param : "?");
+    if (!t->have_stats) return;
+    for (int i = 0; i < p->n; i++)
+        if (t->stats[i].act.overflow || t->stats[i].act.nonfinite) {
+            snprintf(out, outlen, "%s act", p->rows[i].name);
+            return;
+        }
+    for (int i = p->n - 1; i >= 0; i--)
+        if (t->stats[i].grad.overflow || t->stats[i].grad.nonfinite) {
+            snprintf(out, outlen, "%s grad", p->rows[i].name);
+            return;
+        }
+}
+
+static int unscale_all(trainer *t, const char **first)
+{
+    float inv = scaler_inv_scale(&t->sc);
+    int found = 0;
+    *first = NULL;
+    for (int i = 0; i < t->n_ot; i++)
+        if (bk_unscale(t->be, t->ot[i].g, t->ot[i].n, inv) && !found) {
+            found = 1;
+            *first = gpt_tensor_at(t->model, i)->name;
+        }
+    return found;
+}
+
+static void train_step(trainer *t)
+{
+    int log_step = (t->step + 1) % t->cfg.logging_steps == 0;
+    gpt_row_stats *st = log_step ? t->stats : NULL;
+    if (st) memset(st, 0, (size_t)t->policy.n * sizeof *st);
+    gpt_refresh_copies(t->model, &t->policy);
+    gpt_zero_grads(t->model);
+    float scale = scaler_loss_scale(&t->sc);
+    double loss_sum = 0;
+    int n_fin = 0;
+    for (int k = 0; k < t->accum; k++) {
+        data_train_batch(&t->data, &t->data_rng, t->B, t->T, t->inputs, t->targets);
+        float loss = gpt_forward(t->model, &t->policy, t->inputs, t->targets, t->B, t->T, st);
+        gpt_backward(t->model, &t->policy, scale / (float)t->accum, st);
+        if (isfinite(loss)) loss_sum += loss, n_fin++;
+    }
+    t->have_stats = t->have_stats || st != NULL;
+    const char *first;
+    int found = unscale_all(t, &first);
+    char where[64];
+    if (found) blame(t, first, where, sizeof where);
+    int skip = scaler_update(&t->sc, found, t->step + 1, found ? where : NULL);
+    double norm = NAN, lr = t->opt.lr * optim_lr_lambda(t->opt.sched, t->opt.t,
+                                                         t->opt.warmup_steps, t->opt.total_steps);
+    if (!skip) {
+        norm = optim_grad_norm(t->be, t->ot, t->n_ot);
+        lr = optim_step(&t->opt, t->be, t->ot, t->n_ot, optim_clip_coef(norm, t->cfg.max_grad_norm));
+    }
+    t->step++;
+    t->last_loss = n_fin == t->accum ? loss_sum / n_fin : NAN;
+    t->last_lr = lr;
+    t->last_norm = norm;
+    t->last_scale = scale;
+    t->last_skipped = skip;
+    if (n_fin) t->win_loss_sum += loss_sum / n_fin, t->win_loss_n++;
+    t->win_tokens += (int64_t)t->B * t->T * t->accum;
+    t->win_steps++;
+}
+
+/* ---- logging, eval ---- */
+
+static void csv_row(trainer *t, const metric_row *r)
+{
+    char err[256];
+    if (metrics_csv_write(t->csv, r, err, sizeof err)) notify(t, 1, "%s", err);
+    if (t->feed) feed_publish_row(t->feed, r);
+}
+
+static void log_train(trainer *t)
+{
+    double now = now_s(), dt = now - t->win_t0;
+    t->tokens_per_s = dt > 0 ? (double)t->win_tokens / dt : 0;
+    t->step_time = t->win_steps ? dt / (double)t->win_steps : 0;
+    metric_row r;
+    metric_row_init(&r, MR_TRAIN, t->step);
+    r.epoch = (double)t->step / (double)t->steps_per_epoch;
+    r.time_s = elapsed(t);
+    r.precision = t->policy.mode;
+    r.loss = t->win_loss_n ? t->win_loss_sum / t->win_loss_n : NAN;
+    r.lr = t->last_lr;
+    r.grad_norm = t->last_norm;
+    r.loss_scale = t->last_scale;
+    r.overflow = t->last_skipped;
+    r.overflow_total = t->sc.overflow_total;
+    r.tokens_per_s = t->tokens_per_s;
+    csv_row(t, &r);
+    if (t->log) {
+        char line[256];
+        snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %7.4f | "
+                 "scale %-8g | ovf %lld (total %lld) | %.0f tok/s | %s",
+                 (long long)t->step, (long long)t->max_steps, r.loss, r.lr, r.grad_norm,
+                 r.loss_scale, (long long)t->sc.overflow_window, (long long)t->sc.overflow_total,
+                 r.tokens_per_s, dtype_name(t->policy.mode));
+        t->log(t->log_ud, line);
+    }
+    scaler_window_reset(&t->sc);
+    t->win_loss_sum = 0;
+    t->win_loss_n = 0;
+    t->win_tokens = 0;
+    t->win_steps = 0;
+    t->win_t0 = now_s();
+}
+
+static dtype_t eval_dtype(const trainer *t, int *full)
+{
+    *full = t->cfg.bf16_full_eval || t->cfg.fp16_full_eval;
+    return t->cfg.bf16_full_eval ? DT_BF16 : t->cfg.fp16_full_eval ? DT_F16 : t->policy.mode;
+}
+
+static void run_eval(trainer *t)
+{
+    double t0 = now_s();
+    int full;
+    dtype_t edt = eval_dtype(t, &full);
+    eval_args a = {t->model, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
+                   t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
+                   (float)t->cfg.sample_temperature, &t->sample_rng};
+    if (eval_run(&a, &t->last_eval)) {
+        notify(t, 1, "eval failed: out of memory");
+        return;
+    }
+    t->last_eval.step = t->step;
+    t->have_eval = 1;
+    metric_row r;
+    metric_row_init(&r, MR_EVAL, t->step);
+    r.epoch = (double)t->step / (double)t->steps_per_epoch;
+    r.time_s = elapsed(t);
+    r.precision = edt;
+    r.eval_loss = t->last_eval.loss;
+    r.eval_ppl = t->last_eval.ppl;
+    csv_row(t, &r);
+    if (t->log) {
+        char line[256];
+        snprintf(line, sizeof line, "eval @%lld | loss %.4f | ppl %.3f | %.3f bits/token | "
+                 "%d windows%s", (long long)t->step, t->last_eval.loss, t->last_eval.ppl,
+                 t->last_eval.bits, t->last_eval.windows, full ? " (full-precision-cast eval)" : "");
+        t->log(t->log_ud, line);
+    }
+    t->win_t0 += now_s() - t0; /* eval time is not training throughput */
+}
+
+static int eval_due(const trainer *t)
+{
+    const mp_config *c = &t->cfg;
+    if (c->eval_strategy == STRAT_STEPS) {
+        int64_t every = c->eval_steps > 0 ? c->eval_steps : c->logging_steps;
+        return t->step % every == 0;
+    }
+    if (c->eval_strategy == STRAT_EPOCH) return t->step % t->steps_per_epoch == 0;
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static void set_mode(trainer *t, dtype_t mode)
+{
+    prec_set_mode(&t->policy, mode);
+    int was = t->sc.enabled;
+    scaler_for_mode(t, mode);
+    notify(t, 0, "precision %s from step %lld%s", dtype_label(mode), (long long)t->step + 1,
+           was == t->sc.enabled ? "" : t->sc.enabled ? ", loss scaling on" : ", loss scaling off");
+}
+
+static void set_override(trainer *t, const feed_cmd *c)
+{
+    char err[256];
+    if (prec_set_override(&t->policy, c->name, c->arg, err, sizeof err) < 0) {
+        notify(t, 1, "%s", err);
+        return;
+    }
+    notify(t, 0, "%s: %s from step %lld", c->name, c->arg < 0 ? "inherits the mode"
+           : dtype_label((dtype_t)c->arg), (long long)t->step + 1);
+}
+
+static void handle_command(trainer *t, const feed_cmd *c)
+{
+    switch (c->kind) {
+    case CMD_EVAL: run_eval(t); break;
+    case CMD_SAVE: notify(t, 1, "save: checkpoints are not available in this build yet"); break;
+    case CMD_SET_MODE:
+        if (c->arg >= 0 && c->arg < DT_COUNT) set_mode(t, (dtype_t)c->arg);
+        break;
+    case CMD_SET_OVERRIDE: set_override(t, c); break;
+    case CMD_PAUSE: t->paused = 1; break;
+    case CMD_RESUME: t->paused = 0; break;
+    case CMD_TOGGLE_PAUSE: t->paused = !t->paused; break;
+    case CMD_COMPARE_START:
+    case CMD_COMPARE_STOP: notify(t, 1, "compare: not available in this build yet"); break;
+    case CMD_QUIT: atomic_store(&t->stop, 1); break;
+    }
+}
+
+static void drain_commands(trainer *t)
+{
+    feed_cmd c;
+    while (t->feed && feed_pop_cmd(t->feed, &c)) {
+        int was_paused = t->paused;
+        handle_command(t, &c);
+        if (was_paused != t->paused) notify(t, 0, t->paused ? "paused" : "resumed");
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int trainer_run(trainer *t, char *err, size_t errlen)
+{
+    t->t_start = now_s();
+    t->win_t0 = t->t_start;
+    publish(t, RUN_RUNNING);
+    while (t->step < t->max_steps && !atomic_load(&t->stop)) {
+        drain_commands(t);
+        if (atomic_load(&t->stop)) break;
+        if (t->paused) {
+            publish(t, RUN_PAUSED);
+            sleep_ms(30);
+            t->win_t0 += 0.030;
+            continue;
+        }
+        train_step(t);
+        if (bk_status(t->be, err, errlen)) {
+            publish(t, RUN_FAILED);
+            return -1;
+        }
+        if (t->step % t->cfg.logging_steps == 0 || t->step == t->max_steps) log_train(t);
+        if (eval_due(t)) run_eval(t);
+        publish(t, RUN_RUNNING);
+    }
+    publish(t, RUN_FINISHED);
+    return 0;
+}
+
+void trainer_summary(const trainer *t, char *out, size_t outlen)
+{
+    char ev[128] = "no eval";
+    if (t->have_eval)
+        snprintf(ev, sizeof ev, "eval loss %.4f (ppl %.3f) @%lld", t->last_eval.loss,
+                 t->last_eval.ppl, (long long)t->last_eval.step);
+    snprintf(out, outlen, "done: %lld/%lld steps in %.1f s | last loss %.4f | %s | "
+             "overflow steps %lld | final scale %g | %s", (long long)t->step,
+             (long long)t->max_steps, elapsed(t), t->last_loss, ev,
+             (long long)t->sc.overflow_total, scaler_loss_scale(&t->sc), dtype_name(t->policy.mode));
+}

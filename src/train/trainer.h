@@ -1,0 +1,28 @@
+/* trainer.h — one training run: builds backend, data, model, policy, scaler and optimizer
+ * from a config, runs the step loop with logging / eval / save, and talks to a feed. */
+#ifndef MPTUI_TRAINER_H
+#define MPTUI_TRAINER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "feed.h"
+
+typedef struct trainer trainer;
+
+/* Receives one human-readable line per log step / eval / notice (headless prints them). */
+typedef void (*trainer_log_fn)(void *ud, const char *line);
+
+/* Sets everything up (data loaded, model initialised or resumed). feed may be NULL.
+ * NULL + one-line err on failure. */
+trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                        char *err, size_t errlen);
+/* Runs until max_steps, a quit command, or trainer_request_stop. 0 ok, -1 + err. */
+int trainer_run(trainer *t, char *err, size_t errlen);
+/* Safe from a signal handler: the run stops after the current step, everything flushed. */
+void trainer_request_stop(trainer *t);
+/* One-paragraph summary of the finished run (final loss, eval, overflows, speed). */
+void trainer_summary(const trainer *t, char *out, size_t outlen);
+void trainer_free(trainer *t);
+
+#endif
