@@ -1,0 +1,165 @@
+/* cpu_backend.c — CPU backend lifetime: thread counts (OpenMP ops, OpenBLAS GEMMs),
+ * host memory, reusable scratch, the first-error record and the ops table. */
+#include "cpu_backend.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void cpu_destroy(backend *be)
+{
+    cpu_backend *cb = cpu_of(be);
+    for (int i = 0; i < CPU_SCR_COUNT; i++) free(cb->scr[i]);
+    free(cb);
+}
+
+static const char *cpu_describe(const backend *be)
+{
+    return ((const cpu_backend *)be)->desc;
+}
+
+static int cpu_status(const backend *be, char *err, size_t errlen)
+{
+    const cpu_backend *cb = (const cpu_backend *)be;
+    if (!cb->failed) return 0;
+    if (err && errlen) snprintf(err, errlen, "%s", cb->err);
+    return -1;
+}
+
+void cpu_fail(cpu_backend *cb, const char *msg)
+{
+    if (cb->failed) return;
+    cb->failed = 1;
+    snprintf(cb->err, sizeof cb->err, "%s", msg);
+}
+
+static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static void *cpu_alloc(backend *be, size_t bytes)
+{
+    (void)be;
+    size_t sz = round_up64(bytes ? bytes : 1);
+    void *p = aligned_alloc(64, sz);
+    if (p) memset(p, 0, sz);
+    return p;
+}
+
+static void cpu_free(backend *be, void *p) { (void)be; free(p); }
+static void cpu_zero(backend *be, void *p, size_t bytes) { (void)be; memset(p, 0, bytes); }
+static void cpu_copy(backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (dst != src) memmove(dst, src, bytes);
+}
+
+void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes)
+{
+    if (bytes <= cb->scr_cap[slot]) return cb->scr[slot];
+    free(cb->scr[slot]);
+    /* Grow by 1.5x so a slowly growing request does not reallocate every call. */
+    size_t cap = round_up64(bytes + bytes / 2);
+    cb->scr[slot] = aligned_alloc(64, cap);
+    cb->scr_cap[slot] = cb->scr[slot] ? cap : 0;
+    if (!cb->scr[slot])
+        cpu_fail(cb, "out of memory for CPU backend scratch (cpu_backend.c): "
+                     "use a smaller batch or model");
+    return cb->scr[slot];
+}
+
+void cpu_blas_threads(cpu_backend *cb, int n)
+{
+    /* OpenBLAS's count is process-wide: ask it rather than trusting a cached value, since
+     * another backend (or the attention op) may have changed it. */
+    (void)cb;
+    if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+}
+
+void cpu_stats_gather(num_stats *st, const num_stats *part, int nt)
+{
+    if (!st) return;
+    for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+}
+
+void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
+                   num_stats *st)
+{
+    if (dt == DT_F32 && !st) {
+        if (dst != src) memmove(dst, src, n * sizeof *dst);
+        return;
+    }
+    enum { BLK = 16384 };
+    size_t nb = (n + BLK - 1) / BLK;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i = b * BLK, k = n - i < BLK ? n - i : BLK;
+        num_round(dst + i, src + i, k, dt, st ? &part[CPU_TID()] : NULL);
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+static const bk_ops cpu_ops = {
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .status = cpu_status,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .cast = cpu_cast,
+    .stats = cpu_stats,
+    .sum = cpu_sum,
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
+    .gemm = cpu_gemm,
+    .encoder_forward = cpu_encoder_forward,
+    .encoder_backward = cpu_encoder_backward,
+    .layernorm_forward = cpu_layernorm_forward,
+    .layernorm_backward = cpu_layernorm_backward,
+    .matmul_forward = cpu_matmul_forward,
+    .matmul_backward = cpu_matmul_backward,
+    .attention_forward = cpu_attention_forward,
+    .attention_backward = cpu_attention_backward,
+    .gelu_forward = cpu_gelu_forward,
+    .gelu_backward = cpu_gelu_backward,
+    .residual_forward = cpu_residual_forward,
+    .add_inplace = cpu_add_inplace,
+    .crossentropy_forward = cpu_crossentropy_forward,
+    .crossentropy_backward = cpu_crossentropy_backward,
+    .unscale = cpu_unscale,
+    .adamw = cpu_adamw,
+};
+
+static int cpu_count_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+backend *cpu_backend_create(int nthreads, char *err, size_t errlen)
+{
+    cpu_backend *cb = calloc(1, sizeof *cb);
+    if (!cb) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory creating the CPU backend (cpu_backend.c)");
+        return NULL;
+    }
+    if (nthreads <= 0) nthreads = cpu_count_cores();
+#ifndef _OPENMP
+    nthreads = 1; /* ops run single-threaded without OpenMP (thread-sanitizer build) */
+#endif
+    if (nthreads > CPU_MAX_THREADS) nthreads = CPU_MAX_THREADS;
+    cb->base.ops = &cpu_ops;
+    cb->base.kind = BK_CPU;
+    cb->nthreads = nthreads;
+    cpu_blas_threads(cb, nthreads);
+    snprintf(cb->desc, sizeof cb->desc, "cpu (%d thread%s, openblas)", nthreads,
+             nthreads == 1 ? "" : "s");
+    return &cb->base;
+}

@@ -1,0 +1,136 @@
+/* cpu_elementwise.c — casts, statistics, reductions (double, fixed blocks), scaling,
+ * GELU (tanh approximation, GPT-2) and residual adds, threaded with OpenMP. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_backend.h"
+
+enum { EW_BLK = 16384 };
+
+void cpu_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
+{
+    cpu_round_par(cpu_of(be), dst, src, n, dt, st);
+}
+
+/* Stats "as stored": rounding to fp32 is the identity, so num_round's counters see exactly
+ * amax / amin_nz / non-finite of x and report no overflow or underflow. */
+void cpu_stats(backend *be, const float *x, size_t n, num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    if (!st) return;
+    size_t nb = (n + EW_BLK - 1) / EW_BLK;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel num_threads(nt) if (nb > 1)
+    {
+        float tmp[1024];
+        num_stats *ps = &part[CPU_TID()];
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            size_t i0 = b * EW_BLK, end = i0 + EW_BLK < n ? i0 + EW_BLK : n;
+            for (size_t i = i0; i < end; i += 1024) {
+                size_t k = end - i < 1024 ? end - i : 1024;
+                num_round(tmp, x + i, k, DT_F32, ps);
+            }
+        }
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+/* Sum (sq = 0) or sum of squares in double over fixed blocks, combined in block order:
+ * bit-identical for any thread count. */
+static double reduce_blocks(cpu_backend *cb, const float *x, size_t n, int sq)
+{
+    size_t nb = (n + CPU_RED_BLOCK - 1) / CPU_RED_BLOCK;
+    if (nb == 0) return 0.0;
+    double *part = cpu_scratch(cb, CPU_SCR_RED, nb * sizeof *part);
+    if (!part) return NAN;
+#pragma omp parallel for num_threads(cb->nthreads) schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * CPU_RED_BLOCK, end = i0 + CPU_RED_BLOCK < n ? i0 + CPU_RED_BLOCK : n;
+        double s = 0.0;
+        if (sq)
+            for (size_t i = i0; i < end; i++) s += (double)x[i] * (double)x[i];
+        else
+            for (size_t i = i0; i < end; i++) s += (double)x[i];
+        part[b] = s;
+    }
+    double s = 0.0;
+    for (size_t b = 0; b < nb; b++) s += part[b];
+    return s;
+}
+
+double cpu_sum(backend *be, const float *x, size_t n) { return reduce_blocks(cpu_of(be), x, n, 0); }
+double cpu_sumsq(backend *be, const float *x, size_t n)
+{
+    return reduce_blocks(cpu_of(be), x, n, 1);
+}
+
+void cpu_scale(backend *be, float *x, size_t n, float s)
+{
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+static inline float gelu_fwd1(float x)
+{
+    float cube = 0.044715f * x * x * x;
+    return 0.5f * x * (1.0f + tanhf(GELU_K * (x + cube)));
+}
+
+static inline float gelu_bwd1(float x)
+{
+    float cube = 0.044715f * x * x * x;
+    float th = tanhf(GELU_K * (x + cube));
+    float sech2 = 1.0f - th * th;
+    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+void cpu_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
+                      num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    size_t nb = (n + EW_BLK - 1) / EW_BLK;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * EW_BLK, k = n - i0 < EW_BLK ? n - i0 : EW_BLK;
+        for (size_t i = i0; i < i0 + k; i++) out[i] = gelu_fwd1(inp[i]);
+        num_round(out + i0, out + i0, k, dt, st ? &part[CPU_TID()] : NULL);
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+void cpu_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
+                       dtype_t dt, num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    size_t nb = (n + EW_BLK - 1) / EW_BLK;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * EW_BLK, k = n - i0 < EW_BLK ? n - i0 : EW_BLK;
+        for (size_t i = i0; i < i0 + k; i++) dinp[i] = gelu_bwd1(inp[i]) * dout[i];
+        num_round(dinp + i0, dinp + i0, k, dt, st ? &part[CPU_TID()] : NULL);
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+void cpu_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n)
+{
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void cpu_add_inplace(backend *be, float *acc, const float *x, size_t n)
+{
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+    for (size_t i = 0; i < n; i++) acc[i] += x[i];
+}

@@ -1,0 +1,153 @@
+/* cpu_gemm.c — emulated low-precision GEMMs: inputs rounded to their dtype, OpenBLAS
+ * sgemm with fp32 accumulation, one rounding of the output (tensor-core style); Linear. */
+#include <cblas.h>
+#include <string.h>
+
+#include "cpu_backend.h"
+
+/* x as a tensor of dtype dt: itself for fp32, else a rounded copy in scratch `slot`. */
+static const float *gemm_input(cpu_backend *cb, cpu_scratch_slot slot, const float *x,
+                               size_t n, dtype_t dt)
+{
+    if (dt == DT_F32) return x;
+    float *r = cpu_scratch(cb, slot, n * sizeof *r);
+    if (r) cpu_round_par(cb, r, x, n, dt, NULL);
+    return r;
+}
+
+/* C(M,N) (+ bias per column), rounded to dtc in place; one pass over C, threaded by rows. */
+static void gemm_finish(cpu_backend *cb, float *C, int ldc, const float *bias, int M, int N,
+                        dtype_t dtc, num_stats *st)
+{
+    if (dtc == DT_F32 && !bias && !st) return;
+    int rows = N >= 16384 ? 1 : 16384 / N;
+    int nb = (M + rows - 1) / rows, nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (int b = 0; b < nb; b++) {
+        int r0 = b * rows, r1 = r0 + rows < M ? r0 + rows : M;
+        num_stats *ps = st ? &part[CPU_TID()] : NULL;
+        for (int r = r0; r < r1 && bias; r++) {
+            float *row = C + (size_t)r * ldc;
+            for (int j = 0; j < N; j++) row[j] += bias[j];
+        }
+        if (ldc == N) {
+            num_round(C + (size_t)r0 * N, C + (size_t)r0 * N, (size_t)(r1 - r0) * N, dtc, ps);
+        } else {
+            for (int r = r0; r < r1; r++)
+                num_round(C + (size_t)r * ldc, C + (size_t)r * ldc, (size_t)N, dtc, ps);
+        }
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+/* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding). */
+static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
+                     int transA, const float *B, int transB, int M, int N, int K, float alpha,
+                     float beta, const float *bias, num_stats *st)
+{
+    if (M <= 0 || N <= 0) return;
+    cpu_blas_threads(cb, cb->nthreads);
+    if (K > 0) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, transA ? M : K, B,
+                    transB ? K : N, beta, C, ldc);
+    } else if (beta == 0.0f) {
+        for (int r = 0; r < M; r++) memset(C + (size_t)r * ldc, 0, (size_t)N * sizeof *C);
+    }
+    gemm_finish(cb, C, ldc, bias, M, N, dtc, st);
+}
+
+void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
+              const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
+              int accumulate, num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    if (M <= 0 || N <= 0) return;
+    const float *Ar = gemm_input(cb, CPU_SCR_A, A, (size_t)M * K, dta);
+    const float *Br = gemm_input(cb, CPU_SCR_B, B, (size_t)K * N, dtb);
+    if (!Ar || !Br) return;
+    gemm_raw(cb, C, N, dtc, Ar, transA, Br, transB, M, N, K, alpha, accumulate ? 1.0f : 0.0f,
+             NULL, st);
+}
+
+void cpu_matmul_forward(backend *be, float *out, const float *inp, const float *w,
+                        const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
+                        dtype_t dt_w, dtype_t dt_out, num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    const float *ir = gemm_input(cb, CPU_SCR_A, inp, (size_t)N * C, dt_in);
+    const float *wr = gemm_input(cb, CPU_SCR_B, w, (size_t)C * OC, dt_w);
+    if (!ir || !wr) return;
+    /* out(N,OC) = inp(N,C) @ w(C,OC), or @ w(OC,C)^T; bias joins the fp32 accumulator. */
+    gemm_raw(cb, out, OC, dt_out, ir, 0, wr, w_trans, N, OC, C, 1.0f, 0.0f, b, st);
+}
+
+/* db(OC) += round_g(column sums of dout(N,OC)); fp32 sums in row order, threaded by columns. */
+static void matmul_bias_grad(cpu_backend *cb, float *db, const float *dout, int N, int OC,
+                             dtype_t dt_g, num_stats *st)
+{
+    enum { COLS = 64 };
+    int nb = (OC + COLS - 1) / COLS, nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * COLS, nc = OC - c0 < COLS ? OC - c0 : COLS;
+        float acc[COLS] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * OC + c0;
+            for (int j = 0; j < nc; j++) acc[j] += row[j];
+        }
+        num_round(acc, acc, (size_t)nc, dt_g, st ? &part[CPU_TID()] : NULL);
+        for (int j = 0; j < nc; j++) db[c0 + j] += acc[j];
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+/* dw(n) += round_g(g(n)) with stats; g is fp32 scratch, rounded in place. */
+static void grad_round_add(cpu_backend *cb, float *dw, float *g, size_t n, dtype_t dt_g,
+                           num_stats *st)
+{
+    enum { BLK = 16384 };
+    size_t nb = (n + BLK - 1) / BLK;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * BLK, k = n - i0 < BLK ? n - i0 : BLK;
+        num_round(g + i0, g + i0, k, dt_g, st ? &part[CPU_TID()] : NULL);
+        for (size_t i = i0; i < i0 + k; i++) dw[i] += g[i];
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+/* Backward GEMMs run in dt_g (tensor-core style: every input rounded to the compute dtype,
+ * a no-op for inputs already stored in it); the bias gradient counts in st_dw too. */
+void cpu_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC, int w_trans,
+                         dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw)
+{
+    cpu_backend *cb = cpu_of(be);
+    const float *dr = gemm_input(cb, CPU_SCR_A, dout, (size_t)N * OC, dt_g);
+    if (!dr) return;
+    if (dinp) {
+        const float *wr = gemm_input(cb, CPU_SCR_B, w, (size_t)C * OC, dt_g);
+        if (!wr) return;
+        /* dinp(N,C) = dout(N,OC) @ w^T: w (C,OC) is op(B) transposed; w (OC,C) is op(B). */
+        gemm_raw(cb, dinp, C, dt_g, dr, 0, wr, !w_trans, N, C, OC, 1.0f, 0.0f, NULL, st_dinp);
+    }
+    if (dw) {
+        const float *ir = gemm_input(cb, CPU_SCR_C, inp, (size_t)N * C, dt_g);
+        float *g = cpu_scratch(cb, CPU_SCR_OUT, (size_t)C * OC * sizeof *g);
+        if (!ir || !g) return;
+        if (!w_trans) /* g(C,OC) = inp^T @ dout */
+            gemm_raw(cb, g, OC, DT_F32, ir, 1, dr, 0, C, OC, N, 1.0f, 0.0f, NULL, NULL);
+        else /* g(OC,C) = dout^T @ inp */
+            gemm_raw(cb, g, C, DT_F32, dr, 1, ir, 0, OC, C, N, 1.0f, 0.0f, NULL, NULL);
+        grad_round_add(cb, dw, g, (size_t)C * OC, dt_g, st_dw);
+    }
+    if (db) matmul_bias_grad(cb, db, dr, N, OC, dt_g, st_dw);
+}

@@ -1,0 +1,77 @@
+/* cpu_layernorm.c — LayerNorm (eps 1e-5) with fp32 statistics and math, output rounded
+ * to its dtype; backward into the fp32 residual gradient with ordered dw/db reductions. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_backend.h"
+
+#define LN_EPS 1e-5f
+
+void cpu_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, int N, int C, dtype_t dt_out,
+                           num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (N > 16)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        float m = 0.0f, v = 0.0f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        v /= (float)C; /* biased variance, as nn.LayerNorm */
+        float s = 1.0f / sqrtf(v + LN_EPS);
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        num_round(o, o, (size_t)C, dt_out, st ? &part[CPU_TID()] : NULL);
+        mean[n] = m;
+        rstd[n] = s;
+    }
+    cpu_stats_gather(st, part, nt);
+}
+
+enum { LN_ROWS = 64 }; /* rows per dw/db partial: fixed, so sums do not depend on threads */
+
+void cpu_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, int N, int C)
+{
+    cpu_backend *cb = cpu_of(be);
+    int nb = (N + LN_ROWS - 1) / LN_ROWS;
+    float *part = cpu_scratch(cb, CPU_SCR_RED, (size_t)nb * 2 * C * sizeof *part);
+    if (!part) return;
+#pragma omp parallel for num_threads(cb->nthreads) schedule(static) if (nb > 1)
+    for (int blk = 0; blk < nb; blk++) {
+        float *pw = part + (size_t)blk * 2 * C, *pb = pw + C;
+        memset(pw, 0, 2 * (size_t)C * sizeof *pw);
+        int n1 = (blk + 1) * LN_ROWS < N ? (blk + 1) * LN_ROWS : N;
+        for (int n = blk * LN_ROWS; n < n1; n++) {
+            const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+            float *di = dinp + (size_t)n * C;
+            float m = mean[n], s = rstd[n], dnm = 0.0f, dnnm = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s, dn = w[c] * d[c];
+                dnm += dn;
+                dnnm += dn * xh;
+            }
+            dnm /= (float)C;
+            dnnm /= (float)C;
+            for (int c = 0; c < C; c++) {
+                float xh = (x[c] - m) * s, dn = w[c] * d[c];
+                pb[c] += d[c];
+                pw[c] += xh * d[c];
+                di[c] += (dn - dnm - xh * dnnm) * s;
+            }
+        }
+    }
+    for (int blk = 0; blk < nb; blk++) {
+        const float *pw = part + (size_t)blk * 2 * C, *pb = pw + C;
+        for (int c = 0; c < C; c++) {
+            dw[c] += pw[c];
+            db[c] += pb[c];
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/* cpu_loss.c — cross-entropy from logits in fp32 (max-subtracted log-sum-exp) and its
+ * gradient, rounded once to the logits' gradient dtype. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu_backend.h"
+
+/* A target outside [0, V) is ignored (loss 0, gradient 0), like PyTorch's ignore_index,
+ * rather than reading out of bounds. */
+static int ce_valid(int32_t t, int V) { return t >= 0 && t < V; }
+
+/* log(sum exp(x - max)) + max over one row, fp32, left-to-right. */
+static float ce_logsumexp(const float *x, int V, float *max_out)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+    float s = 0.0f;
+    for (int j = 0; j < V; j++) s += expf(x[j] - mx);
+    *max_out = mx;
+    return logf(s) + mx;
+}
+
+void cpu_crossentropy_forward(backend *be, float *losses, const float *logits,
+                              const int32_t *targets, int N, int V)
+{
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (N > 16)
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float mx;
+        losses[n] = ce_valid(targets[n], V) ? ce_logsumexp(x, V, &mx) - x[targets[n]] : 0.0f;
+    }
+}
+
+void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
+                               const int32_t *targets, int N, int V, float dloss, dtype_t dt,
+                               num_stats *st)
+{
+    cpu_backend *cb = cpu_of(be);
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (N > 16)
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        int32_t t = targets[n];
+        if (!ce_valid(t, V)) {
+            memset(d, 0, (size_t)V * sizeof *d);
+        } else {
+            float mx, lse = ce_logsumexp(x, V, &mx);
+            for (int j = 0; j < V; j++) d[j] = dloss * (expf(x[j] - lse) - (j == t ? 1.0f : 0.0f));
+        }
+        num_round(d, d, (size_t)V, dt, st ? &part[CPU_TID()] : NULL);
+    }
+    cpu_stats_gather(st, part, nt);
+}
