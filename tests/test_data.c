@@ -363,8 +363,9 @@ Test(data, default_path_search)
     setenv("MPTUI_DATA_DIR", "/nonexistent-mptui-dir", 1);
     p = data_default_path();
     cr_assert_not_null(p, "the committed corpus is found");
-    size_t n = strlen(p);
-    cr_assert(n > 27 && strcmp(p + n - 26, "datasets/mptui-corpus.txt") == 0, "%s", p);
+    const char *suffix = "/datasets/mptui-corpus.txt";
+    size_t n = strlen(p), ns = strlen(suffix);
+    cr_assert(n > ns && strcmp(p + n - ns, suffix) == 0, "%s", p);
     cr_assert_eq(access(p, R_OK), 0);
     if (old) setenv("MPTUI_DATA_DIR", old, 1);
     else unsetenv("MPTUI_DATA_DIR");
@@ -383,4 +384,23 @@ Test(data, shakespeare_if_present)
     cr_assert_eq(d.n_val, (size_t)st.st_size / 10);
     cr_assert_eq(d.train[0], 'F'); /* "First Citizen:" */
     data_free(&d);
+}
+
+Test(data, default_corpus_loads)
+{
+    char *old = getenv("MPTUI_DATA_DIR") ? strdup(getenv("MPTUI_DATA_DIR")) : NULL;
+    unsetenv("MPTUI_DATA_DIR");
+    const char *p = data_default_path();
+    cr_assert_not_null(p);
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load(&d, p, NULL, 10, 0, 128, err, sizeof err), 0, "%s", err);
+    size_t n = d.n_train + d.n_val;
+    cr_assert(n >= 250000 && n <= 400000, "%zu bytes", n);
+    cr_assert_str_eq(d.name, "mptui-corpus.txt");
+    for (size_t i = 0; i < d.n_train; i++) cr_assert(d.train[i] >= 1 && d.train[i] < 128);
+    cr_assert(data_eval_windows(&d, 128, 0) > 100);
+    data_free(&d);
+    if (old) setenv("MPTUI_DATA_DIR", old, 1);
+    free(old);
 }
