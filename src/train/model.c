@@ -446,3 +446,5 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
     size_t V = (size_t)m->cfg.vocab_size;
     bk_download(m->be, out, m->logits + ((size_t)b * m->T + t) * V, V * sizeof(float));
 }
+
+backend *gpt_backend(const gpt *m) { return m->be; }

@@ -68,5 +68,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
 void gpt_zero_grads(gpt *m);
 /* Copies logits (V floats) of position t of sequence b of the last forward to host. */
 void gpt_logits_row(gpt *m, int b, int t, float *out);
+/* The backend the model's buffers live on (checkpoints move them to and from the host). */
+backend *gpt_backend(const gpt *m);
 
 #endif
