@@ -1,0 +1,76 @@
+/* keys.c — key bindings: one function from a key to a view change or a worker command. */
+#include "keys.h"
+
+#include <curses.h>
+#include <stdio.h>
+#include <string.h>
+
+dtype_t keys_next_mode(dtype_t m)
+{
+    return m == DT_F32 ? DT_F16 : m == DT_F16 ? DT_BF16 : DT_F32;
+}
+
+int keys_next_override(int ov)
+{
+    return ov < 0 ? DT_F32 : ov == DT_F32 ? DT_F16 : ov == DT_F16 ? DT_BF16 : -1;
+}
+
+static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
+{
+    memset(cmd, 0, sizeof *cmd);
+    switch (key) {
+    case 'e': cmd->kind = CMD_EVAL; view_message(v, 0, "eval requested"); return KA_CMD;
+    case 's': cmd->kind = CMD_SAVE; view_message(v, 0, "save requested"); return KA_CMD;
+    case ' ': cmd->kind = CMD_TOGGLE_PAUSE; return KA_CMD;
+    case 'm': {
+        cmd->kind = CMD_SET_MODE;
+        cmd->arg = keys_next_mode(s->mode);
+        char m[64];
+        snprintf(m, sizeof m, "mode -> %s (applies at the next step)", dtype_label((dtype_t)cmd->arg));
+        view_message(v, 0, m);
+        return KA_CMD;
+    }
+    case 'o': {
+        if (s->n_layers <= 0 || v->selected < 0 || v->selected >= s->n_layers) {
+            view_message(v, 1, "no layer selected (use the arrows in the precision map)");
+            return KA_REDRAW;
+        }
+        const feed_layer *l = &s->layers[v->selected];
+        cmd->kind = CMD_SET_OVERRIDE;
+        cmd->arg = keys_next_override(l->override);
+        snprintf(cmd->name, sizeof cmd->name, "%s", l->name);
+        char m[96];
+        snprintf(m, sizeof m, "override %s -> %s", l->name,
+                 cmd->arg < 0 ? "inherit" : dtype_label((dtype_t)cmd->arg));
+        view_message(v, 0, m);
+        return KA_CMD;
+    }
+    }
+    return KA_NONE;
+}
+
+key_action keys_handle(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
+{
+    if (key == KEY_CTRL_C) return KA_QUIT;
+    if (v->help) { /* any key closes the overlay */
+        if (key == KEY_RESIZE) return KA_REDRAW;
+        v->help = 0;
+        return KA_REDRAW;
+    }
+    int page = v->map_page > 0 ? v->map_page : 1;
+    switch (key) {
+    case 'q': case 'Q': case KEY_F(10): return KA_QUIT;
+    case '?': case KEY_F(1): v->help = 1; return KA_REDRAW;
+    case 'l': v->log_scale = !v->log_scale; return KA_REDRAW;
+    case '[': v->smooth = v->smooth - 0.05 < 0 ? 0 : v->smooth - 0.05; return KA_REDRAW;
+    case ']': v->smooth = v->smooth + 0.05 > 0.99 ? 0.99 : v->smooth + 0.05; return KA_REDRAW;
+    case KEY_UP: v->selected--; return KA_REDRAW;
+    case KEY_DOWN: v->selected++; return KA_REDRAW;
+    case KEY_PPAGE: v->selected -= page; v->scroll -= page; return KA_REDRAW;
+    case KEY_NPAGE: v->selected += page; v->scroll += page; return KA_REDRAW;
+    case KEY_HOME: v->selected = 0; return KA_REDRAW;
+    case KEY_END: v->selected = s->n_layers - 1; return KA_REDRAW;
+    case KEY_RESIZE: return KA_REDRAW;
+    }
+    return keys_command(v, s, key, cmd);
+}

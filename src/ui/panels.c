@@ -1,0 +1,441 @@
+/* panels.c — the screen's panels, drawn into a ui_grid. Pure functions of (snapshot, history,
+ * view) so tests can check them cell by cell. */
+#include "panels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chart.h"
+#include "fmt.h"
+
+void view_init(ui_view *v, int unicode)
+{
+    memset(v, 0, sizeof *v);
+    v->unicode = unicode;
+    v->smooth = 0.6;
+}
+
+void view_message(ui_view *v, int is_error, const char *text)
+{
+    snprintf(v->msg, sizeof v->msg, "%s", text);
+    v->msg_is_error = is_error;
+}
+
+int panel_dtype_color(dtype_t dt)
+{
+    return dt == DT_F16 ? UC_FP16 : dt == DT_BF16 ? UC_BF16 : UC_FP32;
+}
+
+int panel_layer_unhealthy(const feed_layer *l)
+{
+    return l->valid && (l->act_ovf + l->grad_ovf > 0 || l->act_uflow_pct > 1.0 ||
+                        l->grad_uflow_pct > 1.0);
+}
+
+const char *panel_scaling_label(const feed_snapshot *s)
+{
+    return !s->scaler_enabled ? "(no scaling)" : s->scaler_dynamic ? "(dynamic)" : "(static)";
+}
+
+/* ---- header ---- */
+
+typedef struct { char text[160]; int attr, color; } segment;
+
+static const char *state_label(run_state st, int *attr, int *color)
+{
+    *attr = UA_BOLD;
+    switch (st) {
+    case RUN_STARTING: *color = UC_DIM; return "STARTING";
+    case RUN_RUNNING: *color = UC_GOOD; return "RUNNING";
+    case RUN_PAUSED: *attr |= UA_REVERSE; *color = UC_WARN; return "PAUSED";
+    case RUN_FINISHED: *color = UC_GOOD; *attr |= UA_REVERSE; return "FINISHED";
+    case RUN_FAILED: *color = UC_BAD; *attr |= UA_REVERSE; return "FAILED";
+    }
+    *color = UC_DEFAULT;
+    return "?";
+}
+
+/* Header segments; returns the count, *brk = the first one of the second line. */
+static int header_segments(const feed_snapshot *s, segment *sg, int *brk)
+{
+    int n = 0;
+    char a[32], b[32];
+    sg[n++] = (segment){" mptui ", UA_BOLD | UA_REVERSE, UC_TITLE};
+    if (s->n_layer > 0)
+        snprintf(sg[n].text, sizeof sg[n].text, "gpt %dL/%dH/%dd", s->n_layer, s->n_head, s->n_embd);
+    else
+        snprintf(sg[n].text, sizeof sg[n].text, "gpt -");
+    sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
+    snprintf(sg[n].text, sizeof sg[n].text, "%s", s->data_name[0] ? s->data_name : "-");
+    sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
+    snprintf(sg[n].text, sizeof sg[n].text, "%s", s->device[0] ? s->device : "-");
+    sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
+    snprintf(sg[n].text, sizeof sg[n].text, "%s %s", dtype_label(s->mode), panel_scaling_label(s));
+    sg[n].attr = UA_BOLD, sg[n++].color = panel_dtype_color(s->mode);
+    *brk = n;
+    snprintf(sg[n].text, sizeof sg[n].text, "step %lld/%lld", (long long)s->step, (long long)s->max_steps);
+    sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
+    fmt_si(s->tokens_per_s, a, sizeof a);
+    snprintf(sg[n].text, sizeof sg[n].text, "%s tok/s", a);
+    sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
+    fmt_duration(s->elapsed_s, a, sizeof a);
+    fmt_duration(s->eta_s, b, sizeof b);
+    snprintf(sg[n].text, sizeof sg[n].text, "elapsed %s", a);
+    sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
+    snprintf(sg[n].text, sizeof sg[n].text, "ETA %s", s->state == RUN_FINISHED ? "0s" : b);
+    sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
+    const char *st = state_label(s->state, &sg[n].attr, &sg[n].color);
+    snprintf(sg[n].text, sizeof sg[n].text, "%s", st);
+    n++;
+    return n;
+}
+
+void panel_header(ui_grid *g, ui_rect r, const feed_snapshot *s)
+{
+    segment sg[12];
+    int brk, n = header_segments(s, sg, &brk);
+    int x = r.x, y = r.y;
+    for (int i = 0; i < n; i++) {
+        if (i == brk && r.h >= 2) {
+            x = r.x + 1;
+            y++;
+        }
+        if (x > r.x && x < r.x + r.w) x += 2;
+        x += grid_text(g, x, y, r.x + r.w - x, sg[i].text, sg[i].attr, sg[i].color);
+    }
+}
+
+/* ---- loss chart ---- */
+
+/* A chart with y labels on the left and x labels below, inside r. */
+typedef struct {
+    const double *x, *y;
+    size_t n;
+    int color, marks;
+} chart_series;
+
+static void draw_chart(ui_grid *g, ui_rect r, const chart_series *ser, int nser, int log_scale,
+                       int unicode, int labels, const char *(*ylab)(double, char *, size_t))
+{
+    int lw = labels ? 8 : 0, xh = labels && r.h >= 3 ? 1 : 0;
+    ui_rect c = {r.x + lw, r.y, r.w - lw, r.h - xh};
+    if (c.w < 2 || c.h < 1) return;
+    chart_view v = {INFINITY, -INFINITY, INFINITY, -INFINITY, log_scale};
+    for (int k = 0; k < nser; k++) {
+        double lo, hi;
+        if (ser[k].n && chart_range(ser[k].y, ser[k].n, log_scale, &lo, &hi) == 0) {
+            if (lo < v.ylo) v.ylo = lo;
+            if (hi > v.yhi) v.yhi = hi;
+        }
+        for (size_t i = 0; i < ser[k].n; i++) {
+            if (ser[k].x[i] < v.xlo) v.xlo = ser[k].x[i];
+            if (ser[k].x[i] > v.xhi) v.xhi = ser[k].x[i];
+        }
+    }
+    if (!(v.ylo <= v.yhi) || !(v.xlo <= v.xhi)) return;
+    chart_canvas cv;
+    if (chart_canvas_init(&cv, c.w, c.h)) return;
+    for (int k = 0; k < nser; k++) {
+        if (ser[k].marks)
+            chart_marks(&cv, &v, ser[k].x, ser[k].y, ser[k].n, unicode ? 0x25cf : 'o', ser[k].color);
+        else
+            chart_plot(&cv, &v, ser[k].x, ser[k].y, ser[k].n, ser[k].color);
+    }
+    chart_blit(&cv, g, c.x, c.y, unicode);
+    chart_canvas_free(&cv);
+    if (!labels) return;
+    char buf[32];
+    grid_text(g, r.x, c.y, lw - 1, ylab(v.yhi, buf, sizeof buf), 0, UC_DIM);
+    if (c.h > 1) grid_text(g, r.x, c.y + c.h - 1, lw - 1, ylab(v.ylo, buf, sizeof buf), 0, UC_DIM);
+    if (xh) {
+        snprintf(buf, sizeof buf, "%.0f", v.xlo);
+        grid_text(g, c.x, c.y + c.h, c.w, buf, 0, UC_DIM);
+        snprintf(buf, sizeof buf, "%.0f", v.xhi);
+        int len = (int)strlen(buf);
+        grid_text(g, c.x + c.w - len, c.y + c.h, len, buf, 0, UC_DIM);
+    }
+}
+
+static const char *lab_value(double v, char *buf, size_t n)
+{
+    snprintf(buf, n, "%7.4g", v);
+    return buf;
+}
+
+static const char *lab_pow2(double v, char *buf, size_t n)
+{
+    snprintf(buf, n, "2^%.0f", v);
+    return buf;
+}
+
+void panel_loss(ui_grid *g, ui_rect r, const ui_history *h, const ui_view *v)
+{
+    char title[96];
+    const ui_series *L = &h->loss;
+    double *sm = L->n ? malloc(L->n * sizeof *sm) : NULL;
+    if (sm) chart_ema(L->y, L->n, v->smooth, sm);
+    if (L->n && sm)
+        snprintf(title, sizeof title, "Loss %.4g  smoothed %.4g (w %.2f)  %s", L->y[L->n - 1],
+                 sm[L->n - 1], v->smooth, v->log_scale ? "log" : "linear");
+    else
+        snprintf(title, sizeof title, "Loss  (w %.2f)  %s", v->smooth, v->log_scale ? "log" : "linear");
+    grid_box(g, r, title, v->unicode, UC_DIM);
+    ui_rect in = rect_inner(r);
+    if (!L->n && !h->eval.n) {
+        grid_text(g, in.x + 1, in.y + in.h / 2, in.w - 2, "waiting for the first logged step", 0, UC_DIM);
+        free(sm);
+        return;
+    }
+    chart_series ser[3] = {
+        {L->x, L->y, L->n, UC_RAW, 0},
+        {L->x, sm, sm ? L->n : 0, UC_SMOOTH, 0},
+        {h->eval.x, h->eval.y, h->eval.n, UC_EVAL, 1},
+    };
+    draw_chart(g, in, ser, 3, v->log_scale, v->unicode, 1, lab_value);
+    /* legend in the bottom edge */
+    int x = r.x + 2, y = r.y + r.h - 1;
+    x += grid_text(g, x, y, r.w - 4, " raw", 0, UC_RAW);
+    x += grid_text(g, x, y, r.x + r.w - 2 - x, " smoothed", UA_BOLD, UC_SMOOTH);
+    x += grid_text(g, x, y, r.x + r.w - 2 - x, v->unicode ? " \xe2\x97\x8f eval " : " o eval ", 0, UC_EVAL);
+    free(sm);
+}
+
+/* ---- loss scale ---- */
+
+void panel_scale(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_history *h,
+                 const ui_view *v)
+{
+    grid_box(g, r, "Loss scale", v->unicode, UC_DIM);
+    ui_rect in = rect_inner(r);
+    int y = in.y, x = in.x + 1, w = in.w - 1;
+    if (s->scaler_enabled)
+        grid_printf(g, x, y++, w, UA_BOLD, UC_SCALE, "scale %.0f (2^%.0f) %s", s->loss_scale,
+                    s->loss_scale > 0 ? log2(s->loss_scale) : 0.0, s->scaler_dynamic ? "dynamic" : "static");
+    else
+        grid_text(g, x, y++, w, "no loss scaling", UA_BOLD, UC_DIM);
+    if (s->scaler_enabled && s->scaler_dynamic)
+        grid_printf(g, x, y++, w, 0, UC_DEFAULT, "tracker %d/%d", s->growth_tracker, s->growth_interval);
+    grid_printf(g, x, y++, w, s->overflow_window ? UA_BOLD : 0, s->overflow_window ? UC_BAD : UC_DEFAULT,
+                "overflows %lld total, %lld this window", (long long)s->overflow_total,
+                (long long)s->overflow_window);
+    if (s->overflow_total > 0 && s->last_overflow_step >= 0)
+        grid_printf(g, x, y++, w, 0, UC_WARN, "last @%lld %s", (long long)s->last_overflow_step,
+                    s->first_nonfinite);
+    else
+        grid_text(g, x, y++, w, "last overflow: none", 0, UC_DIM);
+    int rows = in.y + in.h - y;
+    if (rows >= 1 && h->scale_log2.n) {
+        chart_series ser = {h->scale_log2.x, h->scale_log2.y, h->scale_log2.n, UC_SCALE, 0};
+        ui_rect c = {in.x, y, in.w, rows};
+        draw_chart(g, c, &ser, 1, 0, v->unicode, rows >= 3, lab_pow2);
+    }
+}
+
+/* ---- eval ---- */
+
+/* Word-wraps text over rows [*y, ymax); returns 0 when it ran out of room. */
+static void wrap_text(ui_grid *g, int x, int *y, int ymax, int w, const char *t, int attr, int color)
+{
+    size_t len = strlen(t), pos = 0;
+    while (pos < len && *y < ymax && w > 0) {
+        size_t take = len - pos;
+        if (take > (size_t)w) {
+            take = (size_t)w;
+            size_t sp = take;
+            while (sp > 0 && t[pos + sp] != ' ') sp--;
+            if (sp > 0) take = sp;
+        }
+        char line[512];
+        if (take >= sizeof line) take = sizeof line - 1;
+        memcpy(line, t + pos, take);
+        line[take] = 0;
+        grid_text(g, x, (*y)++, w, line, attr, color);
+        pos += take;
+        while (pos < len && t[pos] == ' ') pos++;
+    }
+}
+
+void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
+{
+    grid_box(g, r, "Eval", v->unicode, UC_DIM);
+    ui_rect in = rect_inner(r);
+    int x = in.x + 1, w = in.w - 1, y = in.y, ymax = in.y + in.h;
+    if (!s->have_eval) {
+        grid_text(g, x, y, w, "no eval yet (press e)", 0, UC_DIM);
+        return;
+    }
+    char line[160];
+    snprintf(line, sizeof line, "loss %.4f  ppl %.2f  %.3f bits/token  @%lld", s->eval_loss,
+             s->eval_ppl, s->eval_bits, (long long)s->eval_step);
+    wrap_text(g, x, &y, ymax, w, line, UA_BOLD, UC_EVAL);
+    if (s->sample[0] && y < ymax) {
+        char smp[FEED_SAMPLE + 16];
+        snprintf(smp, sizeof smp, "sample: %s", s->sample);
+        for (char *p = smp; *p; p++) /* sanitise: controls would move the cursor */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+        /* sample text wraps by characters, it is not prose */
+        size_t len = strlen(smp), pos = 0;
+        while (pos < len && y < ymax) {
+            char chunk[512];
+            size_t take = len - pos < (size_t)w ? len - pos : (size_t)w;
+            memcpy(chunk, smp + pos, take);
+            chunk[take] = 0;
+            grid_text(g, x, y++, w, chunk, 0, UC_DEFAULT);
+            pos += take;
+        }
+    }
+}
+
+/* ---- precision map ---- */
+
+static void map_stat(char *buf, size_t n, int valid, double v, const char *fmt)
+{
+    if (valid) snprintf(buf, n, fmt, v);
+    else snprintf(buf, n, "-");
+}
+
+static int map_name_width(int w)
+{
+    int nw = w - 60;
+    return nw < 16 ? 16 : nw > 28 ? 28 : nw;
+}
+
+static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int selected)
+{
+    int nw = map_name_width(w), bad = panel_layer_unhealthy(l);
+    int attr = bad ? UA_BOLD : 0, col = bad ? UC_BAD : UC_DEFAULT;
+    if (l->override >= 0) grid_put(g, x, y, '*', UA_BOLD, UC_WARN);
+    grid_text(g, x + 1, y, nw, l->name, attr, col);
+    int cx = x + 1 + nw + 1;
+    if (l->has_weight) grid_text(g, cx, y, 4, dtype_label(l->w), UA_BOLD, panel_dtype_color(l->w));
+    else grid_text(g, cx, y, 4, "-", 0, UC_DIM);
+    grid_text(g, cx + 5, y, 4, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
+    grid_text(g, cx + 10, y, 4, dtype_label(l->grad), UA_BOLD, panel_dtype_color(l->grad));
+    char b[5][32];
+    map_stat(b[0], 32, l->valid, l->act_amax, "%9.3g");
+    map_stat(b[1], 32, l->valid, l->grad_amax, "%9.3g");
+    map_stat(b[2], 32, l->valid, l->act_uflow_pct, "%6.2f%%");
+    map_stat(b[3], 32, l->valid, l->grad_uflow_pct, "%6.2f%%");
+    map_stat(b[4], 32, l->valid, (double)(l->act_ovf + l->grad_ovf), "%5.0f");
+    static const int off[5] = {16, 26, 36, 44, 52}, wid[5] = {9, 9, 7, 7, 5};
+    for (int k = 0; k < 5; k++) {
+        int len = (int)strlen(b[k]);
+        grid_text(g, cx + off[k] + (wid[k] - len > 0 ? wid[k] - len : 0), y, wid[k], b[k], attr, col);
+    }
+    if (selected) grid_style(g, (ui_rect){x, y, w, 1}, UA_REVERSE, -1);
+}
+
+void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
+{
+    char title[64];
+    snprintf(title, sizeof title, "Precision map  mode %s  * = override", dtype_label(s->mode));
+    grid_box(g, r, title, v->unicode, UC_DIM);
+    ui_rect in = rect_inner(r);
+    int nw = map_name_width(in.w), cx = in.x + 1 + nw + 1;
+    grid_text(g, in.x + 1, in.y, nw, "layer", UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
+    static const char *hd[8] = {"wt", "act", "grad", " act amax", "grad amax", "act uf%", "grd uf%", "  ovf"};
+    static const int off[8] = {0, 5, 10, 16, 26, 36, 44, 52};
+    for (int k = 0; k < 8; k++) grid_text(g, cx + off[k], in.y, 9, hd[k], UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
+    int page = in.h - 1, n = s->n_layers;
+    v->map_page = page > 0 ? page : 1;
+    if (v->selected >= n) v->selected = n - 1;
+    if (v->selected < 0) v->selected = 0;
+    if (v->selected < v->scroll) v->scroll = v->selected;
+    if (v->selected >= v->scroll + page) v->scroll = v->selected - page + 1;
+    if (v->scroll > n - page) v->scroll = n - page;
+    if (v->scroll < 0) v->scroll = 0;
+    if (n == 0) {
+        grid_text(g, in.x + 1, in.y + 1, in.w - 2, "no layers yet", 0, UC_DIM);
+        return;
+    }
+    for (int i = 0; i < page && v->scroll + i < n; i++)
+        map_row(g, in.x, in.y + 1 + i, in.w, &s->layers[v->scroll + i], v->scroll + i == v->selected);
+    if (n > page) {
+        char pos[48];
+        int last = v->scroll + page < n ? v->scroll + page : n;
+        snprintf(pos, sizeof pos, " rows %d-%d of %d ", v->scroll + 1, last, n);
+        int len = (int)strlen(pos);
+        grid_text(g, r.x + r.w - 2 - len, r.y + r.h - 1, len, pos, 0, UC_DIM);
+    }
+}
+
+/* ---- footer, help, too small ---- */
+
+void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
+{
+    const char *keys[][2] = {
+        {"e", "eval"}, {"s", "save"}, {"m", "mode"}, {"o", "override"},
+        {"space", s->state == RUN_PAUSED ? "resume" : "pause"}, {"l", "log"},
+        {"[ ]", "smooth"}, {"?", "help"}, {"q", "quit"},
+    };
+    int x = r.x;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        x += grid_text(g, x, r.y, r.x + r.w - x, keys[i][0], UA_BOLD | UA_REVERSE, UC_TITLE);
+        x += grid_text(g, x, r.y, r.x + r.w - x, " ", 0, UC_DEFAULT);
+        x += grid_text(g, x, r.y, r.x + r.w - x, keys[i][1], 0, UC_DEFAULT);
+        x += grid_text(g, x, r.y, r.x + r.w - x, " ", 0, UC_DEFAULT);
+    }
+    if (r.h < 2) return;
+    const char *msg = v->msg[0] ? v->msg : s->message;
+    int err = v->msg[0] ? v->msg_is_error : s->msg_is_error;
+    grid_text(g, r.x + 1, r.y + 1, r.w - 1, msg, err ? UA_BOLD : 0, err ? UC_BAD : UC_DEFAULT);
+}
+
+static const char *help_lines[][2] = {
+    {"e", "evaluate now (loss, perplexity, sample)"},
+    {"s", "save a checkpoint now"},
+    {"m", "cycle precision mode FP32 -> FP16 -> BF16"},
+    {"o", "cycle override of selected layer: inherit/FP32/FP16/BF16"},
+    {"space", "pause / resume training"},
+    {"l", "toggle log scale of the loss chart"},
+    {"[ ]", "less / more smoothing of the loss curve"},
+    {"Up Down", "select a layer in the precision map"},
+    {"PgUp PgDn", "scroll the precision map by a page"},
+    {"? F1", "this help (any key closes it)"},
+    {"q F10", "quit: finish the step, flush CSV (also Ctrl-C)"},
+};
+
+void panel_help(ui_grid *g, const ui_view *v)
+{
+    int n = (int)(sizeof help_lines / sizeof help_lines[0]);
+    int w = 70 < g->w ? 70 : g->w, h = n + 4 < g->h ? n + 4 : g->h;
+    ui_rect r = {(g->w - w) / 2, (g->h - h) / 2, w, h};
+    grid_fill(g, r, ' ', 0, UC_DEFAULT);
+    grid_box(g, r, "Help", v->unicode, UC_TITLE);
+    for (int i = 0; i < n && 1 + i < h - 2; i++) {
+        grid_text(g, r.x + 2, r.y + 1 + i, 11, help_lines[i][0], UA_BOLD, UC_TITLE);
+        grid_text(g, r.x + 14, r.y + 1 + i, w - 16, help_lines[i][1], 0, UC_DEFAULT);
+    }
+    grid_text(g, r.x + 2, r.y + h - 2, w - 4, "press any key to close", 0, UC_DIM);
+}
+
+void panel_too_small(ui_grid *g)
+{
+    static const char *msg = "terminal too small (need 80x24)";
+    char now[48];
+    snprintf(now, sizeof now, "now %dx%d", g->w, g->h);
+    int len = (int)strlen(msg), y = g->h / 2;
+    grid_text(g, (g->w - len) / 2 > 0 ? (g->w - len) / 2 : 0, y - 1 >= 0 ? y - 1 : 0, g->w, msg,
+              UA_BOLD, UC_WARN);
+    len = (int)strlen(now);
+    grid_text(g, (g->w - len) / 2 > 0 ? (g->w - len) / 2 : 0, y, g->w, now, 0, UC_DIM);
+}
+
+void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_view *v)
+{
+    ui_layout l;
+    grid_clear(g);
+    if (layout_compute(&l, g->w, g->h)) {
+        panel_too_small(g);
+        return;
+    }
+    panel_header(g, l.r[P_HEADER], s);
+    panel_loss(g, l.r[P_LOSS], h, v);
+    panel_scale(g, l.r[P_SCALE], s, h, v);
+    panel_eval(g, l.r[P_EVAL], s, v);
+    panel_map(g, l.r[P_MAP], s, v);
+    panel_footer(g, l.r[P_FOOTER], s, v);
+    if (v->help) panel_help(g, v);
+}

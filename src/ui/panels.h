@@ -1,0 +1,51 @@
+/* panels.h — every part of the screen drawn into a ui_grid from a feed snapshot, the UI's
+ * history and its view state: header, loss chart, loss-scale, eval, precision map, footer,
+ * help overlay and the too-small notice. */
+#ifndef MPTUI_PANELS_H
+#define MPTUI_PANELS_H
+
+#include <stdint.h>
+
+#include "feed.h"
+#include "grid.h"
+#include "history.h"
+#include "layout.h"
+
+/* What the user has chosen to see; owned by the UI thread. */
+typedef struct {
+    int unicode;          /* braille charts and rounded frames */
+    int log_scale;        /* loss chart y axis */
+    double smooth;        /* EMA weight, 0 .. 0.99 */
+    int selected;         /* precision-map row */
+    int scroll;           /* first precision-map row shown */
+    int map_page;         /* rows the map showed last frame (PgUp/PgDn step) */
+    int help;             /* help overlay open */
+    char msg[FEED_MSG];   /* UI's own message (a refused command...); cleared by newer engine ones */
+    int msg_is_error;
+} ui_view;
+
+void view_init(ui_view *v, int unicode);
+/* Sets the UI's own message line. */
+void view_message(ui_view *v, int is_error, const char *text);
+
+/* Color role of a dtype (fp32 / fp16 / bf16 are distinct). */
+int panel_dtype_color(dtype_t dt);
+/* 1 when the row has overflowed or lost more than 1% to underflow. */
+int panel_layer_unhealthy(const feed_layer *l);
+/* "(dynamic)", "(static)" or "(no scaling)". */
+const char *panel_scaling_label(const feed_snapshot *s);
+
+void panel_header(ui_grid *g, ui_rect r, const feed_snapshot *s);
+void panel_loss(ui_grid *g, ui_rect r, const ui_history *h, const ui_view *v);
+void panel_scale(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_history *h,
+                 const ui_view *v);
+void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
+/* Also clamps v->selected / v->scroll to the rows and records v->map_page. */
+void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v);
+void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
+void panel_help(ui_grid *g, const ui_view *v);
+void panel_too_small(ui_grid *g);
+/* The whole screen for the grid's size (the too-small notice below 80x24). */
+void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_view *v);
+
+#endif

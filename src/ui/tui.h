@@ -1,0 +1,18 @@
+/* tui.h — the ncurses screen: runs on the calling (main) thread, reads the engine only
+ * through the feed, and sends commands back through it. */
+#ifndef MPTUI_TUI_H
+#define MPTUI_TUI_H
+
+#include <stddef.h>
+
+#include "feed.h"
+
+typedef struct { int delay_tenths; int no_color; int no_unicode; const char *log_path; } tui_options;
+/* 0 when a screen can start: stdout and stdin are terminals, TERM is set, not "dumb", and
+ * newterm() works; else -1 and err = one line that points to --headless. Restores the terminal. */
+int tui_check_terminal(char *err, size_t errlen);
+/* Runs the screen on the calling thread until the user quits (q, F10, Ctrl-C); sends
+ * CMD_QUIT to the worker through the feed, and returns 0; -1 + err if the terminal fails. */
+int tui_run(feed *f, const tui_options *o, char *err, size_t errlen);
+
+#endif
