@@ -174,7 +174,7 @@ char chart_ascii(uint8_t mask)
     if (rows == 0) return ' ';
     if (last - first >= 2) return '|';
     double mid = (first + last) / 2.0;
-    return mid < 1 ? '\'' : mid < 2 ? '-' : '.';
+    return mid <= 0.5 ? '\'' : mid < 2.5 ? '-' : '.';
 }
 
 void chart_blit(const chart_canvas *c, ui_grid *g, int x, int y, int unicode)
