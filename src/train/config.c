@@ -707,7 +707,7 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
     /* Pass 1: --help / --version win over everything; find --config. */
     for (int i = 1; i < argc;) {
         cli_next(argc, argv, &i, &a);
-        if (!a.opt) continue;
+        if (!a.opt || (a.opt->set == set_nothing && a.value)) continue; /* pass 2 reports */
         if (!strcmp(a.opt->name, "help")) {
             snprintf(msg, msglen, "%s", cfg_help_text());
             return CFG_EXIT_OK;
@@ -852,7 +852,8 @@ static void help_option(size_t *used, const cfg_option *o)
 {
     char left[96];
     snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
-    help_append(used, "  %-34s %s", left, o->help);
+    if (strlen(left) > 34) help_append(used, "  %s\n  %-34s %s", left, "", o->help);
+    else help_append(used, "  %-34s %s", left, o->help);
     if (o->def) help_append(used, " [default: %s]", *o->def ? o->def : "\"\"");
     help_append(used, "\n");
 }
