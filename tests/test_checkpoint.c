@@ -1,0 +1,931 @@
+/* test_checkpoint.c — checkpoint directories on a tiny CPU model: bit-exact save/load, an
+ * independent read of the files, rotation, every corrupt-file refusal, init_from, save errors,
+ * and SIGKILL at random moments during saves. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "model.h"
+#include "safetensors.h"
+
+static char tdir[256];
+static char err[1024];
+static backend *be;
+static const gpt_config tiny = {.n_layer = 2, .n_head = 2, .n_embd = 32, .block_size = 16,
+                                 .vocab_size = 64};
+
+static void setup(void)
+{
+    snprintf(tdir, sizeof tdir, "/tmp/mptui-ckpt-XXXXXX");
+    cr_assert_not_null(mkdtemp(tdir));
+    be = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
+    cr_assert_eq(system(cmd), 0);
+    bk_destroy(be);
+}
+
+TestSuite(checkpoint, .init = setup, .fini = teardown);
+
+/* ---- helpers ---- */
+
+static size_t nparams(gpt *m) { return gpt_num_params(m); }
+
+static float *host_copy(gpt *m, float *buf)
+{
+    size_t n = nparams(m);
+    float *h = malloc(n * sizeof *h);
+    bk_download(be, h, buf, n * sizeof *h);
+    return h;
+}
+
+/* Parameters, m and v filled from a seed (v > 0, odd bit patterns included). */
+static gpt *make_model(uint64_t seed)
+{
+    gpt *m = gpt_create(be, &tiny, 1, 16, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    rng_state r;
+    rng_seed(&r, seed);
+    gpt_init_weights(m, &r);
+    size_t n = nparams(m);
+    float *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = rng_normal(&r) * 1e-3f;
+    h[0] = 1e-40f; /* subnormal */
+    bk_upload(be, gpt_adam_m(m), h, n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = rng_uniform(&r) * 1e-6f;
+    bk_upload(be, gpt_adam_v(m), h, n * sizeof *h);
+    free(h);
+    return m;
+}
+
+static gpt *empty_model(void)
+{
+    gpt *m = gpt_create(be, &tiny, 1, 16, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    return m;
+}
+
+static void fill_state(ckpt_state *st, int64_t step)
+{
+    memset(st, 0, sizeof *st);
+    st->global_step = step;
+    st->epoch = 1.0 / 3.0;
+    st->elapsed_s = M_PI * 1e3;
+    st->tokens_seen = 123456789012ull;
+    scaler_init(&st->sc, 1, 1, 65536.0f, 2.0f, 0.5f, 2000, 0.0f);
+    st->sc.scale = 0.1f; /* not a power of two: must still round-trip exactly */
+    st->sc.growth_tracker = 17;
+    st->sc.overflow_total = 5;
+    st->sc.overflow_window = 2;
+    st->sc.last_overflow_step = step / 2;
+    snprintf(st->sc.first_nonfinite, sizeof st->sc.first_nonfinite, "h.1.mlp.c_fc");
+    st->optim_t = step + 5;
+    rng_seed(&st->data_rng, 42);
+    st->data_rng.s[3] = 0xffffffffffffffffull;
+    rng_seed(&st->sample_rng, 7);
+    st->mode = DT_BF16;
+    st->n_overrides = 2;
+    snprintf(st->overrides[0].pattern, 64, "lm_head");
+    st->overrides[0].dtype = DT_F32;
+    snprintf(st->overrides[1].pattern, 64, "h.*.mlp.c_fc");
+    st->overrides[1].dtype = -1;
+    st->best_metric = 1.2345678901234567;
+    st->best_step = step - 1;
+    st->n_log = 3;
+    st->log_history = calloc(3, sizeof *st->log_history);
+    metric_row_init(&st->log_history[0], MR_TRAIN, 1);
+    st->log_history[0].loss = 4.1588830833596715;
+    st->log_history[0].lr = 6e-4;
+    st->log_history[0].overflow = 0;
+    st->log_history[0].overflow_total = 0;
+    st->log_history[0].loss_scale = 65536;
+    st->log_history[0].precision = DT_F16;
+    metric_row_init(&st->log_history[1], MR_EVAL, 2);
+    st->log_history[1].eval_loss = 1000.0;
+    st->log_history[1].eval_ppl = INFINITY;
+    st->log_history[1].epoch = 5e-324; /* smallest subnormal double */
+    metric_row_init(&st->log_history[2], MR_TRAIN, 3);
+    st->log_history[2].grad_norm = -INFINITY;
+    st->log_history[2].overflow = 1;
+    snprintf(st->log_history[2].replica, 8, "fp16");
+}
+
+static void expect_same_double(double a, double b, const char *what)
+{
+    if (isnan(a) && isnan(b)) return;
+    cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "%s: %.17g vs %.17g", what, a, b);
+}
+
+static void expect_state_eq(const ckpt_state *a, const ckpt_state *b)
+{
+    cr_assert_eq(a->global_step, b->global_step);
+    expect_same_double(a->epoch, b->epoch, "epoch");
+    expect_same_double(a->elapsed_s, b->elapsed_s, "elapsed_s");
+    cr_assert_eq(a->tokens_seen, b->tokens_seen);
+    cr_assert_eq(memcmp(&a->sc, &b->sc, sizeof a->sc), 0, "scaler differs");
+    cr_assert_eq(a->optim_t, b->optim_t);
+    cr_assert_eq(memcmp(&a->data_rng, &b->data_rng, sizeof a->data_rng), 0);
+    cr_assert_eq(memcmp(&a->sample_rng, &b->sample_rng, sizeof a->sample_rng), 0);
+    cr_assert_eq(a->mode, b->mode);
+    cr_assert_eq(a->n_overrides, b->n_overrides);
+    for (int i = 0; i < a->n_overrides; i++) {
+        cr_assert_str_eq(a->overrides[i].pattern, b->overrides[i].pattern);
+        cr_assert_eq(a->overrides[i].dtype, b->overrides[i].dtype);
+    }
+    expect_same_double(a->best_metric, b->best_metric, "best_metric");
+    cr_assert_eq(a->best_step, b->best_step);
+    cr_assert_eq(a->n_log, b->n_log);
+    for (size_t i = 0; i < a->n_log; i++) {
+        const metric_row *x = &a->log_history[i], *y = &b->log_history[i];
+        cr_assert_eq(x->step, y->step);
+        cr_assert_eq(x->kind, y->kind);
+        cr_assert_eq(x->precision, y->precision);
+        double xs[] = {x->epoch, x->time_s, x->loss, x->lr, x->grad_norm, x->loss_scale,
+                       x->tokens_per_s, x->eval_loss, x->eval_ppl};
+        double ys[] = {y->epoch, y->time_s, y->loss, y->lr, y->grad_norm, y->loss_scale,
+                       y->tokens_per_s, y->eval_loss, y->eval_ppl};
+        for (int k = 0; k < 9; k++) expect_same_double(xs[k], ys[k], "log_history");
+        cr_assert_eq(x->overflow, y->overflow);
+        cr_assert_eq(x->overflow_total, y->overflow_total);
+        cr_assert_str_eq(x->replica, y->replica);
+    }
+}
+
+static void expect_buffers_eq(gpt *a, gpt *b)
+{
+    float *bufs_a[3] = {gpt_params(a), gpt_adam_m(a), gpt_adam_v(a)};
+    float *bufs_b[3] = {gpt_params(b), gpt_adam_m(b), gpt_adam_v(b)};
+    for (int k = 0; k < 3; k++) {
+        float *x = host_copy(a, bufs_a[k]), *y = host_copy(b, bufs_b[k]);
+        cr_assert_eq(memcmp(x, y, nparams(a) * sizeof *x), 0, "buffer %d differs", k);
+        free(x);
+        free(y);
+    }
+}
+
+static void save_ok(gpt *m, int64_t step, int limit, char *saved, size_t len)
+{
+    ckpt_state st;
+    fill_state(&st, step);
+    cr_assert_eq(ckpt_save(tdir, m, &st, limit, saved, len, err, sizeof err), 0, "%s", err);
+    ckpt_state_free(&st);
+}
+
+static int exists(const char *fmt, const char *a)
+{
+    char p[1024];
+    snprintf(p, sizeof p, fmt, tdir, a);
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void ckpt_path(char *out, size_t len, int64_t step, const char *file)
+{
+    snprintf(out, len, "%s/checkpoint-%lld%s%s", tdir, (long long)step, file ? "/" : "",
+             file ? file : "");
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(*len + 1);
+    cr_assert_eq(fread(b, 1, *len, f), *len);
+    b[*len] = 0;
+    fclose(f);
+    return b;
+}
+
+static void write_all_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* ---- save / load ---- */
+
+Test(checkpoint, save_then_load_is_bit_identical)
+{
+    gpt *a = make_model(1), *b = make_model(2);
+    ckpt_state st, got;
+    fill_state(&st, 30);
+    char saved[1024];
+    cr_assert_eq(ckpt_save(tdir, a, &st, 0, saved, sizeof saved, err, sizeof err), 0, "%s", err);
+    char want[1024];
+    ckpt_path(want, sizeof want, 30, NULL);
+    cr_assert_str_eq(saved, want);
+    cr_assert_eq(ckpt_load(saved, b, &got, err, sizeof err), 0, "%s", err);
+    expect_buffers_eq(a, b);
+    expect_state_eq(&st, &got);
+    char latest[1024];
+    cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(latest, want);
+    /* nothing temporary left behind */
+    DIR *d = opendir(tdir);
+    struct dirent *e;
+    while ((e = readdir(d))) cr_assert_neq(strncmp(e->d_name, ".tmp", 4), 0, "%s", e->d_name);
+    closedir(d);
+    ckpt_state_free(&st);
+    ckpt_state_free(&got);
+    cr_assert_null(got.log_history);
+    gpt_free(a);
+    gpt_free(b);
+}
+
+Test(checkpoint, same_step_replaced_atomically)
+{
+    gpt *a = make_model(1), *b = make_model(2), *c = empty_model();
+    char saved[1024];
+    ckpt_state st;
+    save_ok(a, 10, 0, saved, sizeof saved);
+    save_ok(b, 10, 0, saved, sizeof saved);
+    cr_assert_eq(ckpt_load(saved, c, &st, err, sizeof err), 0, "%s", err);
+    expect_buffers_eq(b, c);
+    ckpt_state_free(&st);
+    cr_assert(!exists("%s/.tmp-old-%s", ""));
+    gpt_free(a);
+    gpt_free(b);
+    gpt_free(c);
+}
+
+/* The files read without the reader under test: header by hand, JSON with jansson. */
+static json_t *hand_header(const char *path, size_t *data_len)
+{
+    size_t len;
+    uint8_t *raw = (uint8_t *)read_all(path, &len);
+    cr_assert_geq(len, 8);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | raw[i];
+    cr_assert_leq(hl, len - 8);
+    cr_assert_eq((8 + hl) % 8, 0, "data section 8-byte aligned");
+    json_error_t je;
+    json_t *h = json_loadb((char *)raw + 8, hl, 0, &je);
+    cr_assert_not_null(h, "%s", je.text);
+    *data_len = len - 8 - hl;
+    free(raw);
+    return h;
+}
+
+static void expect_tensor(json_t *h, const char *name, int64_t d0, int64_t d1, uint64_t *total)
+{
+    json_t *e = json_object_get(h, name);
+    cr_assert_not_null(e, "tensor %s absent", name);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "dtype")), "F32");
+    json_t *s = json_object_get(e, "shape"), *o = json_object_get(e, "data_offsets");
+    cr_assert_eq(json_array_size(s), d1 ? 2 : 1, "%s rank", name);
+    cr_assert_eq(json_integer_value(json_array_get(s, 0)), d0, "%s dim 0", name);
+    if (d1) cr_assert_eq(json_integer_value(json_array_get(s, 1)), d1, "%s dim 1", name);
+    int64_t b = json_integer_value(json_array_get(o, 0)), en = json_integer_value(json_array_get(o, 1));
+    cr_assert_eq(en - b, 4 * d0 * (d1 ? d1 : 1), "%s bytes", name);
+    *total += (uint64_t)(en - b);
+}
+
+static void expect_gpt2_names(json_t *h, const char *suffix, size_t data_len)
+{
+    const int C = 32, V = 64, T = 16;
+    char nm[128];
+    uint64_t total = 0;
+    static const struct { const char *n; int r, c; } blk[] = {
+        {"ln_1.weight", 1, 0}, {"ln_1.bias", 1, 0}, {"attn.c_attn.weight", 1, 3},
+        {"attn.c_attn.bias", 3, 0}, {"attn.c_proj.weight", 1, 1}, {"attn.c_proj.bias", 1, 0},
+        {"ln_2.weight", 1, 0}, {"ln_2.bias", 1, 0}, {"mlp.c_fc.weight", 1, 4},
+        {"mlp.c_fc.bias", 4, 0}, {"mlp.c_proj.weight", 4, 1}, {"mlp.c_proj.bias", 1, 0}};
+    snprintf(nm, sizeof nm, "transformer.wte.weight%s", suffix);
+    expect_tensor(h, nm, V, C, &total);
+    snprintf(nm, sizeof nm, "transformer.wpe.weight%s", suffix);
+    expect_tensor(h, nm, T, C, &total);
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < 12; i++) {
+            snprintf(nm, sizeof nm, "transformer.h.%d.%s%s", l, blk[i].n, suffix);
+            expect_tensor(h, nm, blk[i].r * C, blk[i].c * C, &total);
+        }
+    snprintf(nm, sizeof nm, "transformer.ln_f.weight%s", suffix);
+    expect_tensor(h, nm, C, 0, &total);
+    snprintf(nm, sizeof nm, "transformer.ln_f.bias%s", suffix);
+    expect_tensor(h, nm, C, 0, &total);
+    /* optimizer files hold two moments per tensor: each suffix covers half the section */
+    cr_assert_eq(total * (suffix[0] ? 2 : 1), data_len, "data section fully covered");
+}
+
+Test(checkpoint, files_readable_by_an_independent_parser)
+{
+    gpt *a = make_model(3);
+    char p[1024];
+    save_ok(a, 7, 0, NULL, 0);
+    size_t dl;
+    ckpt_path(p, sizeof p, 7, "model.safetensors");
+    json_t *h = hand_header(p, &dl);
+    cr_assert_eq(json_object_size(h), 2 + 2 + 24 + 1, "26 tensors + __metadata__");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(h, "__metadata__"),
+                                                       "format")), "pt");
+    expect_gpt2_names(h, "", dl);
+    json_decref(h);
+    ckpt_path(p, sizeof p, 7, "optimizer.safetensors");
+    h = hand_header(p, &dl);
+    cr_assert_eq(json_object_size(h), 2 * 28 + 1);
+    json_t *m1 = json_object_get(h, "transformer.h.1.mlp.c_fc.weight.exp_avg");
+    json_t *v1 = json_object_get(h, "transformer.h.1.mlp.c_fc.weight.exp_avg_sq");
+    cr_assert_not_null(m1);
+    cr_assert_not_null(v1);
+    json_decref(h);
+
+    ckpt_path(p, sizeof p, 7, "config.json");
+    json_error_t je;
+    json_t *c = json_load_file(p, 0, &je);
+    cr_assert_not_null(c);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "model_type")), "gpt2");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(c, "architectures"), 0)),
+                     "GPT2LMHeadModel");
+    cr_assert_eq(json_integer_value(json_object_get(c, "n_layer")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(c, "n_head")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(c, "n_embd")), 32);
+    cr_assert_eq(json_integer_value(json_object_get(c, "n_positions")), 16);
+    cr_assert_eq(json_integer_value(json_object_get(c, "n_ctx")), 16);
+    cr_assert_eq(json_integer_value(json_object_get(c, "vocab_size")), 64);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "activation_function")), "gelu_new");
+    cr_assert_eq(json_real_value(json_object_get(c, "layer_norm_epsilon")), 1e-5);
+    cr_assert(json_is_true(json_object_get(c, "tie_word_embeddings")));
+    cr_assert_eq(json_number_value(json_object_get(c, "resid_pdrop")), 0.0);
+    json_decref(c);
+
+    /* wte bytes at its offsets equal the model's first V*C parameters */
+    ckpt_path(p, sizeof p, 7, "model.safetensors");
+    size_t len;
+    uint8_t *raw = (uint8_t *)read_all(p, &len);
+    h = hand_header(p, &dl);
+    json_t *o = json_object_get(json_object_get(h, "transformer.wte.weight"), "data_offsets");
+    size_t b = (size_t)json_integer_value(json_array_get(o, 0));
+    float *host = host_copy(a, gpt_params(a));
+    const gpt_tensor *wte = gpt_tensor_at(a, gpt_find_tensor(a, "transformer.wte.weight"));
+    cr_assert_eq(memcmp(raw + (len - dl) + b, host + wte->offset, 64 * 32 * 4), 0);
+    free(host);
+    free(raw);
+    json_decref(h);
+    gpt_free(a);
+}
+
+Test(checkpoint, optimizer_file_covers_every_tensor_twice)
+{
+    gpt *a = make_model(3);
+    char p[1024];
+    save_ok(a, 8, 0, NULL, 0);
+    size_t dl;
+    ckpt_path(p, sizeof p, 8, "optimizer.safetensors");
+    json_t *h = hand_header(p, &dl);
+    expect_gpt2_names(h, ".exp_avg", dl);
+    expect_gpt2_names(h, ".exp_avg_sq", dl);
+    json_decref(h);
+    gpt_free(a);
+}
+
+/* ---- rotation and latest ---- */
+
+static int count_checkpoints(int64_t *steps, int max)
+{
+    DIR *d = opendir(tdir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        long long s;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &s, &tail) == 1 && n < max) steps[n++] = s;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) /* sort ascending */
+        for (int j = i + 1; j < n; j++)
+            if (steps[j] < steps[i]) { int64_t t = steps[i]; steps[i] = steps[j]; steps[j] = t; }
+    return n;
+}
+
+Test(checkpoint, rotation_keeps_newest_n)
+{
+    gpt *a = make_model(4);
+    int64_t s[32];
+    for (int step = 10; step <= 60; step += 10) save_ok(a, step, 3, NULL, 0);
+    cr_assert_eq(count_checkpoints(s, 32), 3);
+    cr_assert_eq(s[0], 40);
+    cr_assert_eq(s[1], 50);
+    cr_assert_eq(s[2], 60);
+    /* an older step just written is never the one deleted */
+    save_ok(a, 5, 3, NULL, 0);
+    cr_assert_eq(count_checkpoints(s, 32), 3);
+    cr_assert_eq(s[0], 5);
+    cr_assert_eq(s[1], 50);
+    cr_assert_eq(s[2], 60);
+    save_ok(a, 70, 1, NULL, 0);
+    cr_assert_eq(count_checkpoints(s, 32), 1);
+    cr_assert_eq(s[0], 70);
+    for (int step = 71; step <= 75; step++) save_ok(a, step, 0, NULL, 0);
+    cr_assert_eq(count_checkpoints(s, 32), 6, "limit 0 keeps all");
+    gpt_free(a);
+}
+
+Test(checkpoint, rotation_removes_stale_tmp_and_ignores_others)
+{
+    gpt *a = make_model(4);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/.tmp-checkpoint-7-999999999", tdir); /* no such pid */
+    cr_assert_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/.tmp-checkpoint-7-999999999/model.safetensors", tdir);
+    write_all_file(p, "x", 1);
+    snprintf(p, sizeof p, "%s/.tmp-checkpoint-8-%ld", tdir, (long)getppid()); /* alive */
+    cr_assert_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/checkpoint-99", tdir); /* incomplete: not counted, not touched */
+    cr_assert_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/checkpoint-abc", tdir);
+    cr_assert_eq(mkdir(p, 0755), 0);
+    save_ok(a, 1, 1, NULL, 0);
+    save_ok(a, 2, 1, NULL, 0);
+    cr_assert(!exists("%s/.tmp-checkpoint-7-999999999%s", ""));
+    char live[64];
+    snprintf(live, sizeof live, "%ld", (long)getppid());
+    cr_assert(exists("%s/.tmp-checkpoint-8-%s", live));
+    cr_assert(exists("%s/checkpoint-99%s", ""));
+    cr_assert(exists("%s/checkpoint-abc%s", ""));
+    cr_assert(!exists("%s/checkpoint-1%s", ""));
+    char latest[1024];
+    cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), 0, "%s", err);
+    ckpt_path(p, sizeof p, 2, NULL);
+    cr_assert_str_eq(latest, p, "incomplete checkpoint-99 skipped");
+    gpt_free(a);
+}
+
+Test(checkpoint, find_latest_errors)
+{
+    char out[1024];
+    cr_assert_eq(ckpt_find_latest(tdir, out, sizeof out, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "no complete checkpoint-<step> directory in"), "%s", err);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/none", tdir);
+    cr_assert_eq(ckpt_find_latest(p, out, sizeof out, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "cannot read output_dir"), "%s", err);
+}
+
+/* ---- corrupt files ---- */
+
+/* Loads <dir> into a fresh model: must fail with `needle` and change nothing. */
+static void expect_load_refused(const char *dir, const char *needle)
+{
+    gpt *m = make_model(77);
+    float *before = host_copy(m, gpt_params(m));
+    ckpt_state st;
+    memset(&st, 0xab, sizeof st);
+    ckpt_state keep = st;
+    cr_assert_eq(ckpt_load(dir, m, &st, err, sizeof err), -1, "accepted (wanted '%s')", needle);
+    cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err, needle);
+    cr_assert_null(strchr(err, '\n'));
+    cr_assert_eq(memcmp(&st, &keep, sizeof st), 0, "state changed on failure");
+    float *after = host_copy(m, gpt_params(m));
+    cr_assert_eq(memcmp(before, after, nparams(m) * sizeof *after), 0, "model changed");
+    free(before);
+    free(after);
+    gpt_free(m);
+}
+
+static void fresh_checkpoint(char *dir, size_t len)
+{
+    gpt *a = make_model(5);
+    save_ok(a, 3, 0, dir, len);
+    gpt_free(a);
+}
+
+static void put_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    write_all_file(p, data, len);
+}
+
+static void put_safetensors_raw(const char *dir, const char *name, uint64_t hl, const char *hdr,
+                                size_t datalen)
+{
+    size_t hlen = strlen(hdr);
+    uint8_t *b = calloc(8 + hlen + datalen, 1);
+    memcpy(b, &hl, 8);
+    memcpy(b + 8, hdr, hlen);
+    put_file(dir, name, b, 8 + hlen + datalen);
+    free(b);
+}
+
+Test(checkpoint, corrupt_safetensors_refused)
+{
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    put_file(d, "model.safetensors", "\x10\0\0", 3);
+    expect_load_refused(d, "model.safetensors: file too short (3 bytes)");
+    put_safetensors_raw(d, "model.safetensors", 4096, "{}", 0);
+    expect_load_refused(d, "model.safetensors: header length 4096 beyond the file");
+    put_safetensors_raw(d, "model.safetensors", 8, "{\"a\":[1,", 0);
+    expect_load_refused(d, "model.safetensors: malformed JSON header");
+    fresh_checkpoint(d, sizeof d);
+    const char *i8 = "{\"w\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}";
+    put_safetensors_raw(d, "optimizer.safetensors", strlen(i8), i8, 4);
+    expect_load_refused(d, "optimizer.safetensors: tensor 'w': dtype I8 not supported");
+    fresh_checkpoint(d, sizeof d);
+    const char *outside = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
+    put_safetensors_raw(d, "model.safetensors", strlen(outside), outside, 8);
+    expect_load_refused(d, "data_offsets [0, 16] outside the data section (8 bytes)");
+    const char *overlap = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+    put_safetensors_raw(d, "model.safetensors", strlen(overlap), overlap, 12);
+    expect_load_refused(d, "tensors 'a' and 'b' overlap");
+}
+
+/* Rewrites <dir>/model.safetensors from the model, with one tensor dropped or transposed. */
+static void rewrite_model_file(const char *dir, gpt *m, const char *drop, const char *transpose)
+{
+    int n = gpt_num_tensors(m), k = 0;
+    st_wtensor *w = calloc((size_t)n, sizeof *w);
+    float *host = host_copy(m, gpt_params(m));
+    for (int i = 0; i < n; i++) {
+        const gpt_tensor *t = gpt_tensor_at(m, i);
+        if (drop && !strcmp(t->name, drop)) continue;
+        w[k] = (st_wtensor){.name = t->name, .dtype = ST_F32, .ndim = t->ndim,
+                            .data = host + t->offset};
+        for (int d = 0; d < t->ndim; d++) w[k].shape[d] = t->shape[d];
+        if (transpose && !strcmp(t->name, transpose)) {
+            w[k].shape[0] = t->shape[1];
+            w[k].shape[1] = t->shape[0];
+        }
+        k++;
+    }
+    char p[1024];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    cr_assert_eq(st_write(p, w, k, err, sizeof err), 0, "%s", err);
+    free(w);
+    free(host);
+}
+
+Test(checkpoint, missing_and_misshapen_tensors_refused)
+{
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    gpt *a = make_model(5);
+    rewrite_model_file(d, a, "transformer.ln_f.bias", NULL);
+    expect_load_refused(d, "model.safetensors: tensor 'transformer.ln_f.bias' missing");
+    rewrite_model_file(d, a, NULL, "transformer.h.0.attn.c_attn.weight");
+    expect_load_refused(d, "tensor 'transformer.h.0.attn.c_attn.weight' has shape [96, 32], "
+                           "config.json says [32, 96]");
+    rewrite_model_file(d, a, NULL, NULL);
+    /* optimizer file lacking one moment */
+    char p[1024];
+    snprintf(p, sizeof p, "%s/optimizer.safetensors", d);
+    float z[32] = {0};
+    st_wtensor w = {.name = "transformer.ln_f.bias.exp_avg", .dtype = ST_F32, .ndim = 1,
+                    .shape = {32}, .data = z};
+    cr_assert_eq(st_write(p, &w, 1, err, sizeof err), 0);
+    expect_load_refused(d, "optimizer.safetensors: tensor 'transformer.wte.weight.exp_avg' missing");
+    gpt_free(a);
+}
+
+/* Edits one field of <dir>/<file> (a JSON path "a" or "a.b" or "a[i].b"); value NULL deletes. */
+static void edit_json(const char *dir, const char *file, const char *key, const char *sub,
+                      int index, json_t *value)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    json_error_t je;
+    json_t *root = json_load_file(p, 0, &je), *o = root;
+    cr_assert_not_null(root);
+    if (sub) {
+        o = json_object_get(root, key);
+        if (index >= 0) o = json_array_get(o, (size_t)index);
+        key = sub;
+    }
+    if (value) json_object_set_new(o, key, value);
+    else json_object_del(o, key);
+    cr_assert_eq(json_dump_file(root, p, 0), 0);
+    json_decref(root);
+}
+
+Test(checkpoint, trainer_state_fields_validated)
+{
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "optim_t", NULL, -1, NULL);
+    expect_load_refused(d, "trainer_state.json: field 'optim_t' missing");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "scaler", "scale", -1, json_string("big"));
+    expect_load_refused(d, "trainer_state.json: field 'scaler.scale' has the wrong type");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "global_step", NULL, -1, json_real(3.5));
+    expect_load_refused(d, "field 'global_step' has the wrong type (expected an integer)");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "log_history", "kind", 1, json_integer(3));
+    expect_load_refused(d, "field 'log_history[1].kind' has the wrong type");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "log_history", "loss", 2, NULL);
+    expect_load_refused(d, "field 'log_history[2].loss' missing");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "data_rng", NULL, -1, json_string("0x1"));
+    expect_load_refused(d, "field 'data_rng' has the wrong type");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "mode", NULL, -1, json_string("fp8"));
+    expect_load_refused(d, "field 'mode' is not fp32, fp16 or bf16");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "scaler", "first_nonfinite", -1,
+              json_string("0123456789012345678901234567890123456789012345678901234567890123456789"));
+    expect_load_refused(d, "field 'scaler.first_nonfinite' too long");
+    fresh_checkpoint(d, sizeof d);
+    put_file(d, "trainer_state.json", "{\"format\": ", 11);
+    expect_load_refused(d, "trainer_state.json: malformed JSON");
+    put_file(d, "trainer_state.json", "[]", 2);
+    expect_load_refused(d, "trainer_state.json: JSON is not an object");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/trainer_state.json", d);
+    unlink(p);
+    expect_load_refused(d, "trainer_state.json: cannot open");
+}
+
+Test(checkpoint, config_json_checked_against_model)
+{
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "config.json", "n_embd", NULL, -1, json_integer(64));
+    expect_load_refused(d, "config.json: n_embd 64 does not match the model (32)");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "config.json", "n_positions", NULL, -1, json_integer(1024));
+    expect_load_refused(d, "config.json: n_positions 1024 does not match the model (16)");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "config.json", "n_head", NULL, -1, NULL);
+    expect_load_refused(d, "config.json: field 'n_head' missing");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "config.json", "vocab_size", NULL, -1, json_string("64"));
+    expect_load_refused(d, "config.json: field 'vocab_size' has the wrong type");
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "config.json", "model_type", NULL, -1, json_string("bert"));
+    expect_load_refused(d, "config.json: field 'model_type' is not \"gpt2\"");
+}
+
+/* ---- init_from ---- */
+
+/* A weights file as transformers writes it: optional prefix, chosen dtype, an extra buffer. */
+static void write_hf_file(const char *path, gpt *m, const char *prefix, st_dtype dt,
+                          const char *transpose, const char *drop)
+{
+    int n = gpt_num_tensors(m), k = 0;
+    st_wtensor *w = calloc((size_t)n + 1, sizeof *w);
+    char (*names)[96] = calloc((size_t)n, sizeof *names);
+    float *host = host_copy(m, gpt_params(m));
+    static float bias_buf[16 * 16];
+    for (int i = 0; i < n; i++) {
+        const gpt_tensor *t = gpt_tensor_at(m, i);
+        const char *bare = t->name + strlen("transformer.");
+        if (drop && !strcmp(bare, drop)) continue;
+        snprintf(names[k], 96, "%s%s", prefix, bare);
+        w[k] = (st_wtensor){.name = names[k], .dtype = dt, .ndim = t->ndim,
+                            .data = host + t->offset};
+        for (int d = 0; d < t->ndim; d++) w[k].shape[d] = t->shape[d];
+        if (transpose && !strcmp(bare, transpose)) w[k].shape[0] = w[k].shape[1] = 32;
+        k++;
+    }
+    w[k++] = (st_wtensor){.name = "h.0.attn.bias", .dtype = ST_F32, .ndim = 4,
+                          .shape = {1, 1, 16, 16}, .data = bias_buf};
+    cr_assert_eq(st_write(path, w, k, err, sizeof err), 0, "%s", err);
+    free(w);
+    free(names);
+    free(host);
+}
+
+static void expect_params_rounded(gpt *src, gpt *dst, dtype_t dt)
+{
+    float *x = host_copy(src, gpt_params(src)), *y = host_copy(dst, gpt_params(dst));
+    for (size_t i = 0; i < nparams(src); i++) {
+        float want = num_round1(x[i], dt);
+        cr_assert_eq(memcmp(&want, &y[i], 4), 0, "param %zu: %a vs %a", i, want, y[i]);
+    }
+    free(x);
+    free(y);
+}
+
+Test(checkpoint, init_from_checkpoint_dir_and_hf_files)
+{
+    gpt *a = make_model(9), *b = empty_model();
+    char d[1024], p[1024];
+    save_ok(a, 12, 0, d, sizeof d);
+    cr_assert_eq(ckpt_load_weights(d, b, err, sizeof err), 0, "%s", err);
+    expect_params_rounded(a, b, DT_F32);
+    float *mv = host_copy(b, gpt_adam_m(b));
+    for (size_t i = 0; i < nparams(b); i++) cr_assert_eq(mv[i], 0.0f, "m untouched");
+    free(mv);
+
+    snprintf(p, sizeof p, "%s/bare_f16.safetensors", tdir);
+    write_hf_file(p, a, "", ST_F16, NULL, NULL);
+    gpt *c = empty_model();
+    cr_assert_eq(ckpt_load_weights(p, c, err, sizeof err), 0, "%s", err);
+    expect_params_rounded(a, c, DT_F16);
+
+    snprintf(p, sizeof p, "%s/prefixed_bf16.safetensors", tdir);
+    write_hf_file(p, a, "transformer.", ST_BF16, NULL, NULL);
+    cr_assert_eq(ckpt_load_weights(p, c, err, sizeof err), 0, "%s", err);
+    expect_params_rounded(a, c, DT_BF16);
+    gpt_free(a);
+    gpt_free(b);
+    gpt_free(c);
+}
+
+Test(checkpoint, init_from_refuses_by_name)
+{
+    gpt *a = make_model(9), *b = make_model(10);
+    float *before = host_copy(b, gpt_params(b));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/w.safetensors", tdir);
+    write_hf_file(p, a, "", ST_F32, "wpe.weight", NULL);
+    cr_assert_eq(ckpt_load_weights(p, b, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "w.safetensors: tensor 'wpe.weight' has shape [32, 32], the "
+                                   "model expects [16, 32]"), "%s", err);
+    write_hf_file(p, a, "transformer.", ST_F32, NULL, "h.1.mlp.c_proj.bias");
+    cr_assert_eq(ckpt_load_weights(p, b, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "tensor 'transformer.h.1.mlp.c_proj.bias' missing"), "%s", err);
+    float *after = host_copy(b, gpt_params(b));
+    cr_assert_eq(memcmp(before, after, nparams(b) * 4), 0, "nothing loaded on refusal");
+    snprintf(p, sizeof p, "%s/none.safetensors", tdir);
+    cr_assert_eq(ckpt_load_weights(p, b, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "none.safetensors"), "%s", err);
+    free(before);
+    free(after);
+    gpt_free(a);
+    gpt_free(b);
+}
+
+/* ---- save errors ---- */
+
+Test(checkpoint, unwritable_output_dir_reported)
+{
+    gpt *a = make_model(11);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/file", tdir);
+    write_all_file(p, "x", 1);
+    snprintf(p, sizeof p, "%s/file/out", tdir);
+    ckpt_state st;
+    fill_state(&st, 1);
+    cr_assert_eq(ckpt_save(p, a, &st, 0, NULL, 0, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "cannot create output_dir"), "%s", err);
+    cr_assert_not_null(strstr(err, "Not a directory"), "%s", err);
+    ckpt_state_free(&st);
+    gpt_free(a);
+}
+
+/* A file-size limit makes the writes fail like a full disk, in a child process. */
+Test(checkpoint, disk_full_leaves_previous_checkpoint_untouched)
+{
+    gpt *a = make_model(12);
+    char d[1024], p[1024];
+    save_ok(a, 1, 1, d, sizeof d);
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    size_t len0;
+    char *orig = read_all(p, &len0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {.rlim_cur = 4096, .rlim_max = RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        ckpt_state st;
+        fill_state(&st, 2);
+        int rc = ckpt_save(tdir, a, &st, 1, NULL, 0, err, sizeof err);
+        _exit(rc == -1 && strstr(err, "write failed: File too large") ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "save did not fail cleanly");
+    cr_assert(!exists("%s/checkpoint-2%s", ""));
+    size_t len1;
+    char *now = read_all(p, &len1);
+    cr_assert_eq(len0, len1);
+    cr_assert_eq(memcmp(orig, now, len0), 0, "previous checkpoint untouched");
+    DIR *dd = opendir(tdir);
+    struct dirent *e;
+    while ((e = readdir(dd))) cr_assert_neq(strncmp(e->d_name, ".tmp", 4), 0, "%s", e->d_name);
+    closedir(dd);
+    gpt *b = empty_model();
+    ckpt_state st;
+    cr_assert_eq(ckpt_load(d, b, &st, err, sizeof err), 0, "%s", err);
+    ckpt_state_free(&st);
+    free(orig);
+    free(now);
+    gpt_free(a);
+    gpt_free(b);
+}
+
+/* ---- crash safety ---- */
+
+/* Every buffer holds a value derived from the step, so a mix of two saves is detected. */
+static void stamp_model(gpt *m, int64_t step, float *host)
+{
+    size_t n = nparams(m);
+    for (size_t i = 0; i < n; i++) host[i] = (float)step + (float)(i % 7) * 0.125f;
+    bk_upload(be, gpt_params(m), host, n * 4);
+    for (size_t i = 0; i < n; i++) host[i] = (float)step * 2.0f;
+    bk_upload(be, gpt_adam_m(m), host, n * 4);
+    for (size_t i = 0; i < n; i++) host[i] = (float)step * 4.0f;
+    bk_upload(be, gpt_adam_v(m), host, n * 4);
+}
+
+static void check_stamped(gpt *m, int64_t step)
+{
+    float *p = host_copy(m, gpt_params(m)), *mm = host_copy(m, gpt_adam_m(m)),
+          *v = host_copy(m, gpt_adam_v(m));
+    for (size_t i = 0; i < nparams(m); i++) {
+        cr_assert_eq(p[i], (float)step + (float)(i % 7) * 0.125f, "step %lld param %zu",
+                     (long long)step, i);
+        cr_assert_eq(mm[i], (float)step * 2.0f);
+        cr_assert_eq(v[i], (float)step * 4.0f);
+    }
+    free(p);
+    free(mm);
+    free(v);
+}
+
+Test(checkpoint, sigkill_during_saves_leaves_a_loadable_latest)
+{
+    gpt *m = empty_model();
+    float *host = malloc(nparams(m) * 4);
+    stamp_model(m, 0, host);
+    save_ok(m, 0, 2, NULL, 0);
+    rng_state r;
+    rng_seed(&r, 2024);
+    int64_t next = 1, progressed = 0;
+    for (int trial = 0; trial < 24; trial++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            for (int64_t s = next;; s++) {
+                ckpt_state st;
+                fill_state(&st, s);
+                stamp_model(m, s, host);
+                if (ckpt_save(tdir, m, &st, 2, NULL, 0, err, sizeof err)) _exit(3);
+                ckpt_state_free(&st);
+            }
+        }
+        usleep((useconds_t)(1000 + rng_below(&r, 30000)));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "child ended by itself (status %d): save failed", status);
+        char latest[1024];
+        cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), 0, "%s", err);
+        gpt *g = empty_model();
+        ckpt_state st;
+        cr_assert_eq(ckpt_load(latest, g, &st, err, sizeof err), 0, "trial %d: %s", trial, err);
+        check_stamped(g, st.global_step);
+        cr_assert_eq(st.optim_t, st.global_step + 5);
+        cr_assert_eq(st.n_log, 3);
+        if (st.global_step >= next) progressed++;
+        next = st.global_step + 1;
+        ckpt_state_free(&st);
+        gpt_free(g);
+    }
+    cr_assert_geq(progressed, 12, "saves progressed in only %lld of 24 trials",
+                  (long long)progressed);
+    free(host);
+    gpt_free(m);
+}
+
+/* ---- JSON halves directly ---- */
+
+Test(checkpoint, state_json_round_trip_and_defaults)
+{
+    ckpt_state st, got;
+    fill_state(&st, 99);
+    st.best_metric = NAN;
+    st.best_step = -1;
+    st.sc.scale = INFINITY;
+    char *js = ckpt_state_to_json(&st);
+    cr_assert_not_null(js);
+    cr_assert_eq(ckpt_state_from_json(js, strlen(js), "mem", &got, err, sizeof err), 0, "%s", err);
+    expect_state_eq(&st, &got);
+    cr_assert_not_null(strstr(js, "\"0xffffffffffffffff\""), "RNG words as exact hex");
+    free(js);
+    ckpt_state_free(&got);
+    st.n_log = 0;
+    js = ckpt_state_to_json(&st);
+    cr_assert_eq(ckpt_state_from_json(js, strlen(js), "mem", &got, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(got.n_log, 0);
+    cr_assert_null(got.log_history);
+    free(js);
+    st.n_log = 3;
+    ckpt_state_free(&st);
+}
