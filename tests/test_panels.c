@@ -1,0 +1,352 @@
+/* test_panels.c — panels rendered from snapshots built here: header text, precision-map rows
+ * (dtype labels, colors, unhealthy highlight, override marker, selection, scrolling), eval,
+ * footer, help overlay, too-small notice; plus key bindings and short formats. */
+#include <criterion/criterion.h>
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmt.h"
+#include "keys.h"
+#include "panels.h"
+
+static feed_snapshot *make_snap(void)
+{
+    feed_snapshot *s = calloc(1, sizeof *s);
+    s->n_layer = 4, s->n_head = 4, s->n_embd = 128;
+    snprintf(s->data_name, sizeof s->data_name, "tinyshakespeare");
+    snprintf(s->device, sizeof s->device, "cpu");
+    s->max_steps = 5000, s->step = 1200;
+    s->tokens_per_s = 11234, s->elapsed_s = 125, s->eta_s = 365;
+    s->state = RUN_RUNNING;
+    s->mode = DT_F16, s->scaler_enabled = 1, s->scaler_dynamic = 1;
+    s->loss_scale = 32768, s->growth_tracker = 1234, s->growth_interval = 2000;
+    s->overflow_total = 3, s->overflow_window = 0, s->last_overflow_step = 1180;
+    snprintf(s->first_nonfinite, sizeof s->first_nonfinite, "h.3.mlp.c_fc grad");
+    const char *names[] = {"wte", "wpe", "h.0.ln_1", "h.0.attn.c_attn", "h.0.attn"};
+    for (int i = 0; i < 5; i++) {
+        feed_layer *l = &s->layers[i];
+        snprintf(l->name, sizeof l->name, "%s", names[i]);
+        l->has_weight = i != 4;
+        l->w = l->act = l->grad = i < 2 ? DT_F32 : DT_F16;
+        l->override = -1;
+        l->valid = 1;
+        l->act_amax = 12.5f, l->grad_amax = 0.25f;
+    }
+    s->layers[3].w = DT_BF16;
+    s->layers[3].grad_ovf = 2;    /* unhealthy: overflow */
+    s->layers[4].act_uflow_pct = 0.5;
+    s->layers[4].grad_uflow_pct = 3.0; /* unhealthy: underflow > 1% */
+    s->layers[2].override = DT_F32;
+    s->n_layers = 5;
+    return s;
+}
+
+static void row_of(const ui_grid *g, int y, char *buf, size_t n) { grid_row_text(g, y, buf, n); }
+
+Test(panels, header_text_from_snapshot)
+{
+    feed_snapshot *s = make_snap();
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 200, 1), 0);
+    panel_header(&g, (ui_rect){0, 0, 200, 1}, s);
+    char buf[512];
+    row_of(&g, 0, buf, sizeof buf);
+    cr_assert(strstr(buf, " mptui   gpt 4L/4H/128d  tinyshakespeare  cpu  FP16 (dynamic)  step 1200/5000"
+                          "  11.2k tok/s  elapsed 2m05s  ETA 6m05s  RUNNING"), "header: %s", buf);
+    int x;
+    cr_assert(grid_find(&g, "FP16", &x, NULL));
+    cr_assert_eq(grid_cell(&g, x, 0)->color, UC_FP16);
+    s->state = RUN_PAUSED, s->scaler_dynamic = 0;
+    panel_header(&g, (ui_rect){0, 0, 200, 1}, s);
+    cr_assert(grid_find(&g, "FP16 (static)", NULL, NULL));
+    cr_assert(grid_find(&g, "PAUSED", &x, NULL));
+    cr_assert(grid_cell(&g, x, 0)->attr & UA_REVERSE);
+    s->scaler_enabled = 0, s->mode = DT_BF16, s->state = RUN_FINISHED;
+    grid_clear(&g);
+    panel_header(&g, (ui_rect){0, 0, 200, 1}, s);
+    cr_assert(grid_find(&g, "BF16 (no scaling)", NULL, NULL));
+    cr_assert(grid_find(&g, "FINISHED", NULL, NULL));
+    grid_free(&g);
+    free(s);
+}
+
+Test(panels, header_folds_on_80_columns)
+{
+    feed_snapshot *s = make_snap();
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 80, 2), 0);
+    panel_header(&g, (ui_rect){0, 0, 80, 2}, s);
+    char buf[512];
+    row_of(&g, 0, buf, sizeof buf);
+    cr_assert(strstr(buf, "FP16 (dynamic)"), "%s", buf);
+    row_of(&g, 1, buf, sizeof buf);
+    cr_assert(strstr(buf, "step 1200/5000") && strstr(buf, "RUNNING"), "%s", buf);
+    grid_free(&g);
+    free(s);
+}
+
+Test(panels, precision_map_rows)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    v.selected = 1;
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 80, 9), 0);
+    panel_map(&g, (ui_rect){0, 0, 80, 9}, s, &v);
+    char buf[256];
+    row_of(&g, 1, buf, sizeof buf);
+    cr_assert(strstr(buf, "layer") && strstr(buf, "act amax") && strstr(buf, "grd uf%"), "%s", buf);
+    row_of(&g, 2, buf, sizeof buf);
+    cr_assert(strstr(buf, " wte ") && strstr(buf, "FP32 FP32 FP32") && strstr(buf, "12.5"), "%s", buf);
+    row_of(&g, 5, buf, sizeof buf); /* h.0.attn.c_attn: bf16 weight, fp16 act/grad, 2 overflows */
+    cr_assert(strstr(buf, "BF16 FP16 FP16") && strstr(buf, "    2"), "%s", buf);
+    int x, y;
+    cr_assert(grid_find(&g, "BF16", &x, &y));
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_BF16);
+    cr_assert_eq(grid_cell(&g, x + 5, y)->color, UC_FP16);
+    cr_assert(grid_find(&g, "h.0.attn.c_attn", &x, &y));
+    cr_assert(grid_cell(&g, x, y)->attr & UA_BOLD);
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_BAD);
+    cr_assert(grid_find(&g, "wpe", &x, &y)); /* healthy, selected */
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_DEFAULT);
+    cr_assert(grid_cell(&g, x, y)->attr & UA_REVERSE);
+    cr_assert(grid_find(&g, "h.0.ln_1", &x, &y)); /* override marker */
+    cr_assert_eq(grid_cell(&g, x - 1, y)->ch, '*');
+    row_of(&g, 6, buf, sizeof buf); /* h.0.attn: no weight, underflow 3% */
+    cr_assert(strstr(buf, "h.0.attn ") && strstr(buf, " -    FP16") && strstr(buf, "3.00%"), "%s", buf);
+    cr_assert(grid_find(&g, "h.0.attn ", &x, &y));
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_BAD);
+    cr_assert_eq(v.map_page, 6);
+    grid_free(&g);
+    free(s);
+}
+
+Test(panels, precision_map_scrolls_to_selection)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    v.selected = 4;
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 80, 5), 0); /* 2 rows visible */
+    panel_map(&g, (ui_rect){0, 0, 80, 5}, s, &v);
+    cr_assert_eq(v.scroll, 3);
+    cr_assert(grid_find(&g, "h.0.attn ", NULL, NULL));
+    cr_assert(!grid_find(&g, "wte", NULL, NULL));
+    cr_assert(grid_find(&g, "rows 4-5 of 5", NULL, NULL));
+    v.selected = 99; /* clamped */
+    panel_map(&g, (ui_rect){0, 0, 80, 5}, s, &v);
+    cr_assert_eq(v.selected, 4);
+    grid_free(&g);
+    free(s);
+}
+
+Test(panels, healthy_rule)
+{
+    feed_layer l = {.valid = 1};
+    cr_assert_eq(panel_layer_unhealthy(&l), 0);
+    l.act_uflow_pct = 1.0;
+    cr_assert_eq(panel_layer_unhealthy(&l), 0);
+    l.act_uflow_pct = 1.01;
+    cr_assert_eq(panel_layer_unhealthy(&l), 1);
+    l.act_uflow_pct = 0, l.act_ovf = 1;
+    cr_assert_eq(panel_layer_unhealthy(&l), 1);
+    l.valid = 0;
+    cr_assert_eq(panel_layer_unhealthy(&l), 0);
+    cr_assert_neq(panel_dtype_color(DT_F32), panel_dtype_color(DT_F16));
+    cr_assert_neq(panel_dtype_color(DT_F16), panel_dtype_color(DT_BF16));
+    cr_assert_neq(panel_dtype_color(DT_F32), panel_dtype_color(DT_BF16));
+}
+
+Test(panels, eval_and_scale_panels)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    ui_history h;
+    cr_assert_eq(history_init(&h), 0);
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 60, 8), 0);
+    panel_eval(&g, (ui_rect){0, 0, 60, 8}, s, &v);
+    cr_assert(grid_find(&g, "no eval yet", NULL, NULL));
+    s->have_eval = 1, s->eval_loss = 1.62, s->eval_ppl = 5.05, s->eval_bits = 2.337, s->eval_step = 1000;
+    snprintf(s->sample, sizeof s->sample, "ROMEO:\nwhat\x1b[31m light");
+    grid_clear(&g);
+    panel_eval(&g, (ui_rect){0, 0, 60, 8}, s, &v);
+    cr_assert(grid_find(&g, "loss 1.6200  ppl 5.05  2.337 bits/token  @1000", NULL, NULL));
+    cr_assert(grid_find(&g, "sample: ROMEO: what [31m light", NULL, NULL));
+    grid_clear(&g);
+    panel_scale(&g, (ui_rect){0, 0, 60, 8}, s, &h, &v);
+    cr_assert(grid_find(&g, "scale 32768 (2^15) dynamic", NULL, NULL));
+    cr_assert(grid_find(&g, "tracker 1234/2000", NULL, NULL));
+    cr_assert(grid_find(&g, "overflows 3 total, 0 this window", NULL, NULL));
+    cr_assert(grid_find(&g, "last @1180 h.3.mlp.c_fc grad", NULL, NULL));
+    history_free(&h);
+    grid_free(&g);
+    free(s);
+}
+
+Test(panels, loss_chart_labels_and_log_toggle)
+{
+    ui_view v;
+    view_init(&v, 1);
+    ui_history h;
+    cr_assert_eq(history_init(&h), 0);
+    metric_row r;
+    for (int i = 1; i <= 40; i++) {
+        metric_row_init(&r, MR_TRAIN, i * 5);
+        r.loss = 100.0 / i;
+        r.loss_scale = 65536;
+        history_ingest(&h, &r, 1);
+    }
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 50, 12), 0);
+    panel_loss(&g, (ui_rect){0, 0, 50, 12}, &h, &v);
+    cr_assert(grid_find(&g, "linear", NULL, NULL));
+    cr_assert(grid_find(&g, "    100", NULL, NULL)); /* y max label */
+    cr_assert(grid_find(&g, "200", NULL, NULL));     /* x max label */
+    int braille = 0;
+    for (int y = 0; y < g.h; y++)
+        for (int x = 0; x < g.w; x++) braille += grid_cell(&g, x, y)->ch >= 0x2800 && grid_cell(&g, x, y)->ch <= 0x28ff;
+    cr_assert_gt(braille, 20);
+    v.log_scale = 1;
+    grid_clear(&g);
+    panel_loss(&g, (ui_rect){0, 0, 50, 12}, &h, &v);
+    cr_assert(grid_find(&g, " log", NULL, NULL));
+    history_free(&h);
+    grid_free(&g);
+}
+
+Test(panels, help_lists_every_key)
+{
+    ui_view v;
+    view_init(&v, 0);
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 80, 24), 0);
+    panel_help(&g, &v);
+    const char *keys[] = {"e ", "s ", "m ", "o ", "space", "l ", "[ ]", "Up Down", "PgUp PgDn",
+                          "? F1", "q F10", "Ctrl-C", "any key"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_assert(grid_find(&g, keys[i], NULL, NULL), "help lacks %s", keys[i]);
+    cr_assert(grid_find(&g, "FP32 -> FP16 -> BF16", NULL, NULL));
+    grid_free(&g);
+}
+
+Test(panels, too_small_and_full_screen)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 1);
+    ui_history h;
+    cr_assert_eq(history_init(&h), 0);
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 60, 20), 0);
+    panels_draw(&g, s, &h, &v);
+    int x, y;
+    cr_assert(grid_find(&g, "terminal too small (need 80x24)", &x, &y));
+    cr_assert_eq(x, (60 - 31) / 2);
+    cr_assert(grid_find(&g, "now 60x20", NULL, NULL));
+    cr_assert_eq(grid_resize(&g, 80, 24), 0);
+    snprintf(s->message, sizeof s->message, "save failed: disk full");
+    s->msg_is_error = 1;
+    panels_draw(&g, s, &h, &v);
+    cr_assert(!grid_find(&g, "too small", NULL, NULL));
+    cr_assert(grid_find(&g, "step 1200/5000", NULL, NULL));
+    cr_assert(grid_find(&g, "Precision map", NULL, NULL));
+    cr_assert(grid_find(&g, "save failed: disk full", &x, &y));
+    cr_assert_eq(y, 23);
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_BAD);
+    cr_assert(grid_find(&g, "eval", NULL, NULL));
+    v.help = 1;
+    panels_draw(&g, s, &h, &v);
+    cr_assert(grid_find(&g, "press any key to close", NULL, NULL));
+    history_free(&h);
+    grid_free(&g);
+    free(s);
+}
+
+Test(keys, commands)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    feed_cmd c;
+    cr_assert_eq(keys_handle(&v, s, 'e', &c), KA_CMD);
+    cr_assert_eq(c.kind, CMD_EVAL);
+    cr_assert_eq(keys_handle(&v, s, 's', &c), KA_CMD);
+    cr_assert_eq(c.kind, CMD_SAVE);
+    cr_assert_eq(keys_handle(&v, s, ' ', &c), KA_CMD);
+    cr_assert_eq(c.kind, CMD_TOGGLE_PAUSE);
+    cr_assert_eq(keys_handle(&v, s, 'm', &c), KA_CMD); /* fp16 -> bf16 */
+    cr_assert_eq(c.kind, CMD_SET_MODE);
+    cr_assert_eq(c.arg, DT_BF16);
+    cr_assert_eq(keys_next_mode(DT_BF16), DT_F32);
+    cr_assert_eq(keys_next_mode(DT_F32), DT_F16);
+    v.selected = 2; /* h.0.ln_1, override fp32 -> fp16 */
+    cr_assert_eq(keys_handle(&v, s, 'o', &c), KA_CMD);
+    cr_assert_eq(c.kind, CMD_SET_OVERRIDE);
+    cr_assert_eq(c.arg, DT_F16);
+    cr_assert_str_eq(c.name, "h.0.ln_1");
+    cr_assert_eq(keys_next_override(-1), DT_F32);
+    cr_assert_eq(keys_next_override(DT_BF16), -1);
+    s->n_layers = 0;
+    cr_assert_eq(keys_handle(&v, s, 'o', &c), KA_REDRAW);
+    cr_assert(v.msg_is_error);
+    free(s);
+}
+
+Test(keys, view_help_and_quit)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    feed_cmd c;
+    cr_assert_eq(keys_handle(&v, s, 'l', &c), KA_REDRAW);
+    cr_assert_eq(v.log_scale, 1);
+    cr_assert_eq(keys_handle(&v, s, ']', &c), KA_REDRAW);
+    cr_assert_float_eq(v.smooth, 0.65, 1e-9);
+    for (int i = 0; i < 30; i++) keys_handle(&v, s, '[', &c);
+    cr_assert_eq(v.smooth, 0.0);
+    for (int i = 0; i < 30; i++) keys_handle(&v, s, ']', &c);
+    cr_assert_float_eq(v.smooth, 0.99, 1e-9);
+    keys_handle(&v, s, KEY_DOWN, &c);
+    cr_assert_eq(v.selected, 1);
+    cr_assert_eq(keys_handle(&v, s, '?', &c), KA_REDRAW);
+    cr_assert_eq(v.help, 1);
+    cr_assert_eq(keys_handle(&v, s, 'q', &c), KA_REDRAW); /* any key closes help */
+    cr_assert_eq(v.help, 0);
+    cr_assert_eq(keys_handle(&v, s, KEY_F(1), &c), KA_REDRAW);
+    cr_assert_eq(keys_handle(&v, s, KEY_CTRL_C, &c), KA_QUIT); /* even with help open */
+    v.help = 0;
+    cr_assert_eq(keys_handle(&v, s, 'q', &c), KA_QUIT);
+    cr_assert_eq(keys_handle(&v, s, KEY_F(10), &c), KA_QUIT);
+    cr_assert_eq(keys_handle(&v, s, 'z', &c), KA_NONE);
+    free(s);
+}
+
+Test(fmt, si_and_duration)
+{
+    char b[32];
+    fmt_si(950, b, sizeof b);
+    cr_assert_str_eq(b, "950");
+    fmt_si(11234, b, sizeof b);
+    cr_assert_str_eq(b, "11.2k");
+    fmt_si(3.4e6, b, sizeof b);
+    cr_assert_str_eq(b, "3.40M");
+    fmt_si(999999, b, sizeof b);
+    cr_assert_str_eq(b, "1.00M");
+    fmt_si(-1, b, sizeof b);
+    cr_assert_str_eq(b, "-");
+    fmt_duration(42, b, sizeof b);
+    cr_assert_str_eq(b, "42s");
+    fmt_duration(365, b, sizeof b);
+    cr_assert_str_eq(b, "6m05s");
+    fmt_duration(7380, b, sizeof b);
+    cr_assert_str_eq(b, "2h03m");
+    fmt_duration(200000, b, sizeof b);
+    cr_assert_str_eq(b, "2d07h");
+    fmt_duration(-1, b, sizeof b);
+    cr_assert_str_eq(b, "--");
+}
