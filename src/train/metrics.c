@@ -59,8 +59,15 @@ static int make_parents(const char *path, char *err, size_t errlen)
     if (!dir) return fail(err, errlen, "%s: out of memory", path), -1;
     for (char *p = dir + 1; *p; p++) {
         if (*p != '/') continue;
+        errno = 0;
         *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        struct stat st;
+        int bad = mkdir(dir, 0777) != 0 && errno != EEXIST;
+        if (!bad && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+            bad = 1;
+            if (errno == EEXIST || errno == 0) errno = ENOTDIR; /* a file is in the way */
+        }
+        if (bad) {
             fail(err, errlen, "%s: cannot create directory %s: %s", path, dir, strerror(errno));
             free(dir);
             return -1;

@@ -1,0 +1,266 @@
+/* test_metrics.c — metrics.csv written, then parsed back with libcsv: header, exact values,
+ * empty cells, inf, quoting, append with one header, parent directories, write errors. */
+#include <criterion/criterion.h>
+#include <csv.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+#define MAXR 16
+#define MAXC 20
+
+typedef struct {
+    char cell[MAXR][MAXC][64];
+    int ncols[MAXR];
+    int nrows;
+} table;
+
+static void on_field(void *s, size_t len, void *data)
+{
+    table *t = data;
+    cr_assert_lt(t->nrows, MAXR);
+    int c = t->ncols[t->nrows]++;
+    cr_assert_lt(c, MAXC);
+    cr_assert_lt(len, 64u);
+    memcpy(t->cell[t->nrows][c], s ? s : "", s ? len : 0);
+    t->cell[t->nrows][c][s ? len : 0] = '\0';
+}
+
+static void on_row(int c, void *data)
+{
+    (void)c;
+    ((table *)data)->nrows++;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot read %s", path);
+    static char buf[1 << 16];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void parse_file(const char *path, table *t)
+{
+    memset(t, 0, sizeof *t);
+    size_t len;
+    char *text = slurp(path, &len);
+    struct csv_parser p;
+    cr_assert_eq(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+    cr_assert_eq(csv_parse(&p, text, len, on_field, on_row, t), len, "parse error: %s",
+                 csv_strerror(csv_error(&p)));
+    cr_assert_eq(csv_fini(&p, on_field, on_row, t), 0);
+    csv_free(&p);
+}
+
+static char dir[64], path[256];
+static void setup(void)
+{
+    strcpy(dir, "/tmp/mptui-metrics-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/logs/run1/metrics.csv", dir);
+}
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static const char *const COLS[] = {
+    "step", "epoch", "time_s", "kind", "precision", "loss", "lr", "grad_norm", "loss_scale",
+    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl",
+};
+
+Test(metrics, row_init)
+{
+    metric_row r;
+    memset(&r, 0x5a, sizeof r);
+    metric_row_init(&r, MR_EVAL, 77);
+    cr_assert_eq(r.step, 77);
+    cr_assert_eq(r.kind, MR_EVAL);
+    cr_assert(isnan(r.epoch) && isnan(r.time_s) && isnan(r.loss) && isnan(r.lr));
+    cr_assert(isnan(r.grad_norm) && isnan(r.loss_scale) && isnan(r.tokens_per_s));
+    cr_assert(isnan(r.eval_loss) && isnan(r.eval_ppl));
+    cr_assert_eq(r.overflow, -1);
+    cr_assert_eq(r.overflow_total, -1);
+    cr_assert_str_eq(r.replica, "");
+}
+
+Test(metrics, header_and_values, .init = setup, .fini = teardown)
+{
+    char err[512];
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err); /* creates logs/run1/ */
+    cr_assert_not_null(w, "%s", err);
+
+    float loss = 2.71828183f, lr = 1e-3f, gn = 0.1f;
+    metric_row r;
+    metric_row_init(&r, MR_TRAIN, 10);
+    r.epoch = 1.0 / 3.0;
+    r.time_s = 12.345678901234;
+    r.precision = DT_F16;
+    r.loss = loss;
+    r.lr = lr;
+    r.grad_norm = gn;
+    r.loss_scale = 32768;
+    r.overflow = 0;
+    r.overflow_total = 3;
+    r.tokens_per_s = 11250.5;
+    cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), 0, "%s", err);
+
+    metric_row e;
+    metric_row_init(&e, MR_EVAL, 10);
+    e.epoch = 0.5;
+    e.time_s = 13;
+    e.precision = DT_BF16;
+    e.eval_loss = 1.5f;
+    e.eval_ppl = INFINITY;
+    cr_assert_eq(metrics_csv_write(w, &e, err, sizeof err), 0, "%s", err);
+
+    metric_row o;
+    metric_row_init(&o, MR_TRAIN, 11);
+    o.precision = DT_F32;
+    o.loss = NAN;
+    o.grad_norm = INFINITY;
+    o.loss_scale = 65536;
+    o.overflow = 1;
+    o.overflow_total = 0;
+    cr_assert_eq(metrics_csv_write(w, &o, err, sizeof err), 0, "%s", err);
+
+    /* flushed per row: the file is complete before close */
+    table t;
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 4);
+    for (int c = 0; c < 14; c++) cr_assert_str_eq(t.cell[0][c], COLS[c]);
+    for (int i = 0; i < 4; i++) cr_assert_eq(t.ncols[i], 14, "row %d has %d cells", i, t.ncols[i]);
+
+    char (*a)[64] = t.cell[1];
+    cr_assert_str_eq(a[0], "10");
+    cr_assert_eq(strtod(a[1], NULL), 1.0 / 3.0, "epoch %s", a[1]);
+    cr_assert_eq(strtod(a[2], NULL), 12.345678901234, "time %s", a[2]);
+    cr_assert_str_eq(a[3], "train");
+    cr_assert_str_eq(a[4], "fp16");
+    cr_assert_str_eq(a[5], "2.71828175");
+    cr_assert_eq(strtof(a[5], NULL), loss);
+    cr_assert_str_eq(a[6], "0.00100000005");
+    cr_assert_eq(strtof(a[6], NULL), lr);
+    cr_assert_eq(strtof(a[7], NULL), gn);
+    cr_assert_str_eq(a[8], "32768");
+    cr_assert_str_eq(a[9], "0");
+    cr_assert_str_eq(a[10], "3");
+    cr_assert_str_eq(a[11], "11250.5");
+    cr_assert_str_eq(a[12], "");
+    cr_assert_str_eq(a[13], "");
+
+    char (*b)[64] = t.cell[2];
+    cr_assert_str_eq(b[0], "10");
+    cr_assert_str_eq(b[1], "0.5");
+    cr_assert_str_eq(b[2], "13");
+    cr_assert_str_eq(b[3], "eval");
+    cr_assert_str_eq(b[4], "bf16");
+    for (int c = 5; c <= 11; c++) cr_assert_str_eq(b[c], "", "eval row column %s", COLS[c]);
+    cr_assert_str_eq(b[12], "1.5");
+    cr_assert_str_eq(b[13], "inf");
+
+    char (*d)[64] = t.cell[3];
+    cr_assert_str_eq(d[1], "");
+    cr_assert_str_eq(d[2], "");
+    cr_assert_str_eq(d[4], "fp32");
+    cr_assert_str_eq(d[5], "");
+    cr_assert_str_eq(d[7], "inf");
+    cr_assert_str_eq(d[9], "1");
+    cr_assert_str_eq(d[10], "0");
+    metrics_csv_close(w);
+
+    /* the first line is metrics_csv_header() exactly */
+    size_t len;
+    const char *text = slurp(path, &len);
+    size_t hl = strlen(metrics_csv_header());
+    cr_assert_eq(strncmp(text, metrics_csv_header(), hl), 0);
+    cr_assert_eq(text[hl], '\n');
+}
+
+Test(metrics, append_keeps_one_header, .init = setup, .fini = teardown)
+{
+    char err[512];
+    metric_row r;
+    for (int run = 0; run < 3; run++) {
+        metrics_csv *w = metrics_csv_open(path, err, sizeof err);
+        cr_assert_not_null(w, "%s", err);
+        metric_row_init(&r, MR_TRAIN, run);
+        r.loss = run;
+        cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), 0, "%s", err);
+        metrics_csv_close(w);
+    }
+    table t;
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 4);
+    cr_assert_str_eq(t.cell[0][0], "step");
+    for (int i = 1; i < 4; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "%d", i - 1);
+        cr_assert_str_eq(t.cell[i][0], want);
+        cr_assert_str_eq(t.cell[i][5], want);
+    }
+    /* an existing but empty file gets the header */
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    metrics_csv_close(w);
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 1);
+    cr_assert_str_eq(t.cell[0][13], "eval_ppl");
+}
+
+Test(metrics, quoting, .init = setup, .fini = teardown)
+{
+    char err[512];
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    metric_row r;
+    metric_row_init(&r, MR_TRAIN, 5);
+    strcpy(r.replica, "a,\"b"); /* the replica label names the precision column */
+    cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), 0, "%s", err);
+    metrics_csv_close(w);
+    size_t len;
+    const char *text = slurp(path, &len);
+    cr_assert_not_null(strstr(text, "\n5,,,train,\"a,\"\"b\",,"), "row: %s", text);
+    table t;
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 2);
+    cr_assert_eq(t.ncols[1], 14);
+    cr_assert_str_eq(t.cell[1][4], "a,\"b");
+}
+
+Test(metrics, errors, .init = setup, .fini = teardown)
+{
+    char err[512], want[600], blocker[300], bad[400];
+    /* a parent that is a file */
+    snprintf(blocker, sizeof blocker, "%s/file", dir);
+    FILE *f = fopen(blocker, "w");
+    fclose(f);
+    snprintf(bad, sizeof bad, "%s/logs/metrics.csv", blocker);
+    cr_assert_null(metrics_csv_open(bad, err, sizeof err));
+    snprintf(want, sizeof want, "%s: cannot create directory %s: Not a directory", bad, blocker);
+    cr_assert_str_eq(err, want);
+    /* a directory where the file should be */
+    cr_assert_null(metrics_csv_open(dir, err, sizeof err));
+    snprintf(want, sizeof want, "%s: cannot open for appending: Is a directory", dir);
+    cr_assert_str_eq(err, want);
+    /* a device that is always full: the header write fails */
+    if (access("/dev/full", W_OK) == 0) {
+        cr_assert_null(metrics_csv_open("/dev/full", err, sizeof err));
+        cr_assert_str_eq(err, "/dev/full: cannot write metrics: No space left on device");
+    }
+    cr_assert_null(metrics_csv_open("", err, sizeof err));
+    cr_assert_str_eq(err, "metrics.csv: empty path");
+}
