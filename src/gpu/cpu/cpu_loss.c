@@ -9,15 +9,15 @@
  * rather than reading out of bounds. */
 static int ce_valid(int32_t t, int V) { return t >= 0 && t < V; }
 
-/* log(sum exp(x - max)) + max over one row, fp32, left-to-right. */
-static float ce_logsumexp(const float *x, int V, float *max_out)
+/* sum exp(x - max) over one row, fp32, left-to-right; the max goes to *max_out. */
+static float ce_sumexp(const float *x, int V, float *max_out)
 {
     float mx = -INFINITY;
     for (int j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
     float s = 0.0f;
     for (int j = 0; j < V; j++) s += expf(x[j] - mx);
     *max_out = mx;
-    return logf(s) + mx;
+    return s;
 }
 
 void cpu_crossentropy_forward(backend *be, float *losses, const float *logits,
@@ -27,7 +27,9 @@ void cpu_crossentropy_forward(backend *be, float *losses, const float *logits,
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float mx;
-        losses[n] = ce_valid(targets[n], V) ? ce_logsumexp(x, V, &mx) - x[targets[n]] : 0.0f;
+        /* log(s) + (max - x_t): the two large terms cancel before meeting the small one */
+        losses[n] = ce_valid(targets[n], V) ? logf(ce_sumexp(x, V, &mx)) + (mx - x[targets[n]])
+                                            : 0.0f;
     }
 }
 
@@ -47,8 +49,10 @@ void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
         if (!ce_valid(t, V)) {
             memset(d, 0, (size_t)V * sizeof *d);
         } else {
-            float mx, lse = ce_logsumexp(x, V, &mx);
-            for (int j = 0; j < V; j++) d[j] = dloss * (expf(x[j] - lse) - (j == t ? 1.0f : 0.0f));
+            /* softmax as exp(x - max) / sum: exp(x - lse) would lose bits to lse's ulp */
+            float mx, inv = 1.0f / ce_sumexp(x, V, &mx);
+            for (int j = 0; j < V; j++)
+                d[j] = dloss * (expf(x[j] - mx) * inv - (j == t ? 1.0f : 0.0f));
         }
         num_round(d, d, (size_t)V, dt, st ? &part[CPU_TID()] : NULL);
     }
