@@ -54,7 +54,7 @@ Test(cpu_optim, adamw_weight_decay_and_grad_mult)
     cr_assert(fabsf(p[1] - (-2.0f * 0.99f + 0.1f)) < 1e-6f, "%.9g", (double)p[1]);
     /* grad_mult scales g before the moments: m = 0.1 * 0.5 = 0.05, v = 0.001 * 0.25 */
     cr_assert(fabsf(m[0] - 0.05f) < 2e-8f && fabsf(v[0] - 0.00025f) < 1e-8f); /* (1 - b2) of a float b2 */
-    cr_assert(fabsf(m[1] + 0.15f) < 2e-8f && fabsf(v[1] - 0.00225f) < 1e-7f);
+    cr_assert(fabsf(m[1] + 0.15f) < 5e-8f && fabsf(v[1] - 0.00225f) < 1e-7f);
     /* a zero gradient with zero state leaves p unchanged (without decay) */
     float p2[1] = {3.0f}, g2[1] = {0.0f}, m2[1] = {0}, v2[1] = {0};
     bk_adamw(be, p2, g2, m2, v2, 1, 0.1f, 0.9f, 0.999f, 1e-8f, 0.0f, 1, 1.0f);
