@@ -456,6 +456,8 @@ Test(checkpoint, rotation_removes_stale_tmp_and_ignores_others)
     cr_assert_eq(mkdir(p, 0755), 0);
     snprintf(p, sizeof p, "%s/checkpoint-abc", tdir);
     cr_assert_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/.tmp-user-notes", tdir); /* not our name: never removed */
+    cr_assert_eq(mkdir(p, 0755), 0);
     save_ok(a, 1, 1, NULL, 0);
     save_ok(a, 2, 1, NULL, 0);
     cr_assert(!exists("%s/.tmp-checkpoint-7-999999999%s", ""));
@@ -464,6 +466,7 @@ Test(checkpoint, rotation_removes_stale_tmp_and_ignores_others)
     cr_assert(exists("%s/.tmp-checkpoint-8-%s", live));
     cr_assert(exists("%s/checkpoint-99%s", ""));
     cr_assert(exists("%s/checkpoint-abc%s", ""));
+    cr_assert(exists("%s/.tmp-user-notes%s", ""));
     cr_assert(!exists("%s/checkpoint-1%s", ""));
     char latest[1024];
     cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), 0, "%s", err);
@@ -928,4 +931,22 @@ Test(checkpoint, state_json_round_trip_and_defaults)
     free(js);
     st.n_log = 3;
     ckpt_state_free(&st);
+}
+
+Test(checkpoint, state_json_odd_inputs)
+{
+    ckpt_state st, got;
+    fill_state(&st, 4);
+    snprintf(st.overrides[0].pattern, 64, "h.\xff.mlp"); /* not UTF-8: kept loadable */
+    char *js = ckpt_state_to_json(&st);
+    cr_assert_eq(ckpt_state_from_json(js, strlen(js), "mem", &got, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(got.overrides[0].pattern, "h.?.mlp");
+    ckpt_state_free(&got);
+    free(js);
+    ckpt_state_free(&st);
+    /* a scale beyond fp32 is refused, not converted with undefined behaviour */
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "scaler", "scale", -1, json_real(1e300));
+    expect_load_refused(d, "field 'scaler.scale' out of range for fp32");
 }

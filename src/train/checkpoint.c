@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -42,6 +43,19 @@ static json_t *jdouble(double v)
     return json_real(v);
 }
 
+/* Text from outside (a user's override pattern) may not be UTF-8, which JSON strings must be:
+ * such bytes become '?' rather than the field going missing. */
+static json_t *jstr(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v) return v;
+    char buf[256];
+    size_t i = 0;
+    for (; s[i] && i + 1 < sizeof buf; i++) buf[i] = (s[i] & 0x80) ? '?' : s[i];
+    buf[i] = 0;
+    return json_string(buf);
+}
+
 static json_t *jrng(const rng_state *r)
 {
     json_t *a = json_array();
@@ -70,7 +84,7 @@ static json_t *jscaler(const scaler *s)
     char nf[sizeof s->first_nonfinite];
     memcpy(nf, s->first_nonfinite, sizeof nf);
     nf[sizeof nf - 1] = 0;
-    json_object_set_new(o, "first_nonfinite", json_stringn(nf, strlen(nf)));
+    json_object_set_new(o, "first_nonfinite", jstr(nf));
     return o;
 }
 
@@ -97,7 +111,7 @@ static json_t *jrow(const metric_row *r)
     char rep[sizeof r->replica];
     memcpy(rep, r->replica, sizeof rep);
     rep[sizeof rep - 1] = 0;
-    json_object_set_new(o, "replica", json_string(rep));
+    json_object_set_new(o, "replica", jstr(rep));
     return o;
 }
 
@@ -118,7 +132,7 @@ char *ckpt_state_to_json(const ckpt_state *st)
         char pat[sizeof st->overrides[i].pattern];
         memcpy(pat, st->overrides[i].pattern, sizeof pat);
         pat[sizeof pat - 1] = 0;
-        json_object_set_new(e, "pattern", json_string(pat));
+        json_object_set_new(e, "pattern", jstr(pat));
         int dt = st->overrides[i].dtype;
         json_object_set_new(e, "dtype", dt < 0 ? json_null() : json_string(dtype_name(dt)));
         json_array_append_new(ov, e);
@@ -227,6 +241,7 @@ static int rd_float(jctx *c, json_t *obj, const char *path, const char *key, flo
 {
     double d;
     if (rd_double(c, obj, path, key, &d)) return -1;
+    if (isfinite(d) && fabs(d) > FLT_MAX) return jfail(c, path, key, "out of range for fp32");
     *out = (float)d;
     return 0;
 }
@@ -720,14 +735,18 @@ static int is_complete(const char *output_dir, const char *name)
     return 1;
 }
 
-/* A ".tmp-...-<pid>" directory whose writer is gone (or is us: ours are finished). */
+/* One of our temporary names (".tmp-checkpoint-<step>-<pid>", ".tmp-delete-checkpoint-...",
+ * ".tmp-old-<pid>") whose writer is gone, or is us (ours are finished by now). Anything else
+ * in output_dir belongs to the user and is left alone. */
 static int is_stale_tmp(const char *name)
 {
-    if (strncmp(name, ".tmp-", 5)) return 0;
+    if (strncmp(name, ".tmp-checkpoint-", 16) && strncmp(name, ".tmp-delete-checkpoint-", 23) &&
+        strncmp(name, ".tmp-old-", 9))
+        return 0;
     const char *dash = strrchr(name, '-');
     char *end;
     long pid = strtol(dash + 1, &end, 10);
-    if (*end || pid <= 0 || end == dash + 1) return 1;
+    if (*end || pid <= 0 || end == dash + 1) return 0;
     if (pid == (long)getpid()) return 1;
     return kill((pid_t)pid, 0) && errno == ESRCH;
 }
@@ -751,7 +770,7 @@ static int scan_dir(const char *dir, ckdir **out, size_t *n, ckdir **stale, size
                 if (!s) break;
                 *stale = s;
             }
-            snprintf((*stale)[(*nstale)++].name, sizeof e->d_name, "%s", e->d_name);
+            snprintf((*stale)[(*nstale)++].name, sizeof(ckdir){0}.name, "%s", e->d_name);
             continue;
         }
         int64_t s = step_of(e->d_name);
@@ -763,7 +782,7 @@ static int scan_dir(const char *dir, ckdir **out, size_t *n, ckdir **stale, size
             *out = v;
         }
         (*out)[*n].step = s;
-        snprintf((*out)[(*n)++].name, sizeof e->d_name, "%s", e->d_name);
+        snprintf((*out)[(*n)++].name, sizeof(ckdir){0}.name, "%s", e->d_name);
     }
     closedir(d);
     return 0;
