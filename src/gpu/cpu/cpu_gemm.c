@@ -11,7 +11,7 @@ static const float *gemm_input(cpu_backend *cb, cpu_scratch_slot slot, const flo
 {
     if (dt == DT_F32) return x;
     float *r = cpu_scratch(cb, slot, n * sizeof *r);
-    if (r) cpu_round_par(cb, r, x, n, dt, NULL);
+    if (r) num_round(r, x, n, dt, NULL); /* serial: see gemm_finish */
     return r;
 }
 
@@ -24,7 +24,9 @@ static void gemm_finish(cpu_backend *cb, float *C, int ldc, const float *bias, i
     int nb = (M + rows - 1) / rows, nt = cb->nthreads;
     num_stats part[CPU_MAX_THREADS];
     memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    /* Serial on purpose: OpenBLAS's pthreads keep spinning for a while after sgemm returns,
+     * and an OpenMP team started then fights them for the cores (measured 2x slower). */
+    nt = 1;
     for (int b = 0; b < nb; b++) {
         int r0 = b * rows, r1 = r0 + rows < M ? r0 + rows : M;
         num_stats *ps = st ? &part[CPU_TID()] : NULL;
@@ -89,10 +91,10 @@ static void matmul_bias_grad(cpu_backend *cb, float *db, const float *dout, int 
                              dtype_t dt_g, num_stats *st)
 {
     enum { COLS = 64 };
-    int nb = (OC + COLS - 1) / COLS, nt = cb->nthreads;
+    int nb = (OC + COLS - 1) / COLS, nt = 1; /* serial next to BLAS: see gemm_finish */
     num_stats part[CPU_MAX_THREADS];
+    (void)cb;
     memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (int b = 0; b < nb; b++) {
         int c0 = b * COLS, nc = OC - c0 < COLS ? OC - c0 : COLS;
         float acc[COLS] = {0};
@@ -112,10 +114,10 @@ static void grad_round_add(cpu_backend *cb, float *dw, float *g, size_t n, dtype
 {
     enum { BLK = 16384 };
     size_t nb = (n + BLK - 1) / BLK;
-    int nt = cb->nthreads;
+    int nt = 1; /* serial next to BLAS: see gemm_finish */
     num_stats part[CPU_MAX_THREADS];
+    (void)cb;
     memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t i0 = b * BLK, k = n - i0 < BLK ? n - i0 : BLK;
         num_round(g + i0, g + i0, k, dt_g, st ? &part[CPU_TID()] : NULL);
