@@ -175,7 +175,7 @@ Test(panels, eval_and_scale_panels)
     snprintf(s->sample, sizeof s->sample, "ROMEO:\nwhat\x1b[31m light");
     grid_clear(&g);
     panel_eval(&g, (ui_rect){0, 0, 60, 8}, s, &v);
-    cr_assert(grid_find(&g, "loss 1.6200  ppl 5.05  2.337 bits/token  @1000", NULL, NULL));
+    cr_assert(grid_find(&g, "loss 1.6200  ppl 5.05  @1000  2.337 bits/token", NULL, NULL));
     cr_assert(grid_find(&g, "sample: ROMEO: what [31m light", NULL, NULL));
     grid_clear(&g);
     panel_scale(&g, (ui_rect){0, 0, 60, 8}, s, &h, &v);

@@ -235,28 +235,6 @@ void panel_scale(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_history
 
 /* ---- eval ---- */
 
-/* Word-wraps text over rows [*y, ymax); returns 0 when it ran out of room. */
-static void wrap_text(ui_grid *g, int x, int *y, int ymax, int w, const char *t, int attr, int color)
-{
-    size_t len = strlen(t), pos = 0;
-    while (pos < len && *y < ymax && w > 0) {
-        size_t take = len - pos;
-        if (take > (size_t)w) {
-            take = (size_t)w;
-            size_t sp = take;
-            while (sp > 0 && t[pos + sp] != ' ') sp--;
-            if (sp > 0) take = sp;
-        }
-        char line[512];
-        if (take >= sizeof line) take = sizeof line - 1;
-        memcpy(line, t + pos, take);
-        line[take] = 0;
-        grid_text(g, x, (*y)++, w, line, attr, color);
-        pos += take;
-        while (pos < len && t[pos] == ' ') pos++;
-    }
-}
-
 void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
 {
     grid_box(g, r, "Eval", v->unicode, UC_DIM);
@@ -266,10 +244,21 @@ void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
         grid_text(g, x, y, w, "no eval yet (press e)", 0, UC_DIM);
         return;
     }
-    char line[160];
-    snprintf(line, sizeof line, "loss %.4f  ppl %.2f  %.3f bits/token  @%lld", s->eval_loss,
-             s->eval_ppl, s->eval_bits, (long long)s->eval_step);
-    wrap_text(g, x, &y, ymax, w, line, UA_BOLD, UC_EVAL);
+    /* fields wrap as whole units so "@step" never splits from its number */
+    char f[4][64];
+    snprintf(f[0], sizeof f[0], "loss %.4f", s->eval_loss);
+    snprintf(f[1], sizeof f[1], "ppl %.2f", s->eval_ppl);
+    snprintf(f[2], sizeof f[2], "@%lld", (long long)s->eval_step);
+    snprintf(f[3], sizeof f[3], "%.3f bits/token", s->eval_bits);
+    int cx = 0;
+    for (int i = 0; i < 4 && y < ymax; i++) {
+        int len = (int)strlen(f[i]);
+        if (cx > 0 && cx + 2 + len > w) { y++; cx = 0; }
+        if (y >= ymax) break;
+        if (cx > 0) cx += 2;
+        cx += grid_text(g, x + cx, y, w - cx, f[i], UA_BOLD, UC_EVAL);
+    }
+    y++;
     if (s->sample[0] && y < ymax) {
         char smp[FEED_SAMPLE + 16];
         snprintf(smp, sizeof smp, "sample: %s", s->sample);
