@@ -69,6 +69,7 @@ double cpu_sumsq(backend *be, const float *x, size_t n)
 
 void cpu_scale(backend *be, float *x, size_t n, float s)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
@@ -125,12 +126,14 @@ void cpu_gelu_backward(backend *be, float *dinp, const float *inp, const float *
 
 void cpu_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void cpu_add_inplace(backend *be, float *acc, const float *x, size_t n)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
     for (size_t i = 0; i < n; i++) acc[i] += x[i];
 }

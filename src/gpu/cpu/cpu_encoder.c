@@ -5,6 +5,7 @@
 void cpu_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
                          const float *wpe, int B, int T, int C)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (B * T > 64)
     for (int bt = 0; bt < B * T; bt++) {
         const float *te = wte + (size_t)tokens[bt] * C, *pe = wpe + (size_t)(bt % T) * C;
@@ -18,6 +19,7 @@ void cpu_encoder_forward(backend *be, float *out, const int32_t *tokens, const f
 void cpu_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
                           const int32_t *tokens, int B, int T, int C)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
     enum { CH = 16 };
     int nb = (C + CH - 1) / CH;
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (nb > 1)

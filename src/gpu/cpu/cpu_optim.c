@@ -10,6 +10,7 @@ enum { OPT_BLK = 16384 };
  * before scaling, and every value is scaled even when one is not finite. */
 int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
     int found = 0;
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) \
     reduction(| : found) if (n > OPT_BLK)
@@ -25,6 +26,7 @@ int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
 void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
                float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult)
 {
+    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
     double bc1 = 1.0 - pow((double)beta1, (double)t);
     double bc2 = 1.0 - pow((double)beta2, (double)t);
     float decay = (float)(1.0 - (double)lr * (double)weight_decay);
