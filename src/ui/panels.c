@@ -68,12 +68,12 @@ static int header_segments(const feed_snapshot *s, segment *sg, int *brk)
     else
         snprintf(sg[n].text, sizeof sg[n].text, "gpt -");
     sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
+    snprintf(sg[n].text, sizeof sg[n].text, "%s %s", dtype_label(s->mode), panel_scaling_label(s));
+    sg[n].attr = UA_BOLD, sg[n++].color = panel_dtype_color(s->mode);
     snprintf(sg[n].text, sizeof sg[n].text, "%s", s->data_name[0] ? s->data_name : "-");
     sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
     snprintf(sg[n].text, sizeof sg[n].text, "%s", s->device[0] ? s->device : "-");
     sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
-    snprintf(sg[n].text, sizeof sg[n].text, "%s %s", dtype_label(s->mode), panel_scaling_label(s));
-    sg[n].attr = UA_BOLD, sg[n++].color = panel_dtype_color(s->mode);
     *brk = n;
     snprintf(sg[n].text, sizeof sg[n].text, "step %lld/%lld", (long long)s->step, (long long)s->max_steps);
     sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
@@ -218,7 +218,7 @@ void panel_scale(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_history
     if (s->scaler_enabled && s->scaler_dynamic)
         grid_printf(g, x, y++, w, 0, UC_DEFAULT, "tracker %d/%d", s->growth_tracker, s->growth_interval);
     grid_printf(g, x, y++, w, s->overflow_window ? UA_BOLD : 0, s->overflow_window ? UC_BAD : UC_DEFAULT,
-                "overflows %lld total, %lld this window", (long long)s->overflow_total,
+                "overflows %lld (%lld this window)", (long long)s->overflow_total,
                 (long long)s->overflow_window);
     if (s->overflow_total > 0 && s->last_overflow_step >= 0)
         grid_printf(g, x, y++, w, 0, UC_WARN, "last @%lld %s", (long long)s->last_overflow_step,
