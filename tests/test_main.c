@@ -1,0 +1,178 @@
+/* Tests for src/main.c: the mptui binary as a user runs it — exit codes, one-line messages
+ * for bad input, headless output, and the manual_loop example. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void mk(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mptui-main-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(main, .init = mk, .fini = rm, .timeout = 120);
+
+static const char *bin(void)
+{
+    const char *b = getenv("MPTUI_BIN");
+    cr_assert_not_null(b, "MPTUI_BIN is not set (run through make test)");
+    return b;
+}
+
+typedef struct { int code; char out[8192], err[4096]; } result;
+
+/* Runs `mptui ARGS` with stdout/stderr captured (stdout is a file: not a terminal). */
+static void run(result *r, const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >out.txt 2>err.txt </dev/null", dir, bin(), args);
+    int st = system(cmd);
+    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    char path[128];
+    const char *names[2] = {"out.txt", "err.txt"};
+    char *dst[2] = {r->out, r->err};
+    size_t cap[2] = {sizeof r->out, sizeof r->err};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(dst[i], 1, cap[i] - 1, f) : 0;
+        dst[i][n] = 0;
+        if (f) fclose(f);
+    }
+}
+
+static void write_file(const char *name, const void *data, size_t n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* One line on stderr, naming what; nonzero exit; no crash (exit codes >= 128 are signals). */
+static void expect_one_line(const char *args, int code, const char *needle)
+{
+    result r;
+    run(&r, args);
+    cr_assert_eq(r.code, code, "%s: exit %d, stderr: %s", args, r.code, r.err);
+    cr_assert_eq(lines(r.err), 1, "%s: want one line, got: %s", args, r.err);
+    cr_assert(strstr(r.err, needle) != NULL, "%s: '%s' not in: %s", args, needle, r.err);
+}
+
+#define H "--headless --device cpu --max_steps 2 "
+
+Test(main, missing_data_file) { expect_one_line(H "--data nope.txt", 1, "nope.txt"); }
+
+Test(main, empty_data_file)
+{
+    write_file("empty.txt", "", 0);
+    expect_one_line(H "--data empty.txt", 1, "empty.txt");
+}
+
+Test(main, unreadable_data_file) { expect_one_line(H "--data /", 1, "/"); }
+
+Test(main, text_shorter_than_one_window)
+{
+    write_file("short.txt", "hello world", 11);
+    expect_one_line(H "--data short.txt", 1, "short.txt");
+}
+
+Test(main, bin_with_wrong_magic)
+{
+    int32_t hdr[256] = {12345, 1, 4};
+    write_file("bad.bin", hdr, sizeof hdr);
+    expect_one_line(H "--data bad.bin", 1, "magic");
+}
+
+Test(main, bin_truncated_body)
+{
+    int32_t hdr[256] = {20240520, 1, 100000};
+    uint16_t toks[10] = {0};
+    char buf[sizeof hdr + sizeof toks];
+    memcpy(buf, hdr, sizeof hdr);
+    memcpy(buf + sizeof hdr, toks, sizeof toks);
+    write_file("trunc.bin", buf, sizeof buf);
+    expect_one_line(H "--data trunc.bin", 1, "trunc.bin");
+}
+
+Test(main, n_embd_not_divisible_by_n_head) { expect_one_line(H "--n_embd 100 --n_head 3", 2, "n_head"); }
+Test(main, zero_batch_size) { expect_one_line(H "--per_device_train_batch_size 0", 2, "per_device_train_batch_size"); }
+Test(main, unknown_option) { expect_one_line("--frobnicate 3", 2, "--frobnicate"); }
+Test(main, malformed_number) { expect_one_line("--max_steps ten", 2, "--max_steps"); }
+
+Test(main, screen_without_terminal_points_to_headless)
+{
+    expect_one_line("--max_steps 2", 1, "--headless");
+}
+
+Test(main, help_and_version)
+{
+    result r;
+    run(&r, "--help");
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr(r.out, "--per_device_train_batch_size") != NULL);
+    cr_assert(strstr(r.out, "--headless") != NULL);
+    run(&r, "--version");
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr(r.out, "mptui") != NULL, "%s", r.out);
+}
+
+Test(main, headless_run_prints_steps_and_writes_csv)
+{
+    result r;
+    run(&r, "--headless --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32 "
+            "--per_device_train_batch_size 4 --max_steps 6 --logging_steps 3 --eval_steps 6 "
+            "--save_strategy no --output_dir out");
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "step      3/6") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "eval @6") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "done: 6/6 steps") != NULL, "%s", r.out);
+    char path[128], line[512];
+    snprintf(path, sizeof path, "%s/out/logs/metrics.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) n++;
+    fclose(f);
+    cr_assert_eq(n, 1 + 2 + 1, "header + 2 train rows + 1 eval row, got %d lines", n);
+}
+
+Test(main, manual_loop_example_trains)
+{
+    const char *ex = getenv("MPTUI_EXAMPLES");
+    cr_assert_not_null(ex);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/manual_loop' fp16 40 >'%s/ml.txt' 2>&1", ex, dir);
+    int st = system(cmd);
+    char path[128], buf[4096] = "";
+    snprintf(path, sizeof path, "%s/ml.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        buf[fread(buf, 1, sizeof buf - 1, f)] = 0;
+        fclose(f);
+    }
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "manual_loop failed: %s", buf);
+    cr_assert(strstr(buf, "fp16: loss") != NULL, "%s", buf);
+}
