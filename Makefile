@@ -87,7 +87,7 @@ $(BUILD)/mptui: $(MAIN_OBJ) $(LIBA)
 # ./mptui is always the plain build; sanitizer builds stay in their own directory.
 ifeq ($(SAN),)
 mptui: $(BUILD)/mptui
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 else
 mptui: $(BUILD)/mptui
 endif
@@ -128,3 +128,40 @@ clean:
 	rm -rf build build-* mptui
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (clang libFuzzer + ASan/UBSan; in build-fuzz/, never part of `make test`) ----
+#   make fuzz [FUZZ_TIME=60]   builds the harnesses and runs each for FUZZ_TIME seconds on its
+#   seed corpus tests/fuzz/<name>/ (new finds go to build-fuzz/corpus/<name>/, crashes to
+#   build-fuzz/crash-*).
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_DIR   := build-fuzz
+FUZZ_NAMES := safetensors state config
+FUZZ_FLAGS  = -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(INCLUDES)
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+# clang 14 rejects __builtin_cpu_supports("f16c"): fuzz builds take the portable
+# (bit-identical) conversion path instead.
+$(FUZZ_DIR)/obj/src/gpu/numerics.o: FUZZ_EXTRA = '-D__builtin_cpu_supports(x)=0'
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_EXTRA) -c $< -o $@
+
+$(FUZZ_DIR)/libmptui.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libmptui.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_DIR)/libmptui.a $(LIBS)
+
+.PHONY: fuzz-build
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+
+fuzz: fuzz-build
+	@for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	    echo "== fuzz_$$n ($(FUZZ_TIME) s)"; \
+	    (cd $(FUZZ_DIR) && ./fuzz_$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        corpus/$$n ../tests/fuzz/$$n) || exit 1; \
+	done
