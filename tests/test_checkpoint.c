@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -872,6 +873,8 @@ Test(checkpoint, sigkill_during_saves_leaves_a_loadable_latest)
     rng_seed(&r, 2024);
     int64_t next = 1, progressed = 0;
     for (int trial = 0; trial < 24; trial++) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
         pid_t pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
@@ -881,9 +884,18 @@ Test(checkpoint, sigkill_during_saves_leaves_a_loadable_latest)
                 stamp_model(m, s, host);
                 if (ckpt_save(tdir, m, &st, 2, NULL, 0, err, sizeof err)) _exit(3);
                 ckpt_state_free(&st);
+                if (s == next && write(fds[1], "x", 1) != 1) _exit(4);
             }
         }
-        usleep((useconds_t)(1000 + rng_below(&r, 30000)));
+        /* after the first save of this trial (so every trial makes progress, however slow the
+         * machine), kill at a random moment of the following ones */
+        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        char c;
+        cr_assert_eq(poll(&pf, 1, 20000), 1, "trial %d: child made no save in 20 s", trial);
+        cr_assert_eq(read(fds[0], &c, 1), 1);
+        close(fds[0]);
+        close(fds[1]);
+        usleep((useconds_t)rng_below(&r, 20000));
         kill(pid, SIGKILL);
         int status;
         waitpid(pid, &status, 0);
@@ -901,8 +913,8 @@ Test(checkpoint, sigkill_during_saves_leaves_a_loadable_latest)
         ckpt_state_free(&st);
         gpt_free(g);
     }
-    cr_assert_geq(progressed, 12, "saves progressed in only %lld of 24 trials",
-                  (long long)progressed);
+    cr_assert_eq(progressed, 24, "saves progressed in only %lld of 24 trials",
+                 (long long)progressed);
     free(host);
     gpt_free(m);
 }
