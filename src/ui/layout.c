@@ -19,7 +19,7 @@ int layout_compute(ui_layout *l, int w, int h)
         l->too_small = 1;
         return -1;
     }
-    int head_h = w >= 120 ? 1 : 2, foot_h = 2;
+    int head_h = w >= 160 ? 1 : 2, foot_h = 2;
     int body = h - head_h - foot_h;            /* >= 20 */
     int top = imin(imax(11, body * 2 / 5), body - 7);
     int right_w = imax(34, w * 2 / 5), left_w = w - right_w;
