@@ -210,3 +210,58 @@ Test(trainer, missing_data_file_is_one_clear_line)
     cr_assert(strstr(err, "/nonexistent/corpus.txt") != NULL, "%s", err);
     cr_assert_null(strchr(err, '\n'));
 }
+
+static int same_row(const metric_row *a, const metric_row *b)
+{
+    return a->step == b->step && a->kind == b->kind && a->precision == b->precision &&
+           memcmp(&a->loss, &b->loss, sizeof a->loss) == 0 &&
+           memcmp(&a->lr, &b->lr, sizeof a->lr) == 0 &&
+           memcmp(&a->grad_norm, &b->grad_norm, sizeof a->grad_norm) == 0 &&
+           memcmp(&a->loss_scale, &b->loss_scale, sizeof a->loss_scale) == 0 &&
+           a->overflow == b->overflow &&
+           a->overflow_total == b->overflow_total &&
+           memcmp(&a->eval_loss, &b->eval_loss, sizeof a->eval_loss) == 0;
+}
+
+/* 2N steps straight vs resume from checkpoint-N + N steps: identical rows after N (all but
+ * the time columns), with the linear schedule, fp16 dynamic scaling and an eval between. */
+Test(trainer, resume_continues_exactly)
+{
+    mp_config c;
+    char err[256], ck[128];
+    static run_out straight, resumed;
+    small_config(&c, "fp16", 40);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "20", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "30", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "growth_interval", "7", err, sizeof err), 0); /* scale changes */
+    run(&c, NULL, 0, &straight);
+    snprintf(ck, sizeof ck, "%s/checkpoint-20", dir);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", ck, err, sizeof err), 0);
+    char out2[128];
+    snprintf(out2, sizeof out2, "%s/second", dir);
+    cr_assert_eq(cfg_set(&c, "output_dir", out2, err, sizeof err), 0);
+    run(&c, NULL, 0, &resumed);
+    size_t k = 0;
+    while (k < straight.n && straight.rows[k].step <= 20) k++;
+    cr_assert_eq(resumed.n, straight.n - k, "rows after the resume point");
+    for (size_t i = 0; i < resumed.n; i++)
+        cr_assert(same_row(&resumed.rows[i], &straight.rows[k + i]),
+                  "row %zu (step %lld) differs: loss %.9g/%.9g eval %.9g/%.9g scale %g/%g ovf %lld/%lld",
+                  i, (long long)resumed.rows[i].step, resumed.rows[i].loss, straight.rows[k + i].loss,
+                  resumed.rows[i].eval_loss, straight.rows[k + i].eval_loss,
+                  resumed.rows[i].loss_scale, straight.rows[k + i].loss_scale,
+                  (long long)resumed.rows[i].overflow_total, (long long)straight.rows[k + i].overflow_total);
+    cr_assert_eq(resumed.snap.loss_scale, straight.snap.loss_scale);
+    cr_assert(resumed.snap.loss_scale > 65536.0f, "growth_interval 7 should have grown the scale");
+}
+
+Test(trainer, resume_latest_without_checkpoint_fails_clearly)
+{
+    mp_config c;
+    char err[512] = "";
+    small_config(&c, "fp32", 10);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", "latest", err, sizeof err), 0);
+    cr_assert_null(trainer_create(&c, NULL, NULL, NULL, err, sizeof err));
+    cr_assert(strstr(err, dir) != NULL, "%s", err);
+}

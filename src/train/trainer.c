@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "data.h"
 #include "evaluate.h"
 #include "metrics.h"
@@ -52,6 +53,16 @@ struct trainer {
     double tokens_per_s, step_time;
     eval_result last_eval;
     int have_eval;
+    double best_metric;          /* lowest eval loss, NAN = none */
+    int64_t best_step;
+    uint64_t tokens_seen;
+    metric_row *history;         /* every logged row: trainer_state.json's log_history */
+    size_t n_history, cap_history;
+    int64_t last_save_step;
+    int save_failed_stop;
+    cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
+    int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
+    char resumed_from[CFG_PATH_MAX];
     atomic_int stop;
     int paused;
     feed_snapshot *snap;
@@ -83,6 +94,8 @@ static void notify(trainer *t, int is_error, const char *fmt, ...)
 }
 
 /* ---- setup ---- */
+
+static int resume(trainer *t, char *err, size_t errlen);
 
 static backend *make_backend(trainer *t, char *err, size_t errlen)
 {
@@ -126,7 +139,24 @@ static int setup_policy(trainer *t, char *err, size_t errlen)
         if (prec_set_override(&t->policy, t->cfg.overrides[i].pattern, t->cfg.overrides[i].dtype,
                               err, errlen) < 0)
             return -1;
+    memcpy(t->ovr, t->cfg.overrides, sizeof t->ovr);
+    t->n_ovr = t->cfg.n_overrides;
     return 0;
+}
+
+/* Keeps the override list short: a pattern given again replaces its earlier entry. */
+static void ovr_remember(trainer *t, const char *pattern, int dtype)
+{
+    int j = 0;
+    for (int i = 0; i < t->n_ovr; i++)
+        if (strcmp(t->ovr[i].pattern, pattern) != 0) t->ovr[j++] = t->ovr[i];
+    t->n_ovr = j;
+    if (t->n_ovr == CFG_MAX_OVERRIDES) {
+        memmove(t->ovr, t->ovr + 1, (CFG_MAX_OVERRIDES - 1) * sizeof *t->ovr);
+        t->n_ovr--;
+    }
+    snprintf(t->ovr[t->n_ovr].pattern, sizeof t->ovr[t->n_ovr].pattern, "%s", pattern);
+    t->ovr[t->n_ovr++].dtype = dtype;
 }
 
 static int setup_optim(trainer *t)
@@ -222,6 +252,11 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     if (!(t->be = make_backend(t, err, errlen))) goto fail;
     if (setup_model(t, err, errlen) || setup_optim(t)) goto fail;
     scaler_for_mode(t, t->policy.mode);
+    t->best_metric = NAN;
+    t->best_step = -1;
+    t->last_save_step = -1;
+    if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
+    if (cfg->resume_from_checkpoint[0] && resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
     return t;
 fail:
@@ -243,6 +278,7 @@ void trainer_free(trainer *t)
     free(t->targets);
     free(t->stats);
     free(t->snap);
+    free(t->history);
     free(t);
 }
 
@@ -398,14 +434,28 @@ static void train_step(trainer *t)
     t->last_skipped = skip;
     if (n_fin) t->win_loss_sum += loss_sum / n_fin, t->win_loss_n++;
     t->win_tokens += (int64_t)t->B * t->T * t->accum;
+    t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
     t->win_steps++;
 }
 
 /* ---- logging, eval ---- */
 
+static void keep_history(trainer *t, const metric_row *r)
+{
+    if (t->n_history == t->cap_history) {
+        size_t cap = t->cap_history ? 2 * t->cap_history : 256;
+        metric_row *h = realloc(t->history, cap * sizeof *h);
+        if (!h) return; /* the CSV still has the row; only the checkpoint copy is short */
+        t->history = h;
+        t->cap_history = cap;
+    }
+    t->history[t->n_history++] = *r;
+}
+
 static void csv_row(trainer *t, const metric_row *r)
 {
     char err[256];
+    keep_history(t, r);
     if (metrics_csv_write(t->csv, r, err, sizeof err)) notify(t, 1, "%s", err);
     if (t->feed) feed_publish_row(t->feed, r);
 }
@@ -465,6 +515,10 @@ static void run_eval(trainer *t)
     }
     t->last_eval.step = t->step;
     t->have_eval = 1;
+    if (isfinite(t->last_eval.loss) && !(t->last_eval.loss >= t->best_metric)) {
+        t->best_metric = t->last_eval.loss;
+        t->best_step = t->step;
+    }
     metric_row r;
     metric_row_init(&r, MR_EVAL, t->step);
     r.epoch = (double)t->step / (double)t->steps_per_epoch;
@@ -494,6 +548,107 @@ static int eval_due(const trainer *t)
     return 0;
 }
 
+/* ---- checkpoints ---- */
+
+static void state_fill(const trainer *t, ckpt_state *st)
+{
+    memset(st, 0, sizeof *st);
+    st->global_step = t->step;
+    st->epoch = (double)t->step / (double)t->steps_per_epoch;
+    st->elapsed_s = elapsed(t);
+    st->tokens_seen = t->tokens_seen;
+    st->sc = t->sc;
+    st->optim_t = t->opt.t;
+    st->data_rng = t->data_rng;
+    st->sample_rng = t->sample_rng;
+    st->mode = t->policy.mode;
+    memcpy(st->overrides, t->ovr, sizeof st->overrides);
+    st->n_overrides = t->n_ovr;
+    st->best_metric = t->best_metric;
+    st->best_step = t->best_step;
+    st->log_history = t->history;
+    st->n_log = t->n_history;
+}
+
+static int save_checkpoint(trainer *t)
+{
+    ckpt_state st;
+    char dir[CFG_PATH_MAX + 64], err[512];
+    state_fill(t, &st);
+    if (ckpt_save(t->cfg.output_dir, t->model, &st, t->cfg.save_total_limit, dir, sizeof dir,
+                  err, sizeof err)) {
+        int stop = t->cfg.save_on_error_stop;
+        notify(t, 1, "save failed at step %lld: %s (%s)", (long long)t->step, err,
+               stop ? "stopping: --save_on_error stop" : "training goes on");
+        if (stop) {
+            t->save_failed_stop = 1;
+            atomic_store(&t->stop, 1);
+        }
+        return -1;
+    }
+    t->last_save_step = t->step;
+    notify(t, 0, "saved %s", dir);
+    return 0;
+}
+
+static int save_due(const trainer *t)
+{
+    const mp_config *c = &t->cfg;
+    if (c->save_strategy == STRAT_STEPS) return c->save_steps > 0 && t->step % c->save_steps == 0;
+    if (c->save_strategy == STRAT_EPOCH) return t->step % t->steps_per_epoch == 0;
+    return 0;
+}
+
+static int restore_policy(trainer *t, const ckpt_state *st, char *err, size_t errlen)
+{
+    for (int i = 0; i < t->policy.n; i++) t->policy.rows[i].override = -1;
+    prec_set_mode(&t->policy, st->mode);
+    for (int i = 0; i < st->n_overrides; i++)
+        if (prec_set_override(&t->policy, st->overrides[i].pattern, st->overrides[i].dtype, err,
+                              errlen) < 0)
+            return -1;
+    memcpy(t->ovr, st->overrides, sizeof t->ovr);
+    t->n_ovr = st->n_overrides;
+    return 0;
+}
+
+/* Everything that decides what happens next comes back: weights, m, v, scaler, AdamW step,
+ * both RNGs, policy, history; the run then continues as if it had never stopped. */
+static int resume(trainer *t, char *err, size_t errlen)
+{
+    char dir[CFG_PATH_MAX];
+    const char *arg = t->cfg.resume_from_checkpoint;
+    if (strcmp(arg, "latest") == 0) {
+        if (ckpt_find_latest(t->cfg.output_dir, dir, sizeof dir, err, errlen)) return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", arg);
+    }
+    ckpt_state st;
+    if (ckpt_load(dir, t->model, &st, err, errlen)) return -1;
+    if (restore_policy(t, &st, err, errlen)) {
+        ckpt_state_free(&st);
+        return -1;
+    }
+    t->step = st.global_step;
+    t->elapsed_base = st.elapsed_s;
+    t->tokens_seen = st.tokens_seen;
+    t->sc = st.sc;
+    t->opt.t = st.optim_t;
+    t->data_rng = st.data_rng;
+    t->sample_rng = st.sample_rng;
+    t->best_metric = st.best_metric;
+    t->best_step = st.best_step;
+    free(t->history);
+    t->history = st.log_history;
+    t->n_history = t->cap_history = st.n_log;
+    st.log_history = NULL;
+    ckpt_state_free(&st);
+    t->last_save_step = t->step;
+    snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
+    notify(t, 0, "resumed from %s at step %lld", dir, (long long)t->step);
+    return 0;
+}
+
 /* ---- commands ---- */
 
 static void set_mode(trainer *t, dtype_t mode)
@@ -512,6 +667,7 @@ static void set_override(trainer *t, const feed_cmd *c)
         notify(t, 1, "%s", err);
         return;
     }
+    ovr_remember(t, c->name, c->arg);
     notify(t, 0, "%s: %s from step %lld", c->name, c->arg < 0 ? "inherits the mode"
            : dtype_label((dtype_t)c->arg), (long long)t->step + 1);
 }
@@ -520,7 +676,7 @@ static void handle_command(trainer *t, const feed_cmd *c)
 {
     switch (c->kind) {
     case CMD_EVAL: run_eval(t); break;
-    case CMD_SAVE: notify(t, 1, "save: checkpoints are not available in this build yet"); break;
+    case CMD_SAVE: save_checkpoint(t); break;
     case CMD_SET_MODE:
         if (c->arg >= 0 && c->arg < DT_COUNT) set_mode(t, (dtype_t)c->arg);
         break;
@@ -571,7 +727,15 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         }
         if (t->step % t->cfg.logging_steps == 0 || t->step == t->max_steps) log_train(t);
         if (eval_due(t)) run_eval(t);
+        if (save_due(t)) save_checkpoint(t);
         publish(t, RUN_RUNNING);
+    }
+    if (!t->save_failed_stop && t->cfg.save_strategy != STRAT_NO && t->last_save_step != t->step)
+        save_checkpoint(t);
+    if (t->save_failed_stop) {
+        snprintf(err, errlen, "%s", t->msg);
+        publish(t, RUN_FAILED);
+        return -1;
     }
     publish(t, RUN_FINISHED);
     return 0;
