@@ -231,6 +231,7 @@ Test(panels, help_lists_every_key)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_assert(grid_find(&g, keys[i], NULL, NULL), "help lacks %s", keys[i]);
     cr_assert(grid_find(&g, "FP32 -> FP16 -> BF16", NULL, NULL));
+    cr_assert(grid_find(&g, "inherit/FP32/FP16/BF16", NULL, NULL)); /* not cut by the frame */
     grid_free(&g);
 }
 

@@ -376,7 +376,7 @@ static const char *help_lines[][2] = {
     {"e", "evaluate now (loss, perplexity, sample)"},
     {"s", "save a checkpoint now"},
     {"m", "cycle precision mode FP32 -> FP16 -> BF16"},
-    {"o", "cycle override of selected layer: inherit/FP32/FP16/BF16"},
+    {"o", "override selected layer: inherit/FP32/FP16/BF16"},
     {"space", "pause / resume training"},
     {"l", "toggle log scale of the loss chart"},
     {"[ ]", "less / more smoothing of the loss curve"},
