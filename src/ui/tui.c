@@ -51,7 +51,7 @@ int tui_check_terminal(char *err, size_t errlen)
         }
     }
     if (why) {
-        snprintf(err, errlen, "mptui: no screen: %s; run with --headless to train without the screen", why);
+        snprintf(err, errlen, "no screen: %s; run with --headless to train without the screen", why);
         return -1;
     }
     return 0;
@@ -100,7 +100,7 @@ static int tui_open(tui_term *t, const tui_options *o, char *err, size_t errlen)
     setlocale(LC_ALL, "");
     t->sc = newterm(NULL, stdout, stdin);
     if (!t->sc) {
-        snprintf(err, errlen, "mptui: cannot start the screen (newterm failed for TERM=%s); "
+        snprintf(err, errlen, "cannot start the screen (newterm failed for TERM=%s); "
                  "run with --headless", getenv("TERM") ? getenv("TERM") : "");
         return -1;
     }
@@ -262,7 +262,7 @@ int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
     st.rows = calloc(TUI_ROWS, sizeof *st.rows);
     if (!st.snap || !st.rows || history_init(&st.hist) || grid_init(&st.grid, 80, 24)) {
         tui_state_free(&st);
-        snprintf(err, errlen, "mptui: out of memory starting the screen");
+        snprintf(err, errlen, "out of memory starting the screen");
         tui_quit(&(tui_state){.f = f});
         return -1;
     }
