@@ -65,7 +65,8 @@ float num_f16_to_f32(uint16_t h)
         float v = (float)m * 0x1p-24f;
         return u2f(f2u(v) | sign);
     }
-    if (e == 31) return u2f(sign | 0x7f800000u | (m << 13));
+    if (e == 31) /* Inf, or NaN made quiet as VCVTPH2PS does (keeps the array path equal) */
+        return u2f(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
     return u2f(sign | ((e + 112u) << 23) | (m << 13));
 }
 
@@ -80,21 +81,25 @@ float num_bf16_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
 
 /* ---- dispatch ---- */
 
+/* Relaxed atomics: OpenMP workers read these while a test or bench may flip them. */
 static int g_portable = 0;
 
 int num_set_portable(int portable)
 {
-    int old = g_portable;
-    g_portable = portable;
-    return old;
+    return __atomic_exchange_n(&g_portable, portable, __ATOMIC_RELAXED);
 }
 
 int num_has_f16c(void)
 {
 #ifdef NUM_X86
     static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
-    return cached && !g_portable;
+    int has = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+        __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
+    }
+    return has && !__atomic_load_n(&g_portable, __ATOMIC_RELAXED);
 #else
     return 0;
 #endif
@@ -232,7 +237,7 @@ float num_round1(float x, dtype_t dt)
 static void round_plain(float *dst, const float *src, size_t n, dtype_t dt)
 {
     size_t i = 0;
-    if (dt == DT_F32) {
+    if (dt != DT_F16 && dt != DT_BF16) { /* DT_F32 (and an invalid dt) copy */
         if (dst != src) memmove(dst, src, n * sizeof *dst);
         return;
     }
