@@ -492,6 +492,52 @@ static float rnd_input(uint64_t *s, int kind)
 
 enum { RND_N = 1 << 20, RND_KINDS = 6, RND_CHUNK = 4093 /* odd: SIMD bodies and tails */ };
 
+/* The stats num_round must report for x, from the reference rounding. */
+static num_stats ref_stats(const ref_fmt *f, const float *x, size_t n)
+{
+    num_stats e;
+    memset(&e, 0, sizeof e);
+    e.count = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            e.nonfinite++;
+            continue;
+        }
+        float ax = fabsf(x[i]), r = ref_decode(f, ref_encode(f, x[i]));
+        e.overflow += isinf(r) != 0; /* glibc isinf gives -1 for -Inf */
+        e.underflow += ax != 0 && r == 0;
+        if (ax > e.amax) e.amax = ax;
+        if (ax != 0 && (e.amin_nz == 0 || ax < e.amin_nz)) e.amin_nz = ax;
+    }
+    return e;
+}
+
+static void check_stats_eq(const num_stats *got, const num_stats *want, const char *what)
+{
+    cr_assert_eq(got->count, want->count, "%s count", what);
+    cr_assert_eq(got->overflow, want->overflow, "%s overflow %llu want %llu", what,
+                 (unsigned long long)got->overflow, (unsigned long long)want->overflow);
+    cr_assert_eq(got->underflow, want->underflow, "%s underflow %llu want %llu", what,
+                 (unsigned long long)got->underflow, (unsigned long long)want->underflow);
+    cr_assert_eq(got->nonfinite, want->nonfinite, "%s nonfinite", what);
+    cr_assert_eq(bits(got->amax), bits(want->amax), "%s amax %a want %a", what, got->amax,
+                 want->amax);
+    cr_assert_eq(bits(got->amin_nz), bits(want->amin_nz), "%s amin_nz %a want %a", what,
+                 got->amin_nz, want->amin_nz);
+}
+
+/* num_round with stats on the whole array (odd length) against ref_stats and ref values. */
+static void random_stats_check(const ref_fmt *f, dtype_t dt, const float *x, float *r,
+                               int portable)
+{
+    size_t n = RND_N - 3;
+    num_stats want = ref_stats(f, x, n), got;
+    num_stats_reset(&got);
+    num_round(r, x, n, dt, &got);
+    check_stats_eq(&got, &want, portable ? "portable stats" : "simd stats");
+    for (size_t i = 0; i < n; i++) check_round(f, x[i], r[i], "round with stats");
+}
+
 static void random_check(const ref_fmt *f, dtype_t dt)
 {
     enc_arr_fn enca = dt == DT_F16 ? num_f32_to_f16_array : num_f32_to_bf16_array;
@@ -516,6 +562,7 @@ static void random_check(const ref_fmt *f, dtype_t dt)
                 cr_assert_eq(h[i], enc(x[i]), "%s kind %d: array %04x vs scalar for %08x",
                              what, kind, h[i], bits(x[i]));
             }
+            random_stats_check(f, dt, x, r, portable);
         }
     }
     num_set_portable(0);
@@ -665,6 +712,59 @@ Test(numerics, round_stats_odd_lengths)
     num_set_portable(0);
     free(x);
     free(y);
+}
+
+Test(numerics, round_stats_past_2_pow_24)
+{
+    /* The SIMD path keeps 32-bit lane counters per 2^24-element block: cross a block. */
+    size_t n = ((size_t)1 << 24) + 21;
+    float *x = calloc(n, sizeof *x);
+    cr_assert_not_null(x);
+    static const size_t at[] = {0, ((size_t)1 << 24) - 1, (size_t)1 << 24,
+                                ((size_t)1 << 24) + 8, ((size_t)1 << 24) + 20};
+    for (size_t k = 0; k < 5; k++) x[at[k]] = k & 1 ? -1e5f : 1e5f;
+    x[12345] = 1e-30f;
+    x[(size_t)1 << 24 | 3] = NAN;
+    num_stats st;
+    num_stats_reset(&st);
+    num_round(x, x, n, DT_F16, &st);
+    cr_assert_eq(st.count, n);
+    cr_assert_eq(st.overflow, 5);
+    cr_assert_eq(st.underflow, 1);
+    cr_assert_eq(st.nonfinite, 1);
+    cr_assert_eq(st.amax, 1e5f);
+    cr_assert_eq(st.amin_nz, 1e-30f);
+    cr_assert_eq(x[((size_t)1 << 24) + 20], INFINITY);
+    cr_assert_eq(x[12345], 0.0f);
+    free(x);
+}
+
+Test(numerics, round_stats_nonfinite_only)
+{
+    /* Inf / NaN inputs never reach amax or amin_nz, and zeros do not count as underflow. */
+    float x[19], y[19];
+    for (int i = 0; i < 19; i++)
+        x[i] = i % 3 == 0 ? INFINITY : i % 3 == 1 ? -NAN : (i & 1 ? -0.0f : 0.0f);
+    static const dtype_t dts[] = {DT_F32, DT_F16, DT_BF16};
+    for (int portable = 0; portable <= 1; portable++) {
+        num_set_portable(portable);
+        for (int d = 0; d < 3; d++) {
+            num_stats st;
+            num_stats_reset(&st);
+            num_round(y, x, 19, dts[d], &st);
+            cr_assert_eq(st.count, 19);
+            cr_assert_eq(st.nonfinite, 13, "%s p=%d", dtype_name(dts[d]), portable);
+            cr_assert_eq(st.overflow, 0);
+            cr_assert_eq(st.underflow, 0);
+            cr_assert_eq(bits(st.amax), 0u, "%s p=%d amax %a", dtype_name(dts[d]), portable,
+                         st.amax);
+            cr_assert_eq(bits(st.amin_nz), 0u, "%s p=%d amin_nz %a", dtype_name(dts[d]),
+                         portable, st.amin_nz);
+            cr_assert_eq(bits(y[2]), 0u);
+            cr_assert_eq(bits(y[5]), 0x80000000u);
+        }
+    }
+    num_set_portable(0);
 }
 
 Test(numerics, stats_reset_and_merge)

@@ -282,12 +282,96 @@ static void stats_chunk(num_stats *st, const float *before, const float *after, 
     num_stats_merge(st, &c);
 }
 
+#ifdef NUM_X86
+/* Rounds 8 lanes and folds them into the running lane counters (same rules as stats_chunk). */
+typedef struct {
+    __m256i amax, amin, ovf, unf, nonfin;
+} stats_lanes;
+
+__attribute__((target("avx2,f16c")))
+static inline void stats_lanes_add(stats_lanes *l, __m256 x, __m256 r)
+{
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i a = _mm256_and_si256(_mm256_castps_si256(x), abs_mask);
+    __m256i ra = _mm256_and_si256(_mm256_castps_si256(r), abs_mask);
+    __m256i fin = _mm256_cmpgt_epi32(inf, a); /* a <= 0x7fffffff, so signed compare is fine */
+    __m256i nz = _mm256_xor_si256(_mm256_cmpeq_epi32(a, zero), _mm256_set1_epi32(-1));
+    /* mask lanes are -1: subtracting counts them */
+    l->ovf = _mm256_sub_epi32(l->ovf, _mm256_and_si256(fin, _mm256_cmpeq_epi32(ra, inf)));
+    l->unf = _mm256_sub_epi32(l->unf, _mm256_and_si256(nz, _mm256_cmpeq_epi32(ra, zero)));
+    l->nonfin = _mm256_add_epi32(l->nonfin, _mm256_and_si256(_mm256_set1_epi32(1),
+                                                             _mm256_cmpeq_epi32(fin, zero)));
+    l->amax = _mm256_max_epu32(l->amax, _mm256_and_si256(a, fin));
+    __m256i keep = _mm256_and_si256(fin, nz);
+    l->amin = _mm256_min_epu32(l->amin, _mm256_or_si256(a, _mm256_xor_si256(keep,
+                                                        _mm256_set1_epi32(-1))));
+}
+
+static uint64_t lanes_sum(const uint32_t v[8])
+{
+    uint64_t s = 0;
+    for (int k = 0; k < 8; k++) s += v[k];
+    return s;
+}
+
+__attribute__((target("avx2,f16c")))
+static void stats_lanes_flush(num_stats *st, const stats_lanes *l, size_t count)
+{
+    uint32_t mx[8], mn[8], o[8], u[8], nf[8];
+    _mm256_storeu_si256((__m256i *)mx, l->amax);
+    _mm256_storeu_si256((__m256i *)mn, l->amin);
+    _mm256_storeu_si256((__m256i *)o, l->ovf);
+    _mm256_storeu_si256((__m256i *)u, l->unf);
+    _mm256_storeu_si256((__m256i *)nf, l->nonfin);
+    uint32_t amax = 0, amin = 0xffffffffu;
+    for (int k = 0; k < 8; k++) {
+        amax = mx[k] > amax ? mx[k] : amax;
+        amin = mn[k] < amin ? mn[k] : amin;
+    }
+    num_stats c = {u2f(amax), amin == 0xffffffffu ? 0.0f : u2f(amin), count, lanes_sum(o),
+                   lanes_sum(u), lanes_sum(nf)};
+    num_stats_merge(st, &c);
+}
+
+/* Fused round + stats in one pass; returns how many elements it did (a multiple of 8).
+ * Blocks of 2^24 keep the 32-bit lane counters from wrapping. */
+__attribute__((target("avx2,f16c")))
+static size_t round_stats_simd(float *dst, const float *src, size_t n, dtype_t dt,
+                               num_stats *st)
+{
+    size_t i = 0;
+    while (i + 8 <= n) {
+        size_t end = n - i > ((size_t)1 << 24) ? i + ((size_t)1 << 24) : n, start = i;
+        stats_lanes l = {_mm256_setzero_si256(), _mm256_set1_epi32(-1), _mm256_setzero_si256(),
+                         _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (; i + 8 <= end; i += 8) {
+            __m256 x = _mm256_loadu_ps(src + i), r;
+            if (dt == DT_F16)
+                r = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+            else
+                r = _mm256_castsi256_ps(bf16_round_bits(x));
+            stats_lanes_add(&l, x, r);
+            _mm256_storeu_ps(dst + i, r);
+        }
+        stats_lanes_flush(st, &l, i - start);
+    }
+    return i;
+}
+#endif
+
 void num_round(float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
 {
     if (!st) {
         round_plain(dst, src, n, dt);
         return;
     }
+#ifdef NUM_X86
+    if (use_simd() && (dt == DT_F16 || dt == DT_BF16)) {
+        size_t i = round_stats_simd(dst, src, n, dt, st);
+        dst += i, src += i, n -= i; /* the tail (< 8) goes the portable way */
+    }
+#endif
     enum { CHUNK = 1024 };
     float tmp[CHUNK];
     for (size_t i = 0; i < n; i += CHUNK) {
