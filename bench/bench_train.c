@@ -10,6 +10,8 @@
 #include "config.h"
 #include "trainer.h"
 
+#include "bench_retune.h"
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -51,6 +53,7 @@ fail:
 
 int main(int argc, char **argv)
 {
+    bench_retune(argv);
     int steps = argc > 1 ? atoi(argv[1]) : 30, reps = argc > 2 ? atoi(argv[2]) : 3;
     char dir[] = "/tmp/mptui-bench-XXXXXX";
     if (!mkdtemp(dir)) return 1;

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "backend.h"
 #include "config.h"
 #include "feed.h"
 #include "trainer.h"
@@ -124,10 +126,22 @@ static int run_screen(const mp_config *c)
     return ui_rc || w.rc ? 1 : 0;
 }
 
+/* OpenBLAS picks its kernels when it is loaded; when it fell back to the generic ones on a
+ * CPU it did not recognise, start again with the right core type forced (once: the
+ * variable is then set). MPTUI_NO_REEXEC=1 turns this off. */
+static void blas_retune(char **argv)
+{
+    const char *hint = bk_cpu_blas_coretype_hint();
+    if (!hint || getenv("OPENBLAS_CORETYPE") || getenv("MPTUI_NO_REEXEC")) return;
+    if (setenv("OPENBLAS_CORETYPE", hint, 1)) return;
+    execv("/proc/self/exe", argv); /* returns only on failure: go on with the slow kernels */
+}
+
 int main(int argc, char **argv)
 {
     mp_config c;
-    char msg[4096];
+    static char msg[16384]; /* --help is about 6 KB */
+    blas_retune(argv);
     cfg_defaults(&c);
     cfg_result r = cfg_parse_args(&c, argc, argv, msg, sizeof msg);
     if (r == CFG_EXIT_OK) {

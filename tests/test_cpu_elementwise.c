@@ -20,6 +20,38 @@ Test(cpu_elementwise, gelu_forward_matches_tanh_formula)
     bk_destroy(be);
 }
 
+/* The vectorized tanh inside GELU against libm's tanh in double, densely around the
+ * switch between its two formulas (0.625 in the tanh argument) and out to saturation;
+ * special values as tanhf would give them. */
+Test(cpu_elementwise, gelu_dense_sweep_and_special_values)
+{
+    backend *be = tu_backend();
+    enum { N = 200001 };
+    float *x = tu_buf(be, N), *y = tu_buf(be, N), *d = tu_buf(be, N), *g = tu_buf(be, N);
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+    for (int i = 0; i < N; i++) d[i] = 1.0f;
+    bk_gelu_forward(be, y, x, N, DT_F32, NULL);
+    bk_gelu_backward(be, g, x, d, N, DT_F32, NULL);
+    for (int i = 0; i < N; i++) {
+        double xd = x[i], u = sqrt(2.0 / M_PI) * (xd + 0.044715 * xd * xd * xd);
+        double th = tanh(u);
+        double dg = 0.5 * (1 + th) +
+                    0.5 * xd * (1 - th * th) * sqrt(2.0 / M_PI) * (1 + 3 * 0.044715 * xd * xd);
+        cr_assert(fabs(y[i] - gelu_ref(xd)) <= 4e-7 * fabs(gelu_ref(xd)) + 1e-30 + 6e-8 * fabs(xd),
+                  "gelu(%.9g) = %.9g, want %.9g", xd, (double)y[i], gelu_ref(xd));
+        cr_assert(fabs(g[i] - dg) <= 2e-6 * (1 + fabs(xd)), "gelu'(%.9g) = %.9g, want %.9g", xd,
+                  (double)g[i], dg);
+    }
+    float sx[5] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f}, sy[5];
+    bk_gelu_forward(be, sy, sx, 5, DT_F32, NULL);
+    cr_assert(isnan(sy[0]));
+    cr_assert(isinf(sy[1]) && sy[1] > 0);
+    cr_assert(isnan(sy[2])); /* -inf * (1 + tanh(-inf)) = -inf * 0, as with tanhf */
+    cr_assert_eq(sy[3], 0.0f);
+    cr_assert_eq(sy[4], 0.0f);
+    bk_destroy(be);
+}
+
 static double gelu_sum(const double *x, void *ctx)
 {
     const double *r = ctx;

@@ -253,3 +253,43 @@ Test(cpu_gemm, fp16_linear_is_deterministic)
     cr_assert_eq(memcmp(db[0], db[1], OC * 4), 0);
     bk_destroy(be);
 }
+
+/* Shapes large enough that the threads split the output (by rows when M >= N, else by
+ * columns): every transpose, accumulate, fp16 output with stats, against a naive loop and
+ * bit-identical to a 1-thread backend (no split). */
+static void check_split(int M, int N, int K)
+{
+    char err[256];
+    backend *be = tu_backend(), *be1 = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be1, "%s", err);
+    float *A = tu_buf(be, (size_t)M * K), *B = tu_buf(be, (size_t)K * N);
+    float *C = tu_buf(be, (size_t)M * N), *C1 = tu_buf(be, (size_t)M * N);
+    double *want = malloc(sizeof(double) * M * N);
+    cr_assert_not_null(want);
+    tu_fill(A, (size_t)M * K, 21, 1.0f);
+    tu_fill(B, (size_t)K * N, 22, 1.0f);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int acc = 0; acc < 2; acc++) {
+                tu_fill(C, (size_t)M * N, 23, 1.0f);
+                memcpy(C1, C, sizeof(float) * M * N);
+                for (int i = 0; i < M * N; i++) want[i] = C[i];
+                naive_gemm(want, A, ta, B, tb, M, N, K, 1.0, acc ? 1.0 : 0.0);
+                num_stats st = {0}, st1 = {0};
+                bk_gemm(be, C, DT_F16, A, DT_BF16, ta, B, DT_F32, tb, M, N, K, 1.0f, acc, &st);
+                bk_gemm(be1, C1, DT_F16, A, DT_BF16, ta, B, DT_F32, tb, M, N, K, 1.0f, acc,
+                        &st1);
+                cr_assert_eq(memcmp(C, C1, sizeof(float) * M * N), 0, "split changed bits");
+                cr_assert_eq(st.count, st1.count);
+                cr_assert_eq(st.count, (uint64_t)M * N);
+                cr_assert_eq(st.amax, st1.amax);
+                /* bf16 A: 2^-8 relative per product; fp16 C: 2^-11 relative */
+                tu_close(C, want, (size_t)M * N, 0.02 * sqrt((double)K), 2e-3, "C");
+            }
+    free(want);
+    bk_destroy(be1);
+    bk_destroy(be);
+}
+
+Test(cpu_gemm, row_split_matches_naive_and_one_thread) { check_split(130, 48, 33); }
+Test(cpu_gemm, column_split_matches_naive_and_one_thread) { check_split(40, 150, 29); }

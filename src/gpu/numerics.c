@@ -349,8 +349,10 @@ static size_t round_stats_simd(float *dst, const float *src, size_t n, dtype_t d
             __m256 x = _mm256_loadu_ps(src + i), r;
             if (dt == DT_F16)
                 r = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
-            else
+            else if (dt == DT_BF16)
                 r = _mm256_castsi256_ps(bf16_round_bits(x));
+            else /* fp32: stats of the values as they are */
+                r = x;
             stats_lanes_add(&l, x, r);
             _mm256_storeu_ps(dst + i, r);
         }
@@ -367,7 +369,7 @@ void num_round(float *dst, const float *src, size_t n, dtype_t dt, num_stats *st
         return;
     }
 #ifdef NUM_X86
-    if (use_simd() && (dt == DT_F16 || dt == DT_BF16)) {
+    if (use_simd() && (dt == DT_F16 || dt == DT_BF16 || dt == DT_F32)) {
         size_t i = round_stats_simd(dst, src, n, dt, st);
         dst += i, src += i, n -= i; /* the tail (< 8) goes the portable way */
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void cpu_destroy(backend *be)
@@ -136,6 +137,18 @@ static const bk_ops cpu_ops = {
     .adamw = cpu_adamw,
 };
 
+const char *bk_cpu_blas_coretype_hint(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott") != 0) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2")) return "Haswell";
+#endif
+    return NULL;
+}
+
 static int cpu_count_cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -158,7 +171,8 @@ backend *cpu_backend_create(int nthreads, char *err, size_t errlen)
     cb->base.ops = &cpu_ops;
     cb->base.kind = BK_CPU;
     cb->nthreads = nthreads;
-    cpu_blas_threads(cb, nthreads);
+    /* Our OpenMP team splits every GEMM (cpu_gemm.c); OpenBLAS runs each block alone. */
+    cpu_blas_threads(cb, 1);
     snprintf(cb->desc, sizeof cb->desc, "cpu (%d thread%s, openblas)", nthreads,
              nthreads == 1 ? "" : "s");
     return &cb->base;
