@@ -44,7 +44,9 @@ const char *bk_describe(const backend *be);
 int bk_status(const backend *be, char *err, size_t errlen);
 
 /* ---- memory ---- */
-void *bk_alloc(backend *be, size_t bytes); /* zeroed, 64-byte aligned; NULL on failure */
+/* Zeroed, 64-byte aligned; NULL on failure. The backend owns the block: bk_free returns
+ * it, and bk_destroy frees every block still allocated. */
+void *bk_alloc(backend *be, size_t bytes);
 void bk_free(backend *be, void *p);
 void bk_zero(backend *be, void *p, size_t bytes);
 void bk_upload(backend *be, void *dst, const void *host_src, size_t bytes);

@@ -3,16 +3,31 @@
 #include "cpu_backend.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+/* Every bk_alloc block sits behind this header, linked into its backend's list so that
+ * bk_destroy releases whatever is still allocated (the backend owns its memory, as a
+ * device arena would). 64 bytes keep the returned pointer 64-byte aligned. */
+typedef struct cpu_block {
+    struct cpu_block *prev, *next;
+    char pad[64 - 2 * sizeof(void *)];
+} cpu_block;
+
 static void cpu_destroy(backend *be)
 {
     cpu_backend *cb = cpu_of(be);
     for (int i = 0; i < CPU_SCR_COUNT; i++) free(cb->scr[i]);
+    for (cpu_block *b = cb->blocks, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+    pthread_mutex_destroy(&cb->lock);
     free(cb);
 }
 
@@ -40,14 +55,32 @@ static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static void *cpu_alloc(backend *be, size_t bytes)
 {
-    (void)be;
+    cpu_backend *cb = cpu_of(be);
     size_t sz = round_up64(bytes ? bytes : 1);
-    void *p = aligned_alloc(64, sz);
-    if (p) memset(p, 0, sz);
-    return p;
+    if (sz > SIZE_MAX - sizeof(cpu_block)) return NULL;
+    cpu_block *b = aligned_alloc(64, sizeof *b + sz);
+    if (!b) return NULL;
+    memset(b, 0, sizeof *b + sz);
+    pthread_mutex_lock(&cb->lock);
+    b->next = cb->blocks;
+    if (cb->blocks) cb->blocks->prev = b;
+    cb->blocks = b;
+    pthread_mutex_unlock(&cb->lock);
+    return b + 1;
 }
 
-static void cpu_free(backend *be, void *p) { (void)be; free(p); }
+static void cpu_free(backend *be, void *p)
+{
+    cpu_backend *cb = cpu_of(be);
+    if (!p) return;
+    cpu_block *b = (cpu_block *)p - 1;
+    pthread_mutex_lock(&cb->lock);
+    if (b->prev) b->prev->next = b->next;
+    else cb->blocks = b->next;
+    if (b->next) b->next->prev = b->prev;
+    pthread_mutex_unlock(&cb->lock);
+    free(b);
+}
 static void cpu_zero(backend *be, void *p, size_t bytes) { (void)be; memset(p, 0, bytes); }
 static void cpu_copy(backend *be, void *dst, const void *src, size_t bytes)
 {
@@ -168,6 +201,7 @@ backend *cpu_backend_create(int nthreads, char *err, size_t errlen)
     nthreads = 1; /* ops run single-threaded without OpenMP (thread-sanitizer build) */
 #endif
     if (nthreads > CPU_MAX_THREADS) nthreads = CPU_MAX_THREADS;
+    pthread_mutex_init(&cb->lock, NULL);
     cb->base.ops = &cpu_ops;
     cb->base.kind = BK_CPU;
     cb->nthreads = nthreads;

@@ -3,6 +3,7 @@
 #ifndef MPTUI_CPU_BACKEND_H
 #define MPTUI_CPU_BACKEND_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,8 @@ typedef struct cpu_backend {
     int failed;
     void *scr[CPU_SCR_COUNT];
     size_t scr_cap[CPU_SCR_COUNT];
+    pthread_mutex_t lock;     /* guards blocks: bk_alloc may be called from any thread */
+    struct cpu_block *blocks; /* live bk_alloc blocks, freed by bk_destroy */
 } cpu_backend;
 
 static inline cpu_backend *cpu_of(backend *be) { return (cpu_backend *)be; }
