@@ -134,7 +134,12 @@ static void blas_retune(char **argv)
     const char *hint = bk_cpu_blas_coretype_hint();
     if (!hint || getenv("OPENBLAS_CORETYPE") || getenv("MPTUI_NO_REEXEC")) return;
     if (setenv("OPENBLAS_CORETYPE", hint, 1)) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: go on with the slow kernels */
+    /* The real path, not /proc/self/exe, so that ps / top still call the process mptui. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = '\0';
+    execv(self, argv); /* returns only on failure: go on with the slow kernels */
 }
 
 int main(int argc, char **argv)
