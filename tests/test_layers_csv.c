@@ -277,3 +277,162 @@ Test(layers_csv, write_error_is_reported, .init = setup, .fini = teardown)
     free(st);
     prec_free(&p);
 }
+
+/* ---- layers.csv as a training run writes it (through the trainer) ---- */
+
+#include "config.h"
+#include "feed.h"
+#include "trainer.h"
+
+static void small_run_config(mp_config *c, const char *precision, int steps)
+{
+    char err[256], v[16];
+    cfg_defaults(c);
+    const char *kv[][2] = {
+        {"n_layer", "2"}, {"n_head", "2"}, {"n_embd", "64"}, {"block_size", "64"},
+        {"per_device_train_batch_size", "8"}, {"learning_rate", "3e-3"},
+        {"logging_steps", "10"}, {"eval_strategy", "no"}, {"save_strategy", "no"},
+        {"sample_length", "0"}, {"device", "cpu"}, {"precision", precision},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        cr_assert_eq(cfg_set(c, kv[i][0], kv[i][1], err, sizeof err), 0, "%s", err);
+    snprintf(v, sizeof v, "%d", steps);
+    cr_assert_eq(cfg_set(c, "max_steps", v, err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "output_dir", dir, err, sizeof err), 0);
+}
+
+static void train(const mp_config *c, feed_snapshot *snap)
+{
+    char err[512] = "";
+    feed *f = feed_create();
+    trainer *t = trainer_create(c, f, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    if (snap) cr_assert(feed_get_snapshot(f, snap) > 0);
+    trainer_free(t);
+    feed_destroy(f);
+}
+
+/* 2 blocks: 21 rows; activations 21, gradients 20 x 2, weight gradients 2 x 4 + lm_head. */
+#define ROWS_2L (21 + 40 + 9)
+
+static double pct_sum(const table *t, const char *step, const char *tensor)
+{
+    double s = 0;
+    for (int r = 1; r < t->nrows; r++)
+        if (!strcmp(t->cell[r][0], step) && !strcmp(t->cell[r][3], tensor))
+            s += strtod(t->cell[r][6], NULL);
+    return s;
+}
+
+Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    mp_config c;
+    static feed_snapshot snap;
+    small_run_config(&c, "fp16", 25); /* logs at 10, 20 and the last step, 25 */
+    train(&c, &snap);
+    static table t;
+    char p[300];
+    snprintf(p, sizeof p, "%s/logs/layers.csv", dir);
+    parse_file(p, &t);
+    cr_assert_eq(t.nrows, 1 + 3 * ROWS_2L);
+    const char *steps[] = {"10", "20", "25"};
+    for (int r = 1; r < t.nrows; r++) {
+        cr_assert_str_eq(t.cell[r][0], steps[(r - 1) / ROWS_2L]);
+        cr_assert_str_eq(t.cell[r][1], "fp16");
+        cr_assert_eq(t.ncols[r], 10);
+        cr_assert_str_eq(t.cell[r][7], "0", "no overflow expected at %s %s", t.cell[r][2],
+                         t.cell[r][3]);
+    }
+    /* dtypes follow the policy: embeddings and the loss fp32, the rest fp16 */
+    cr_assert_str_eq(t.cell[1][2], "wte");
+    cr_assert_str_eq(t.cell[1][4], "fp32");
+    cr_assert_str_eq(t.cell[ROWS_2L][2], "loss");
+    cr_assert_str_eq(t.cell[ROWS_2L][4], "fp32");
+    cr_assert_str_eq(t.cell[7][2], "h.0.ln_1"); /* after wte, wpe: 3 rows each */
+    cr_assert_str_eq(t.cell[7][4], "fp16");
+    /* loss scaling at 2^16 is what keeps the fp16 gradients: without it far more flush */
+    for (int k = 0; k < 3; k++) {
+        double un = pct_sum(&t, steps[k], "gradient"), sc = pct_sum(&t, steps[k], "gradient_scaled");
+        cr_assert(un > 10.0 * sc && un > 1.0, "step %s: unscaled %g%% vs scaled %g%%", steps[k],
+                  un, sc);
+    }
+    /* the screen gets the same numbers */
+    int qkv = -1;
+    for (int i = 0; i < snap.n_layers; i++)
+        if (!strcmp(snap.layers[i].name, "h.0.attn.c_attn")) qkv = i;
+    cr_assert(qkv >= 0 && snap.layers[qkv].valid);
+    cr_assert(snap.layers[qkv].grad_uflow_unscaled_pct > snap.layers[qkv].grad_uflow_pct);
+    cr_assert(snap.layers[qkv].act_range > 0 && snap.layers[qkv].grad_range > 0);
+    for (int r = 1; r < t.nrows; r++)
+        if (!strcmp(t.cell[r][0], "25") && !strcmp(t.cell[r][2], "h.0.attn.c_attn") &&
+            !strcmp(t.cell[r][3], "gradient_scaled")) {
+            cr_assert_float_eq(strtod(t.cell[r][6], NULL), snap.layers[qkv].grad_uflow_pct, 1e-6);
+            cr_assert_float_eq(strtod(t.cell[r][8], NULL), snap.layers[qkv].grad_range, 1e-6);
+        }
+}
+
+/* Without loss scaling (bf16) the unscaled gradient is the stored one: identical rows. */
+Test(layers_csv, no_scaling_gradient_equals_scaled, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    mp_config c;
+    small_run_config(&c, "bf16", 10);
+    train(&c, NULL);
+    static table t;
+    char p[300];
+    snprintf(p, sizeof p, "%s/logs/layers.csv", dir);
+    parse_file(p, &t);
+    cr_assert_eq(t.nrows, 1 + ROWS_2L);
+    int pairs = 0;
+    for (int r = 1; r + 1 < t.nrows; r++) {
+        if (strcmp(t.cell[r][3], "gradient")) continue;
+        cr_assert_str_eq(t.cell[r + 1][3], "gradient_scaled");
+        for (int c2 = 4; c2 < 10; c2++)
+            cr_assert_str_eq(t.cell[r][c2], t.cell[r + 1][c2], "%s col %d", t.cell[r][2], c2);
+        cr_assert_str_eq(t.cell[r][1], "bf16");
+        pairs++;
+    }
+    cr_assert_eq(pairs, 20);
+}
+
+/* Resume from the latest checkpoint: the same layers.csv continues, one header. */
+Test(layers_csv, resumed_run_appends, .init = setup, .fini = teardown, .timeout = 120)
+{
+    mp_config c;
+    char err[256];
+    small_run_config(&c, "fp16", 20);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "20", err, sizeof err), 0);
+    train(&c, NULL);
+    small_run_config(&c, "fp16", 30);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", "latest", err, sizeof err), 0);
+    train(&c, NULL);
+    static table t;
+    char p[300];
+    snprintf(p, sizeof p, "%s/logs/layers.csv", dir);
+    parse_file(p, &t);
+    cr_assert_eq(t.nrows, 1 + 3 * ROWS_2L);
+    const char *steps[] = {"10", "20", "30"};
+    for (int r = 1; r < t.nrows; r++)
+        cr_assert_str_eq(t.cell[r][0], steps[(r - 1) / ROWS_2L]);
+}
+
+/* layers.csv cannot be created in the logging dir: the run refuses to start, saying why. */
+Test(layers_csv, unwritable_layers_csv_stops_the_run_clearly, .init = setup, .fini = teardown)
+{
+    mp_config c;
+    char err[512] = "", want[700], logs[300];
+    small_run_config(&c, "fp16", 10);
+    snprintf(logs, sizeof logs, "%s/mylogs", dir);
+    cr_assert_eq(cfg_set(&c, "logging_dir", logs, err, sizeof err), 0);
+    char blocker[320];
+    snprintf(blocker, sizeof blocker, "%s/layers.csv", logs);
+    cr_assert_eq(mkdir(logs, 0777), 0);
+    cr_assert_eq(mkdir(blocker, 0777), 0); /* a directory in the file's place */
+    cr_assert_null(trainer_create(&c, NULL, NULL, NULL, err, sizeof err));
+    snprintf(want, sizeof want, "%s: cannot open for appending: Is a directory "
+             "(check --logging_dir)", blocker);
+    cr_assert_str_eq(err, want);
+}
