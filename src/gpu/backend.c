@@ -15,8 +15,8 @@ backend *bk_create(bk_kind kind, int nthreads, char *err, size_t errlen)
         return cuda_backend_create(nthreads, err, errlen);
 #else
         if (err && errlen)
-            snprintf(err, errlen, "CUDA backend not built into this binary "
-                                  "(backend.c: rebuild with nvcc on PATH, or use --device cpu)");
+            snprintf(err, errlen, "CUDA backend not built into this binary: rebuild where nvcc "
+                                  "is found (docs/cuda.md)");
         return NULL;
 #endif
     }
