@@ -1,5 +1,5 @@
 /* backend.h — the one compute interface the engine calls for all math: memory, GEMMs
- * and the forward/backward op of every GPT-2 layer. CPU reference today, CUDA later. */
+ * and the forward/backward op of every GPT-2 layer. CPU reference and CUDA (src/gpu/cuda). */
 #ifndef MPTUI_BACKEND_H
 #define MPTUI_BACKEND_H
 
@@ -17,7 +17,9 @@
  * - Row-major, shapes in comments: (B, T, C) means C is contiguous.
  * - Outputs in a low dtype are rounded once, from the fp32 accumulator (tensor-core style).
  * - `num_stats *st` arguments may be NULL; when given, the op ADDS what rounding its output
- *   did (amax, overflow, underflow, non-finite) to it.
+ *   did (amax, overflow, underflow, non-finite) to it. On CUDA the counts are gathered on
+ *   the device and land in *st at the next synchronizing call (bk_sum, bk_sumsq, bk_unscale,
+ *   bk_download, bk_status), so *st must stay valid until then.
  * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the
  *   gradient dtype (SPEC section 2); activation gradients named `dinp` are overwritten unless
  *   the comment says +=.
