@@ -23,7 +23,7 @@ LIBS     = -lopenblas -lcsv -ljansson -lncursesw -lpthread -lm
 # registry: scripts/cuda-deps.sh fills .cuda-deps/). Its libraries are found at run time too.
 DEPS_PREFIX ?=
 ifneq ($(DEPS_PREFIX),)
-  DEPS_LIBDIRS := $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu \
+  DEPS_LIBDIRS := $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu $(DEPS_PREFIX)/lib/x86_64-linux-gnu \
                   $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/openblas-pthread
   INCLUDES += -I$(DEPS_PREFIX)/usr/include -I$(DEPS_PREFIX)/usr/include/ncursesw \
               -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-pthread
