@@ -53,8 +53,18 @@ int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const c
     return -1;
 }
 
+/* The runtime's current device is per thread, and the engine may create the backend on one
+ * thread and step on another (the TUI's worker): make ours current where it is used. */
+static __thread int tl_device = -1;
+static void cu_enter(cuda_backend *cb)
+{
+    if (tl_device != cb->device && cudaSetDevice(cb->device) == cudaSuccess)
+        tl_device = cb->device;
+}
+
 void cu_op(cuda_backend *cb, const char *op, long a, long b, long c, long d)
 {
+    cu_enter(cb);
     cb->last_op = op;
     cb->last_sz[0] = a, cb->last_sz[1] = b, cb->last_sz[2] = c, cb->last_sz[3] = d;
 }
@@ -135,6 +145,7 @@ static void *cuda_alloc(backend *be, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed) return NULL;
+    cu_enter(cb);
     size_t sz = align256(bytes ? bytes : 1);
     cu_chunk *c = cb->n_chunks ? &cb->chunks[cb->n_chunks - 1] : NULL;
     if (!c || c->size - c->used < sz) {
@@ -178,6 +189,7 @@ static void cuda_free(backend *be, void *p)
 {
     cuda_backend *cb = cu_of(be);
     if (!p) return;
+    cu_enter(cb);
     for (int i = 0; i < cb->n_chunks; i++) {
         cu_chunk *c = &cb->chunks[i];
         if ((char *)p < c->base || (char *)p >= c->base + c->size) continue;
@@ -264,6 +276,7 @@ static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
 static void cuda_destroy(backend *be)
 {
     cuda_backend *cb = cu_of(be);
+    cu_enter(cb);
     cudaStreamSynchronize(cb->stream);
     for (int i = 0; i < cb->n_chunks; i++) cudaFree(cb->chunks[i].base);
     for (int i = 0; i < CU_SCR_COUNT; i++)
@@ -284,6 +297,7 @@ static const char *cuda_describe(const backend *be) { return ((const cuda_backen
 static int cuda_status(const backend *be, char *err, size_t errlen)
 {
     cuda_backend *cb = (cuda_backend *)be;
+    cu_enter(cb);
     /* the once-per-step check is also where pending stats land and async errors surface */
     if (!cb->failed) cu_sync(cb, "bk_status");
     if (!cb->failed) return 0;

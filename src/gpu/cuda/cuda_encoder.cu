@@ -60,7 +60,7 @@ static int token_buckets(cuda_backend *cb, const int32_t *tokens, int BT, int *n
         free(cb->tok_host);
         free(cb->tok_order);
         cb->tok_host = (int32_t *)malloc((size_t)BT * 2 * sizeof(int32_t));
-        cb->tok_order = (int *)malloc((size_t)BT * 2 * sizeof(int));
+        cb->tok_order = (int *)malloc(((size_t)BT * 2 + 1) * sizeof(int)); /* order | start */
         cb->tok_cap = cb->tok_host && cb->tok_order ? (size_t)BT : 0;
         if (!cb->tok_cap) return -1;
     }
