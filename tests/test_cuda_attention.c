@@ -29,8 +29,8 @@ static void attn_case(tc_pair *p, dtype_t dt)
         num_stats_reset(&st[k][0]);
         num_stats_reset(&st[k][1]);
         float *dq = tc_up(be[k], qkv, nqkv), *dd = tc_up(be[k], dout, nout);
-        float *o = tu_buf(be[k], nout), *a = tu_buf(be[k], natt), *s = tu_buf(be[k], natt);
-        float *g = tu_buf(be[k], nqkv);
+        float *o = tc_buf(be[k], nout), *a = tc_buf(be[k], natt), *s = tc_buf(be[k], natt);
+        float *g = tc_buf(be[k], nqkv);
         bk_attention_forward(be[k], o, a, dq, B, T, C, NH, dt, &st[k][0]);
         bk_attention_backward(be[k], g, s, dd, dq, a, B, T, C, NH, dt, &st[k][1]);
         out[k] = tc_down(be[k], o, nout);

@@ -27,7 +27,8 @@ Test(cuda_backend, memory_zeroed_upload_download_copy)
     float *h = malloc(N * sizeof *h), *back = malloc(N * sizeof *back);
     cr_assert(h && back);
     tu_fill(h, N, 1, 3.0f);
-    float *a = tu_buf(be, N), *b = tu_buf(be, N);
+    float *a = bk_alloc(be, N * sizeof *a), *b = bk_alloc(be, N * sizeof *b);
+    cr_assert(a && b);
     bk_download(be, back, a, N * sizeof *back);
     for (size_t i = 0; i < N; i++) cr_assert_eq(back[i], 0.0f, "alloc not zeroed at %zu", i);
     bk_upload(be, a, h, N * sizeof *h);
@@ -77,8 +78,6 @@ static void cast_both(tc_pair *p, const float *h, size_t n, dtype_t dt)
     tc_stats_eq(&sg, &sc, dtype_name(dt));
     free(g);
     free(c);
-    bk_free(p->gpu, dg);
-    bk_free(p->cpu, dc);
 }
 
 /* Every fp16 / bf16 pattern (as fp32) converts back to itself, NaN payloads included. */
@@ -134,7 +133,7 @@ Test(cuda_backend, stats_accumulate_until_sync)
     backend *be[2] = {p.gpu, p.cpu};
     num_stats *st[2] = {&sg, &sc};
     for (int k = 0; k < 2; k++) {
-        float *d = tc_up(be[k], h, N), *o = tu_buf(be[k], N);
+        float *d = tc_up(be[k], h, N), *o = tc_buf(be[k], N);
         bk_cast(be[k], o, d, N, DT_F16, st[k]);
         bk_cast(be[k], o, d, N, DT_BF16, st[k]);
         bk_stats(be[k], d, N, st[k]);

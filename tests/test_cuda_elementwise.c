@@ -39,8 +39,8 @@ Test(cuda_elementwise, residual_and_add_bit_exact)
     tc_pair p = tc_pair_or_skip();
     size_t n = 300007;
     float *a = tc_rand(n, 1, 2.0f, DT_F32), *b = tc_rand(n, 2, 2.0f, DT_F16);
-    float *ag = tc_up(p.gpu, a, n), *bg = tc_up(p.gpu, b, n), *og = tu_buf(p.gpu, n);
-    float *ac = tc_up(p.cpu, a, n), *bc = tc_up(p.cpu, b, n), *oc = tu_buf(p.cpu, n);
+    float *ag = tc_up(p.gpu, a, n), *bg = tc_up(p.gpu, b, n), *og = tc_buf(p.gpu, n);
+    float *ac = tc_up(p.cpu, a, n), *bc = tc_up(p.cpu, b, n), *oc = tc_buf(p.cpu, n);
     bk_residual_forward(p.gpu, og, ag, bg, n);
     bk_residual_forward(p.cpu, oc, ac, bc, n);
     bk_add_inplace(p.gpu, og, bg, n);
@@ -62,8 +62,8 @@ Test(cuda_elementwise, gelu_forward_backward_each_dtype)
         dtype_t dt = (dtype_t)k;
         float *x = tc_rand(n, 3 + k, 6.0f, dt), *d = tc_rand(n, 9 + k, 3000.0f, dt);
         x[0] = 1e5f; /* fp16 overflow */
-        float *xg = tc_up(p.gpu, x, n), *dg = tc_up(p.gpu, d, n), *yg = tu_buf(p.gpu, n);
-        float *xc = tc_up(p.cpu, x, n), *dc = tc_up(p.cpu, d, n), *yc = tu_buf(p.cpu, n);
+        float *xg = tc_up(p.gpu, x, n), *dg = tc_up(p.gpu, d, n), *yg = tc_buf(p.gpu, n);
+        float *xc = tc_up(p.cpu, x, n), *dc = tc_up(p.cpu, d, n), *yc = tc_buf(p.cpu, n);
         num_stats s[4];
         for (int i = 0; i < 4; i++) num_stats_reset(&s[i]);
         bk_gelu_forward(p.gpu, yg, xg, n, dt, &s[0]);

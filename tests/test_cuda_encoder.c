@@ -17,7 +17,7 @@ Test(cuda_encoder, forward_backward_bit_exact)
     float *o[2], *dte[2], *dpe[2];
     for (int k = 0; k < 2; k++) {
         int32_t *dt = tc_up_i32(be[k], tok, B * T);
-        float *out = tu_buf(be[k], B * T * C), *a = tc_up(be[k], wte, V * C);
+        float *out = tc_buf(be[k], B * T * C), *a = tc_up(be[k], wte, V * C);
         float *b = tc_up(be[k], wpe, T * C), *d = tc_up(be[k], dout, B * T * C);
         float *gte = tc_up(be[k], init_te, V * C), *gpe = tc_up(be[k], init_pe, T * C);
         bk_encoder_forward(be[k], out, dt, a, b, B, T, C);

@@ -77,7 +77,7 @@ Test(cuda_gemm, fp16_overflow_counts)
     float *out[2];
     for (int k = 0; k < 2; k++) {
         num_stats_reset(&st[k]);
-        float *a = tc_up(be[k], A, M * K), *b = tc_up(be[k], B, K * N), *c = tu_buf(be[k], M * N);
+        float *a = tc_up(be[k], A, M * K), *b = tc_up(be[k], B, K * N), *c = tc_buf(be[k], M * N);
         bk_gemm(be[k], c, DT_F16, a, DT_F16, 0, b, DT_F16, 0, M, N, K, 1.0f, 0, &st[k]);
         out[k] = tc_down(be[k], c, M * N);
     }
@@ -100,7 +100,7 @@ static void matmul_case(tc_pair *p, dtype_t dt, int w_trans)
         for (int j = 0; j < 3; j++) num_stats_reset(&st[k][j]);
         float *dx = tc_up(be[k], x, N * C), *dwt = tc_up(be[k], w, C * OC);
         float *dbias = tc_up(be[k], bias, OC), *dd = tc_up(be[k], dout, N * OC);
-        float *o = tu_buf(be[k], N * OC), *di = tu_buf(be[k], N * C);
+        float *o = tc_buf(be[k], N * OC), *di = tc_buf(be[k], N * C);
         float *gw = tc_up(be[k], dw0, C * OC), *gb = tc_up(be[k], db0, OC);
         bk_matmul_forward(be[k], o, dx, dwt, dbias, N, C, OC, w_trans, dt, dt, dt, &st[k][0]);
         bk_matmul_backward(be[k], di, gw, gb, dd, dx, dwt, N, C, OC, w_trans, dt, &st[k][1],

@@ -18,8 +18,8 @@ static void ln_case(tc_pair *p, dtype_t dt)
     for (int k = 1; k >= 0; k--) { /* CPU first: its mean / rstd feed both backwards */
         num_stats_reset(&st[k]);
         float *dx = tc_up(be[k], x, N * C), *dwt = tc_up(be[k], w, C), *dbs = tc_up(be[k], b, C);
-        float *dd = tc_up(be[k], d, N * C), *o = tu_buf(be[k], N * C);
-        float *m = tu_buf(be[k], N), *r = tu_buf(be[k], N);
+        float *dd = tc_up(be[k], d, N * C), *o = tc_buf(be[k], N * C);
+        float *m = tc_buf(be[k], N), *r = tc_buf(be[k], N);
         float *di = tc_up(be[k], d, N * C); /* += into an existing gradient */
         float *gw = tc_up(be[k], w, C), *gb = tc_up(be[k], b, C);
         bk_layernorm_forward(be[k], o, m, r, dx, dwt, dbs, N, C, dt, &st[k]);

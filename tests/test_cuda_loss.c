@@ -20,8 +20,8 @@ Test(cuda_loss, forward_backward_each_dtype)
         num_stats st[2];
         for (int j = 0; j < 2; j++) {
             num_stats_reset(&st[j]);
-            float *dx = tc_up(be[j], x, (size_t)N * V), *dl = tu_buf(be[j], N);
-            float *dd = tu_buf(be[j], (size_t)N * V);
+            float *dx = tc_up(be[j], x, (size_t)N * V), *dl = tc_buf(be[j], N);
+            float *dd = tc_buf(be[j], (size_t)N * V);
             int32_t *dtg = tc_up_i32(be[j], tg, N);
             bk_crossentropy_forward(be[j], dl, dx, dtg, N, V);
             /* a large dloss (loss scale) so fp16 sees overflow and bf16 rounding matters */

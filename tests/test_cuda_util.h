@@ -38,8 +38,30 @@ static inline tc_pair tc_pair_or_skip(void)
     return p;
 }
 
+/* Backend buffers of the running test (each test is its own process), freed with the pair. */
+enum { TC_MAX_BUFS = 256 };
+static struct {
+    backend *be;
+    void *p;
+} tc_bufs[TC_MAX_BUFS];
+static int tc_nbufs;
+
+static inline void *tc_alloc(backend *be, size_t bytes)
+{
+    void *p = bk_alloc(be, bytes);
+    cr_assert_not_null(p, "bk_alloc(%zu)", bytes);
+    cr_assert_lt(tc_nbufs, TC_MAX_BUFS);
+    tc_bufs[tc_nbufs].be = be;
+    tc_bufs[tc_nbufs++].p = p;
+    return p;
+}
+
+static inline float *tc_buf(backend *be, size_t n) { return tc_alloc(be, n * sizeof(float)); }
+
 static inline void tc_pair_free(tc_pair *p)
 {
+    for (int i = 0; i < tc_nbufs; i++) bk_free(tc_bufs[i].be, tc_bufs[i].p);
+    tc_nbufs = 0;
     bk_destroy(p->cpu);
     bk_destroy(p->gpu);
 }
@@ -47,15 +69,14 @@ static inline void tc_pair_free(tc_pair *p)
 /* A backend copy of host data (n floats). */
 static inline float *tc_up(backend *be, const float *host, size_t n)
 {
-    float *d = tu_buf(be, n);
+    float *d = tc_buf(be, n);
     bk_upload(be, d, host, n * sizeof *host);
     return d;
 }
 
 static inline int32_t *tc_up_i32(backend *be, const int32_t *host, size_t n)
 {
-    int32_t *d = bk_alloc(be, n * sizeof *d);
-    cr_assert_not_null(d);
+    int32_t *d = tc_alloc(be, n * sizeof *d);
     bk_upload(be, d, host, n * sizeof *host);
     return d;
 }
