@@ -38,6 +38,10 @@ Test(cuda_backend, memory_zeroed_upload_download_copy)
     tc_bits_eq(back, h, N, "copy");
     bk_download(be, back, a, N * sizeof *back);
     for (size_t i = 0; i < N; i++) cr_assert_eq(back[i], i < 10 ? 0.0f : h[i]);
+    bk_copy(be, b + 1, b, 1000 * sizeof *h); /* overlapping: as memmove */
+    bk_download(be, back, b, 1001 * sizeof *back);
+    cr_assert_eq(back[0], h[0]);
+    tc_bits_eq(back + 1, h, 1000, "overlapping copy");
     bk_free(be, a);
     bk_free(be, b);
     bk_free(be, NULL);

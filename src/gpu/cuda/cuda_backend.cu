@@ -267,6 +267,15 @@ static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes || dst == src) return;
     cu_op(cb, "bk_copy", (long)bytes, 0, 0, 0);
+    const char *d = (const char *)dst, *s = (const char *)src;
+    if (d < s + bytes && s < d + bytes) { /* overlap: memmove semantics, through scratch */
+        void *tmp = cu_scratch(cb, CU_SCR_OUT, bytes);
+        if (!tmp ||
+            cu_check(cb, cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, cb->stream),
+                     "bk_copy", "%zu bytes", bytes))
+            return;
+        src = tmp;
+    }
     cu_check(cb, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cb->stream),
              "bk_copy", "%zu bytes", bytes);
 }
