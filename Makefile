@@ -27,7 +27,9 @@ ifneq ($(DEPS_PREFIX),)
                   $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/openblas-pthread
   INCLUDES += -I$(DEPS_PREFIX)/usr/include -I$(DEPS_PREFIX)/usr/include/ncursesw \
               -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-pthread
-  LDFLAGS  += $(foreach d,$(DEPS_LIBDIRS),-L$(d) -Wl,-rpath,$(d))
+  # DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (Criterion needs
+  # libgit2, libnanomsg, ... from the same folder), without LD_LIBRARY_PATH.
+  LDFLAGS  += $(foreach d,$(DEPS_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) -Wl,--disable-new-dtags
 endif
 
 # OpenMP threads the CPU ops. libgomp is not TSan-instrumented, so the thread-sanitizer

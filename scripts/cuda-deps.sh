@@ -4,16 +4,19 @@
 #   scripts/cuda-deps.sh            # here, where apt works
 #   make DEPS_PREFIX=$PWD/.cuda-deps ...   # there (scripts/device-check.sh does this)
 # apt-get download + dpkg -x: nothing is installed here and no root is needed. Static
-# archives and docs are dropped to keep the folder small enough to carry (< 40 MiB).
+# archives and docs are dropped to keep the folder small enough to carry (about 50 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.cuda-deps}"
 # -dev packages (headers, .so links) and the runtime libraries they need, minus what every
-# machine with a compiler has (libc6, libgcc-s1, libstdc++6, libgomp1, zlib1g).
+# machine with a compiler has (libc6, libgcc-s1, libstdc++6, libgomp1, zlib1g). The
+# libraries need glibc >= 2.34 (Debian 12, Ubuntu 22.04 and newer).
 PKGS="libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5
       libquadmath0 libcsv-dev libcsv3 libjansson-dev libjansson4 libncurses-dev libncurses6
       libncursesw6 libtinfo6 libcriterion-dev libcriterion3 libnanomsg5 libgit2-1.5
-      libhttp-parser2.9 libmbedtls14 libmbedx509-1 libmbedcrypto7 libssh2-1 libboxfort-dev"
+      libhttp-parser2.9 libmbedtls14 libmbedx509-1 libmbedcrypto7 libssh2-1 libboxfort-dev
+      libssl3 libffi8 libpcre2-8-0 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0
+      libkeyutils1 libcom-err2"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 chmod 1777 "$tmp" # apt's _apt user downloads into it
