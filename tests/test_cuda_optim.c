@@ -56,3 +56,37 @@ Test(cuda_optim, adamw_matches_cpu)
     free(v);
     tc_pair_free(&p);
 }
+
+/* The fused multi-tensor forms give the per-tensor results: same bits, same first index. */
+Test(cuda_optim, multi_tensor_unscale_and_sumsq)
+{
+    tc_pair p = tc_pair_or_skip();
+    size_t n[5] = {1, 70001, 0, 16384, 16385};
+    float *h[5];
+    for (int i = 0; i < 5; i++) h[i] = tc_rand(n[i] ? n[i] : 1, 30 + (uint64_t)i, 50.0f, DT_F32);
+    h[4][16384] = INFINITY; /* the last element of the last block */
+    backend *be[2] = {p.gpu, p.cpu};
+    double ss[2][5];
+    int first[2];
+    float *back[2][5];
+    for (int k = 0; k < 2; k++) {
+        float *g[5];
+        for (int i = 0; i < 5; i++) g[i] = tc_up(be[k], h[i], n[i] ? n[i] : 1);
+        bk_sumsq_multi(be[k], (const float *const *)g, n, 5, ss[k]);
+        for (int i = 0; i < 5; i++) {
+            double one = bk_sumsq(be[k], g[i], n[i]);
+            cr_assert_eq(memcmp(&one, &ss[k][i], sizeof one), 0, "sumsq_multi[%d]", i);
+        }
+        first[k] = bk_unscale_multi(be[k], g, n, 5, 1.0f / 1024.0f);
+        for (int i = 0; i < 5; i++) back[k][i] = tc_down(be[k], g[i], n[i] ? n[i] : 1);
+    }
+    cr_assert_eq(first[0], 4);
+    cr_assert_eq(first[1], 4);
+    for (int i = 0; i < 5; i++) {
+        cr_assert(ss[0][i] == ss[1][i] || fabs(ss[0][i] - ss[1][i]) <= 1e-12 * ss[1][i],
+                  "sumsq[%d]: %.17g vs %.17g", i, ss[0][i], ss[1][i]); /* [4] is Inf on both */
+        tc_bits_eq(back[0][i], back[1][i], n[i], "unscaled");
+        free(back[0][i]), free(back[1][i]), free(h[i]);
+    }
+    tc_pair_free(&p);
+}

@@ -128,6 +128,11 @@ void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
 /* g *= inv_scale in place (always, even when non-finite values are found); returns 1 when
  * any input value was Inf or NaN, else 0 (torch._amp_foreach_non_finite_check_and_unscale_). */
 int bk_unscale(backend *be, float *g, size_t n, float inv_scale);
+/* Multi-tensor forms, one pass and (on CUDA) one synchronization for all tensors:
+ * bk_unscale over g[0..count) (n[i] floats each); returns the index of the first tensor that
+ * held a non-finite value, or -1. out[i] = bk_sumsq(x[i], n[i]), bit-identical to it. */
+int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale);
+void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count, double *out);
 /* One AdamW step, fp32: g' = g * grad_mult (clip coefficient);
  * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2; p -= lr * wd * p (decoupled);
  * p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). t counts from 1. */

@@ -78,6 +78,39 @@ int cu_blocks(cuda_backend *cb, size_t n, int threads)
     return want ? (int)want : 1;
 }
 
+long long cu_tlist_upload(cuda_backend *cb, cu_tlist *list, float *const *ptr, const size_t *n,
+                          int count, size_t block, const char *op)
+{
+    /* one buffer: ptr[count] | n[count] | bstart[count + 1], all 8-byte entries */
+    size_t bytes = (3 * (size_t)count + 1) * 8;
+    if (bytes > cb->list_cap) {
+        free(cb->list_host);
+        cb->list_host = malloc(bytes);
+        cb->list_cap = cb->list_host ? bytes : 0;
+        if (!cb->list_host) {
+            cu_fail(cb, "%s: out of host memory for a list of %d tensors", op, count);
+            return -1;
+        }
+    }
+    char *h = (char *)cb->list_host;
+    memcpy(h, ptr, (size_t)count * 8);
+    memcpy(h + (size_t)count * 8, n, (size_t)count * 8);
+    long long *bs = (long long *)(h + (size_t)count * 16), total = 0;
+    for (int i = 0; i < count; i++) {
+        bs[i] = total;
+        total += (long long)((n[i] + block - 1) / block);
+    }
+    bs[count] = total;
+    char *d = (char *)cu_scratch(cb, CU_SCR_LIST, bytes);
+    if (!d || cu_check(cb, cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cb->stream), op,
+                       "list of %d tensors", count))
+        return -1;
+    list->ptr = (float *const *)d;
+    list->n = (const size_t *)(d + (size_t)count * 8);
+    list->bstart = (const long long *)(d + (size_t)count * 16);
+    return total;
+}
+
 /* ---- stats slots ---- */
 
 cu_dstats *cu_stats_slot(cuda_backend *cb, num_stats *st, size_t count)
@@ -298,6 +331,7 @@ static void cuda_destroy(backend *be)
     free(cb->tok_host);
     free(cb->tok_order);
     free(cb->tok_start);
+    free(cb->list_host);
     free(cb);
 }
 
@@ -345,6 +379,8 @@ static const bk_ops cuda_ops = {
     .crossentropy_forward = cuda_crossentropy_forward,
     .crossentropy_backward = cuda_crossentropy_backward,
     .unscale = cuda_unscale,
+    .unscale_multi = cuda_unscale_multi,
+    .sumsq_multi = cuda_sumsq_multi,
     .adamw = cuda_adamw,
 };
 

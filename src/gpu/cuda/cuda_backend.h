@@ -44,6 +44,7 @@ typedef enum {
     CU_SCR_RED,   /* reduction partials */
     CU_SCR_FLAG,  /* small results copied back (sums, non-finite flags) */
     CU_SCR_TOK,   /* encoder backward buckets */
+    CU_SCR_LIST,  /* tensor lists of the multi-tensor ops */
     CU_SCR_COUNT
 } cu_scratch_slot;
 
@@ -83,9 +84,19 @@ typedef struct cuda_backend {
     int32_t *tok_host;
     int *tok_order, *tok_start;
     size_t tok_cap, tok_vcap;
+    void *list_host; /* staging of cu_tlist_upload */
+    size_t list_cap;
 } cuda_backend;
 
 static inline cuda_backend *cu_of(backend *be) { return (cuda_backend *)be; }
+
+/* A list of tensors on the device for the multi-tensor ops: tensor t covers global blocks
+ * [bstart[t], bstart[t + 1]) of `block` elements each. */
+typedef struct cu_tlist {
+    float *const *ptr;
+    const size_t *n;
+    const long long *bstart;
+} cu_tlist;
 
 /* cuda_backend.cu */
 /* Records the first error; fmt describes the sizes. Returns -1 when code is an error. */
@@ -102,6 +113,9 @@ cu_dstats *cu_stats_slot(cuda_backend *cb, num_stats *st, size_t count);
 /* Wait for the stream, merge pending stats; returns -1 on an (async) CUDA error. */
 int cu_sync(cuda_backend *cb, const char *where);
 int cu_blocks(cuda_backend *cb, size_t n, int threads);
+/* Copies the list to the device (scratch); returns the total block count, -1 on error. */
+long long cu_tlist_upload(cuda_backend *cb, cu_tlist *list, float *const *ptr, const size_t *n,
+                          int count, size_t block, const char *op);
 
 /* cuda_elementwise.cu */
 /* dst16 = bits of src (already representable in dt, or rounded here: RNE either way). */
@@ -113,6 +127,8 @@ void cuda_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, 
 void cuda_stats(backend *be, const float *x, size_t n, num_stats *st);
 double cuda_sum(backend *be, const float *x, size_t n);
 double cuda_sumsq(backend *be, const float *x, size_t n);
+void cuda_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count,
+                      double *out);
 void cuda_scale(backend *be, float *x, size_t n, float s);
 void cuda_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
                        num_stats *st);
@@ -168,6 +184,8 @@ void cuda_crossentropy_backward(backend *be, float *dlogits, const float *logits
 
 /* cuda_optim.cu */
 int cuda_unscale(backend *be, float *g, size_t n, float inv_scale);
+int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
+                       float inv_scale);
 void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
                 float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
 

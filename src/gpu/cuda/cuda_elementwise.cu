@@ -96,26 +96,94 @@ __device__ double block_sum_d(double v, double *sh)
     return sh[0];
 }
 
-__global__ void reduce_blocks_k(double *part, const float *x, size_t n, int sq)
+/* Block blk (RED_BLOCK elements) of x: the same arithmetic for bk_sum(sq) and the
+ * multi-tensor form, so both give bit-identical results. */
+__device__ double reduce_one_block(const float *x, size_t n, size_t blk, int sq, double *sh)
 {
-    __shared__ double sh[RED_THREADS];
-    size_t i0 = (size_t)blockIdx.x * RED_BLOCK, end = min(n, i0 + RED_BLOCK);
+    size_t i0 = blk * RED_BLOCK, end = min(n, i0 + RED_BLOCK);
     double s = 0.0;
     for (size_t i = i0 + threadIdx.x; i < end; i += RED_THREADS) {
         double v = (double)x[i];
         s += sq ? v * v : v;
     }
-    s = block_sum_d(s, sh);
+    return block_sum_d(s, sh);
+}
+
+__device__ double reduce_partials(const double *part, size_t nb, double *sh)
+{
+    double s = 0.0;
+    for (size_t i = threadIdx.x; i < nb; i += RED_THREADS) s += part[i];
+    return block_sum_d(s, sh);
+}
+
+__global__ void reduce_blocks_k(double *part, const float *x, size_t n, int sq)
+{
+    __shared__ double sh[RED_THREADS];
+    double s = reduce_one_block(x, n, blockIdx.x, sq, sh);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
 __global__ void reduce_final_k(double *out, const double *part, size_t nb)
 {
     __shared__ double sh[RED_THREADS];
-    double s = 0.0;
-    for (size_t i = threadIdx.x; i < nb; i += RED_THREADS) s += part[i];
-    s = block_sum_d(s, sh);
+    double s = reduce_partials(part, nb, sh);
     if (threadIdx.x == 0) *out = s;
+}
+
+/* Multi-tensor: global block b belongs to tensor t with bstart[t] <= b < bstart[t + 1]. */
+__device__ int tensor_of_block(const long long *bstart, int count, long long b)
+{
+    int lo = 0, hi = count - 1;
+    while (lo < hi) { /* the last t with bstart[t] <= b (empty tensors are skipped over) */
+        int mid = (lo + hi + 1) / 2;
+        if (bstart[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+__global__ void reduce_multi_blocks_k(double *part, const cu_tlist list, int count)
+{
+    __shared__ double sh[RED_THREADS];
+    long long b = blockIdx.x;
+    int t = tensor_of_block(list.bstart, count, b);
+    double s = reduce_one_block(list.ptr[t], list.n[t], (size_t)(b - list.bstart[t]), 1, sh);
+    if (threadIdx.x == 0) part[b] = s;
+}
+
+__global__ void reduce_multi_final_k(double *out, const double *part, const cu_tlist list)
+{
+    __shared__ double sh[RED_THREADS];
+    int t = blockIdx.x;
+    long long b0 = list.bstart[t];
+    double s = reduce_partials(part + b0, (size_t)(list.bstart[t + 1] - b0), sh);
+    if (threadIdx.x == 0) out[t] = s;
+}
+
+void cuda_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count,
+                      double *out)
+{
+    cuda_backend *cb = cu_of(be);
+    const char *op = "bk_sumsq_multi";
+    if (count <= 0) return;
+    for (int i = 0; i < count; i++) out[i] = NAN;
+    if (cb->failed) return;
+    cu_op(cb, op, count, 0, 0, 0);
+    cu_tlist list;
+    long long nb = cu_tlist_upload(cb, &list, (float *const *)x, n, count, RED_BLOCK, op);
+    if (nb < 0) return;
+    double *part = (double *)cu_scratch(cb, CU_SCR_RED, ((size_t)nb + (size_t)count) * sizeof *part);
+    if (!part) return;
+    if (nb > 0)
+        reduce_multi_blocks_k<<<(unsigned)nb, RED_THREADS, 0, cb->stream>>>(part + count, list,
+                                                                            count);
+    reduce_multi_final_k<<<count, RED_THREADS, 0, cb->stream>>>(part, part + count, list);
+    if (cu_check(cb, cudaGetLastError(), op, "%d tensors, %lld blocks", count, nb) ||
+        cu_check(cb, cudaMemcpyAsync(out, part, (size_t)count * sizeof *out,
+                                     cudaMemcpyDeviceToHost, cb->stream),
+                 op, "%d tensors", count) ||
+        cu_sync(cb, op))
+        for (int i = 0; i < count; i++) out[i] = NAN;
 }
 
 static double reduce(cuda_backend *cb, const float *x, size_t n, int sq, const char *op)
