@@ -3,6 +3,9 @@
 #   make test            build and run the Criterion suite + terminal end-to-end tests
 #   make SAN=address,undefined test | make SAN=thread test   sanitizer builds (own build dir)
 #   make bench           CPU benchmarks          make clean
+#   make bench-gpu       GPT-2 124M on the GPU (fp32/fp16/bf16) next to PyTorch AMP (docs/cuda.md)
+#   make CUDA=0 | make NVCC=   CPU-only build even where nvcc exists
+#   make DEPS_PREFIX=DIR  headers/libs from DIR/usr (dpkg -x tree, scripts/cuda-deps.sh)
 
 CC      ?= gcc
 SAN     ?=
@@ -15,6 +18,19 @@ WARN     = -Wall -Wextra -Werror -Wno-format-truncation
 OPT     ?= -O2 -g
 INCLUDES = -Isrc -Isrc/gpu -Isrc/train -Isrc/ui -Iinclude
 LIBS     = -lopenblas -lcsv -ljansson -lncursesw -lpthread -lm
+
+# Build dependencies unpacked into a folder instead of installed (a machine without a package
+# registry: scripts/cuda-deps.sh fills .cuda-deps/). Its libraries are found at run time too.
+DEPS_PREFIX ?=
+ifneq ($(DEPS_PREFIX),)
+  DEPS_LIBDIRS := $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu $(DEPS_PREFIX)/lib/x86_64-linux-gnu \
+                  $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/openblas-pthread
+  INCLUDES += -I$(DEPS_PREFIX)/usr/include -I$(DEPS_PREFIX)/usr/include/ncursesw \
+              -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-pthread
+  # DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (Criterion needs
+  # libgit2, libnanomsg, ... from the same folder), without LD_LIBRARY_PATH.
+  LDFLAGS  += $(foreach d,$(DEPS_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) -Wl,--disable-new-dtags
+endif
 
 # OpenMP threads the CPU ops. libgomp is not TSan-instrumented, so the thread-sanitizer
 # build runs ops single-threaded (the UI/worker threads are what it is there to check).
@@ -29,21 +45,36 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) $(OMP) $(SANFLAGS) $(INCLUDES) -MMD -MP
 LDFLAGS += $(OMP) $(SANFLAGS)
 
 # ---- CUDA (optional) ----
+# nvcc from PATH, else /usr/local/cuda; `make NVCC=` or `make CUDA=0` builds CPU-only.
+# CUDA_ARCH: real code for sm_80 (A100) and sm_90 (H100/H200) plus compute_90 PTX for newer GPUs.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 CU_SRC  := $(wildcard src/gpu/cuda/*.cu)
 ifeq ($(CUDA),auto)
-  USE_CUDA := $(if $(and $(NVCC),$(CU_SRC)),1,0)
+  USE_CUDA := $(if $(and $(NVCC),$(wildcard $(NVCC)),$(CU_SRC)),1,0)
 else
-  USE_CUDA := $(if $(filter 1 yes on,$(CUDA)),1,0)
+  USE_CUDA := $(if $(and $(filter 1 yes on,$(CUDA)),$(NVCC)),1,0)
 endif
 ifeq ($(USE_CUDA),1)
   CFLAGS  += -DMPTUI_CUDA=1
   CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
-  LIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
-  NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Isrc -Isrc/gpu -Xcompiler -Wall
+  CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib) $(CUDA_HOME)/lib64)
+  LIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
+  # -fmad=false: no FMA contraction, as the CPU reference (gcc, x86-64 baseline) computes;
+  # elementwise ops, AdamW and the LayerNorm weight gradients then agree bit for bit.
+  # Sanitizer builds do not instrument .cu host code (the C side around it is checked).
+  # NVWERROR= makes warnings non-fatal (another compiler version on a GPU box); NVEXTRA adds
+  # flags (e.g. -allow-unsupported-compiler).
+  NVWERROR ?= -Werror all-warnings -Xcompiler -Werror
+  NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -fmad=false -DMPTUI_CUDA=1 -Isrc -Isrc/gpu \
+             -Xcompiler -Wall,-Wextra,-Wno-format-truncation $(NVWERROR) $(NVEXTRA)
 endif
+# Objects depend on this stamp, which changes only when the configuration does: switching
+# between CUDA and CPU-only builds (or DEPS_PREFIX) recompiles instead of linking stale objects.
+CONFIG_STAMP := $(BUILD)/obj/config.stamp
+CONFIG_LINE  := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) deps=$(DEPS_PREFIX)
+$(shell mkdir -p $(BUILD)/obj && { echo '$(CONFIG_LINE)' | cmp -s - $(CONFIG_STAMP) || echo '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
 
 # ---- sources ----
 LIB_SRC  := $(wildcard src/gpu/*.c src/gpu/cpu/*.c src/train/*.c src/ui/*.c)
@@ -54,7 +85,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TSAN_SRC := $(wildcard tests/tsan/*.c)
 TSAN_BIN := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tsan/%)
-BENCH_SRC:= $(wildcard bench/*.c)
+BENCH_SRC:= $(filter-out bench/bench_gpu.c,$(wildcard bench/*.c))
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -64,21 +95,23 @@ LIBA     := $(BUILD)/libmptui.a
 # traps are ever read, so selects may be speculated: without it GCC leaves GELU scalar.
 $(BUILD)/obj/src/gpu/%.o: OPT = -O3 -g -fno-trapping-math
 
-.PHONY: all test test-unit test-tui bench clean deps deps-check fuzz
+.PHONY: all test test-unit test-tui bench bench-gpu clean deps deps-check fuzz
 all: mptui $(EX_BIN)
 
 deps:
 	@scripts/deps.sh install
 deps-check:
+ifeq ($(DEPS_PREFIX),)
 	@scripts/deps.sh check >/dev/null 2>&1 || scripts/deps.sh install
+endif
 
-$(BUILD)/obj/%.o: %.c | deps-check
+$(BUILD)/obj/%.o: %.c $(CONFIG_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu | deps-check
+$(BUILD)/obj/%.o: %.cu $(CONFIG_STAMP) | deps-check
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -138,6 +171,13 @@ test-unit: $(BUILD)/mptui $(EX_BIN) $(BUILD)/tests/all
 
 bench: $(BUILD)/mptui $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# GPU benchmark: GPT-2 124M, T=1024, fp32/fp16/bf16 through the trainer, then the same model in
+# PyTorch AMP; prints tokens/s, MFU and the ratio. Needs a GPU (and torch + transformers).
+BENCH_GPU_OUT ?= $(BUILD)/bench-gpu.tsv
+bench-gpu: $(BUILD)/bench/bench_gpu
+	$(BUILD)/bench/bench_gpu $(BENCH_GPU_ARGS) --out $(BENCH_GPU_OUT)
+	python3 bench/pytorch_amp.py $(PYTORCH_ARGS) --compare $(BENCH_GPU_OUT)
 
 clean:
 	rm -rf build build-* mptui

@@ -15,8 +15,8 @@ backend *bk_create(bk_kind kind, int nthreads, char *err, size_t errlen)
         return cuda_backend_create(nthreads, err, errlen);
 #else
         if (err && errlen)
-            snprintf(err, errlen, "CUDA backend not built into this binary "
-                                  "(backend.c: rebuild with nvcc on PATH, or use --device cpu)");
+            snprintf(err, errlen, "CUDA backend not built into this binary: rebuild where nvcc "
+                                  "is found (docs/cuda.md)");
         return NULL;
 #endif
     }
@@ -157,6 +157,24 @@ int bk_unscale(backend *be, float *g, size_t n, float inv_scale)
 {
     return be->ops->unscale(be, g, n, inv_scale);
 }
+int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale)
+{
+    if (be->ops->unscale_multi) return be->ops->unscale_multi(be, g, n, count, inv_scale);
+    int first = -1;
+    for (int i = 0; i < count; i++)
+        if (be->ops->unscale(be, g[i], n[i], inv_scale) && first < 0) first = i;
+    return first;
+}
+
+void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count, double *out)
+{
+    if (be->ops->sumsq_multi) {
+        be->ops->sumsq_multi(be, x, n, count, out);
+        return;
+    }
+    for (int i = 0; i < count; i++) out[i] = be->ops->sumsq(be, x[i], n[i]);
+}
+
 void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
               float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult)
 {

@@ -1,5 +1,5 @@
 /* backend.h — the one compute interface the engine calls for all math: memory, GEMMs
- * and the forward/backward op of every GPT-2 layer. CPU reference today, CUDA later. */
+ * and the forward/backward op of every GPT-2 layer. CPU reference and CUDA (src/gpu/cuda). */
 #ifndef MPTUI_BACKEND_H
 #define MPTUI_BACKEND_H
 
@@ -17,7 +17,9 @@
  * - Row-major, shapes in comments: (B, T, C) means C is contiguous.
  * - Outputs in a low dtype are rounded once, from the fp32 accumulator (tensor-core style).
  * - `num_stats *st` arguments may be NULL; when given, the op ADDS what rounding its output
- *   did (amax, overflow, underflow, non-finite) to it.
+ *   did (amax, overflow, underflow, non-finite) to it. On CUDA the counts are gathered on
+ *   the device and land in *st at the next synchronizing call (bk_sum, bk_sumsq, bk_unscale,
+ *   bk_download, bk_status), so *st must stay valid until then.
  * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the
  *   gradient dtype (SPEC section 2); activation gradients named `dinp` are overwritten unless
  *   the comment says +=.
@@ -133,6 +135,11 @@ void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
 /* g *= inv_scale in place (always, even when non-finite values are found); returns 1 when
  * any input value was Inf or NaN, else 0 (torch._amp_foreach_non_finite_check_and_unscale_). */
 int bk_unscale(backend *be, float *g, size_t n, float inv_scale);
+/* Multi-tensor forms, one pass and (on CUDA) one synchronization for all tensors:
+ * bk_unscale over g[0..count) (n[i] floats each); returns the index of the first tensor that
+ * held a non-finite value, or -1. out[i] = bk_sumsq(x[i], n[i]), bit-identical to it. */
+int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale);
+void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count, double *out);
 /* One AdamW step, fp32: g' = g * grad_mult (clip coefficient);
  * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2; p -= lr * wd * p (decoupled);
  * p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). t counts from 1. */

@@ -67,6 +67,11 @@ typedef struct bk_ops {
                                   dtype_t dt, num_stats *st);
 
     int (*unscale)(backend *be, float *g, size_t n, float inv_scale);
+    /* optional (NULL: backend.c loops over unscale / sumsq) */
+    int (*unscale_multi)(backend *be, float *const *g, const size_t *n, int count,
+                         float inv_scale);
+    void (*sumsq_multi)(backend *be, const float *const *x, const size_t *n, int count,
+                        double *out);
     void (*adamw)(backend *be, float *p, const float *g, float *m, float *v, size_t n,
                   float lr, float beta1, float beta2, float eps, float weight_decay, int t,
                   float grad_mult);

@@ -3,6 +3,7 @@
 #include "optim.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void optim_init(optim *o, double lr, double beta1, double beta2, double eps,
                 double weight_decay, double max_grad_norm, sched_kind sched,
@@ -46,10 +47,24 @@ double optim_current_lr(const optim *o)
     return o->lr * optim_lr_lambda(o->sched, o->t, o->warmup_steps, o->total_steps);
 }
 
+/* Per-tensor sums of squares in one multi-tensor call (one GPU synchronization, not one per
+ * tensor), added in tensor order: the same value as summing bk_sumsq tensor by tensor. */
 double optim_grad_norm(backend *be, const optim_tensor *ts, int n)
 {
-    double sumsq = 0.0;
-    for (int i = 0; i < n; i++) sumsq += bk_sumsq(be, ts[i].g, ts[i].n);
+    size_t m = (size_t)(n > 0 ? n : 1);
+    const float **x = calloc(m, sizeof *x);
+    size_t *cnt = calloc(m, sizeof *cnt);
+    double *ss = calloc(m, sizeof *ss), sumsq = 0.0;
+    if (x && cnt && ss) {
+        for (int i = 0; i < n; i++) x[i] = ts[i].g, cnt[i] = ts[i].n;
+        bk_sumsq_multi(be, x, cnt, n, ss);
+        for (int i = 0; i < n; i++) sumsq += ss[i];
+    } else {
+        for (int i = 0; i < n; i++) sumsq += bk_sumsq(be, ts[i].g, ts[i].n);
+    }
+    free(x);
+    free(cnt);
+    free(ss);
     return sqrt(sumsq);
 }
 

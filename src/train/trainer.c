@@ -405,16 +405,28 @@ static void blame(const trainer *t, const char *param, char *out, size_t outlen)
     }
 }
 
+/* One multi-tensor pass (a single GPU synchronization); per tensor if the lists cannot be
+ * allocated. */
 static int unscale_all(trainer *t, const char **first)
 {
     float inv = scaler_inv_scale(&t->sc);
-    int found = 0;
+    int found = 0, n = t->n_ot;
     *first = NULL;
-    for (int i = 0; i < t->n_ot; i++)
-        if (bk_unscale(t->be, t->ot[i].g, t->ot[i].n, inv) && !found) {
-            found = 1;
-            *first = gpt_tensor_at(t->model, i)->name;
-        }
+    float **g = calloc((size_t)(n > 0 ? n : 1), sizeof *g);
+    size_t *cnt = calloc((size_t)(n > 0 ? n : 1), sizeof *cnt);
+    if (g && cnt) {
+        for (int i = 0; i < n; i++) g[i] = t->ot[i].g, cnt[i] = t->ot[i].n;
+        int i = bk_unscale_multi(t->be, g, cnt, n, inv);
+        if (i >= 0) found = 1, *first = gpt_tensor_at(t->model, i)->name;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (bk_unscale(t->be, t->ot[i].g, t->ot[i].n, inv) && !found) {
+                found = 1;
+                *first = gpt_tensor_at(t->model, i)->name;
+            }
+    }
+    free(g);
+    free(cnt);
     return found;
 }
 

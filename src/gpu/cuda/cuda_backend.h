@@ -1,0 +1,192 @@
+/* cuda_backend.h — state of the CUDA backend (stream, cuBLAS handle, arena, scratch,
+ * device-side stats slots, first error) and the internal entry points of its op files. */
+#ifndef MPTUI_CUDA_BACKEND_H
+#define MPTUI_CUDA_BACKEND_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend_impl.h"
+}
+
+/*
+ * Storage: every tensor stays an fp32 array holding values rounded to its dtype, exactly as
+ * on the CPU. Why: backend.h hands out float pointers that the engine slices (weight copies at
+ * tensor offsets, strided q/k/v views into qkv, logits rows to download), and a dtype is a
+ * property of the op, not of the buffer (the same buffer is read as fp16 by one op and fp32 by
+ * the next). Keeping fp32 storage makes every pointer the engine holds mean the same thing on
+ * both backends, and the numerics identical by construction: rounding kernels apply the same
+ * RNE at the same points. Tensor-core GEMMs get their fp16 / bf16 operands from a conversion
+ * kernel into scratch (exact: the values are already representable), then
+ * cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F writes fp32, and one epilogue kernel adds the bias and
+ * rounds to the output dtype with stats. The cost is extra memory traffic (about 2 bytes per
+ * operand element per GEMM), paid for exact agreement with the reference.
+ */
+
+/* Device-side num_stats accumulator. amin is stored complemented (atomicMax finds the min; 0
+ * means none yet). Counts are 64-bit so a whole step fits. */
+typedef struct cu_dstats {
+    uint32_t amax;
+    uint32_t namin;
+    unsigned long long count, overflow, underflow, nonfinite;
+} cu_dstats;
+
+enum { CU_MAX_STATS = 1024 };
+
+typedef enum {
+    CU_SCR_A = 0, /* low-precision GEMM operands */
+    CU_SCR_B,
+    CU_SCR_C,
+    CU_SCR_OUT,   /* fp32 GEMM results before rounding (weight gradients) */
+    CU_SCR_RED,   /* reduction partials */
+    CU_SCR_FLAG,  /* small results copied back (sums, non-finite flags) */
+    CU_SCR_TOK,   /* encoder backward buckets */
+    CU_SCR_LIST,  /* tensor lists of the multi-tensor ops */
+    CU_SCR_COUNT
+} cu_scratch_slot;
+
+typedef struct cu_chunk {
+    char *base;
+    size_t size, used;
+    long live; /* allocations handed out and not freed */
+} cu_chunk;
+
+enum { CU_MAX_CHUNKS = 256 };
+
+typedef struct cuda_backend {
+    backend base; /* must stay first */
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int sm_count;
+    char desc[160];
+    char err[512];
+    int failed;
+    /* the op that was launched last, for errors found later at a synchronizing call */
+    const char *last_op;
+    long last_sz[4];
+    /* arena: chunks of device memory, bump-allocated; a chunk is released when its last
+     * allocation is freed (tensors are allocated once per run, so this never fragments) */
+    cu_chunk chunks[CU_MAX_CHUNKS];
+    int n_chunks;
+    void *scr[CU_SCR_COUNT];
+    size_t scr_cap[CU_SCR_COUNT];
+    /* stats: slot i accumulates for host struct st_host[i]; merged at the next sync */
+    cu_dstats *st_dev;
+    cu_dstats *st_pinned;
+    num_stats *st_host[CU_MAX_STATS];
+    int n_st;
+    void *pinned; /* small pinned buffer for scalar results */
+    /* host copies for the encoder backward buckets */
+    int32_t *tok_host;
+    int *tok_order, *tok_start;
+    size_t tok_cap, tok_vcap;
+    void *list_host; /* staging of cu_tlist_upload */
+    size_t list_cap;
+} cuda_backend;
+
+static inline cuda_backend *cu_of(backend *be) { return (cuda_backend *)be; }
+
+/* A list of tensors on the device for the multi-tensor ops: tensor t covers global blocks
+ * [bstart[t], bstart[t + 1]) of `block` elements each. */
+typedef struct cu_tlist {
+    float *const *ptr;
+    const size_t *n;
+    const long long *bstart;
+} cu_tlist;
+
+/* cuda_backend.cu */
+/* Records the first error; fmt describes the sizes. Returns -1 when code is an error. */
+int cu_check(cuda_backend *cb, cudaError_t code, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void cu_fail(cuda_backend *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Remember which op is being launched (for errors that surface at a later sync). */
+void cu_op(cuda_backend *cb, const char *op, long a, long b, long c, long d);
+void *cu_scratch(cuda_backend *cb, cu_scratch_slot slot, size_t bytes); /* NULL: error set */
+/* Device slot for host stats st (NULL for NULL); count of elements is added here. */
+cu_dstats *cu_stats_slot(cuda_backend *cb, num_stats *st, size_t count);
+/* Wait for the stream, merge pending stats; returns -1 on an (async) CUDA error. */
+int cu_sync(cuda_backend *cb, const char *where);
+int cu_blocks(cuda_backend *cb, size_t n, int threads);
+/* Copies the list to the device (scratch); returns the total block count, -1 on error. */
+long long cu_tlist_upload(cuda_backend *cb, cu_tlist *list, float *const *ptr, const size_t *n,
+                          int count, size_t block, const char *op);
+
+/* cuda_elementwise.cu */
+/* dst16 = bits of src (already representable in dt, or rounded here: RNE either way). */
+void cu_to_lowp(cuda_backend *cb, uint16_t *dst, const float *src, size_t n, dtype_t dt);
+/* dst = round_dt(src + bias[col]) for an (rows, cols) matrix, stats into slot. */
+void cu_round_bias(cuda_backend *cb, float *dst, const float *src, const float *bias,
+                   size_t rows, size_t cols, dtype_t dt, cu_dstats *slot);
+void cuda_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
+void cuda_stats(backend *be, const float *x, size_t n, num_stats *st);
+double cuda_sum(backend *be, const float *x, size_t n);
+double cuda_sumsq(backend *be, const float *x, size_t n);
+void cuda_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count,
+                      double *out);
+void cuda_scale(backend *be, float *x, size_t n, float s);
+void cuda_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
+                       num_stats *st);
+void cuda_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
+                        dtype_t dt, num_stats *st);
+void cuda_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
+void cuda_add_inplace(backend *be, float *acc, const float *x, size_t n);
+
+/* cuda_gemm.cu */
+/* Column-major-agnostic helper: C(M,N) fp32 row-major (ldc) = alpha op(A) op(B) + beta C,
+ * A and B either fp32 (dt DT_F32) or 16-bit storage of dt. Strided batch over `batch`. */
+int cu_gemm_raw(cuda_backend *cb, const char *op, float *C, long ldc, long strideC,
+                const void *A, long lda, long strideA, int transA, const void *B, long ldb,
+                long strideB, int transB, dtype_t dt, int M, int N, int K, float alpha,
+                float beta, int batch);
+void cuda_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
+               const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
+               int accumulate, num_stats *st);
+void cuda_matmul_forward(backend *be, float *out, const float *inp, const float *w,
+                         const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
+                         dtype_t dt_w, dtype_t dt_out, num_stats *st);
+void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, int N, int C, int OC, int w_trans,
+                          dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
+
+/* cuda_encoder.cu */
+void cuda_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
+                          const float *wpe, int B, int T, int C);
+void cuda_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
+                           const int32_t *tokens, int B, int T, int C);
+
+/* cuda_layernorm.cu */
+void cuda_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, int N, int C, dtype_t dt_out,
+                            num_stats *st);
+void cuda_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                             const float *inp, const float *w, const float *mean,
+                             const float *rstd, int N, int C);
+
+/* cuda_attention.cu */
+void cuda_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
+                            int C, int NH, dtype_t dt, num_stats *st);
+void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
+                             const float *qkv, const float *att, int B, int T, int C, int NH,
+                             dtype_t dt, num_stats *st);
+
+/* cuda_loss.cu */
+void cuda_crossentropy_forward(backend *be, float *losses, const float *logits,
+                               const int32_t *targets, int N, int V);
+void cuda_crossentropy_backward(backend *be, float *dlogits, const float *logits,
+                                const int32_t *targets, int N, int V, float dloss, dtype_t dt,
+                                num_stats *st);
+
+/* cuda_optim.cu */
+int cuda_unscale(backend *be, float *g, size_t n, float inv_scale);
+int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
+                       float inv_scale);
+void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
+
+#endif
