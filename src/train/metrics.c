@@ -18,14 +18,14 @@ struct metrics_csv {
 
 static const char *const COLUMNS[] = {
     "step", "epoch", "time_s", "kind", "precision", "loss", "lr", "grad_norm", "loss_scale",
-    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl",
+    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl", "replica",
 };
 #define N_COLUMNS (sizeof COLUMNS / sizeof COLUMNS[0])
 
 const char *metrics_csv_header(void)
 {
     return "step,epoch,time_s,kind,precision,loss,lr,grad_norm,loss_scale,overflow,"
-           "overflow_total,tokens_per_s,eval_loss,eval_ppl";
+           "overflow_total,tokens_per_s,eval_loss,eval_ppl,replica";
 }
 
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -166,9 +166,7 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
     fmt_double(cell[1], sizeof cell[1], r->epoch);
     fmt_double(cell[2], sizeof cell[2], r->time_s);
     snprintf(cell[3], sizeof cell[3], "%s", r->kind == MR_EVAL ? "eval" : "train");
-    /* a comparison replica labels its rows with its own mode name */
-    snprintf(cell[4], sizeof cell[4], "%.*s", (int)sizeof r->replica,
-             r->replica[0] ? r->replica : dtype_name(r->precision));
+    snprintf(cell[4], sizeof cell[4], "%s", dtype_name(r->precision));
     fmt_float(cell[5], sizeof cell[5], r->loss);
     fmt_float(cell[6], sizeof cell[6], r->lr);
     fmt_float(cell[7], sizeof cell[7], r->grad_norm);
@@ -178,6 +176,8 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
     fmt_float(cell[11], sizeof cell[11], r->tokens_per_s);
     fmt_float(cell[12], sizeof cell[12], r->eval_loss);
     fmt_float(cell[13], sizeof cell[13], r->eval_ppl);
+    /* empty unless comparing: then the replica's name (its mode name from --compare) */
+    snprintf(cell[14], sizeof cell[14], "%.*s", (int)sizeof r->replica, r->replica);
     errno = 0;
     for (size_t i = 0; i < N_COLUMNS; i++)
         if (put_field(w->fp, cell[i], i == 0)) break; /* finish() reports the stream error */
