@@ -53,9 +53,9 @@ int replica_check_memory(int n_new, size_t each, size_t available, char *err, si
     fmt_bytes(need, a, sizeof a);
     fmt_bytes(available, b, sizeof b);
     fmt_bytes(each, c, sizeof c);
-    snprintf(err, errlen, "compare: %d more replica%s need %s (%s each) but only %s is "
+    snprintf(err, errlen, "compare: %d more replica%s %s (%s each) but only %s is "
              "available; compare fewer modes or use a smaller model or batch", n_new,
-             n_new == 1 ? "" : "s", a, c, b);
+             n_new == 1 ? " needs" : "s need", a, c, b);
     return -1;
 }
 
