@@ -901,6 +901,8 @@ static void compare_select(trainer *t, int i)
 {
     if (!t->rs.n || i < 0 || i >= t->rs.n) return;
     t->rs.selected = i;
+    notify(t, 0, "replica %s selected: the map, the header and c (end) follow it",
+           t->rs.r[i].name);
 }
 
 static void compare_step(trainer *t)
