@@ -81,8 +81,7 @@ void panel_loss_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_
     if (nser)
         panel_chart(g, in, ser, nser, v->log_scale, v->unicode, 1, panel_label_value);
     else
-        grid_text(g, in.x + 1, in.y + in.h / 2, in.w - 2, "comparing: waiting for the first "
-                  "logged step", 0, UC_DIM);
+        grid_text(g, in.x + 1, in.y + in.h / 2, in.w - 2, "waiting for the first logged step", 0, UC_DIM);
     for (int i = 0; i < HIST_REPLICAS; i++) free(sm[i]), free(mx[i]), free(my[i]);
     /* legend in the bottom edge */
     int x = r.x + 2, y = r.y + r.h - 1;
