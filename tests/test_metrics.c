@@ -244,6 +244,28 @@ Test(metrics, quoting, .init = setup, .fini = teardown)
     cr_assert_str_eq(t.cell[1][14], "a,\"b");
 }
 
+Test(metrics, refuses_a_file_with_another_header, .init = setup, .fini = teardown)
+{
+    char err[512], want[1024];
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err); /* makes the directory */
+    cr_assert_not_null(w, "%s", err);
+    metrics_csv_close(w);
+    FILE *f = fopen(path, "w");
+    static const char old[] = "step,epoch,time_s,kind,precision,loss,lr,grad_norm,loss_scale,"
+                              "overflow,overflow_total,tokens_per_s,eval_loss,eval_ppl\n"
+                              "1,,,train,fp32,,,,,,,,,\n";
+    fputs(old, f);
+    fclose(f);
+    cr_assert_null(metrics_csv_open(path, err, sizeof err));
+    snprintf(want, sizeof want, "%s: its header is not \"%s\" (written by another mptui version?); "
+             "move it away or choose another --logging_dir", path, metrics_csv_header());
+    cr_assert_str_eq(err, want);
+    size_t len;
+    const char *text = slurp(path, &len);
+    cr_assert_str_eq(text, old, "the file is left as it was");
+    (void)len;
+}
+
 Test(metrics, errors, .init = setup, .fini = teardown)
 {
     char err[512], want[600], blocker[300], bad[400];

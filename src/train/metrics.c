@@ -129,6 +129,24 @@ static int finish(metrics_csv *w, char *err, size_t errlen)
     return -1;
 }
 
+/* 1 when an existing, non-empty file starts with another header line: appending rows of
+ * these columns under it would misalign every column after the change. */
+static int header_differs(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int differs = 0;
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        differs = strcmp(line, metrics_csv_header()) != 0;
+    }
+    fclose(f);
+    return differs;
+}
+
 metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen)
 {
     if (!path || !*path) return fail(err, errlen, "metrics.csv: empty path"), NULL;
@@ -148,6 +166,12 @@ metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen)
     }
     struct stat st;
     errno = 0;
+    if (header_differs(path)) {
+        fail(err, errlen, "%s: its header is not \"%s\" (written by another mptui version?); "
+             "move it away or choose another --logging_dir", path, metrics_csv_header());
+        metrics_csv_close(w);
+        return NULL;
+    }
     if (fstat(fileno(w->fp), &st) == 0 && st.st_size == 0) {
         if (write_header(w->fp) || finish(w, err, errlen)) {
             if (err && errlen && !strstr(err, path))
