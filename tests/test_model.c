@@ -197,6 +197,93 @@ Test(model, fp16_forward_close_to_fp32_and_stats_filled)
     free(st);
 }
 
+/* Each row's gradient is its output's gradient only (weight gradients apart), and the
+ * unscaled view: equal to it at scale 1, counting more underflow at scale 2^16. */
+Test(model, row_gradient_tensors_and_unscaled_view)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    prec_set_mode(&pol, DT_F16);
+    gpt_refresh_copies(m, &pol);
+    size_t sz = (size_t)pol.n * sizeof(gpt_row_stats);
+    gpt_row_stats *st = calloc(1, sz), *s2 = calloc(1, sz);
+    const uint64_t N = B * T, C = 16, V = 32;
+    gpt_forward(m, &pol, x, y, B, T, st);
+    gpt_backward(m, &pol, 1.0f, st); /* default: no unscale pass */
+    for (int i = 0; i < pol.n; i++)
+        cr_assert_eq(memcmp(&st[i].grad_unscaled, &st[i].grad, sizeof st[i].grad), 0, "%s",
+                     pol.rows[i].name);
+    const struct { const char *row; uint64_t grad, wgrad; } want[] = {
+        {"wte", N * C, 0}, {"wpe", N * C, 0}, {"h.0.ln_1", N * C, 0},
+        {"h.0.attn", N * C, 0}, {"h.0.attn.c_proj", N * C, C * C + C},
+        {"h.1.ln_2", N * C, 0}, {"h.1.mlp.c_fc", N * 4 * C, C * 4 * C + 4 * C},
+        {"h.1.mlp.gelu", N * 4 * C, 0}, {"h.1.mlp.c_proj", N * C, 4 * C * C + C},
+        {"h.0.attn.c_attn", 0, C * 3 * C + 3 * C}, {"ln_f", N * C, 0}, {"lm_head", N * V, V * C},
+        {"loss", 0, 0},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        int i = prec_find(&pol, want[k].row);
+        cr_assert(i >= 0);
+        if (want[k].grad) /* c_attn's also counts the attention's internal roundings */
+            cr_assert_eq(st[i].grad.count, want[k].grad, "%s grad", want[k].row);
+        cr_assert_eq(st[i].wgrad.count, want[k].wgrad, "%s wgrad", want[k].row);
+    }
+    cr_assert(st[prec_find(&pol, "h.0.attn.c_attn")].grad.count > N * 3 * C);
+    cr_assert_eq(st[prec_row_loss(&pol)].grad.count, 0);
+    cr_assert_eq(st[prec_row_loss(&pol)].act.count, N);
+    cr_assert_eq(st[1].act.count, N * C); /* wpe shares the encoder output */
+
+    /* scale 2^16, two micro-batches into the same stats */
+    gpt_set_stats_unscale(m, 0x1p-16f);
+    for (int k = 0; k < 2; k++) {
+        gpt_forward(m, &pol, x, y, B, T, s2);
+        gpt_backward(m, &pol, 65536.0f, s2);
+    }
+    gpt_set_stats_unscale(m, 1.0f);
+    uint64_t us = 0, uu = 0;
+    for (int i = 0; i < pol.n; i++) {
+        const gpt_row_stats *r = &s2[i];
+        cr_assert_eq(r->grad_unscaled.count, r->grad.count);
+        cr_assert_eq(r->grad.count, 2 * st[i].grad.count, "%s", pol.rows[i].name);
+        cr_assert(r->grad_unscaled.underflow >= r->grad.underflow);
+        cr_assert_eq(r->grad_unscaled.underflow, r->grad.underflow + r->grad_pass.underflow);
+        cr_assert_eq(r->grad_unscaled.amax, r->grad.amax * 0x1p-16f);
+        if (pol.rows[i].grad == DT_F32) cr_assert_eq(r->grad_pass.count, 0, "%s", pol.rows[i].name);
+        else if (r->grad.count && i != prec_find(&pol, "h.0.attn.c_attn") &&
+                 i != prec_find(&pol, "h.1.attn.c_attn"))
+            cr_assert_eq(r->grad_pass.count, r->grad.count, "%s", pol.rows[i].name);
+        us += r->grad.underflow;
+        uu += r->grad_unscaled.underflow;
+    }
+    cr_assert(uu > us, "unscaled underflow %llu, scaled %llu", (unsigned long long)uu,
+              (unsigned long long)us);
+    free(st);
+    free(s2);
+}
+
+/* When a consumer runs in another dtype (override), the row's gradient statistics describe
+ * the conversion into the row's own dtype, counted once. */
+Test(model, gradient_stats_follow_the_rows_dtype_under_overrides)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    char err[128];
+    prec_set_mode(&pol, DT_F32);
+    cr_assert_eq(prec_set_override(&pol, "h.*.ln_1", DT_F16, err, sizeof err), 2);
+    gpt_refresh_copies(m, &pol);
+    gpt_row_stats *st = calloc((size_t)pol.n, sizeof *st);
+    gpt_forward(m, &pol, x, y, B, T, st);
+    gpt_backward(m, &pol, 0x1p-20f, st); /* a tiny scale: some fp16 gradients flush */
+    int ln1 = prec_find(&pol, "h.0.ln_1");
+    cr_assert_eq(pol.rows[ln1].grad, DT_F16);
+    cr_assert_eq(pol.rows[ln1 + 1].grad, DT_F32);
+    /* produced exactly by c_attn's fp32 GEMM, then rounded to fp16: one count per element */
+    cr_assert_eq(st[ln1].grad.count, (uint64_t)B * T * 16);
+    cr_assert(st[ln1].grad.underflow > 0, "fp32 -> fp16 at scale 2^-20 should lose some (amax %g amin %g)", (double)st[ln1].grad.amax, (double)st[ln1].grad.amin_nz);
+    free(st);
+    cr_assert_eq(prec_set_override(&pol, "h.*.ln_1", -1, err, sizeof err), 2);
+}
+
 Test(model, sampling_forward_without_targets)
 {
     int32_t x[T];

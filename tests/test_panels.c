@@ -2,6 +2,7 @@
  * (dtype labels, colors, unhealthy highlight, override marker, selection, scrolling), eval,
  * footer, help overlay, too-small notice; plus key bindings and short formats. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,33 @@ Test(panels, precision_map_rows)
     cr_assert(grid_find(&g, "h.0.attn ", &x, &y));
     cr_assert_eq(grid_cell(&g, x, y)->color, UC_BAD);
     cr_assert_eq(v.map_page, 6);
+    grid_free(&g);
+    free(s);
+}
+
+/* Dynamic range columns appear once the name column is at its widest and 14 cells remain. */
+Test(panels, precision_map_dynamic_range_when_wide)
+{
+    feed_snapshot *s = make_snap();
+    s->layers[3].act_range = 17.25, s->layers[3].grad_range = 29.8;
+    s->layers[4].act_range = NAN; /* nothing nonzero: shown as "-" */
+    ui_view v;
+    view_init(&v, 0);
+    ui_grid g;
+    char buf[256];
+    cr_assert_eq(grid_init(&g, 101, 9), 0); /* inner width 99: one short */
+    panel_map(&g, (ui_rect){0, 0, 101, 9}, s, &v);
+    row_of(&g, 1, buf, sizeof buf);
+    cr_assert(!strstr(buf, "act dr"), "%s", buf);
+    grid_free(&g);
+    cr_assert_eq(grid_init(&g, 104, 9), 0); /* inner width 102 */
+    panel_map(&g, (ui_rect){0, 0, 104, 9}, s, &v);
+    row_of(&g, 1, buf, sizeof buf);
+    cr_assert(strstr(buf, "  ovf act dr grd dr"), "%s", buf);
+    row_of(&g, 5, buf, sizeof buf);
+    cr_assert(strstr(buf, "    2   17.2   29.8"), "%s", buf);
+    row_of(&g, 6, buf, sizeof buf);
+    cr_assert(strstr(buf, "    0      -    0.0"), "%s", buf);
     grid_free(&g);
     free(s);
 }

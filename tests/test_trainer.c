@@ -456,6 +456,20 @@ Test(trainer, compare_fork_from_checkpoint_continues_and_modes_differ)
     const char *text = slurp_file(path, &len);
     cr_assert_not_null(strstr(text, ",eval_ppl,replica\n"));
     cr_assert_not_null(strstr(text, ",bf16\n"));
+    /* layers.csv: each replica's tensor health, labelled with its name */
+    snprintf(path, sizeof path, "%s/logs/layers.csv", out2);
+    text = slurp_file(path, &len);
+    int n30[2] = {0, 0}, n40[2] = {0, 0};
+    for (const char *l = text; (l = strchr(l, '\n')) != NULL; l++) {
+        n30[0] += strncmp(l + 1, "30,fp16,", 8) == 0;
+        n30[1] += strncmp(l + 1, "30,bf16,", 8) == 0;
+        n40[0] += strncmp(l + 1, "40,fp16,", 8) == 0;
+        n40[1] += strncmp(l + 1, "40,bf16,", 8) == 0;
+    }
+    cr_assert(n30[0] > 20 && n30[0] == n30[1] && n40[0] == n30[0] && n40[1] == n30[0],
+              "layers.csv rows per replica: %d %d %d %d", n30[0], n30[1], n40[0], n40[1]);
+    cr_assert_not_null(strstr(text, "\n30,bf16,h.0.mlp.c_fc,activation,bf16,"));
+    cr_assert_not_null(strstr(text, "\n40,fp16,h.1.attn.c_proj,activation,fp16,"));
     /* each replica saved as its own resumable checkpoint */
     snprintf(path, sizeof path, "%s/compare-bf16/checkpoint-40/model.safetensors", out2);
     cr_assert_eq(access(path, R_OK), 0, "%s", path);

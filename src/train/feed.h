@@ -26,7 +26,10 @@ typedef struct {
     float act_amax, grad_amax;  /* gradients as stored, i.e. still scaled */
     float act_amin, grad_amin;  /* smallest nonzero magnitude, 0 = none */
     double act_uflow_pct, grad_uflow_pct;
-    int64_t act_ovf, grad_ovf;  /* overflow counts (+ non-finite) at the last logged step */
+    int64_t act_ovf, grad_ovf;  /* overflow counts (+ non-finite) at the last logged step;
+                                   grad_ovf includes the row's weight gradients */
+    double grad_uflow_unscaled_pct; /* the gradient's underflow % without the loss scale */
+    double act_range, grad_range;   /* dynamic range, log2 amax - log2 amin; NAN = none */
     int valid;                  /* stats gathered at least once */
 } feed_layer;
 

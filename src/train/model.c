@@ -2,6 +2,8 @@
  * from the precision policy; owns parameters, gradients, AdamW state and activations. */
 #include "model.h"
 
+#include "health.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,9 @@ struct gpt {
     /* backward scratch, reused across blocks */
     float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *datt, *qkv_cast;
     int have_targets;
+    float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
+    float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
+    size_t hscratch_n;
 };
 
 /* ---- parameters ---- */
@@ -154,6 +159,8 @@ static void acts_alloc(gpt *m, allocator *a)
     m->d4c2 = falloc(a, BT * 4 * C);
     m->datt = falloc(a, B * NH * T * T);
     m->qkv_cast = falloc(a, BT * 3 * C);
+    m->hscratch_n = BT * 4 * C;
+    m->hscratch = falloc(a, m->hscratch_n);
     m->d_inputs = bk_alloc(m->be, BT * sizeof(int32_t));
     m->d_targets = bk_alloc(m->be, BT * sizeof(int32_t));
     if (!m->d_inputs || !m->d_targets) a->failed = 1;
@@ -173,6 +180,7 @@ gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, siz
     m->be = be;
     m->maxB = B;
     m->maxT = T;
+    m->stats_inv = 1.0f;
     m->tensors = calloc((size_t)(2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2),
                         sizeof *m->tensors);
     m->blocks = calloc((size_t)cfg->n_layer, sizeof *m->blocks);
@@ -205,7 +213,7 @@ void gpt_free(gpt *m)
     float **bufs[] = {&m->params, &m->grads, &m->m, &m->v, &m->wcopy, &m->encoded, &m->lnf,
                       &m->lnf_mean, &m->lnf_rstd, &m->logits, &m->losses, &m->dres, &m->dlnf,
                       &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2, &m->datt,
-                      &m->qkv_cast};
+                      &m->qkv_cast, &m->hscratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bfree(m, *bufs[i]);
     for (int l = 0; m->blocks && l < m->cfg.n_layer; l++) {
         gpt_block_acts *b = &m->blocks[l];
@@ -286,12 +294,37 @@ static const float *mp(const gpt *m, int i) { return m->params + m->tensors[i].o
 
 static num_stats *sa(gpt_row_stats *s, int row) { return s ? &s[row].act : NULL; }
 static num_stats *sg(gpt_row_stats *s, int row) { return s ? &s[row].grad : NULL; }
-
-/* A gradient produced in the consumer's dtype becomes the producer's gradient dtype. */
-static void grad_to(gpt *m, float *g, size_t n, dtype_t from, dtype_t to, num_stats *st)
+static num_stats *sw(gpt_row_stats *s, int row) { return s ? &s[row].wgrad : NULL; }
+/* A row's output gradient is produced by its consumer in the consumer's dtype `from`. When
+ * that is the row's own dtype `to`, the producing rounding is the one to count; otherwise
+ * the conversion in grad_to is (so the statistics always describe the stored dtype). */
+static num_stats *sgp(gpt_row_stats *s, int row, dtype_t from, dtype_t to)
 {
-    if (from != to) bk_cast(m->be, g, g, n, to, st);
+    return s && from == to ? &s[row].grad : NULL;
 }
+
+/* grad_unscaled's extra pass over a stored (scaled) gradient g in dtype dt: x * inv in fp32,
+ * rounded to dt, counted. fp32 gradients lose nothing to a rounding, so they are skipped. */
+static void grad_pass(gpt *m, const float *g, size_t n, dtype_t dt, gpt_row_stats *s, int row)
+{
+    if (!s || m->stats_inv == 1.0f || dt == DT_F32) return;
+    for (size_t i = 0; i < n; i += m->hscratch_n) {
+        size_t k = n - i < m->hscratch_n ? n - i : m->hscratch_n;
+        bk_copy(m->be, m->hscratch, g + i, k * sizeof(float));
+        bk_scale(m->be, m->hscratch, k, m->stats_inv);
+        bk_cast(m->be, m->hscratch, m->hscratch, k, dt, &s[row].grad_pass);
+    }
+}
+
+/* A gradient produced in the consumer's dtype becomes the producer's (row's) gradient dtype. */
+static void grad_to(gpt *m, float *g, size_t n, dtype_t from, dtype_t to, gpt_row_stats *s,
+                    int row)
+{
+    if (from != to) bk_cast(m->be, g, g, n, to, sg(s, row));
+    grad_pass(m, g, n, to, s, row);
+}
+
+void gpt_set_stats_unscale(gpt *m, float inv_scale) { m->stats_inv = inv_scale; }
 
 /* ---- forward ---- */
 
@@ -340,7 +373,13 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
     m->T = T;
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
     bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
-    if (st) bk_stats(be, m->encoded, (size_t)N * C, &st[0].act);
+    if (st) { /* wte and wpe share the encoder's output (and its gradient) */
+        num_stats e;
+        num_stats_reset(&e);
+        bk_stats(be, m->encoded, (size_t)N * C, &e);
+        num_stats_merge(&st[0].act, &e);
+        num_stats_merge(&st[1].act, &e);
+    }
     const float *res = m->encoded;
     for (int l = 0; l < L; l++) {
         block_forward(m, p, l, res, B, T, st);
@@ -375,37 +414,45 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
 
     /* MLP: dres is d(res3); the branch's gradient enters in c_proj's gradient dtype */
     bk_cast(be, m->dc, m->dres, NC, r[PR_FCPROJ].grad, sg(st, row0 + PR_FCPROJ));
+    grad_pass(m, m->dc, NC, r[PR_FCPROJ].grad, st, row0 + PR_FCPROJ);
     bk_matmul_backward(be, m->d4c, gp(m, tix(l, P_FCPROJW)), gp(m, tix(l, P_FCPROJB)), m->dc,
                        a->fch_gelu, wt(m, p, tix(l, P_FCPROJW)), N, 4 * C, C, 0,
-                       r[PR_FCPROJ].grad, sg(st, row0 + PR_GELU), sg(st, row0 + PR_FCPROJ));
-    grad_to(m, m->d4c, NC * 4, r[PR_FCPROJ].grad, r[PR_GELU].grad, NULL);
-    bk_gelu_backward(be, m->d4c2, a->fch, m->d4c, NC * 4, r[PR_GELU].grad, sg(st, row0 + PR_FC));
-    grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, NULL);
+                       r[PR_FCPROJ].grad,
+                       sgp(st, row0 + PR_GELU, r[PR_FCPROJ].grad, r[PR_GELU].grad),
+                       sw(st, row0 + PR_FCPROJ));
+    grad_to(m, m->d4c, NC * 4, r[PR_FCPROJ].grad, r[PR_GELU].grad, st, row0 + PR_GELU);
+    bk_gelu_backward(be, m->d4c2, a->fch, m->d4c, NC * 4, r[PR_GELU].grad,
+                     sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
+    grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
     bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_FCW)), gp(m, tix(l, P_FCB)), m->d4c2, a->ln2,
                        wt(m, p, tix(l, P_FCW)), N, C, 4 * C, 0, r[PR_FC].grad,
-                       sg(st, row0 + PR_LN2), sg(st, row0 + PR_FC));
-    grad_to(m, m->dc2, NC, r[PR_FC].grad, r[PR_LN2].grad, NULL);
+                       sgp(st, row0 + PR_LN2, r[PR_FC].grad, r[PR_LN2].grad),
+                       sw(st, row0 + PR_FC));
+    grad_to(m, m->dc2, NC, r[PR_FC].grad, r[PR_LN2].grad, st, row0 + PR_LN2);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
                           a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
 
     /* attention: dres is now d(res2) */
     bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
+    grad_pass(m, m->dc, NC, r[PR_ATTPROJ].grad, st, row0 + PR_ATTPROJ);
     bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_ATTPROJW)), gp(m, tix(l, P_ATTPROJB)), m->dc,
                        a->atty, wt(m, p, tix(l, P_ATTPROJW)), N, C, C, 0, r[PR_ATTPROJ].grad,
-                       sg(st, row0 + PR_ATTN), sg(st, row0 + PR_ATTPROJ));
-    grad_to(m, m->dc2, NC, r[PR_ATTPROJ].grad, r[PR_ATTN].grad, NULL);
+                       sgp(st, row0 + PR_ATTN, r[PR_ATTPROJ].grad, r[PR_ATTN].grad),
+                       sw(st, row0 + PR_ATTPROJ));
+    grad_to(m, m->dc2, NC, r[PR_ATTPROJ].grad, r[PR_ATTN].grad, st, row0 + PR_ATTN);
     const float *qkv = a->qkv;
     if (r[PR_QKV].act != r[PR_ATTN].act) {
         bk_cast(be, m->qkv_cast, a->qkv, NC * 3, r[PR_ATTN].act, NULL);
         qkv = m->qkv_cast;
     }
     bk_attention_backward(be, m->d3c, m->datt, m->dc2, qkv, a->att, B, T, C, NH,
-                          r[PR_ATTN].grad, sg(st, row0 + PR_QKV));
-    grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, NULL);
+                          r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
+    grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
     bk_matmul_backward(be, m->dc, gp(m, tix(l, P_QKVW)), gp(m, tix(l, P_QKVB)), m->d3c, a->ln1,
                        wt(m, p, tix(l, P_QKVW)), N, C, 3 * C, 0, r[PR_QKV].grad,
-                       sg(st, row0 + PR_LN1), sg(st, row0 + PR_QKV));
-    grad_to(m, m->dc, NC, r[PR_QKV].grad, r[PR_LN1].grad, NULL);
+                       sgp(st, row0 + PR_LN1, r[PR_QKV].grad, r[PR_LN1].grad),
+                       sw(st, row0 + PR_QKV));
+    grad_to(m, m->dc, NC, r[PR_QKV].grad, r[PR_LN1].grad, st, row0 + PR_LN1);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
 }
@@ -420,9 +467,11 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
 
     bk_crossentropy_backward(be, m->dlogits, m->logits, m->d_targets, N, V, dloss_mult / (float)N,
                              p->rows[rh].grad, sg(st, rh));
+    grad_pass(m, m->dlogits, (size_t)N * V, p->rows[rh].grad, st, rh);
     bk_matmul_backward(be, m->dlnf, gp(m, 0), NULL, m->dlogits, m->lnf, wt(m, p, 0), N, C, V, 1,
-                       p->rows[rh].grad, sg(st, rf), sg(st, rh));
-    grad_to(m, m->dlnf, NC, p->rows[rh].grad, p->rows[rf].grad, NULL);
+                       p->rows[rh].grad, sgp(st, rf, p->rows[rh].grad, p->rows[rf].grad),
+                       sw(st, rh));
+    grad_to(m, m->dlnf, NC, p->rows[rh].grad, p->rows[rf].grad, st, rf);
     bk_zero(be, m->dres, NC * sizeof(float));
     const float *res_last = m->blocks[L - 1].res3;
     int lnw = tix(L, 0);
@@ -433,8 +482,14 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         block_backward(m, p, l, res, B, T, st);
     }
     if (st) {
-        bk_stats(be, m->dres, NC, &st[0].grad);
-        bk_stats(be, m->dres, NC, &st[1].grad);
+        num_stats e;
+        num_stats_reset(&e);
+        bk_stats(be, m->dres, NC, &e);
+        num_stats_merge(&st[0].grad, &e);
+        num_stats_merge(&st[1].grad, &e);
+        /* recomputed from the running sums, so accumulation micro-batches add up */
+        for (int i = 0; i < p->n; i++)
+            health_unscaled(&st[i].grad, &st[i].grad_pass, m->stats_inv, &st[i].grad_unscaled);
     }
     bk_encoder_backward(be, gp(m, 0), gp(m, 1), m->dres, m->d_inputs, B, T, C);
 }
@@ -459,8 +514,8 @@ size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
     size_t att = (size_t)B * NH * (size_t)T * (size_t)T;
     /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
     size_t per_block = 18 * BT * C + 4 * BT + att;
-    /* encoded, lnf, dres, dlnf, dc, dc2 (6), d3c and qkv_cast (3 each), d4c and d4c2 (4
-     * each); lnf mean/rstd and losses; logits and dlogits; datt */
-    size_t acts = L * per_block + 20 * BT * C + 3 * BT + 2 * BT * V + att;
+    /* encoded, lnf, dres, dlnf, dc, dc2 (6), d3c and qkv_cast (3 each), d4c, d4c2 and
+     * hscratch (4 each); lnf mean/rstd and losses; logits and dlogits; datt */
+    size_t acts = L * per_block + 24 * BT * C + 3 * BT + 2 * BT * V + att;
     return (5 * params + acts) * sizeof(float) + 2 * BT * sizeof(int32_t);
 }

@@ -26,9 +26,15 @@ typedef struct {
     int prec_row;            /* precision-map row whose weight dtype this tensor takes */
 } gpt_tensor;
 
-/* Per precision-map row, what rounding did to its output activation and its gradient. */
+/* Per precision-map row, what rounding did to its tensors (docs/layers.md):
+ * act: its output activation, rounded to the row's act dtype;
+ * grad: the gradient of that output as the backward stores it (scaled by the loss scale),
+ *   rounded to the row's grad dtype;
+ * grad_unscaled: that gradient in the true domain (health_unscaled of grad and grad_pass);
+ * grad_pass: the extra pass behind grad_unscaled (stored value x inv_scale, rounded);
+ * wgrad: weight and bias gradients rounded to the grad dtype before fp32 accumulation. */
 typedef struct {
-    num_stats act, grad;
+    num_stats act, grad, grad_unscaled, grad_pass, wgrad;
 } gpt_row_stats;
 
 typedef struct gpt gpt;
@@ -65,6 +71,9 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
 /* Backward of the last forward: d(loss * dloss_mult)/dparams ADDED into the fp32 gradients
  * (dloss_mult = loss scale / accumulation steps). stats collect gradient rounding. */
 void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats *stats);
+/* 1 / loss scale for the unscaled gradient statistics of the next backwards that collect
+ * stats (default 1: no extra pass, grad_unscaled equals grad). */
+void gpt_set_stats_unscale(gpt *m, float inv_scale);
 void gpt_zero_grads(gpt *m);
 /* Copies logits (V floats) of position t of sequence b of the last forward to host. */
 void gpt_logits_row(gpt *m, int b, int t, float *out);

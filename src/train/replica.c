@@ -219,11 +219,13 @@ static void replica_blame(const replica *r, const char *param, char *out, size_t
             snprintf(out, outlen, "%s act", p->rows[i].name);
             return;
         }
-    for (int i = p->n - 1; i >= 0; i--)
-        if (r->stats[i].grad.overflow || r->stats[i].grad.nonfinite) {
+    for (int i = p->n - 1; i >= 0; i--) {
+        const gpt_row_stats *s = &r->stats[i];
+        if (s->grad.overflow || s->grad.nonfinite || s->wgrad.overflow || s->wgrad.nonfinite) {
             snprintf(out, outlen, "%s grad", p->rows[i].name);
             return;
         }
+    }
 }
 
 static int replica_unscale(replica *r, const char **first)
@@ -276,6 +278,10 @@ void replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, 
         gpt_refresh_copies(r->model, &r->policy);
         gpt_zero_grads(r->model);
         scale[i] = scaler_loss_scale(&r->sc);
+        if (log_step) { /* unscaled gradient statistics with this replica's own scale */
+            gpt_set_stats_unscale(r->model, scaler_inv_scale(&r->sc));
+            r->stats_step = step;
+        }
     }
     for (int k = 0; k < accum; k++) {
         data_train_batch(d, data_rng, B, T, inputs, targets); /* once for every replica */

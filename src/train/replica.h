@@ -36,6 +36,7 @@ typedef struct {
     int n_ot;
     gpt_row_stats *stats;    /* one per policy row, filled on logging steps */
     int have_stats;
+    int64_t stats_step;      /* the step stats describe */
     double last_loss, last_lr, last_norm, last_scale;
     int last_skipped;
     double win_loss_sum;     /* logging window, as the trainer keeps it */

@@ -15,6 +15,8 @@
 #include "data.h"
 #include "divergence.h"
 #include "evaluate.h"
+#include "health.h"
+#include "layers_csv.h"
 #include "metrics.h"
 #include "model.h"
 #include "optim.h"
@@ -38,11 +40,13 @@ struct trainer {
     int n_ot;
     rng_state data_rng, sample_rng;
     metrics_csv *csv;
+    layers_csv *lcsv;            /* layers.csv beside metrics.csv */
     int B, T, accum, eval_B;
     int64_t step, max_steps, steps_per_epoch;
     int32_t *inputs, *targets;   /* host, (max(B, eval_B), T) */
     gpt_row_stats *stats;        /* one per policy row, filled on logging steps */
     int have_stats;
+    int64_t stats_step;          /* the step t->stats describe */
     /* logging window */
     double win_loss_sum;
     int win_loss_n;
@@ -230,11 +234,15 @@ static int setup_model(trainer *t, char *err, size_t errlen)
 
 static int setup_csv(trainer *t, char *err, size_t errlen)
 {
-    char path[CFG_PATH_MAX + 32];
-    if (t->cfg.logging_dir[0]) snprintf(path, sizeof path, "%s/metrics.csv", t->cfg.logging_dir);
-    else snprintf(path, sizeof path, "%s/logs/metrics.csv", t->cfg.output_dir);
+    char dir[CFG_PATH_MAX + 8], path[CFG_PATH_MAX + 32];
+    if (t->cfg.logging_dir[0]) snprintf(dir, sizeof dir, "%s", t->cfg.logging_dir);
+    else snprintf(dir, sizeof dir, "%s/logs", t->cfg.output_dir);
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
     t->csv = metrics_csv_open(path, err, errlen);
-    return t->csv ? 0 : -1;
+    if (!t->csv) return -1;
+    snprintf(path, sizeof path, "%s/layers.csv", dir);
+    t->lcsv = layers_csv_open(path, err, errlen);
+    return t->lcsv ? 0 : -1;
 }
 
 trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
@@ -280,6 +288,7 @@ void trainer_free(trainer *t)
     compare_csv_close(t->ccsv);
     replica_free(&t->rs);
     divergence_free(&t->div);
+    if (t->lcsv) layers_csv_close(t->lcsv);
     gpt_free(t->model);
     if (t->be) bk_destroy(t->be);
     prec_free(&t->policy);
@@ -314,16 +323,25 @@ static void snap_layers(trainer *t, feed_snapshot *s)
         L->grad = r->grad;
         L->override = r->override;
         if (!have_stats) continue;
-        const num_stats *a = &stats[i].act, *g = &stats[i].grad;
+        const gpt_row_stats *rs = &stats[i];
+        tensor_health a, g, gu, w;
+        health_from_stats(&rs->act, &a);
+        health_from_stats(&rs->grad, &g);
+        health_from_stats(&rs->grad_unscaled, &gu);
+        health_from_stats(&rs->wgrad, &w);
         L->valid = 1;
-        L->act_amax = a->amax;
-        L->grad_amax = g->amax;
-        L->act_amin = a->amin_nz;
-        L->grad_amin = g->amin_nz;
-        L->act_uflow_pct = a->count ? 100.0 * (double)a->underflow / (double)a->count : 0;
-        L->grad_uflow_pct = g->count ? 100.0 * (double)g->underflow / (double)g->count : 0;
-        L->act_ovf = (int64_t)(a->overflow + a->nonfinite);
-        L->grad_ovf = (int64_t)(g->overflow + g->nonfinite);
+        L->act_amax = (float)a.amax;
+        L->grad_amax = (float)g.amax;
+        L->act_amin = rs->act.amin_nz;
+        L->grad_amin = rs->grad.amin_nz;
+        L->act_uflow_pct = a.underflow_pct;
+        L->grad_uflow_pct = g.underflow_pct;
+        L->grad_uflow_unscaled_pct = gu.underflow_pct;
+        L->act_range = a.dynamic_range;
+        L->grad_range = g.dynamic_range;
+        L->act_ovf = a.overflow + a.nonfinite;
+        /* the row's whole backward: its output gradient and its weight gradients */
+        L->grad_ovf = g.overflow + g.nonfinite + w.overflow + w.nonfinite;
     }
 }
 
@@ -395,11 +413,13 @@ static void blame(const trainer *t, const char *param, char *out, size_t outlen)
             snprintf(out, outlen, "%s act", p->rows[i].name);
             return;
         }
-    for (int i = p->n - 1; i >= 0; i--)
-        if (t->stats[i].grad.overflow || t->stats[i].grad.nonfinite) {
+    for (int i = p->n - 1; i >= 0; i--) {
+        const gpt_row_stats *s = &t->stats[i];
+        if (s->grad.overflow || s->grad.nonfinite || s->wgrad.overflow || s->wgrad.nonfinite) {
             snprintf(out, outlen, "%s grad", p->rows[i].name);
             return;
         }
+    }
 }
 
 static int unscale_all(trainer *t, const char **first)
@@ -417,12 +437,14 @@ static int unscale_all(trainer *t, const char **first)
 
 static void train_step(trainer *t)
 {
-    int log_step = (t->step + 1) % t->cfg.logging_steps == 0;
+    /* stats exactly on the steps that log (trainer_run's rule) */
+    int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
     gpt_row_stats *st = log_step ? t->stats : NULL;
     if (st) memset(st, 0, (size_t)t->policy.n * sizeof *st);
     gpt_refresh_copies(t->model, &t->policy);
     gpt_zero_grads(t->model);
     float scale = scaler_loss_scale(&t->sc);
+    if (st) gpt_set_stats_unscale(t->model, scaler_inv_scale(&t->sc));
     double loss_sum = 0;
     int n_fin = 0;
     for (int k = 0; k < t->accum; k++) {
@@ -432,6 +454,7 @@ static void train_step(trainer *t)
         if (isfinite(loss)) loss_sum += loss, n_fin++;
     }
     t->have_stats = t->have_stats || st != NULL;
+    if (st) t->stats_step = t->step + 1;
     const char *first;
     int found = unscale_all(t, &first);
     char where[64];
@@ -496,8 +519,16 @@ static void log_train(trainer *t)
     r.overflow = t->last_skipped;
     r.overflow_total = t->sc.overflow_total;
     r.tokens_per_s = t->tokens_per_s;
-    if (t->rs.n) compare_log(t, &r);
-    else csv_row(t, &r);
+    if (t->rs.n) {
+        compare_log(t, &r);
+    } else {
+        csv_row(t, &r);
+        char err[512];
+        if (t->have_stats && t->stats_step == t->step &&
+            layers_csv_write(t->lcsv, t->step, dtype_name(t->policy.mode), &t->policy, t->stats,
+                             err, sizeof err))
+            notify(t, 1, "%s", err);
+    }
     if (t->log && !t->rs.n) {
         char line[256];
         snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %7.4f | "
@@ -891,6 +922,7 @@ static void compare_stop(trainer *t, int keep)
     t->win_loss_sum = r->win_loss_sum;
     t->win_loss_n = r->win_loss_n;
     if (r->have_eval) t->last_eval = r->last_eval, t->have_eval = 1;
+    t->stats_step = r->stats_step;
     replica_keep(&t->rs, keep, t->model, &t->policy, &t->sc, &t->opt, t->stats, &t->have_stats);
     divergence_free(&t->div);
     notify(t, 0, "comparison ended at step %lld: training goes on as %s (%s)",
@@ -907,7 +939,8 @@ static void compare_select(trainer *t, int i)
 
 static void compare_step(trainer *t)
 {
-    int log_step = (t->step + 1) % t->cfg.logging_steps == 0;
+    /* stats exactly on the steps that log (trainer_run's rule), as train_step */
+    int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
     replica_step(&t->rs, &t->data, &t->data_rng, t->B, t->T, t->accum, t->inputs, t->targets,
                  t->step + 1, log_step);
     const replica *sel = &t->rs.r[t->rs.selected];
@@ -928,9 +961,13 @@ static void compare_log(trainer *t, const metric_row *base)
     char err[256], line[320];
     divergence_compute(&t->div, &t->rs, t->step);
     for (int i = 0; i < t->rs.n; i++) {
+        const replica *p = &t->rs.r[i];
         metric_row r = *base;
         replica_row(&t->rs, i, &r);
         csv_row(t, &r);
+        if (p->have_stats && p->stats_step == t->step &&
+            layers_csv_write(t->lcsv, t->step, p->name, &p->policy, p->stats, err, sizeof err))
+            notify(t, 1, "%s", err);
         if (!t->log) continue;
         snprintf(line, sizeof line, "step %6lld/%lld | %-4s | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s", (long long)t->step,

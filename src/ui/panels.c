@@ -297,6 +297,9 @@ static int map_name_width(int w)
     return nw < 16 ? 16 : nw > 28 ? 28 : nw;
 }
 
+/* Dynamic-range columns (act dr, grd dr) only when the widest name column still leaves room. */
+static int map_wide(int w) { return w - (map_name_width(w) + 60) >= 14; }
+
 static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int selected)
 {
     int nw = map_name_width(w), bad = panel_layer_unhealthy(l);
@@ -308,14 +311,17 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
     else grid_text(g, cx, y, 4, "-", 0, UC_DIM);
     grid_text(g, cx + 5, y, 4, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
     grid_text(g, cx + 10, y, 4, dtype_label(l->grad), UA_BOLD, panel_dtype_color(l->grad));
-    char b[5][32];
+    char b[7][32];
     map_stat(b[0], 32, l->valid, l->act_amax, "%9.3g");
     map_stat(b[1], 32, l->valid, l->grad_amax, "%9.3g");
     map_stat(b[2], 32, l->valid, l->act_uflow_pct, "%6.2f%%");
     map_stat(b[3], 32, l->valid, l->grad_uflow_pct, "%6.2f%%");
     map_stat(b[4], 32, l->valid, (double)(l->act_ovf + l->grad_ovf), "%5.0f");
-    static const int off[5] = {16, 26, 36, 44, 52}, wid[5] = {9, 9, 7, 7, 5};
-    for (int k = 0; k < 5; k++) {
+    map_stat(b[5], 32, l->valid && !isnan(l->act_range), l->act_range, "%5.1f");
+    map_stat(b[6], 32, l->valid && !isnan(l->grad_range), l->grad_range, "%5.1f");
+    static const int off[7] = {16, 26, 36, 44, 52, 58, 65}, wid[7] = {9, 9, 7, 7, 5, 6, 6};
+    int ncol = map_wide(w) ? 7 : 5;
+    for (int k = 0; k < ncol; k++) {
         int len = (int)strlen(b[k]);
         grid_text(g, cx + off[k] + (wid[k] - len > 0 ? wid[k] - len : 0), y, wid[k], b[k], attr, col);
     }
@@ -334,9 +340,11 @@ void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
     ui_rect in = rect_inner(r);
     int nw = map_name_width(in.w), cx = in.x + 1 + nw + 1;
     grid_text(g, in.x + 1, in.y, nw, "layer", UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
-    static const char *hd[8] = {"wt", "act", "grad", " act amax", "grad amax", "act uf%", "grd uf%", "  ovf"};
-    static const int off[8] = {0, 5, 10, 16, 26, 36, 44, 52};
-    for (int k = 0; k < 8; k++) grid_text(g, cx + off[k], in.y, 9, hd[k], UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
+    static const char *hd[10] = {"wt", "act", "grad", " act amax", "grad amax", "act uf%",
+                                 "grd uf%", "  ovf", "act dr", "grd dr"};
+    static const int off[10] = {0, 5, 10, 16, 26, 36, 44, 52, 58, 65};
+    int ncol = map_wide(in.w) ? 10 : 8;
+    for (int k = 0; k < ncol; k++) grid_text(g, cx + off[k], in.y, 9, hd[k], UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
     int page = in.h - 1, n = s->n_layers;
     v->map_page = page > 0 ? page : 1;
     if (v->selected >= n) v->selected = n - 1;

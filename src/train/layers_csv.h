@@ -1,0 +1,27 @@
+/* layers_csv.h — <logging_dir>/layers.csv: one row per layer and tensor at every logged
+ * step (tensor health, docs/layers.md), RFC 4180 via libcsv, flushed once per step. */
+#ifndef MPTUI_LAYERS_CSV_H
+#define MPTUI_LAYERS_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "precision.h"
+
+typedef struct layers_csv layers_csv;
+
+/* Opens <path> for appending (header written when the file is new or empty), so a resumed
+ * run continues the same file. The directory must exist (metrics_csv_open makes it).
+ * NULL + err on failure. */
+layers_csv *layers_csv_open(const char *path, char *err, size_t errlen);
+/* Writes the rows of one logged step and flushes: for every policy row and every tensor
+ * that holds elements in st (see health_tensor), in policy order. replica labels the rows
+ * (the mode name of a single run, or of the comparison replica). 0 ok, -1 + err. */
+int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const prec_policy *p,
+                     const gpt_row_stats *st, char *err, size_t errlen);
+void layers_csv_close(layers_csv *w);
+/* The header columns, comma-separated, as written. */
+const char *layers_csv_header(void);
+
+#endif
