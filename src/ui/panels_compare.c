@@ -170,7 +170,7 @@ void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
         x += grid_printf(g, x, y, in.x + in.w - x, 0, UC_DEFAULT, "-");
         x += grid_printf(g, x, y, in.x + in.w - x, UA_BOLD, panel_dtype_color(s->replicas[d->a].mode),
                          "%s", a);
-        snprintf(text, sizeof text, "  dloss %+.4f  dW %.2e  cos %.4f  min %.4f %s", d->loss_diff,
+        snprintf(text, sizeof text, "  dloss %+.3g  dW %.2e  cos %.4f  min %.4f %s", d->loss_diff,
                  d->weight_rel_l2, d->grad_cos, d->cos_min, d->cos_min_layer);
         int bad = !(d->grad_cos > 0.9);
         grid_text(g, x, y, in.x + in.w - x, text, bad ? UA_BOLD : 0, bad ? UC_WARN : UC_DEFAULT);
