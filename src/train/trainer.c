@@ -407,7 +407,7 @@ static void blame(const trainer *t, const char *param, char *out, size_t outlen)
 {
     const prec_policy *p = &t->policy;
     snprintf(out, outlen, "%s grad", param ? param : "?");
-    if (!t->have_stats) return;
+    if (!t->have_stats || t->stats_step != t->step + 1) return; /* stale: another step's */
     for (int i = 0; i < p->n; i++)
         if (t->stats[i].act.overflow || t->stats[i].act.nonfinite) {
             snprintf(out, outlen, "%s act", p->rows[i].name);
