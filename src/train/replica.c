@@ -209,11 +209,12 @@ void replica_free(replica_set *s)
 
 /* As the trainer's blame(): the first activation (forward order) whose rounding overflowed,
  * else the last gradient in backward order, else the parameter gradient. */
-static void replica_blame(const replica *r, const char *param, char *out, size_t outlen)
+static void replica_blame(const replica *r, int64_t step, const char *param, char *out,
+                          size_t outlen)
 {
     const prec_policy *p = &r->policy;
     snprintf(out, outlen, "%s grad", param ? param : "?");
-    if (!r->have_stats) return;
+    if (!r->have_stats || r->stats_step != step) return; /* stale: another step's */
     for (int i = 0; i < p->n; i++)
         if (r->stats[i].act.overflow || r->stats[i].act.nonfinite) {
             snprintf(out, outlen, "%s act", p->rows[i].name);
@@ -250,7 +251,7 @@ static void replica_update(replica *r, int64_t step, double loss_sum, int n_fin,
     const char *first;
     int found = replica_unscale(r, &first);
     char where[64];
-    if (found) replica_blame(r, first, where, sizeof where);
+    if (found) replica_blame(r, step, first, where, sizeof where);
     int skip = scaler_update(&r->sc, found, step, found ? where : NULL);
     double norm = NAN, lr = r->opt.lr * optim_lr_lambda(r->opt.sched, r->opt.t,
                                                          r->opt.warmup_steps, r->opt.total_steps);
