@@ -504,6 +504,7 @@ Test(trainer, compare_overflow_in_one_replica_does_not_disturb_the_other)
     cr_assert_eq(cmp.snap.replicas[1].overflow_total, 20);
     cr_assert_eq(cmp.snap.replicas[1].last_overflow_step, 20);
     cr_assert_eq(cmp.snap.replicas[0].overflow_total, 0);
+    cr_assert(cmp.snap.replicas[1].first_nonfinite[0] != 0, "the overflow is blamed on a tensor");
     cr_assert_eq(cmp.snap.overflow_total, 0); /* the headline follows the selected replica */
     cr_assert_eq(cmp.snap.mode, DT_F32);
     cr_assert(isnan(cmp.snap.div[0].grad_cos)); /* fp16 grads are not finite */
