@@ -126,28 +126,17 @@ Test(panels_compare, screen_160x50_uses_the_space)
     cr_assert_gt(b.r[P_LOSS].w * b.r[P_LOSS].h, a.r[P_LOSS].w * a.r[P_LOSS].h);
 }
 
-Test(panels_compare, layout_tiles_the_screen)
+Test(panels_compare, help_lists_c_and_tab)
 {
-    for (int w = 80; w <= 200; w += 30)
-        for (int h = 24; h <= 60; h += 9)
-            for (int n = 2; n <= 3; n++) {
-                ui_layout l;
-                cr_assert_eq(layout_compute_compare(&l, w, h, n, n == 3 ? 3 : 1), 0);
-                int area = l.div.w * l.div.h;
-                for (int i = 0; i < P_COUNT; i++) {
-                    cr_assert(rect_inside(l.r[i], w, h));
-                    cr_assert(!rect_overlap(l.r[i], l.div), "panel %d over the divergence band", i);
-                    area += l.r[i].w * l.r[i].h;
-                }
-                cr_assert_eq(area, w * h);
-                cr_assert_geq(l.div.h, (n == 3 ? 3 : 1) + 2);
-                cr_assert_geq(l.r[P_EVAL].h, n + 2);
-                cr_assert_geq(l.r[P_MAP].h, 4);
-            }
-    ui_layout l;
-    cr_assert_eq(layout_compute_compare(&l, 80, 24, 0, 0), 0);
-    cr_assert_eq(l.div.h, 0);
-    cr_assert_eq(layout_compute_compare(&l, 79, 24, 2, 1), -1);
+    ui_grid g;
+    ui_view v;
+    view_init(&v, 1);
+    cr_assert_eq(grid_init(&g, 80, 24), 0);
+    panel_help(&g, &v);
+    cr_assert(screen_has(&g, "compare: fork into replicas / end, keep selected"));
+    cr_assert(screen_has(&g, "select the next replica while comparing"));
+    cr_assert(screen_has(&g, "press any key to close"), "the overlay still fits 80x24");
+    grid_free(&g);
 }
 
 Test(panels_compare, waiting_and_no_eval)

@@ -411,7 +411,7 @@ static const char *help_lines[][2] = {
     {"s", "save a checkpoint now"},
     {"m", "cycle precision mode FP32 -> FP16 -> BF16"},
     {"o", "override selected layer: inherit/FP32/FP16/BF16"},
-    {"c", "compare: fork into lockstep replicas / end, keeping the selected"},
+    {"c", "compare: fork into replicas / end, keep selected"},
     {"Tab", "select the next replica while comparing"},
     {"space", "pause / resume training"},
     {"l", "toggle log scale of the loss chart"},
