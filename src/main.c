@@ -78,7 +78,7 @@ static int run_headless(const mp_config *c)
     g_trainer = t;
     install_signals();
     int rc = trainer_run(t, err, sizeof err);
-    char summary[512];
+    char summary[1024];
     trainer_summary(t, summary, sizeof summary);
     printf("%s\n", summary);
     g_trainer = NULL;
@@ -115,7 +115,7 @@ static int run_screen(const mp_config *c)
     int ui_rc = tui_run(f, &o, err, sizeof err);
     trainer_request_stop(t); /* the screen is gone: finish the step, flush, join */
     pthread_join(th, NULL);
-    char summary[512];
+    char summary[1024];
     trainer_summary(t, summary, sizeof summary);
     printf("%s\n", summary);
     trainer_free(t);

@@ -49,3 +49,29 @@ Test(layout, too_small)
     cr_assert_eq(l.too_small, 1);
     cr_assert_eq(l.r[P_LOSS].w, 0);
 }
+
+/* While comparing: a divergence band from the map, an eval row per replica. */
+Test(layout, compare_tiles_the_screen)
+{
+    for (int w = 80; w <= 200; w += 30)
+        for (int h = 24; h <= 60; h += 9)
+            for (int n = 2; n <= 3; n++) {
+                ui_layout l;
+                cr_assert_eq(layout_compute_compare(&l, w, h, n, n == 3 ? 3 : 1), 0);
+                int area = l.div.w * l.div.h;
+                for (int i = 0; i < P_COUNT; i++) {
+                    cr_assert(rect_inside(l.r[i], w, h));
+                    cr_assert(!rect_overlap(l.r[i], l.div), "panel %d over the divergence band", i);
+                    area += l.r[i].w * l.r[i].h;
+                }
+                cr_assert_eq(area, w * h);
+                cr_assert_geq(l.div.h, (n == 3 ? 3 : 1) + 2);
+                cr_assert_geq(l.r[P_EVAL].h, n + 2);
+                cr_assert_geq(l.r[P_MAP].h, 4);
+            }
+    ui_layout l;
+    cr_assert_eq(layout_compute_compare(&l, 80, 24, 0, 0), 0);
+    cr_assert_eq(l.div.h, 0);
+    cr_assert_eq(layout_compute_compare(&l, 79, 24, 2, 1), -1);
+}
+

@@ -121,6 +121,13 @@ Test(main, n_embd_not_divisible_by_n_head) { expect_one_line(H "--n_embd 100 --n
 Test(main, zero_batch_size) { expect_one_line(H "--per_device_train_batch_size 0", 2, "per_device_train_batch_size"); }
 Test(main, unknown_option) { expect_one_line("--frobnicate 3", 2, "--frobnicate"); }
 Test(main, malformed_number) { expect_one_line("--max_steps ten", 2, "--max_steps"); }
+Test(main, bad_compare_lists)
+{
+    expect_one_line(H "--compare fp16", 2, "--compare: 'fp16' needs two or more modes");
+    expect_one_line(H "--compare fp16,int8", 2, "'int8' is not one of fp32, fp16, bf16");
+    expect_one_line(H "--compare bf16,bf16", 2, "'bf16' given twice");
+    expect_one_line(H "--compare ,", 2, "--compare");
+}
 
 Test(main, screen_without_terminal_points_to_headless)
 {

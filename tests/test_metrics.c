@@ -77,7 +77,7 @@ static void teardown(void)
 
 static const char *const COLS[] = {
     "step", "epoch", "time_s", "kind", "precision", "loss", "lr", "grad_norm", "loss_scale",
-    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl",
+    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl", "replica",
 };
 
 Test(metrics, row_init)
@@ -139,8 +139,8 @@ Test(metrics, header_and_values, .init = setup, .fini = teardown)
     table t;
     parse_file(path, &t);
     cr_assert_eq(t.nrows, 4);
-    for (int c = 0; c < 14; c++) cr_assert_str_eq(t.cell[0][c], COLS[c]);
-    for (int i = 0; i < 4; i++) cr_assert_eq(t.ncols[i], 14, "row %d has %d cells", i, t.ncols[i]);
+    for (int c = 0; c < 15; c++) cr_assert_str_eq(t.cell[0][c], COLS[c]);
+    for (int i = 0; i < 4; i++) cr_assert_eq(t.ncols[i], 15, "row %d has %d cells", i, t.ncols[i]);
 
     char (*a)[64] = t.cell[1];
     cr_assert_str_eq(a[0], "10");
@@ -159,6 +159,7 @@ Test(metrics, header_and_values, .init = setup, .fini = teardown)
     cr_assert_str_eq(a[11], "11250.5");
     cr_assert_str_eq(a[12], "");
     cr_assert_str_eq(a[13], "");
+    cr_assert_str_eq(a[14], "", "no replica outside a comparison");
 
     char (*b)[64] = t.cell[2];
     cr_assert_str_eq(b[0], "10");
@@ -228,17 +229,41 @@ Test(metrics, quoting, .init = setup, .fini = teardown)
     cr_assert_not_null(w, "%s", err);
     metric_row r;
     metric_row_init(&r, MR_TRAIN, 5);
-    strcpy(r.replica, "a,\"b"); /* the replica label names the precision column */
+    r.precision = DT_BF16;
+    strcpy(r.replica, "a,\"b"); /* a replica label with characters that need quoting */
     cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), 0, "%s", err);
     metrics_csv_close(w);
     size_t len;
     const char *text = slurp(path, &len);
-    cr_assert_not_null(strstr(text, "\n5,,,train,\"a,\"\"b\",,"), "row: %s", text);
+    cr_assert_not_null(strstr(text, "\n5,,,train,bf16,,,,,,,,,,\"a,\"\"b\"\n"), "row: %s", text);
     table t;
     parse_file(path, &t);
     cr_assert_eq(t.nrows, 2);
-    cr_assert_eq(t.ncols[1], 14);
-    cr_assert_str_eq(t.cell[1][4], "a,\"b");
+    cr_assert_eq(t.ncols[1], 15);
+    cr_assert_str_eq(t.cell[1][4], "bf16");
+    cr_assert_str_eq(t.cell[1][14], "a,\"b");
+}
+
+Test(metrics, refuses_a_file_with_another_header, .init = setup, .fini = teardown)
+{
+    char err[512], want[1024];
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err); /* makes the directory */
+    cr_assert_not_null(w, "%s", err);
+    metrics_csv_close(w);
+    FILE *f = fopen(path, "w");
+    static const char old[] = "step,epoch,time_s,kind,precision,loss,lr,grad_norm,loss_scale,"
+                              "overflow,overflow_total,tokens_per_s,eval_loss,eval_ppl\n"
+                              "1,,,train,fp32,,,,,,,,,\n";
+    fputs(old, f);
+    fclose(f);
+    cr_assert_null(metrics_csv_open(path, err, sizeof err));
+    snprintf(want, sizeof want, "%s: its header is not \"%s\" (written by another mptui version?); "
+             "move it away or choose another --logging_dir", path, metrics_csv_header());
+    cr_assert_str_eq(err, want);
+    size_t len;
+    const char *text = slurp(path, &len);
+    cr_assert_str_eq(text, old, "the file is left as it was");
+    (void)len;
 }
 
 Test(metrics, errors, .init = setup, .fini = teardown)

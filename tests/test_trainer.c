@@ -1,6 +1,7 @@
 /* Tests for src/train/trainer.c: runs on the built-in corpus with a small model, checking
  * learning in every mode, loss-scaling behaviour, determinism and commands. */
 #include <criterion/criterion.h>
+#include <csv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,4 +265,291 @@ Test(trainer, resume_latest_without_checkpoint_fails_clearly)
     cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", "latest", err, sizeof err), 0);
     cr_assert_null(trainer_create(&c, NULL, NULL, NULL, err, sizeof err));
     cr_assert(strstr(err, dir) != NULL, "%s", err);
+}
+
+/* ---- lockstep comparison ---- */
+
+static void run_cmp(const mp_config *c, const replica_spec *sp, int n, const feed_cmd *cmds,
+                    int ncmds, run_out *o)
+{
+    char err[512] = "";
+    feed *f = feed_create();
+    trainer *t = trainer_create(c, f, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    if (sp) cr_assert_eq(trainer_compare_start(t, sp, n, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < ncmds; i++) cr_assert_eq(feed_push_cmd(f, &cmds[i]), 0);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    uint64_t since = 0;
+    o->n = feed_read_rows(f, &since, o->rows, 256);
+    cr_assert(feed_get_snapshot(f, &o->snap) > 0);
+    trainer_free(t);
+    feed_destroy(f);
+}
+
+/* The train rows of one replica ("" = rows outside a comparison), in order. */
+static size_t rows_of(const run_out *o, const char *replica, metric_kind kind, metric_row *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->rows[i].kind == kind && strcmp(o->rows[i].replica, replica) == 0)
+            out[k++] = o->rows[i];
+    return k;
+}
+
+static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+Test(trainer, compare_same_mode_replicas_are_bit_identical)
+{
+    mp_config c;
+    char err[64];
+    static run_out o;
+    static metric_row a[64], b[64];
+    small_config(&c, "fp16", 20);
+    cr_assert_eq(cfg_set(&c, "logging_steps", "5", err, sizeof err), 0);
+    replica_spec sp[2] = {{"a", DT_F16, 0}, {"b", DT_F16, 0}};
+    run_cmp(&c, sp, 2, NULL, 0, &o);
+    size_t na = rows_of(&o, "a", MR_TRAIN, a), nb = rows_of(&o, "b", MR_TRAIN, b);
+    cr_assert_eq(na, 4);
+    cr_assert_eq(nb, 4);
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_eq(a[i].step, (int64_t)(5 * (i + 1)));
+        cr_assert_eq(b[i].step, a[i].step);
+        cr_assert(same_bits(a[i].loss, b[i].loss), "step %lld: %.9g vs %.9g",
+                  (long long)a[i].step, a[i].loss, b[i].loss);
+        cr_assert(same_bits(a[i].grad_norm, b[i].grad_norm));
+        cr_assert(same_bits(a[i].loss_scale, b[i].loss_scale));
+        cr_assert_eq(a[i].precision, DT_F16);
+    }
+    cr_assert(a[3].loss < a[0].loss - 0.3, "loss %g -> %g", a[0].loss, a[3].loss);
+    cr_assert_eq(o.snap.n_replicas, 2);
+    cr_assert_eq(o.snap.n_div, 1);
+    cr_assert_eq(o.snap.div_step, 20);
+    cr_assert_eq(o.snap.div[0].weight_rel_l2, 0.0);
+    cr_assert_eq(o.snap.div[0].loss_diff, 0.0);
+    cr_assert_float_eq(o.snap.div[0].grad_cos, 1.0, 1e-12);
+}
+
+typedef struct { char cell[8][16][48]; int ncols[1024]; int nrows, col; } csv_table;
+static csv_table ctab;
+
+static void cb_field(void *s, size_t len, void *ud)
+{
+    csv_table *t = ud;
+    if (t->nrows < 1024 && t->col < 16) {
+        if (t->nrows < 8) {
+            size_t n = len < 47 ? len : 47;
+            memcpy(t->cell[t->nrows][t->col], s, n);
+            t->cell[t->nrows][t->col][n] = 0;
+        }
+    }
+    t->col++;
+}
+
+static void cb_row(int c, void *ud)
+{
+    (void)c;
+    csv_table *t = ud;
+    if (t->nrows < 1024) t->ncols[t->nrows] = t->col;
+    t->nrows++;
+    t->col = 0;
+}
+
+static char *slurp_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    static char buf[1 << 20];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void parse_csv(const char *path, csv_table *t)
+{
+    memset(t, 0, sizeof *t);
+    size_t len;
+    char *text = slurp_file(path, &len);
+    struct csv_parser p;
+    cr_assert_eq(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+    cr_assert_eq(csv_parse(&p, text, len, cb_field, cb_row, t), len, "%s", csv_strerror(csv_error(&p)));
+    cr_assert_eq(csv_fini(&p, cb_field, cb_row, t), 0);
+    csv_free(&p);
+}
+
+/* Forking a trained state (resume + --compare) continues the run exactly in the replica of
+ * the same mode; the bf16 replica learns too and goes its own way; compare.csv parses. */
+Test(trainer, compare_fork_from_checkpoint_continues_and_modes_differ)
+{
+    mp_config c;
+    char err[256], ck[128], out2[128], path[192];
+    static run_out straight, cmp;
+    static metric_row sf[64], f16[64], b16[64], e16[16], eb[16];
+    small_config(&c, "fp16", 40);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "20", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "30", err, sizeof err), 0);
+    run(&c, NULL, 0, &straight);
+    snprintf(ck, sizeof ck, "%s/checkpoint-20", dir);
+    snprintf(out2, sizeof out2, "%s/cmp", dir);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", ck, err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "output_dir", out2, err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "compare", "fp16,bf16", err, sizeof err), 0);
+    run_cmp(&c, NULL, 0, NULL, 0, &cmp);
+
+    size_t ns = rows_of(&straight, "", MR_TRAIN, sf);
+    size_t n16 = rows_of(&cmp, "fp16", MR_TRAIN, f16), nbf = rows_of(&cmp, "bf16", MR_TRAIN, b16);
+    cr_assert_eq(ns, 4);
+    cr_assert_eq(n16, 2);
+    cr_assert_eq(nbf, 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert(same_row(&f16[i], &sf[2 + i]), "fp16 replica step %lld: loss %.9g vs %.9g",
+                  (long long)f16[i].step, f16[i].loss, sf[2 + i].loss);
+        cr_assert_eq(b16[i].step, f16[i].step);
+        cr_assert_eq(b16[i].precision, DT_BF16);
+        cr_assert(!same_bits(b16[i].loss, f16[i].loss), "bf16 and fp16 losses equal at %lld",
+                  (long long)b16[i].step);
+        cr_assert_eq(b16[i].loss_scale, 1.0);
+    }
+    /* both learn from where the straight run was at its first log */
+    cr_assert(f16[1].loss < sf[0].loss - 0.5, "fp16 %g -> %g", sf[0].loss, f16[1].loss);
+    cr_assert(b16[1].loss < sf[0].loss - 0.5, "bf16 %g -> %g", sf[0].loss, b16[1].loss);
+    /* eval per replica on the same windows; fp16's equals the straight run's */
+    cr_assert_eq(rows_of(&cmp, "fp16", MR_EVAL, e16), 1);
+    cr_assert_eq(rows_of(&cmp, "bf16", MR_EVAL, eb), 1);
+    metric_row se[4];
+    cr_assert_eq(rows_of(&straight, "", MR_EVAL, se), 1);
+    cr_assert(same_bits(e16[0].eval_loss, se[0].eval_loss));
+    cr_assert(!same_bits(eb[0].eval_loss, se[0].eval_loss));
+    cr_assert_eq(cmp.snap.div[0].a, 0);
+    cr_assert(cmp.snap.div[0].weight_rel_l2 > 1e-6 && cmp.snap.div[0].weight_rel_l2 < 0.1,
+              "rel L2 %g", cmp.snap.div[0].weight_rel_l2);
+    cr_assert(cmp.snap.div[0].grad_cos > 0.5 && cmp.snap.div[0].grad_cos < 1.0, "grad cos %.17g",
+              cmp.snap.div[0].grad_cos);
+
+    /* compare.csv: a header, then per logged step one "all" row and one row per layer */
+    snprintf(path, sizeof path, "%s/logs/compare.csv", out2);
+    parse_csv(path, &ctab);
+    static const char *cols[9] = {"step", "a", "b", "layer", "loss_a", "loss_b", "loss_diff",
+                                  "weight_rel_l2", "grad_cos"};
+    for (int k = 0; k < 9; k++) cr_assert_str_eq(ctab.cell[0][k], cols[k]);
+    int layers = 2 + 6 * 2 + 1; /* wte, wpe, 6 modules per block, ln_f */
+    cr_assert_eq(ctab.nrows, 1 + 2 * (1 + layers));
+    for (int r = 0; r < ctab.nrows; r++) cr_assert_eq(ctab.ncols[r], 9, "row %d", r);
+    char (*all)[48] = ctab.cell[1];
+    cr_assert_str_eq(all[0], "30");
+    cr_assert_str_eq(all[1], "fp16");
+    cr_assert_str_eq(all[2], "bf16");
+    cr_assert_str_eq(all[3], "all");
+    cr_assert_float_eq(strtod(all[4], NULL), f16[0].loss, 1e-8); /* 9 significant digits */
+    cr_assert_float_eq(strtod(all[5], NULL), b16[0].loss, 1e-8);
+    cr_assert_float_eq(strtod(all[6], NULL), b16[0].loss - f16[0].loss, 1e-7);
+    cr_assert(strtod(all[7], NULL) > 0);
+    char (*wte)[48] = ctab.cell[2];
+    cr_assert_str_eq(wte[3], "wte");
+    cr_assert_str_eq(wte[4], "");
+    cr_assert(strtod(wte[8], NULL) > 0.5);
+    cr_assert_str_eq(ctab.cell[5][3], "h.0.attn.c_attn");
+    /* metrics.csv labels the replicas in its last column */
+    snprintf(path, sizeof path, "%s/logs/metrics.csv", out2);
+    size_t len;
+    const char *text = slurp_file(path, &len);
+    cr_assert_not_null(strstr(text, ",eval_ppl,replica\n"));
+    cr_assert_not_null(strstr(text, ",bf16\n"));
+    /* layers.csv: each replica's tensor health, labelled with its name */
+    snprintf(path, sizeof path, "%s/logs/layers.csv", out2);
+    text = slurp_file(path, &len);
+    int n30[2] = {0, 0}, n40[2] = {0, 0};
+    for (const char *l = text; (l = strchr(l, '\n')) != NULL; l++) {
+        n30[0] += strncmp(l + 1, "30,fp16,", 8) == 0;
+        n30[1] += strncmp(l + 1, "30,bf16,", 8) == 0;
+        n40[0] += strncmp(l + 1, "40,fp16,", 8) == 0;
+        n40[1] += strncmp(l + 1, "40,bf16,", 8) == 0;
+    }
+    cr_assert(n30[0] > 20 && n30[0] == n30[1] && n40[0] == n30[0] && n40[1] == n30[0],
+              "layers.csv rows per replica: %d %d %d %d", n30[0], n30[1], n40[0], n40[1]);
+    cr_assert_not_null(strstr(text, "\n30,bf16,h.0.mlp.c_fc,activation,bf16,"));
+    cr_assert_not_null(strstr(text, "\n40,fp16,h.1.attn.c_proj,activation,fp16,"));
+    /* each replica saved as its own resumable checkpoint */
+    snprintf(path, sizeof path, "%s/compare-bf16/checkpoint-40/model.safetensors", out2);
+    cr_assert_eq(access(path, R_OK), 0, "%s", path);
+    snprintf(path, sizeof path, "%s/compare-fp16/checkpoint-40/trainer_state.json", out2);
+    cr_assert_eq(access(path, R_OK), 0, "%s", path);
+}
+
+/* A replica that overflows on every step (static 2^40 in fp16) leaves the fp32 replica
+ * exactly where a plain fp32 run would be: same steps, same batches, same numbers. */
+Test(trainer, compare_overflow_in_one_replica_does_not_disturb_the_other)
+{
+    mp_config c;
+    static run_out plain, cmp;
+    static metric_row p[64], r32[64], r16[64];
+    small_config(&c, "fp32", 20);
+    run(&c, NULL, 0, &plain);
+    replica_spec sp[2] = {{"", DT_F32, 0}, {"", DT_F16, 1099511627776.0}};
+    run_cmp(&c, sp, 2, NULL, 0, &cmp);
+    size_t np = rows_of(&plain, "", MR_TRAIN, p);
+    cr_assert_eq(rows_of(&cmp, "fp32", MR_TRAIN, r32), np);
+    cr_assert_eq(rows_of(&cmp, "fp16", MR_TRAIN, r16), np);
+    for (size_t i = 0; i < np; i++) {
+        cr_assert(same_row(&r32[i], &p[i]), "step %lld: %.9g vs %.9g", (long long)p[i].step,
+                  r32[i].loss, p[i].loss);
+        cr_assert_eq(r16[i].step, p[i].step);
+        cr_assert_eq(r16[i].overflow, 1);
+        cr_assert(isnan(r16[i].grad_norm));
+    }
+    cr_assert_eq(cmp.snap.step, 20);
+    cr_assert_eq(cmp.snap.n_replicas, 2);
+    cr_assert_eq(cmp.snap.replica_selected, 0);
+    cr_assert_eq(cmp.snap.replicas[1].overflow_total, 20);
+    cr_assert_eq(cmp.snap.replicas[1].last_overflow_step, 20);
+    cr_assert_eq(cmp.snap.replicas[0].overflow_total, 0);
+    cr_assert(cmp.snap.replicas[1].first_nonfinite[0] != 0, "the overflow is blamed on a tensor");
+    cr_assert_eq(cmp.snap.overflow_total, 0); /* the headline follows the selected replica */
+    cr_assert_eq(cmp.snap.mode, DT_F32);
+    cr_assert(isnan(cmp.snap.div[0].grad_cos)); /* fp16 grads are not finite */
+}
+
+Test(trainer, compare_commands_start_select_stop)
+{
+    mp_config c;
+    static run_out o;
+    small_config(&c, "fp16", 10);
+    feed_cmd cmds[] = {
+        {.kind = CMD_COMPARE_START, .arg = 1 << DT_F16}, /* only the current mode: refused */
+        {.kind = CMD_COMPARE_START, .arg = 1 << DT_BF16},
+        {.kind = CMD_COMPARE_START, .arg = 1 << DT_F32}, /* one is running */
+        {.kind = CMD_SET_MODE, .arg = DT_F32},           /* refused while comparing */
+        {.kind = CMD_SET_OVERRIDE, .arg = DT_F32, .name = "lm_head"},
+        {.kind = CMD_COMPARE_SELECT, .arg = 1},
+        {.kind = CMD_COMPARE_STOP, .arg = -1},          /* keeps the selected: bf16 */
+    };
+    run(&c, cmds, (int)(sizeof cmds / sizeof cmds[0]), &o);
+    cr_assert_eq(o.snap.n_replicas, 0);
+    cr_assert_eq(o.snap.mode, DT_BF16);
+    cr_assert_eq(o.snap.scaler_enabled, 0);
+    cr_assert(strstr(o.snap.message, "comparison ended at step 0: training goes on as bf16") != NULL,
+              "%s", o.snap.message);
+    int lm = o.snap.n_layers - 2;
+    cr_assert_eq(o.snap.layers[lm].override, DT_F32);
+    for (size_t i = 0; i < o.n; i++) {
+        cr_assert_str_eq(o.rows[i].replica, "");
+        cr_assert_eq(o.rows[i].precision, DT_BF16);
+    }
+    /* the messages of the refused commands */
+    feed_cmd stop = {.kind = CMD_COMPARE_STOP, .arg = -1};
+    run(&c, &stop, 1, &o);
+    cr_assert(o.snap.msg_is_error);
+    cr_assert_str_eq(o.snap.message, "compare: no comparison is running");
+    feed_cmd only = {.kind = CMD_COMPARE_START, .arg = 1 << DT_F16};
+    run(&c, &only, 1, &o);
+    cr_assert_str_eq(o.snap.message, "compare: pick at least one mode besides FP16");
+    feed_cmd two[2] = {{.kind = CMD_COMPARE_START, .arg = 1 << DT_BF16},
+                       {.kind = CMD_SET_MODE, .arg = DT_F32}};
+    run(&c, two, 2, &o);
+    cr_assert_str_eq(o.snap.message,
+                     "mode: not during a comparison (c ends it, keeping the selected replica)");
+    cr_assert_eq(o.snap.n_replicas, 2);
+    cr_assert_eq(o.snap.replicas[0].mode, DT_F16);
+    cr_assert_eq(o.snap.replicas[1].mode, DT_BF16);
 }

@@ -13,6 +13,7 @@
 #define FEED_MAX_LAYERS 520 /* precision-map rows (64 blocks x 8 + 8) */
 #define FEED_MSG 256
 #define FEED_SAMPLE 512
+#define FEED_MAX_REPLICAS 3 /* REPLICA_MAX */
 
 typedef enum { RUN_STARTING = 0, RUN_RUNNING, RUN_PAUSED, RUN_FINISHED, RUN_FAILED } run_state;
 
@@ -31,6 +32,28 @@ typedef struct {
     double act_range, grad_range;   /* dynamic range, log2 amax - log2 amin; NAN = none */
     int valid;                  /* stats gathered at least once */
 } feed_layer;
+
+/* One replica of a lockstep comparison. */
+typedef struct {
+    char name[8];
+    dtype_t mode;
+    int scaler_enabled, scaler_dynamic;
+    float loss_scale;
+    int growth_tracker;
+    int64_t overflow_total, overflow_window, last_overflow_step;
+    char first_nonfinite[64];
+    double loss;                /* last step's */
+    int have_eval;
+    int64_t eval_step;
+    double eval_loss, eval_ppl, eval_bits;
+} feed_replica;
+
+/* Drift between replicas a (reference) and b at the last logged step (divergence.h). */
+typedef struct {
+    int a, b;
+    double loss_diff, weight_rel_l2, grad_cos, cos_min;
+    char cos_min_layer[48];
+} feed_div;
 
 typedef struct {
     /* fixed for the run */
@@ -66,16 +89,26 @@ typedef struct {
     /* precision map */
     int n_layers;
     feed_layer layers[FEED_MAX_LAYERS];
+    /* lockstep comparison: n_replicas = 0 when none runs; while one runs, the fields above
+     * (mode, scaler, eval, precision map) describe the selected replica */
+    int n_replicas, replica_selected;
+    feed_replica replicas[FEED_MAX_REPLICAS];
+    int64_t div_step;           /* -1 = no logged step yet */
+    int n_div;
+    feed_div div[FEED_MAX_REPLICAS];
 } feed_snapshot;
 
 typedef enum {
     CMD_EVAL = 1, CMD_SAVE, CMD_SET_MODE, CMD_SET_OVERRIDE, CMD_PAUSE, CMD_RESUME,
-    CMD_TOGGLE_PAUSE, CMD_COMPARE_START, CMD_COMPARE_STOP, CMD_QUIT,
+    CMD_TOGGLE_PAUSE, CMD_COMPARE_START, CMD_COMPARE_STOP, CMD_QUIT, CMD_COMPARE_SELECT,
 } cmd_kind;
 
 typedef struct {
     cmd_kind kind;
-    int arg;              /* CMD_SET_MODE: dtype; CMD_SET_OVERRIDE: dtype or -1 */
+    int arg;              /* CMD_SET_MODE: dtype; CMD_SET_OVERRIDE: dtype or -1;
+                           * CMD_COMPARE_START: bit mask of dtypes (1 << DT_F16 | ...) to run
+                           * beside the current mode; CMD_COMPARE_STOP: replica to keep (-1 =
+                           * the selected one); CMD_COMPARE_SELECT: replica index */
     char name[32];        /* CMD_SET_OVERRIDE: row name */
 } feed_cmd;
 

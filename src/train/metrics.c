@@ -18,14 +18,14 @@ struct metrics_csv {
 
 static const char *const COLUMNS[] = {
     "step", "epoch", "time_s", "kind", "precision", "loss", "lr", "grad_norm", "loss_scale",
-    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl",
+    "overflow", "overflow_total", "tokens_per_s", "eval_loss", "eval_ppl", "replica",
 };
 #define N_COLUMNS (sizeof COLUMNS / sizeof COLUMNS[0])
 
 const char *metrics_csv_header(void)
 {
     return "step,epoch,time_s,kind,precision,loss,lr,grad_norm,loss_scale,overflow,"
-           "overflow_total,tokens_per_s,eval_loss,eval_ppl";
+           "overflow_total,tokens_per_s,eval_loss,eval_ppl,replica";
 }
 
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -129,6 +129,24 @@ static int finish(metrics_csv *w, char *err, size_t errlen)
     return -1;
 }
 
+/* 1 when an existing, non-empty file starts with another header line: appending rows of
+ * these columns under it would misalign every column after the change. */
+static int header_differs(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512];
+    int differs = 0;
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        differs = strcmp(line, metrics_csv_header()) != 0;
+    }
+    fclose(f);
+    return differs;
+}
+
 metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen)
 {
     if (!path || !*path) return fail(err, errlen, "metrics.csv: empty path"), NULL;
@@ -148,6 +166,12 @@ metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen)
     }
     struct stat st;
     errno = 0;
+    if (header_differs(path)) {
+        fail(err, errlen, "%s: its header is not \"%s\" (written by another mptui version?); "
+             "move it away or choose another --logging_dir", path, metrics_csv_header());
+        metrics_csv_close(w);
+        return NULL;
+    }
     if (fstat(fileno(w->fp), &st) == 0 && st.st_size == 0) {
         if (write_header(w->fp) || finish(w, err, errlen)) {
             if (err && errlen && !strstr(err, path))
@@ -166,9 +190,7 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
     fmt_double(cell[1], sizeof cell[1], r->epoch);
     fmt_double(cell[2], sizeof cell[2], r->time_s);
     snprintf(cell[3], sizeof cell[3], "%s", r->kind == MR_EVAL ? "eval" : "train");
-    /* a comparison replica labels its rows with its own mode name */
-    snprintf(cell[4], sizeof cell[4], "%.*s", (int)sizeof r->replica,
-             r->replica[0] ? r->replica : dtype_name(r->precision));
+    snprintf(cell[4], sizeof cell[4], "%s", dtype_name(r->precision));
     fmt_float(cell[5], sizeof cell[5], r->loss);
     fmt_float(cell[6], sizeof cell[6], r->lr);
     fmt_float(cell[7], sizeof cell[7], r->grad_norm);
@@ -178,6 +200,8 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
     fmt_float(cell[11], sizeof cell[11], r->tokens_per_s);
     fmt_float(cell[12], sizeof cell[12], r->eval_loss);
     fmt_float(cell[13], sizeof cell[13], r->eval_ppl);
+    /* empty unless comparing: then the replica's name (its mode name from --compare) */
+    snprintf(cell[14], sizeof cell[14], "%.*s", (int)sizeof r->replica, r->replica);
     errno = 0;
     for (size_t i = 0; i < N_COLUMNS; i++)
         if (put_field(w->fp, cell[i], i == 0)) break; /* finish() reports the stream error */

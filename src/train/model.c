@@ -503,3 +503,19 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
 }
 
 backend *gpt_backend(const gpt *m) { return m->be; }
+
+/* Mirrors gpt_create's allocations (parameters x 5 buffers, activations, scratch) so a caller
+ * can check memory before creating another model. */
+size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
+{
+    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
+    size_t NH = (size_t)c->n_head, P = (size_t)c->block_size, BT = (size_t)B * (size_t)T;
+    size_t params = V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C;
+    size_t att = (size_t)B * NH * (size_t)T * (size_t)T;
+    /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
+    size_t per_block = 18 * BT * C + 4 * BT + att;
+    /* encoded, lnf, dres, dlnf, dc, dc2 (6), d3c and qkv_cast (3 each), d4c, d4c2 and
+     * hscratch (4 each); lnf mean/rstd and losses; logits and dlogits; datt */
+    size_t acts = L * per_block + 24 * BT * C + 3 * BT + 2 * BT * V + att;
+    return (5 * params + acts) * sizeof(float) + 2 * BT * sizeof(int32_t);
+}

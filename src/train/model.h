@@ -79,5 +79,7 @@ void gpt_zero_grads(gpt *m);
 void gpt_logits_row(gpt *m, int b, int t, float *out);
 /* The backend the model's buffers live on (checkpoints move them to and from the host). */
 backend *gpt_backend(const gpt *m);
+/* Bytes gpt_create allocates on the backend for this shape (what one more model costs). */
+size_t gpt_memory_bytes(const gpt_config *cfg, int B, int T);
 
 #endif

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "divergence.h"
 #include "evaluate.h"
 #include "health.h"
 #include "layers_csv.h"
@@ -20,6 +21,7 @@
 #include "model.h"
 #include "optim.h"
 #include "precision.h"
+#include "replica.h"
 #include "rng.h"
 #include "scaler.h"
 
@@ -73,6 +75,10 @@ struct trainer {
     char msg[FEED_MSG];
     uint64_t msg_seq;
     int msg_err;
+    /* lockstep comparison (replica.c): rs.n > 0 while it runs */
+    replica_set rs;
+    divergence div;
+    compare_csv *ccsv;
 };
 
 static double now_s(void)
@@ -100,6 +106,7 @@ static void notify(trainer *t, int is_error, const char *fmt, ...)
 /* ---- setup ---- */
 
 static int resume(trainer *t, char *err, size_t errlen);
+static int compare_from_list(trainer *t, const char *list, char *err, size_t errlen);
 
 static backend *make_backend(trainer *t, char *err, size_t errlen)
 {
@@ -266,6 +273,7 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
     if (cfg->resume_from_checkpoint[0] && resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
+    if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;
     return t;
 fail:
     if (!err[0]) snprintf(err, errlen, "out of memory");
@@ -277,6 +285,9 @@ void trainer_free(trainer *t)
 {
     if (!t) return;
     if (t->csv) metrics_csv_close(t->csv);
+    compare_csv_close(t->ccsv);
+    replica_free(&t->rs);
+    divergence_free(&t->div);
     if (t->lcsv) layers_csv_close(t->lcsv);
     gpt_free(t->model);
     if (t->be) bk_destroy(t->be);
@@ -297,7 +308,10 @@ void trainer_request_stop(trainer *t) { atomic_store(&t->stop, 1); }
 
 static void snap_layers(trainer *t, feed_snapshot *s)
 {
-    const prec_policy *p = &t->policy;
+    const replica *sel = t->rs.n ? &t->rs.r[t->rs.selected] : NULL;
+    const prec_policy *p = sel ? &sel->policy : &t->policy;
+    const gpt_row_stats *stats = sel ? sel->stats : t->stats;
+    int have_stats = sel ? sel->have_stats : t->have_stats;
     s->n_layers = p->n < FEED_MAX_LAYERS ? p->n : FEED_MAX_LAYERS;
     for (int i = 0; i < s->n_layers; i++) {
         feed_layer *L = &s->layers[i];
@@ -308,8 +322,8 @@ static void snap_layers(trainer *t, feed_snapshot *s)
         L->act = r->act;
         L->grad = r->grad;
         L->override = r->override;
-        if (!t->have_stats) continue;
-        const gpt_row_stats *rs = &t->stats[i];
+        if (!have_stats) continue;
+        const gpt_row_stats *rs = &stats[i];
         tensor_health a, g, gu, w;
         health_from_stats(&rs->act, &a);
         health_from_stats(&rs->grad, &g);
@@ -330,6 +344,8 @@ static void snap_layers(trainer *t, feed_snapshot *s)
         L->grad_ovf = g.overflow + g.nonfinite + w.overflow + w.nonfinite;
     }
 }
+
+static void compare_snapshot(trainer *t, feed_snapshot *s);
 
 static void publish(trainer *t, run_state state)
 {
@@ -379,6 +395,7 @@ static void publish(trainer *t, run_state state)
     s->msg_seq = t->msg_seq;
     s->msg_is_error = t->msg_err;
     snap_layers(t, s);
+    compare_snapshot(t, s);
     feed_publish_snapshot(t->feed, s);
 }
 
@@ -495,6 +512,8 @@ static void csv_row(trainer *t, const metric_row *r)
     if (t->feed) feed_publish_row(t->feed, r);
 }
 
+static void compare_log(trainer *t, const metric_row *base);
+
 static void log_train(trainer *t)
 {
     double now = now_s(), dt = now - t->win_t0;
@@ -512,13 +531,17 @@ static void log_train(trainer *t)
     r.overflow = t->last_skipped;
     r.overflow_total = t->sc.overflow_total;
     r.tokens_per_s = t->tokens_per_s;
-    csv_row(t, &r);
-    char err[512];
-    if (t->have_stats && t->stats_step == t->step &&
-        layers_csv_write(t->lcsv, t->step, dtype_name(t->policy.mode), &t->policy, t->stats,
-                         err, sizeof err))
-        notify(t, 1, "%s", err);
-    if (t->log) {
+    if (t->rs.n) {
+        compare_log(t, &r);
+    } else {
+        csv_row(t, &r);
+        char err[512];
+        if (t->have_stats && t->stats_step == t->step &&
+            layers_csv_write(t->lcsv, t->step, dtype_name(t->policy.mode), &t->policy, t->stats,
+                             err, sizeof err))
+            notify(t, 1, "%s", err);
+    }
+    if (t->log && !t->rs.n) {
         char line[256];
         snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s | %s",
@@ -541,8 +564,14 @@ static dtype_t eval_dtype(const trainer *t, int *full)
     return t->cfg.bf16_full_eval ? DT_BF16 : t->cfg.fp16_full_eval ? DT_F16 : t->policy.mode;
 }
 
+static void compare_eval(trainer *t);
+
 static void run_eval(trainer *t)
 {
+    if (t->rs.n) {
+        compare_eval(t);
+        return;
+    }
     double t0 = now_s();
     int full;
     dtype_t edt = eval_dtype(t, &full);
@@ -610,8 +639,11 @@ static void state_fill(const trainer *t, ckpt_state *st)
     st->n_log = t->n_history;
 }
 
+static int compare_save(trainer *t);
+
 static int save_checkpoint(trainer *t)
 {
+    if (t->rs.n) return compare_save(t);
     ckpt_state st;
     char dir[CFG_PATH_MAX + 64], err[512];
     state_fill(t, &st);
@@ -693,6 +725,10 @@ static int resume(trainer *t, char *err, size_t errlen)
 
 static void set_mode(trainer *t, dtype_t mode)
 {
+    if (t->rs.n) {
+        notify(t, 1, "mode: not during a comparison (c ends it, keeping the selected replica)");
+        return;
+    }
     prec_set_mode(&t->policy, mode);
     int was = t->sc.enabled;
     scaler_for_mode(t, mode);
@@ -703,7 +739,8 @@ static void set_mode(trainer *t, dtype_t mode)
 static void set_override(trainer *t, const feed_cmd *c)
 {
     char err[256];
-    if (prec_set_override(&t->policy, c->name, c->arg, err, sizeof err) < 0) {
+    if ((t->rs.n ? replica_set_override(&t->rs, c->name, c->arg, err, sizeof err)
+                 : prec_set_override(&t->policy, c->name, c->arg, err, sizeof err)) < 0) {
         notify(t, 1, "%s", err);
         return;
     }
@@ -711,6 +748,10 @@ static void set_override(trainer *t, const feed_cmd *c)
     notify(t, 0, "%s: %s from step %lld", c->name, c->arg < 0 ? "inherits the mode"
            : dtype_label((dtype_t)c->arg), (long long)t->step + 1);
 }
+
+static void compare_start_mask(trainer *t, int mask);
+static void compare_stop(trainer *t, int keep);
+static void compare_select(trainer *t, int i);
 
 static void handle_command(trainer *t, const feed_cmd *c)
 {
@@ -724,8 +765,9 @@ static void handle_command(trainer *t, const feed_cmd *c)
     case CMD_PAUSE: t->paused = 1; break;
     case CMD_RESUME: t->paused = 0; break;
     case CMD_TOGGLE_PAUSE: t->paused = !t->paused; break;
-    case CMD_COMPARE_START:
-    case CMD_COMPARE_STOP: notify(t, 1, "compare: not available in this build yet"); break;
+    case CMD_COMPARE_START: compare_start_mask(t, c->arg); break;
+    case CMD_COMPARE_STOP: compare_stop(t, c->arg); break;
+    case CMD_COMPARE_SELECT: compare_select(t, c->arg); break;
     case CMD_QUIT: atomic_store(&t->stop, 1); break;
     }
 }
@@ -746,6 +788,8 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static void compare_step(trainer *t);
+
 int trainer_run(trainer *t, char *err, size_t errlen)
 {
     t->t_start = now_s();
@@ -760,7 +804,8 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             t->win_t0 += 0.030;
             continue;
         }
-        train_step(t);
+        if (t->rs.n) compare_step(t);
+        else train_step(t);
         if (bk_status(t->be, err, errlen)) {
             publish(t, RUN_FAILED);
             return -1;
@@ -784,11 +829,318 @@ int trainer_run(trainer *t, char *err, size_t errlen)
 void trainer_summary(const trainer *t, char *out, size_t outlen)
 {
     char ev[128] = "no eval";
-    if (t->have_eval)
-        snprintf(ev, sizeof ev, "eval loss %.4f (ppl %.3f) @%lld", t->last_eval.loss,
-                 t->last_eval.ppl, (long long)t->last_eval.step);
+    const eval_result *le = t->rs.n ? &t->rs.r[t->rs.selected].last_eval : &t->last_eval;
+    if (t->rs.n ? t->rs.r[t->rs.selected].have_eval : t->have_eval)
+        snprintf(ev, sizeof ev, "eval loss %.4f (ppl %.3f) @%lld", le->loss, le->ppl,
+                 (long long)le->step);
+    const scaler *sc = t->rs.n ? &t->rs.r[t->rs.selected].sc : &t->sc;
+    dtype_t mode = t->rs.n ? t->rs.r[t->rs.selected].policy.mode : t->policy.mode;
     snprintf(out, outlen, "done: %lld/%lld steps in %.1f s | last loss %.4f | %s | "
              "overflow steps %lld | final scale %g | %s", (long long)t->step,
              (long long)t->max_steps, elapsed(t), t->last_loss, ev,
-             (long long)t->sc.overflow_total, scaler_loss_scale(&t->sc), dtype_name(t->policy.mode));
+             (long long)sc->overflow_total, scaler_loss_scale(sc), dtype_name(mode));
+    if (t->rs.n) { /* then the headline numbers are the selected replica's: add each one */
+        size_t len = strlen(out);
+        snprintf(out + len, outlen - len, " (selected replica)");
+        for (int i = 0; i < t->rs.n; i++) {
+            const replica *r = &t->rs.r[i];
+            len = strlen(out);
+            snprintf(out + len, outlen - len, "\n  replica %-4s | last loss %.4f | eval %.4f | "
+                     "overflow steps %lld | final scale %g", r->name, r->last_loss,
+                     r->have_eval ? r->last_eval.loss : NAN, (long long)r->sc.overflow_total,
+                     scaler_loss_scale(&r->sc));
+        }
+    }
+}
+
+/* ---- comparison: lockstep replicas (replica.c), divergence and compare.csv ---- */
+
+int trainer_compare_start(trainer *t, const replica_spec *specs, int n, char *err,
+                          size_t errlen)
+{
+    if (t->rs.n) {
+        snprintf(err, errlen, "compare: a comparison is already running (c ends it)");
+        return -1;
+    }
+    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
+    replica_source src = {&t->cfg, t->model, &t->policy, &t->sc, &t->opt, maxB, t->T};
+    /* on a GPU the models live in device memory the backend does not report: only the host
+     * copies for the divergence metrics are checked there */
+    size_t avail = replica_mem_available();
+    if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
+    if (replica_fork(&t->rs, &src, specs, n, avail, err, errlen)) return -1;
+    if (divergence_init(&t->div, &t->rs)) {
+        replica_free(&t->rs);
+        snprintf(err, errlen, "compare: out of memory");
+        return -1;
+    }
+    if (!t->ccsv) {
+        char path[CFG_PATH_MAX + 32];
+        if (t->cfg.logging_dir[0]) snprintf(path, sizeof path, "%s/compare.csv", t->cfg.logging_dir);
+        else snprintf(path, sizeof path, "%s/logs/compare.csv", t->cfg.output_dir);
+        if (!(t->ccsv = compare_csv_open(path, err, errlen))) {
+            replica_free(&t->rs);
+            divergence_free(&t->div);
+            return -1;
+        }
+    }
+    char names[64] = "";
+    for (int i = 0; i < t->rs.n; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " | " : "",
+                 t->rs.r[i].name);
+    notify(t, 0, "comparing %s in lockstep from step %lld", names, (long long)t->step);
+    return 0;
+}
+
+static int compare_from_list(trainer *t, const char *list, char *err, size_t errlen)
+{
+    replica_spec specs[REPLICA_MAX];
+    int n = replica_parse_modes(list, specs, err, errlen);
+    return n < 0 ? -1 : trainer_compare_start(t, specs, n, err, errlen);
+}
+
+/* From the screen: the run's current mode first, then the others asked for. */
+static void compare_start_mask(trainer *t, int mask)
+{
+    replica_spec specs[REPLICA_MAX];
+    int n = 0;
+    char err[256];
+    memset(specs, 0, sizeof specs);
+    specs[n++].mode = t->policy.mode;
+    for (int d = 0; d < DT_COUNT; d++)
+        if ((mask >> d & 1) && d != (int)t->policy.mode) specs[n++].mode = (dtype_t)d;
+    if (n < 2) {
+        notify(t, 1, "compare: pick at least one mode besides %s", dtype_label(t->policy.mode));
+        return;
+    }
+    if (trainer_compare_start(t, specs, n, err, sizeof err)) notify(t, 1, "%s", err);
+}
+
+static void compare_stop(trainer *t, int keep)
+{
+    if (!t->rs.n) {
+        notify(t, 1, "compare: no comparison is running");
+        return;
+    }
+    if (keep < 0 || keep >= t->rs.n) keep = t->rs.selected;
+    const replica *r = &t->rs.r[keep];
+    char name[REPLICA_NAME];
+    snprintf(name, sizeof name, "%s", r->name);
+    t->last_loss = r->last_loss;
+    t->last_lr = r->last_lr;
+    t->last_norm = r->last_norm;
+    t->last_scale = r->last_scale;
+    t->last_skipped = r->last_skipped;
+    t->win_loss_sum = r->win_loss_sum;
+    t->win_loss_n = r->win_loss_n;
+    if (r->have_eval) t->last_eval = r->last_eval, t->have_eval = 1;
+    t->stats_step = r->stats_step;
+    replica_keep(&t->rs, keep, t->model, &t->policy, &t->sc, &t->opt, t->stats, &t->have_stats);
+    divergence_free(&t->div);
+    notify(t, 0, "comparison ended at step %lld: training goes on as %s (%s)",
+           (long long)t->step, name, dtype_label(t->policy.mode));
+}
+
+static void compare_select(trainer *t, int i)
+{
+    if (!t->rs.n || i < 0 || i >= t->rs.n) return;
+    t->rs.selected = i;
+    notify(t, 0, "replica %s selected: the map, the header and c (end) follow it",
+           t->rs.r[i].name);
+}
+
+static void compare_step(trainer *t)
+{
+    /* stats exactly on the steps that log (trainer_run's rule), as train_step */
+    int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
+    replica_step(&t->rs, &t->data, &t->data_rng, t->B, t->T, t->accum, t->inputs, t->targets,
+                 t->step + 1, log_step);
+    const replica *sel = &t->rs.r[t->rs.selected];
+    t->step++;
+    t->last_loss = sel->last_loss;
+    t->last_lr = sel->last_lr;
+    t->last_norm = sel->last_norm;
+    t->last_scale = sel->last_scale;
+    t->last_skipped = sel->last_skipped;
+    t->win_tokens += (int64_t)t->B * t->T * t->accum;
+    t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
+    t->win_steps++;
+}
+
+/* One metrics.csv row per replica, the pairs' drift into compare.csv, a line each. */
+static void compare_log(trainer *t, const metric_row *base)
+{
+    char err[256], line[320];
+    divergence_compute(&t->div, &t->rs, t->step);
+    for (int i = 0; i < t->rs.n; i++) {
+        const replica *p = &t->rs.r[i];
+        metric_row r = *base;
+        replica_row(&t->rs, i, &r);
+        csv_row(t, &r);
+        if (p->have_stats && p->stats_step == t->step &&
+            layers_csv_write(t->lcsv, t->step, p->name, &p->policy, p->stats, err, sizeof err))
+            notify(t, 1, "%s", err);
+        if (!t->log) continue;
+        snprintf(line, sizeof line, "step %6lld/%lld | %-4s | loss %.4f | lr %.2e | norm %7.4f | "
+                 "scale %-8g | ovf %lld (total %lld) | %.0f tok/s", (long long)t->step,
+                 (long long)t->max_steps, r.replica, r.loss, r.lr, r.grad_norm, r.loss_scale,
+                 (long long)t->rs.r[i].sc.overflow_window, (long long)r.overflow_total,
+                 r.tokens_per_s);
+        t->log(t->log_ud, line);
+    }
+    if (compare_csv_write(t->ccsv, &t->div, &t->rs, err, sizeof err)) notify(t, 1, "%s", err);
+    for (int k = 0; t->log && k < t->div.n_pairs; k++) {
+        const div_pair *p = &t->div.p[k];
+        snprintf(line, sizeof line, "compare @%lld | %s vs %s | loss diff %+.4f | weights rel L2 "
+                 "%.3e | grad cos %.4f (min %.4f %s)", (long long)t->step, t->rs.r[p->b].name,
+                 t->rs.r[p->a].name, p->loss_diff, p->weight_rel_l2, p->grad_cos, p->cos_min,
+                 p->cos_min_layer >= 0 ? t->div.layer[p->cos_min_layer] : "-");
+        t->log(t->log_ud, line);
+    }
+    replica_window_reset(&t->rs);
+}
+
+/* Every replica on the same eval windows, each starting from the same sample RNG state. */
+static void compare_eval(trainer *t)
+{
+    double t0 = now_s();
+    rng_state start = t->sample_rng, end = start;
+    for (int i = 0; i < t->rs.n; i++) {
+        replica *r = &t->rs.r[i];
+        int full = t->cfg.bf16_full_eval || t->cfg.fp16_full_eval;
+        dtype_t edt = t->cfg.bf16_full_eval ? DT_BF16 : t->cfg.fp16_full_eval ? DT_F16 : r->policy.mode;
+        rng_state rng = start;
+        eval_args a = {NULL, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
+                       t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
+                       (float)t->cfg.sample_temperature, &rng};
+        replica_eval_args(&t->rs, i, &a);
+        if (eval_run(&a, &r->last_eval)) {
+            notify(t, 1, "eval failed: out of memory");
+            return;
+        }
+        if (i == t->rs.selected) end = rng;
+        r->last_eval.step = t->step;
+        r->have_eval = 1;
+        metric_row row;
+        metric_row_init(&row, MR_EVAL, t->step);
+        row.epoch = (double)t->step / (double)t->steps_per_epoch;
+        row.time_s = elapsed(t);
+        row.precision = edt;
+        snprintf(row.replica, sizeof row.replica, "%s", r->name);
+        row.eval_loss = r->last_eval.loss;
+        row.eval_ppl = r->last_eval.ppl;
+        csv_row(t, &row);
+        if (t->log) {
+            char line[256];
+            snprintf(line, sizeof line, "eval @%lld | %-4s | loss %.4f | ppl %.3f | %.3f bits/token"
+                     " | %d windows", (long long)t->step, r->name, r->last_eval.loss,
+                     r->last_eval.ppl, r->last_eval.bits, r->last_eval.windows);
+            t->log(t->log_ud, line);
+        }
+    }
+    t->sample_rng = end;
+    const replica *sel = &t->rs.r[t->rs.selected];
+    if (isfinite(sel->last_eval.loss) && !(sel->last_eval.loss >= t->best_metric)) {
+        t->best_metric = sel->last_eval.loss;
+        t->best_step = t->step;
+    }
+    t->win_t0 += now_s() - t0;
+}
+
+/* Each replica is a complete checkpoint of its own run: <output_dir>/compare-<name>/
+ * checkpoint-<step>, resumable alone (a comparison itself is not resumed as one). */
+static int compare_save(trainer *t)
+{
+    int failed = 0;
+    char saved[CFG_PATH_MAX + 64] = "", err[512];
+    for (int i = 0; i < t->rs.n; i++) {
+        replica *r = &t->rs.r[i];
+        char out[CFG_PATH_MAX + 32], dir[CFG_PATH_MAX + 64];
+        snprintf(out, sizeof out, "%s/compare-%s", t->cfg.output_dir, r->name);
+        ckpt_state st;
+        state_fill(t, &st);
+        st.sc = r->sc;
+        st.optim_t = r->opt.t;
+        st.mode = r->policy.mode;
+        if (ckpt_save(out, r->model, &st, t->cfg.save_total_limit, dir, sizeof dir, err,
+                      sizeof err)) {
+            notify(t, 1, "save of replica %s failed at step %lld: %s (%s)", r->name,
+                   (long long)t->step, err, t->cfg.save_on_error_stop
+                   ? "stopping: --save_on_error stop" : "training goes on");
+            failed = 1;
+            continue;
+        }
+        snprintf(saved + strlen(saved), sizeof saved - strlen(saved), "%s%s", i ? ", " : "", dir);
+    }
+    if (failed) {
+        if (t->cfg.save_on_error_stop) {
+            t->save_failed_stop = 1;
+            atomic_store(&t->stop, 1);
+        }
+        return -1;
+    }
+    t->last_save_step = t->step;
+    notify(t, 0, "saved %s", saved);
+    return 0;
+}
+
+static void compare_snapshot(trainer *t, feed_snapshot *s)
+{
+    s->n_replicas = t->rs.n;
+    s->replica_selected = t->rs.selected;
+    if (!t->rs.n) return;
+    for (int i = 0; i < t->rs.n; i++) {
+        const replica *r = &t->rs.r[i];
+        feed_replica *f = &s->replicas[i];
+        snprintf(f->name, sizeof f->name, "%s", r->name);
+        f->mode = r->policy.mode;
+        f->scaler_enabled = r->sc.enabled;
+        f->scaler_dynamic = r->sc.dynamic;
+        f->loss_scale = scaler_loss_scale(&r->sc);
+        f->growth_tracker = r->sc.growth_tracker;
+        f->overflow_total = r->sc.overflow_total;
+        f->overflow_window = r->sc.overflow_window;
+        f->last_overflow_step = r->sc.last_overflow_step;
+        snprintf(f->first_nonfinite, sizeof f->first_nonfinite, "%s", r->sc.first_nonfinite);
+        f->loss = r->last_loss;
+        f->have_eval = r->have_eval;
+        f->eval_step = r->last_eval.step;
+        f->eval_loss = r->last_eval.loss;
+        f->eval_ppl = r->last_eval.ppl;
+        f->eval_bits = r->last_eval.bits;
+    }
+    s->div_step = t->div.step;
+    s->n_div = t->div.n_pairs;
+    for (int k = 0; k < t->div.n_pairs; k++) {
+        const div_pair *p = &t->div.p[k];
+        feed_div *d = &s->div[k];
+        d->a = p->a;
+        d->b = p->b;
+        d->loss_diff = p->loss_diff;
+        d->weight_rel_l2 = p->weight_rel_l2;
+        d->grad_cos = p->grad_cos;
+        d->cos_min = p->cos_min;
+        snprintf(d->cos_min_layer, sizeof d->cos_min_layer, "%s",
+                 p->cos_min_layer >= 0 ? t->div.layer[p->cos_min_layer] : "");
+    }
+    /* the rest of the screen follows the selected replica */
+    const replica *sel = &t->rs.r[t->rs.selected];
+    const feed_replica *f = &s->replicas[t->rs.selected];
+    s->mode = sel->policy.mode;
+    s->scaler_enabled = f->scaler_enabled;
+    s->scaler_dynamic = f->scaler_dynamic;
+    s->loss_scale = f->loss_scale;
+    s->growth_tracker = f->growth_tracker;
+    s->overflow_total = f->overflow_total;
+    s->overflow_window = f->overflow_window;
+    s->last_overflow_step = f->last_overflow_step;
+    snprintf(s->first_nonfinite, sizeof s->first_nonfinite, "%s", f->first_nonfinite);
+    s->have_eval = sel->have_eval;
+    if (sel->have_eval) {
+        s->eval_step = sel->last_eval.step;
+        s->eval_loss = sel->last_eval.loss;
+        s->eval_ppl = sel->last_eval.ppl;
+        s->eval_bits = sel->last_eval.bits;
+        snprintf(s->sample, sizeof s->sample, "%s", sel->last_eval.sample);
+    }
 }

@@ -2,6 +2,7 @@
 #include "history.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,15 +51,59 @@ void series_push(ui_series *s, double x, double y)
     s->sx = s->sy = 0;
 }
 
+void series_clear(ui_series *s)
+{
+    s->n = s->pend = 0;
+    s->stride = 1;
+    s->sx = s->sy = 0;
+}
+
 int history_init(ui_history *h)
 {
     memset(h, 0, sizeof *h);
-    if (series_init(&h->loss, HIST_CAP) || series_init(&h->eval, HIST_CAP / 4) ||
-        series_init(&h->scale_log2, HIST_CAP)) {
+    int bad = series_init(&h->loss, HIST_CAP) || series_init(&h->eval, HIST_CAP / 4) ||
+              series_init(&h->scale_log2, HIST_CAP);
+    for (int i = 0; i < HIST_REPLICAS; i++)
+        bad = bad || series_init(&h->rep[i].loss, HIST_CAP / 2) ||
+              series_init(&h->rep[i].scale_log2, HIST_CAP / 2);
+    if (bad) {
         history_free(h);
         return -1;
     }
     return 0;
+}
+
+int history_replica(const ui_history *h, const char *name)
+{
+    for (int i = 0; i < h->nrep; i++)
+        if (strcmp(h->rep[i].name, name) == 0) return i;
+    return -1;
+}
+
+static ui_replica_series *replica_for(ui_history *h, const char *name)
+{
+    int i = h->rep_ended ? -1 : history_replica(h, name);
+    if (i >= 0) return &h->rep[i];
+    if (h->rep_ended || h->nrep == HIST_REPLICAS) { /* a new comparison */
+        for (int k = 0; k < HIST_REPLICAS; k++) {
+            series_clear(&h->rep[k].loss);
+            series_clear(&h->rep[k].scale_log2);
+        }
+        h->nrep = 0;
+        h->rep_ended = 0;
+    }
+    ui_replica_series *r = &h->rep[h->nrep++];
+    snprintf(r->name, sizeof r->name, "%s", name);
+    return r;
+}
+
+static void ingest_replica(ui_history *h, const metric_row *r)
+{
+    if (r->kind == MR_EVAL) return; /* the eval panel lists each replica's latest */
+    ui_replica_series *s = replica_for(h, r->replica);
+    if (!isnan(r->loss)) series_push(&s->loss, (double)r->step, r->loss);
+    if (isfinite(r->loss_scale) && r->loss_scale > 0)
+        series_push(&s->scale_log2, (double)r->step, log2(r->loss_scale));
 }
 
 void history_free(ui_history *h)
@@ -66,13 +111,22 @@ void history_free(ui_history *h)
     series_free(&h->loss);
     series_free(&h->eval);
     series_free(&h->scale_log2);
+    for (int i = 0; i < HIST_REPLICAS; i++) {
+        series_free(&h->rep[i].loss);
+        series_free(&h->rep[i].scale_log2);
+    }
 }
 
 void history_ingest(ui_history *h, const metric_row *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const metric_row *r = &rows[i];
-        if (r->replica[0]) continue;
+        if (r->replica[0]) {
+            ingest_replica(h, r);
+            h->version++;
+            continue;
+        }
+        if (h->nrep && r->kind == MR_TRAIN) h->rep_ended = 1;
         double step = (double)r->step;
         if (r->kind == MR_EVAL) {
             if (!isnan(r->eval_loss)) series_push(&h->eval, step, r->eval_loss);

@@ -25,15 +25,30 @@ void series_free(ui_series *s);
  * stays at cap points whatever the run length. */
 void series_push(ui_series *s, double x, double y);
 
+#define HIST_REPLICAS 3
+
+/* One replica of a lockstep comparison, by the name its rows carry. */
+typedef struct {
+    char name[8];
+    ui_series loss, scale_log2;
+} ui_replica_series;
+
 typedef struct {
     ui_series loss, eval, scale_log2;
+    ui_replica_series rep[HIST_REPLICAS];
+    int nrep;            /* replicas seen in the current comparison */
+    int rep_ended;       /* a plain row came after them: the next replica row starts anew */
     uint64_t since;      /* next feed row sequence to read */
     uint64_t version;    /* bumped whenever a series changed */
 } ui_history;
 
 int history_init(ui_history *h);
+/* Index of the replica series named `name`, -1 when none. */
+int history_replica(const ui_history *h, const char *name);
 void history_free(ui_history *h);
-/* Files rows into the series (compare-replica rows are left to their own view). */
+void series_clear(ui_series *s);
+/* Files rows into the series: plain rows into loss / eval / scale, comparison rows into the
+ * replica's own series (a new comparison clears the previous one's). */
 void history_ingest(ui_history *h, const metric_row *rows, size_t n);
 
 #endif

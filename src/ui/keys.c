@@ -1,6 +1,8 @@
 /* keys.c — key bindings: one function from a key to a view change or a worker command. */
 #include "keys.h"
 
+#include "panels_compare.h"
+
 #include <curses.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +25,10 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
     case 's': cmd->kind = CMD_SAVE; view_message(v, 0, "save requested"); return KA_CMD;
     case ' ': cmd->kind = CMD_TOGGLE_PAUSE; return KA_CMD;
     case 'm': {
+        if (s->n_replicas > 0) {
+            view_message(v, 1, "m: not during a comparison (c ends it, keeping the selected replica)");
+            return KA_REDRAW;
+        }
         cmd->kind = CMD_SET_MODE;
         cmd->arg = keys_next_mode(s->mode);
         char m[64];
@@ -30,6 +36,23 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
         view_message(v, 0, m);
         return KA_CMD;
     }
+    case 'c':
+        if (s->n_replicas > 0) {
+            char lab[16], m[64];
+            cmd->kind = CMD_COMPARE_STOP;
+            cmd->arg = s->replica_selected;
+            panel_replica_label(&s->replicas[s->replica_selected], lab, sizeof lab);
+            snprintf(m, sizeof m, "ending the comparison, keeping %s", lab);
+            view_message(v, 0, m);
+            return KA_CMD;
+        }
+        v->picker = 1;
+        return KA_REDRAW;
+    case '\t': case KEY_BTAB:
+        if (s->n_replicas <= 0) return KA_NONE;
+        cmd->kind = CMD_COMPARE_SELECT;
+        cmd->arg = (s->replica_selected + (key == KEY_BTAB ? s->n_replicas - 1 : 1)) % s->n_replicas;
+        return KA_CMD;
     case 'o': {
         if (s->n_layers <= 0 || v->selected < 0 || v->selected >= s->n_layers) {
             view_message(v, 1, "no layer selected (use the arrows in the precision map)");
@@ -49,6 +72,30 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
     return KA_NONE;
 }
 
+/* The compare picker: 1 / 2 add one of the other modes, 3 both; anything else cancels. */
+static key_action keys_picker(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
+{
+    dtype_t o[2];
+    panel_picker_modes(s->mode, o);
+    v->picker = 0;
+    memset(cmd, 0, sizeof *cmd);
+    if (key == KEY_RESIZE) {
+        v->picker = 1;
+        return KA_REDRAW;
+    }
+    if (key < '1' || key > '3') {
+        view_message(v, 0, "compare cancelled");
+        return KA_REDRAW;
+    }
+    cmd->kind = CMD_COMPARE_START;
+    cmd->arg = (key != '2' ? 1 << o[0] : 0) | (key != '1' ? 1 << o[1] : 0);
+    char m[96];
+    snprintf(m, sizeof m, "starting a comparison: %s vs %s", dtype_label(s->mode),
+             key == '3' ? "both others" : dtype_label(o[key - '1']));
+    view_message(v, 0, m);
+    return KA_CMD;
+}
+
 key_action keys_handle(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
 {
     if (key == KEY_CTRL_C) return KA_QUIT;
@@ -57,6 +104,7 @@ key_action keys_handle(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cm
         v->help = 0;
         return KA_REDRAW;
     }
+    if (v->picker) return keys_picker(v, s, key, cmd);
     int page = v->map_page > 0 ? v->map_page : 1;
     switch (key) {
     case 'q': case 'Q': case KEY_F(10): return KA_QUIT;

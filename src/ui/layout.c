@@ -32,3 +32,21 @@ int layout_compute(ui_layout *l, int w, int h)
     l->r[P_FOOTER] = (ui_rect){0, h - foot_h, w, foot_h};
     return 0;
 }
+
+int layout_compute_compare(ui_layout *l, int w, int h, int n_rep, int n_pairs)
+{
+    if (layout_compute(l, w, h)) return -1;
+    if (n_rep <= 0) return 0;
+    ui_rect *sc = &l->r[P_SCALE], *ev = &l->r[P_EVAL], *map = &l->r[P_MAP];
+    int grow = n_rep + 2 - ev->h;
+    if (grow > 0) {
+        sc->h -= grow;
+        ev->y -= grow;
+        ev->h += grow;
+    }
+    int dh = imin(n_pairs + 2, map->h - 4); /* the map keeps its header and a row */
+    l->div = (ui_rect){map->x, map->y, map->w, dh};
+    map->y += dh;
+    map->h -= dh;
+    return 0;
+}

@@ -14,11 +14,15 @@ typedef struct {
     int w, h;
     int too_small;
     ui_rect r[P_COUNT];
+    ui_rect div;    /* divergence panel while comparing; zero size otherwise */
 } ui_layout;
 
 /* 1 when w x h cannot hold the panels. */
 int layout_too_small(int w, int h);
 /* Fills l for a w x h screen; 0 ok, -1 (too_small set, rects zero) when below 80x24. */
 int layout_compute(ui_layout *l, int w, int h);
+/* The same while n_rep replicas run (n_rep 0 = no comparison): the eval panel gets a row
+ * per replica, and a divergence band of n_pairs rows is taken from the top of the map. */
+int layout_compute_compare(ui_layout *l, int w, int h, int n_rep, int n_pairs);
 
 #endif

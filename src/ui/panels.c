@@ -9,6 +9,7 @@
 
 #include "chart.h"
 #include "fmt.h"
+#include "panels_compare.h"
 
 void view_init(ui_view *v, int unicode)
 {
@@ -70,6 +71,16 @@ static int header_segments(const feed_snapshot *s, segment *sg, int *brk)
     sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
     snprintf(sg[n].text, sizeof sg[n].text, "%s %s", dtype_label(s->mode), panel_scaling_label(s));
     sg[n].attr = UA_BOLD, sg[n++].color = panel_dtype_color(s->mode);
+    if (s->n_replicas > 0) { /* the mode above is the selected replica's */
+        int len = snprintf(sg[n].text, sizeof sg[n].text, "vs");
+        for (int i = 0; i < s->n_replicas; i++) {
+            char lab[16];
+            if (i == s->replica_selected) continue;
+            panel_replica_label(&s->replicas[i], lab, sizeof lab);
+            len += snprintf(sg[n].text + len, sizeof sg[n].text - len, " %s", lab);
+        }
+        sg[n].attr = UA_BOLD, sg[n++].color = UC_WARN;
+    }
     snprintf(sg[n].text, sizeof sg[n].text, "%s", s->data_name[0] ? s->data_name : "-");
     sg[n].attr = 0, sg[n++].color = UC_DEFAULT;
     snprintf(sg[n].text, sizeof sg[n].text, "%s", s->device[0] ? s->device : "-");
@@ -109,14 +120,8 @@ void panel_header(ui_grid *g, ui_rect r, const feed_snapshot *s)
 
 /* ---- loss chart ---- */
 
-/* A chart with y labels on the left and x labels below, inside r. */
-typedef struct {
-    const double *x, *y;
-    size_t n;
-    int color, marks;
-} chart_series;
 
-static void draw_chart(ui_grid *g, ui_rect r, const chart_series *ser, int nser, int log_scale,
+void panel_chart(ui_grid *g, ui_rect r, const panel_series *ser, int nser, int log_scale,
                        int unicode, int labels, const char *(*ylab)(double, char *, size_t))
 {
     int lw = labels ? 8 : 0, xh = labels && r.h >= 3 ? 1 : 0;
@@ -139,7 +144,8 @@ static void draw_chart(ui_grid *g, ui_rect r, const chart_series *ser, int nser,
     if (chart_canvas_init(&cv, c.w, c.h)) return;
     for (int k = 0; k < nser; k++) {
         if (ser[k].marks)
-            chart_marks(&cv, &v, ser[k].x, ser[k].y, ser[k].n, unicode ? 0x25cf : 'o', ser[k].color);
+            chart_marks(&cv, &v, ser[k].x, ser[k].y, ser[k].n,
+                        ser[k].glyph ? ser[k].glyph : unicode ? 0x25cf : 'o', ser[k].color);
         else
             chart_plot(&cv, &v, ser[k].x, ser[k].y, ser[k].n, ser[k].color);
     }
@@ -158,13 +164,13 @@ static void draw_chart(ui_grid *g, ui_rect r, const chart_series *ser, int nser,
     }
 }
 
-static const char *lab_value(double v, char *buf, size_t n)
+const char *panel_label_value(double v, char *buf, size_t n)
 {
     snprintf(buf, n, "%7.4g", v);
     return buf;
 }
 
-static const char *lab_pow2(double v, char *buf, size_t n)
+const char *panel_label_pow2(double v, char *buf, size_t n)
 {
     snprintf(buf, n, "2^%.0f", v);
     return buf;
@@ -188,12 +194,12 @@ void panel_loss(ui_grid *g, ui_rect r, const ui_history *h, const ui_view *v)
         free(sm);
         return;
     }
-    chart_series ser[3] = {
-        {L->x, L->y, L->n, UC_RAW, 0},
-        {L->x, sm, sm ? L->n : 0, UC_SMOOTH, 0},
-        {h->eval.x, h->eval.y, h->eval.n, UC_EVAL, 1},
+    panel_series ser[3] = {
+        {L->x, L->y, L->n, UC_RAW, 0, 0},
+        {L->x, sm, sm ? L->n : 0, UC_SMOOTH, 0, 0},
+        {h->eval.x, h->eval.y, h->eval.n, UC_EVAL, 1, 0},
     };
-    draw_chart(g, in, ser, 3, v->log_scale, v->unicode, 1, lab_value);
+    panel_chart(g, in, ser, 3, v->log_scale, v->unicode, 1, panel_label_value);
     /* legend in the bottom edge */
     int x = r.x + 2, y = r.y + r.h - 1;
     x += grid_text(g, x, y, r.w - 4, " raw", 0, UC_RAW);
@@ -227,9 +233,9 @@ void panel_scale(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_history
         grid_text(g, x, y++, w, "last overflow: none", 0, UC_DIM);
     int rows = in.y + in.h - y;
     if (rows >= 1 && h->scale_log2.n) {
-        chart_series ser = {h->scale_log2.x, h->scale_log2.y, h->scale_log2.n, UC_SCALE, 0};
+        panel_series ser = {h->scale_log2.x, h->scale_log2.y, h->scale_log2.n, UC_SCALE, 0, 0};
         ui_rect c = {in.x, y, in.w, rows};
-        draw_chart(g, c, &ser, 1, 0, v->unicode, rows >= 3, lab_pow2);
+        panel_chart(g, c, &ser, 1, 0, v->unicode, rows >= 3, panel_label_pow2);
     }
 }
 
@@ -325,7 +331,11 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
 void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
 {
     char title[64];
-    snprintf(title, sizeof title, "Precision map  mode %s  * = override", dtype_label(s->mode));
+    if (s->n_replicas > 0)
+        snprintf(title, sizeof title, "Precision map  replica %s (Tab: next)  * = override",
+                 dtype_label(s->mode));
+    else
+        snprintf(title, sizeof title, "Precision map  mode %s  * = override", dtype_label(s->mode));
     grid_box(g, r, title, v->unicode, UC_DIM);
     ui_rect in = rect_inner(r);
     int nw = map_name_width(in.w), cx = in.x + 1 + nw + 1;
@@ -362,19 +372,35 @@ void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
 
 void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
 {
-    const char *keys[][2] = {
-        {"e", "eval"}, {"s", "save"}, {"m", "mode"}, {"o", "override"},
-        {"space", s->state == RUN_PAUSED ? "resume" : "pause"}, {"l", "log"},
-        {"[ ]", "smooth"}, {"?", "help"}, {"q", "quit"},
+    int cmp = s->n_replicas > 0;
+    /* {key, label, optional}: optional ones (also in the help) go first when space is short */
+    const char *keys[][3] = {
+        {"e", "eval", ""}, {"s", "save", ""}, {cmp ? "Tab" : "m", cmp ? "replica" : "mode", ""},
+        {"c", cmp ? "end compare" : "compare", ""}, {"o", "override", "1"},
+        {"space", s->state == RUN_PAUSED ? "resume" : "pause", ""}, {"l", "log", "1"},
+        {"[ ]", "smooth", "1"}, {"?", "help", ""}, {"q", "quit", ""},
     };
+    size_t nk = sizeof keys / sizeof keys[0];
+    int total = 0, skip[sizeof keys / sizeof keys[0]] = {0};
+    for (size_t i = 0; i < nk; i++) total += (int)(strlen(keys[i][0]) + strlen(keys[i][1])) + 2;
+    for (size_t i = nk; i-- > 0 && total > r.w;)
+        if (keys[i][2][0]) {
+            skip[i] = 1;
+            total -= (int)(strlen(keys[i][0]) + strlen(keys[i][1])) + 2;
+        }
     int x = r.x;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    for (size_t i = 0; i < nk; i++) {
+        if (skip[i]) continue;
         x += grid_text(g, x, r.y, r.x + r.w - x, keys[i][0], UA_BOLD | UA_REVERSE, UC_TITLE);
         x += grid_text(g, x, r.y, r.x + r.w - x, " ", 0, UC_DEFAULT);
         x += grid_text(g, x, r.y, r.x + r.w - x, keys[i][1], 0, UC_DEFAULT);
         x += grid_text(g, x, r.y, r.x + r.w - x, " ", 0, UC_DEFAULT);
     }
     if (r.h < 2) return;
+    if (v->picker) {
+        panel_picker(g, (ui_rect){r.x, r.y + 1, r.w, 1}, s);
+        return;
+    }
     const char *msg = v->msg[0] ? v->msg : s->message;
     int err = v->msg[0] ? v->msg_is_error : s->msg_is_error;
     grid_text(g, r.x + 1, r.y + 1, r.w - 1, msg, err ? UA_BOLD : 0, err ? UC_BAD : UC_DEFAULT);
@@ -385,6 +411,8 @@ static const char *help_lines[][2] = {
     {"s", "save a checkpoint now"},
     {"m", "cycle precision mode FP32 -> FP16 -> BF16"},
     {"o", "override selected layer: inherit/FP32/FP16/BF16"},
+    {"c", "compare: fork into replicas / end, keep selected"},
+    {"Tab", "select the next replica while comparing"},
     {"space", "pause / resume training"},
     {"l", "toggle log scale of the loss chart"},
     {"[ ]", "less / more smoothing of the loss curve"},
@@ -424,14 +452,22 @@ void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_vie
 {
     ui_layout l;
     grid_clear(g);
-    if (layout_compute(&l, g->w, g->h)) {
+    int cmp = s->n_replicas > 0;
+    if (layout_compute_compare(&l, g->w, g->h, s->n_replicas, s->n_div)) {
         panel_too_small(g);
         return;
     }
     panel_header(g, l.r[P_HEADER], s);
-    panel_loss(g, l.r[P_LOSS], h, v);
-    panel_scale(g, l.r[P_SCALE], s, h, v);
-    panel_eval(g, l.r[P_EVAL], s, v);
+    if (cmp) {
+        panel_loss_compare(g, l.r[P_LOSS], s, h, v);
+        panel_scale_compare(g, l.r[P_SCALE], s, h, v);
+        panel_eval_compare(g, l.r[P_EVAL], s, v);
+        panel_div(g, l.div, s, v);
+    } else {
+        panel_loss(g, l.r[P_LOSS], h, v);
+        panel_scale(g, l.r[P_SCALE], s, h, v);
+        panel_eval(g, l.r[P_EVAL], s, v);
+    }
     panel_map(g, l.r[P_MAP], s, v);
     panel_footer(g, l.r[P_FOOTER], s, v);
     if (v->help) panel_help(g, v);

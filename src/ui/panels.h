@@ -20,6 +20,7 @@ typedef struct {
     int scroll;           /* first precision-map row shown */
     int map_page;         /* rows the map showed last frame (PgUp/PgDn step) */
     int help;             /* help overlay open */
+    int picker;           /* the compare picker (c) is open on the message line */
     char msg[FEED_MSG];   /* UI's own message (a refused command...); cleared by newer engine ones */
     int msg_is_error;
 } ui_view;
@@ -34,6 +35,20 @@ int panel_dtype_color(dtype_t dt);
 int panel_layer_unhealthy(const feed_layer *l);
 /* "(dynamic)", "(static)" or "(no scaling)". */
 const char *panel_scaling_label(const feed_snapshot *s);
+
+/* One series of a chart: a line through (x, y), or a marker glyph at each point. */
+typedef struct {
+    const double *x, *y;
+    size_t n;
+    int color, marks;
+    uint32_t glyph;       /* marks: 0 = the eval dot */
+} panel_series;
+
+/* A chart with y labels (ylab) on the left and x labels below, inside r. */
+void panel_chart(ui_grid *g, ui_rect r, const panel_series *ser, int nser, int log_scale,
+                 int unicode, int labels, const char *(*ylab)(double, char *, size_t));
+const char *panel_label_value(double v, char *buf, size_t n);
+const char *panel_label_pow2(double v, char *buf, size_t n);
 
 void panel_header(ui_grid *g, ui_rect r, const feed_snapshot *s);
 void panel_loss(ui_grid *g, ui_rect r, const ui_history *h, const ui_view *v);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e.sh — end-to-end test of the screen: runs mptui inside tmux on a private socket and
-# drives it with keys (eval, save, mode, help, resize, quit), polling capture-pane.
+# drives it with keys (eval, save, mode, help, resize, compare, quit), polling capture-pane.
 set -uo pipefail
 
 root=${MPTUI_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -92,12 +92,31 @@ screen_back() { hides 'too small' && shows 'Precision map' && shows 'step [0-9]+
 until_ok 10 screen_back || fail "100x30: the screen did not come back"
 echo "e2e: resize -> too-small notice, then the screen again"
 
+# c: the picker, 1 = the first other mode; the legend shows both replicas, Tab moves the
+# selection (brackets), c ends the comparison keeping the selected one
+key c
+until_ok 10 shows 'compare (FP32|FP16|BF16) with: 1 ' || fail "c: no compare picker"
+key 1
+legend='(●|o) ?\[?(FP32|FP16|BF16)\]? +(▲|\+) ?\[?(FP32|FP16|BF16)'
+until_ok 60 shows "$legend" || fail "c 1: no legend with both replicas within 60 s"
+until_ok 60 shows 'Divergence @[0-9]+' || fail "c 1: no divergence numbers within 60 s"
+echo "e2e: c -> comparison, legend '$(screen | grep -Eo "$legend" | head -n 1)'"
+key Tab
+until_ok 30 shows '(▲|\+)\[(FP32|FP16|BF16)\]' || fail "Tab: the second replica is not selected"
+kept=$(screen | grep -Eo '(▲|\+)\[(FP32|FP16|BF16)\]' | grep -Eo 'FP32|FP16|BF16' | head -n 1)
+key c
+ended() { hides 'Divergence' && shows "$kept \((dynamic|static|no scaling)\)"; }
+until_ok 60 ended || fail "c: the comparison did not end keeping $kept"
+echo "e2e: Tab, c -> comparison ended, training goes on as $kept"
+
 alive || fail "mptui exited before q (code $(cat "$tmp/exit"))"
 key q
 until_ok 90 exited || fail "q: mptui still running after 90 s"
 code=$(cat "$tmp/exit")
 [ "$code" = 0 ] || fail "q: mptui exited with code $code"
 csv="$out/logs/metrics.csv"
+grep -Eq ',(fp32|fp16|bf16)$' "$csv" || fail "metrics.csv has no replica rows"
+[ -s "$out/logs/compare.csv" ] || fail "no compare.csv"
 [ -s "$csv" ] || fail "no $csv"
 head -n 1 "$csv" | grep -q '^step,' || fail "metrics.csv header is '$(head -n 1 "$csv")'"
 rows=$(($(wc -l <"$csv") - 1))

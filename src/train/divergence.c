@@ -1,0 +1,258 @@
+/* divergence.c — pairwise drift between lockstep replicas, computed in double on host copies
+ * at logged steps only, and compare.csv (RFC 4180 via libcsv, flushed every step). */
+#include "divergence.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- layers ---- */
+
+/* "transformer.h.0.attn.c_attn.weight" -> "h.0.attn.c_attn" */
+static void layer_of(const char *tensor, char *out, size_t len)
+{
+    const char *p = strncmp(tensor, "transformer.", 12) == 0 ? tensor + 12 : tensor;
+    snprintf(out, len, "%s", p);
+    char *dot = strrchr(out, '.');
+    if (dot && (strcmp(dot, ".weight") == 0 || strcmp(dot, ".bias") == 0)) *dot = '\0';
+}
+
+static int layers_build(divergence *d, const gpt *m)
+{
+    int nt = gpt_num_tensors(m);
+    d->layer = calloc((size_t)nt, sizeof *d->layer);
+    d->lo = calloc((size_t)nt, sizeof *d->lo);
+    d->hi = calloc((size_t)nt, sizeof *d->hi);
+    if (!d->layer || !d->lo || !d->hi) return -1;
+    for (int i = 0; i < nt; i++) {
+        const gpt_tensor *t = gpt_tensor_at(m, i);
+        char name[DIV_LAYER_NAME];
+        layer_of(t->name, name, sizeof name);
+        /* a module's weight and bias are neighbours in the flat buffer */
+        if (d->n_layers && strcmp(d->layer[d->n_layers - 1], name) == 0 &&
+            d->hi[d->n_layers - 1] == t->offset) {
+            d->hi[d->n_layers - 1] = t->offset + t->numel;
+            continue;
+        }
+        snprintf(d->layer[d->n_layers], DIV_LAYER_NAME, "%s", name);
+        d->lo[d->n_layers] = t->offset;
+        d->hi[d->n_layers++] = t->offset + t->numel;
+    }
+    return 0;
+}
+
+/* fp32 is the reference of a pair when it is one of them; else the earlier replica. */
+static void pairs_build(divergence *d, const replica_set *s)
+{
+    d->n_pairs = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int j = i + 1; j < s->n; j++) {
+            div_pair *p = &d->p[d->n_pairs++];
+            int swap = s->r[j].policy.mode == DT_F32 && s->r[i].policy.mode != DT_F32;
+            p->a = swap ? j : i;
+            p->b = swap ? i : j;
+        }
+}
+
+int divergence_init(divergence *d, replica_set *s)
+{
+    memset(d, 0, sizeof *d);
+    d->step = -1;
+    d->n_replicas = s->n;
+    d->n_params = gpt_num_params(s->r[0].model);
+    if (layers_build(d, s->r[0].model)) goto oom;
+    pairs_build(d, s);
+    for (int k = 0; k < d->n_pairs; k++) {
+        d->p[k].layer_rel_l2 = calloc((size_t)d->n_layers, sizeof(double));
+        d->p[k].layer_cos = calloc((size_t)d->n_layers, sizeof(double));
+        if (!d->p[k].layer_rel_l2 || !d->p[k].layer_cos) goto oom;
+    }
+    for (int i = 0; i < s->n; i++) {
+        d->w[i] = malloc(d->n_params * sizeof(float));
+        d->g[i] = malloc(d->n_params * sizeof(float));
+        if (!d->w[i] || !d->g[i]) goto oom;
+    }
+    return 0;
+oom:
+    divergence_free(d);
+    return -1;
+}
+
+void divergence_free(divergence *d)
+{
+    free(d->layer);
+    free(d->lo);
+    free(d->hi);
+    for (int k = 0; k < DIV_PAIRS; k++) {
+        free(d->p[k].layer_rel_l2);
+        free(d->p[k].layer_cos);
+    }
+    for (int i = 0; i < REPLICA_MAX; i++) {
+        free(d->w[i]);
+        free(d->g[i]);
+    }
+    memset(d, 0, sizeof *d);
+    d->step = -1;
+}
+
+/* ---- numbers ---- */
+
+void divergence_pair_stats(const float *a, const float *b, size_t n, double *rel_l2,
+                           double *cos)
+{
+    double dd = 0, aa = 0, bb = 0, ab = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = a[i], y = b[i];
+        dd += (y - x) * (y - x);
+        aa += x * x;
+        bb += y * y;
+        ab += x * y;
+    }
+    *rel_l2 = aa > 0 && isfinite(dd) && isfinite(aa) ? sqrt(dd) / sqrt(aa) : NAN;
+    *cos = aa > 0 && bb > 0 && isfinite(ab) && isfinite(aa) && isfinite(bb)
+               ? ab / (sqrt(aa) * sqrt(bb)) : NAN;
+}
+
+static double window_loss(const replica *r)
+{
+    return r->win_loss_n ? r->win_loss_sum / r->win_loss_n : NAN;
+}
+
+static void pair_compute(divergence *d, const replica_set *s, div_pair *p)
+{
+    const replica *ra = &s->r[p->a], *rb = &s->r[p->b];
+    p->loss_a = window_loss(ra);
+    p->loss_b = window_loss(rb);
+    p->loss_diff = p->loss_b - p->loss_a;
+    double unused;
+    divergence_pair_stats(d->w[p->a], d->w[p->b], d->n_params, &p->weight_rel_l2, &unused);
+    divergence_pair_stats(d->g[p->a], d->g[p->b], d->n_params, &unused, &p->grad_cos);
+    p->cos_min = NAN;
+    p->cos_min_layer = -1;
+    for (int l = 0; l < d->n_layers; l++) {
+        size_t lo = d->lo[l], n = d->hi[l] - lo;
+        divergence_pair_stats(d->w[p->a] + lo, d->w[p->b] + lo, n, &p->layer_rel_l2[l], &unused);
+        divergence_pair_stats(d->g[p->a] + lo, d->g[p->b] + lo, n, &unused, &p->layer_cos[l]);
+        if (!isnan(p->layer_cos[l]) && !(p->layer_cos[l] >= p->cos_min)) {
+            p->cos_min = p->layer_cos[l];
+            p->cos_min_layer = l;
+        }
+    }
+}
+
+void divergence_compute(divergence *d, replica_set *s, int64_t step)
+{
+    size_t bytes = d->n_params * sizeof(float);
+    for (int i = 0; i < s->n && i < d->n_replicas; i++) {
+        backend *be = gpt_backend(s->r[i].model);
+        bk_download(be, d->w[i], gpt_params(s->r[i].model), bytes);
+        bk_download(be, d->g[i], gpt_grads(s->r[i].model), bytes);
+    }
+    for (int k = 0; k < d->n_pairs; k++) pair_compute(d, s, &d->p[k]);
+    d->step = step;
+}
+
+/* ---- compare.csv ---- */
+
+struct compare_csv {
+    FILE *fp;
+    char *path;
+};
+
+const char *compare_csv_header(void)
+{
+    return "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos";
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (isnan(v)) buf[0] = '\0';
+    else if (isinf(v)) snprintf(buf, len, "%s", v > 0 ? "inf" : "-inf");
+    else snprintf(buf, len, "%.9g", v);
+}
+
+static int put_field(FILE *fp, const char *s, int first)
+{
+    if (!first && fputc(',', fp) == EOF) return -1;
+    if (strpbrk(s, ",\"\r\n")) return csv_fwrite(fp, s, strlen(s)) == 0 ? 0 : -1;
+    return fputs(s, fp) < 0 ? -1 : 0;
+}
+
+static int flush_or_fail(compare_csv *w, char *err, size_t errlen)
+{
+    if (fflush(w->fp) == 0 && !ferror(w->fp)) return 0;
+    snprintf(err, errlen, "%s: cannot write: %s", w->path, strerror(errno ? errno : EIO));
+    clearerr(w->fp);
+    return -1;
+}
+
+compare_csv *compare_csv_open(const char *path, char *err, size_t errlen)
+{
+    compare_csv *w = calloc(1, sizeof *w);
+    if (w) w->path = strdup(path);
+    if (!w || !w->path) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        compare_csv_close(w);
+        return NULL;
+    }
+    errno = 0;
+    if (!(w->fp = fopen(path, "a"))) {
+        snprintf(err, errlen, "%s: cannot open for appending: %s", path, strerror(errno));
+        compare_csv_close(w);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(w->fp), &st) == 0 && st.st_size == 0) {
+        fprintf(w->fp, "%s\n", compare_csv_header());
+        if (flush_or_fail(w, err, errlen)) {
+            compare_csv_close(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+static void write_row(FILE *fp, int64_t step, const char *a, const char *b, const char *layer,
+                      const double v[5])
+{
+    char cell[48];
+    snprintf(cell, sizeof cell, "%lld", (long long)step);
+    put_field(fp, cell, 1);
+    put_field(fp, a, 0);
+    put_field(fp, b, 0);
+    put_field(fp, layer, 0);
+    for (int k = 0; k < 5; k++) {
+        fmt_num(cell, sizeof cell, v[k]);
+        put_field(fp, cell, 0);
+    }
+    fputc('\n', fp);
+}
+
+int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s, char *err,
+                      size_t errlen)
+{
+    errno = 0;
+    for (int k = 0; k < d->n_pairs; k++) {
+        const div_pair *p = &d->p[k];
+        const char *a = s->r[p->a].name, *b = s->r[p->b].name;
+        double all[5] = {p->loss_a, p->loss_b, p->loss_diff, p->weight_rel_l2, p->grad_cos};
+        write_row(w->fp, d->step, a, b, "all", all);
+        for (int l = 0; l < d->n_layers; l++) {
+            double v[5] = {NAN, NAN, NAN, p->layer_rel_l2[l], p->layer_cos[l]};
+            write_row(w->fp, d->step, a, b, d->layer[l], v);
+        }
+    }
+    return flush_or_fail(w, err, errlen);
+}
+
+void compare_csv_close(compare_csv *w)
+{
+    if (!w) return;
+    if (w->fp) fclose(w->fp);
+    free(w->path);
+    free(w);
+}
