@@ -370,6 +370,13 @@ static void publish(trainer *t, run_state state)
     s->elapsed_s = elapsed(t);
     s->tokens_per_s = t->tokens_per_s;
     s->eta_s = t->step_time * (double)(t->max_steps - t->step);
+    if (s->tokens_per_s <= 0 && t->win_steps > 0) { /* before the first log: this window's pace */
+        double dt = now_s() - t->win_t0;
+        if (dt > 0) {
+            s->tokens_per_s = (double)t->win_tokens / dt;
+            s->eta_s = dt / (double)t->win_steps * (double)(t->max_steps - t->step);
+        }
+    }
     s->loss = t->last_loss;
     s->lr = t->last_lr;
     s->grad_norm = t->last_norm;
