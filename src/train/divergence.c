@@ -2,13 +2,13 @@
  * at logged steps only, and compare.csv (RFC 4180 via libcsv, flushed every step). */
 #include "divergence.h"
 
-#include <csv.h>
+#include "csv_out.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ---- layers ---- */
 
@@ -159,77 +159,41 @@ void divergence_compute(divergence *d, replica_set *s, int64_t step)
 /* ---- compare.csv ---- */
 
 struct compare_csv {
-    FILE *fp;
-    char *path;
+    csv_out *out;
+};
+
+static const csv_out_spec SPEC = {
+    "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos", NULL, NULL, 0,
 };
 
 const char *compare_csv_header(void)
 {
-    return "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos";
-}
-
-static void fmt_num(char *buf, size_t len, double v)
-{
-    if (isnan(v)) buf[0] = '\0';
-    else if (isinf(v)) snprintf(buf, len, "%s", v > 0 ? "inf" : "-inf");
-    else snprintf(buf, len, "%.9g", v);
-}
-
-static int put_field(FILE *fp, const char *s, int first)
-{
-    if (!first && fputc(',', fp) == EOF) return -1;
-    if (strpbrk(s, ",\"\r\n")) return csv_fwrite(fp, s, strlen(s)) == 0 ? 0 : -1;
-    return fputs(s, fp) < 0 ? -1 : 0;
-}
-
-static int flush_or_fail(compare_csv *w, char *err, size_t errlen)
-{
-    if (fflush(w->fp) == 0 && !ferror(w->fp)) return 0;
-    snprintf(err, errlen, "%s: cannot write: %s", w->path, strerror(errno ? errno : EIO));
-    clearerr(w->fp);
-    return -1;
+    return SPEC.header;
 }
 
 compare_csv *compare_csv_open(const char *path, char *err, size_t errlen)
 {
     compare_csv *w = calloc(1, sizeof *w);
-    if (w) w->path = strdup(path);
-    if (!w || !w->path) {
+    if (!w) {
         snprintf(err, errlen, "%s: out of memory", path);
-        compare_csv_close(w);
         return NULL;
     }
-    errno = 0;
-    if (!(w->fp = fopen(path, "a"))) {
-        snprintf(err, errlen, "%s: cannot open for appending: %s", path, strerror(errno));
-        compare_csv_close(w);
+    w->out = csv_out_open(path, &SPEC, err, errlen);
+    if (!w->out) {
+        free(w);
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(w->fp), &st) == 0 && st.st_size == 0) {
-        fprintf(w->fp, "%s\n", compare_csv_header());
-        if (flush_or_fail(w, err, errlen)) {
-            compare_csv_close(w);
-            return NULL;
-        }
     }
     return w;
 }
 
-static void write_row(FILE *fp, int64_t step, const char *a, const char *b, const char *layer,
-                      const double v[5])
+static void write_row(csv_out *out, int64_t step, const char *a, const char *b,
+                      const char *layer, const double v[5])
 {
-    char cell[48];
-    snprintf(cell, sizeof cell, "%lld", (long long)step);
-    put_field(fp, cell, 1);
-    put_field(fp, a, 0);
-    put_field(fp, b, 0);
-    put_field(fp, layer, 0);
-    for (int k = 0; k < 5; k++) {
-        fmt_num(cell, sizeof cell, v[k]);
-        put_field(fp, cell, 0);
-    }
-    fputc('\n', fp);
+    char num[6][48];
+    snprintf(num[0], sizeof num[0], "%lld", (long long)step);
+    for (int k = 0; k < 5; k++) csv_fmt_num(num[k + 1], sizeof num[k + 1], v[k]);
+    const char *cells[9] = {num[0], a, b, layer, num[1], num[2], num[3], num[4], num[5]};
+    csv_out_row(out, cells, 9);
 }
 
 int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s, char *err,
@@ -240,19 +204,18 @@ int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s,
         const div_pair *p = &d->p[k];
         const char *a = s->r[p->a].name, *b = s->r[p->b].name;
         double all[5] = {p->loss_a, p->loss_b, p->loss_diff, p->weight_rel_l2, p->grad_cos};
-        write_row(w->fp, d->step, a, b, "all", all);
+        write_row(w->out, d->step, a, b, "all", all);
         for (int l = 0; l < d->n_layers; l++) {
             double v[5] = {NAN, NAN, NAN, p->layer_rel_l2[l], p->layer_cos[l]};
-            write_row(w->fp, d->step, a, b, d->layer[l], v);
+            write_row(w->out, d->step, a, b, d->layer[l], v);
         }
     }
-    return flush_or_fail(w, err, errlen);
+    return csv_out_flush(w->out, err, errlen);
 }
 
 void compare_csv_close(compare_csv *w)
 {
     if (!w) return;
-    if (w->fp) fclose(w->fp);
-    free(w->path);
+    csv_out_close(w->out);
     free(w);
 }
