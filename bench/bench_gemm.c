@@ -9,7 +9,7 @@
 
 #include "backend.h"
 
-#include "bench_retune.h"
+#include "blas_retune.h"
 
 enum { ROWS = 16 * 128, REPS = 7 };
 typedef enum { K_FWD = 0, K_DINP, K_DW } gemm_kind;
@@ -105,7 +105,7 @@ static void fill(float *x, size_t n, unsigned seed)
 int main(int argc, char **argv)
 {
     (void)argc;
-    bench_retune(argv);
+    blas_retune(argv);
     char err[256];
     backend *be = bk_create(BK_CPU, 0, err, sizeof err);
     if (!be) {

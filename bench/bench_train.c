@@ -16,7 +16,7 @@
 #include "rng.h"
 #include "trainer.h"
 
-#include "bench_retune.h"
+#include "blas_retune.h"
 
 static double now_s(void)
 {
@@ -112,7 +112,7 @@ static double paired_overhead(dtype_t dt, int iters)
 
 int main(int argc, char **argv)
 {
-    bench_retune(argv);
+    blas_retune(argv);
     int steps = argc > 1 ? atoi(argv[1]) : 30, reps = argc > 2 ? atoi(argv[2]) : 3;
     if (steps < 2) steps = 2;
     if (reps < 1) reps = 1;

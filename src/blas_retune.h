@@ -1,7 +1,7 @@
-/* bench_retune.h — benchmarks re-execute themselves with OPENBLAS_CORETYPE forced when
- * OpenBLAS fell back to its generic kernels, exactly as mptui does (src/main.c). */
-#ifndef MPTUI_BENCH_RETUNE_H
-#define MPTUI_BENCH_RETUNE_H
+/* blas_retune.h — programs (mptui, the benchmarks) re-execute themselves once with
+ * OPENBLAS_CORETYPE forced when OpenBLAS fell back to its generic kernels. */
+#ifndef MPTUI_BLAS_RETUNE_H
+#define MPTUI_BLAS_RETUNE_H
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,10 @@
 
 #include "backend.h"
 
-static inline void bench_retune(char **argv)
+/* OpenBLAS picks its kernels when it is loaded, so the variable only helps a new image;
+ * once set, the next start keeps it and does not re-execute. MPTUI_NO_REEXEC=1 turns this
+ * off. Returns only when nothing was done or exec failed (the slow kernels then stay). */
+static inline void blas_retune(char **argv)
 {
     const char *hint = bk_cpu_blas_coretype_hint();
     if (!hint || getenv("OPENBLAS_CORETYPE") || getenv("MPTUI_NO_REEXEC")) return;

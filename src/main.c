@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "blas_retune.h"
 #include "config.h"
 #include "feed.h"
 #include "trainer.h"
@@ -124,22 +124,6 @@ static int run_screen(const mp_config *c)
     if (ui_rc) fprintf(stderr, "mptui: %s\n", err);
     if (w.rc) fprintf(stderr, "mptui: %s\n", w.err);
     return ui_rc || w.rc ? 1 : 0;
-}
-
-/* OpenBLAS picks its kernels when it is loaded; when it fell back to the generic ones on a
- * CPU it did not recognise, start again with the right core type forced (once: the
- * variable is then set). MPTUI_NO_REEXEC=1 turns this off. */
-static void blas_retune(char **argv)
-{
-    const char *hint = bk_cpu_blas_coretype_hint();
-    if (!hint || getenv("OPENBLAS_CORETYPE") || getenv("MPTUI_NO_REEXEC")) return;
-    if (setenv("OPENBLAS_CORETYPE", hint, 1)) return;
-    /* The real path, not /proc/self/exe, so that ps / top still call the process mptui. */
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return;
-    self[n] = '\0';
-    execv(self, argv); /* returns only on failure: go on with the slow kernels */
 }
 
 int main(int argc, char **argv)
