@@ -42,10 +42,14 @@ hides() { ! screen | grep -Eq -- "$1"; }
 alive() { [ ! -e "$tmp/exit" ]; }
 key() { tmux -S "$sock" send-keys -t e2e "$@"; }
 mode_label() { screen | grep -Eo '(FP32|FP16|BF16) \((dynamic|static|no scaling)\)' | head -n 1; }
-# an eval at a step that the schedule (every 50) would not have run: the e key made it
+# The run must outlive every key (training is fast: a short run would finish first), and
+# the schedule must never eval or save on its own, so what the keys show is theirs.
+max=1000000
+never=999983
+# an eval at a step that the schedule would not have run: the e key made it
 key_eval_shown() {
     screen | grep -Eo 'ppl [0-9.]+ +@[0-9]+' | grep -Eo '[0-9]+$' |
-        while read -r s; do [ $((s % 50)) -ne 0 ] && echo yes; done | grep -q yes
+        while read -r s; do [ $((s % never)) -ne 0 ] && echo yes; done | grep -q yes
 }
 has_checkpoint() { compgen -G "$out/checkpoint-*" >/dev/null; }
 exited() { [ -s "$tmp/exit" ]; }
@@ -53,13 +57,13 @@ exited() { [ -s "$tmp/exit" ]; }
 loc=C
 locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$' && loc=C.UTF-8
 cmd="cd '$tmp' && env TERM=xterm-256color LANG=$loc LC_ALL=$loc '$bin' --output_dir '$out' \
---max_steps 400 --eval_steps 50 --logging_steps 5 \
+--max_steps $max --eval_steps $never --save_steps $never --logging_steps 5 \
 --n_layer 2 --n_head 2 --n_embd 64 --block_size 64 --per_device_train_batch_size 8 \
 --eval_max_batches 2 --sample_length 40 --save_total_limit 2; echo \$? > '$tmp/exit'; sleep 600"
 tmux -S "$sock" -f /dev/null new-session -d -s e2e -x 100 -y 30 "$cmd" ||
     fail "tmux new-session did not start"
 
-until_ok 90 shows 'step [1-9][0-9]*/400' || fail "no step count on the screen within 90 s"
+until_ok 90 shows "step [1-9][0-9]*/$max" || fail "no step count on the screen within 90 s"
 alive || fail "mptui exited early (code $(cat "$tmp/exit"))"
 echo "e2e: training shows a step count"
 
@@ -88,7 +92,7 @@ echo "e2e: ? -> help shown and closed"
 tmux -S "$sock" resize-window -t e2e -x 60 -y 20 || fail "tmux resize-window failed"
 until_ok 10 shows 'terminal too small \(need 80x24\)' || fail "60x20: no too-small notice"
 tmux -S "$sock" resize-window -t e2e -x 100 -y 30 || fail "tmux resize-window failed"
-screen_back() { hides 'too small' && shows 'Precision map' && shows 'step [0-9]+/400'; }
+screen_back() { hides 'too small' && shows 'Precision map' && shows "step [0-9]+/$max"; }
 until_ok 10 screen_back || fail "100x30: the screen did not come back"
 echo "e2e: resize -> too-small notice, then the screen again"
 
