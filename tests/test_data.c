@@ -1,5 +1,5 @@
 /* test_data.c — text and .bin loading with every rejected input, the validation split,
- * deterministic training windows and the fixed eval windows of SPEC 5. */
+ * deterministic training windows and the fixed eval windows of docs/data.md. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>

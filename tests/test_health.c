@@ -1,5 +1,5 @@
 /* test_health.c — tests for src/train/health.c: underflow %, overflow count and dynamic
- * range of tensors with known values, counted here from the format tables (SPEC 1), through
+ * range of tensors with known values, counted here from the format tables (docs/numerics.md), through
  * num_round (SIMD and portable) and the CPU backend's cast; the unscaled-gradient merge. */
 #include <criterion/criterion.h>
 #include <float.h>
@@ -26,7 +26,7 @@ static uint32_t bf(float f)
     return u;
 }
 
-/* The test's own count, from SPEC 1 and round-to-nearest-even: a nonzero finite value is
+/* The test's own count, from docs/numerics.md and round-to-nearest-even: a nonzero finite value is
  * lost when |x| <= half the smallest subnormal (the tie goes to the even neighbour, zero);
  * it overflows when |x| >= the first value that rounds to Inf. */
 static int ref_underflows(float x, dtype_t dt)

@@ -1,4 +1,4 @@
-/* Tests for src/train/precision.c: the policy table per SPEC 2, overrides, bad input. */
+/* Tests for src/train/precision.c: the policy table per docs/precision.md, overrides, bad input. */
 #include <criterion/criterion.h>
 #include <string.h>
 

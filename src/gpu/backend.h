@@ -21,7 +21,7 @@
  *   the device and land in *st at the next synchronizing call (bk_sum, bk_sumsq, bk_unscale,
  *   bk_download, bk_status), so *st must stay valid until then.
  * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the
- *   gradient dtype (SPEC section 2); activation gradients named `dinp` are overwritten unless
+ *   gradient dtype (docs/precision.md); activation gradients named `dinp` are overwritten unless
  *   the comment says +=.
  * - Ops do not fail on the CPU. A backend that can fail (CUDA) records the first error;
  *   bk_status() reports it, so the engine checks once per step.
@@ -131,7 +131,7 @@ void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
                               const int32_t *targets, int N, int V, float dloss, dtype_t dt,
                               num_stats *st);
 
-/* ---- loss scaling and optimizer (SPEC sections 3, 4) ---- */
+/* ---- loss scaling and optimizer (docs/loss-scaling.md, docs/optimizer.md) ---- */
 /* g *= inv_scale in place (always, even when non-finite values are found); returns 1 when
  * any input value was Inf or NaN, else 0 (torch._amp_foreach_non_finite_check_and_unscale_). */
 int bk_unscale(backend *be, float *g, size_t n, float inv_scale);

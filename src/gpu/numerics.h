@@ -15,7 +15,7 @@ const char *dtype_label(dtype_t dt);
 /* Accepts fp32|fp16|bf16 (also float32|float16|bfloat16); 0 on success, -1 otherwise. */
 int dtype_parse(const char *s, dtype_t *out);
 
-/* Scalar conversions (SPEC section 1). */
+/* Scalar conversions (docs/numerics.md). */
 uint16_t num_f32_to_f16(float x);
 float num_f16_to_f32(uint16_t h);
 uint16_t num_f32_to_bf16(float x);

@@ -13,7 +13,7 @@
 
 typedef enum { SCHED_LINEAR = 0, SCHED_COSINE = 1, SCHED_CONSTANT = 2 } sched_kind;
 typedef enum { STRAT_NO = 0, STRAT_STEPS = 1, STRAT_EPOCH = 2 } strategy_kind;
-/* auto: dynamic in fp16, off otherwise (SPEC 3); dynamic: on in every mode; none: off;
+/* auto: dynamic in fp16, off otherwise (docs/loss-scaling.md); dynamic: on in every mode; none: off;
  * static: fixed `static_scale`. */
 typedef enum { LS_AUTO = 0, LS_DYNAMIC = 1, LS_NONE = 2, LS_STATIC = 3 } loss_scale_kind;
 typedef enum { DEV_AUTO = 0, DEV_CPU = 1, DEV_CUDA = 2 } device_kind;

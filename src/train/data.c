@@ -1,5 +1,5 @@
 /* data.c — loads text (byte tokens) or llm.c .bin token files with strict checks, splits off
- * the validation tail, and cuts training / eval windows (SPEC sections 5 and 6). */
+ * the validation tail, and cuts training / eval windows (docs/data.md). */
 #include "data.h"
 
 #include <errno.h>

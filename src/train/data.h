@@ -1,5 +1,5 @@
 /* data.h — token sources (UTF-8 text as bytes, llm.c .bin token files), the train /
- * validation split, random training windows and fixed eval windows (SPEC section 5). */
+ * validation split, random training windows and fixed eval windows (docs/data.md). */
 #ifndef MPTUI_DATA_H
 #define MPTUI_DATA_H
 

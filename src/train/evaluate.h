@@ -1,5 +1,5 @@
 /* evaluate.h — eval loss / perplexity / bits per token on the fixed validation windows
- * (SPEC section 5), and a short seeded text sample for byte vocabularies. */
+ * (docs/data.md), and a short seeded text sample for byte vocabularies. */
 #ifndef MPTUI_EVALUATE_H
 #define MPTUI_EVALUATE_H
 

@@ -1,4 +1,4 @@
-/* metrics.c — metrics.csv (SPEC 6): one RFC 4180 row per logged step or eval, appended and
+/* metrics.c — metrics.csv (docs/files.md): one RFC 4180 row per logged step or eval, appended and
  * flushed at once so a crash loses nothing already logged; quoting through libcsv. */
 #include "metrics.h"
 

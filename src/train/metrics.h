@@ -1,5 +1,5 @@
 /* metrics.h — one metric record per logged step or eval, and the metrics.csv writer
- * (SPEC section 6 columns + `replica`, RFC 4180 via libcsv, flushed every record). */
+ * (docs/files.md lists the columns; RFC 4180 via libcsv, flushed every record). */
 #ifndef MPTUI_METRICS_H
 #define MPTUI_METRICS_H
 

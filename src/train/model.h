@@ -22,7 +22,7 @@ typedef struct {
     size_t offset, numel;    /* in floats, within the flat parameter buffer */
     int ndim;
     int shape[2];            /* Conv1D layout for Linear weights: (in, out) */
-    int decay;               /* weight decay applies (2-D Linear weights only, SPEC 4) */
+    int decay;               /* weight decay applies (2-D Linear weights only, docs/optimizer.md) */
     int prec_row;            /* precision-map row whose weight dtype this tensor takes */
 } gpt_tensor;
 

@@ -1,5 +1,5 @@
 /* optim.h — AdamW on fp32 master weights (through the backend), global-norm clipping and
- * the learning-rate schedules (linear / cosine / constant with warmup), SPEC section 4. */
+ * the learning-rate schedules (linear / cosine / constant with warmup), docs/optimizer.md. */
 #ifndef MPTUI_OPTIM_H
 #define MPTUI_OPTIM_H
 

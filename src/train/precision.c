@@ -51,7 +51,7 @@ void prec_free(prec_policy *p)
     p->n = 0;
 }
 
-/* SPEC 2: embeddings and the loss are fp32; LayerNorm keeps fp32 parameters and statistics
+/* docs/precision.md: embeddings and the loss are fp32; LayerNorm keeps fp32 parameters and statistics
  * but emits c; Linear / attention / GELU run in c. */
 static void row_resolve(prec_layer *r, dtype_t mode)
 {

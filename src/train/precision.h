@@ -1,4 +1,4 @@
-/* precision.h — precision modes and the per-layer policy table (SPEC section 2): for every
+/* precision.h — precision modes and the per-layer policy table (docs/precision.md): for every
  * layer, the dtype of its weight copy, its output activation and its gradient. */
 #ifndef MPTUI_PRECISION_H
 #define MPTUI_PRECISION_H

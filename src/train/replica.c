@@ -97,7 +97,7 @@ int replica_parse_modes(const char *list, replica_spec *specs, char *err, size_t
 
 /* ---- fork ---- */
 
-/* The trainer's rule (SPEC 3): dynamic in fp16 by default, as configured otherwise. */
+/* The trainer's rule (docs/loss-scaling.md): dynamic in fp16 by default, as configured otherwise. */
 static void scaler_fresh(scaler *sc, const mp_config *c, dtype_t mode, double static_scale)
 {
     if (static_scale > 0) {

@@ -1,4 +1,4 @@
-/* scaler.h — dynamic / static loss scaling with PyTorch GradScaler semantics (SPEC 3)
+/* scaler.h — dynamic / static loss scaling with PyTorch GradScaler semantics (docs/loss-scaling.md)
  * and the overflow counters the screen and the CSV report. */
 #ifndef MPTUI_SCALER_H
 #define MPTUI_SCALER_H

@@ -10,7 +10,7 @@
 /* Hand-written integer ports of numerics.c rather than __float2half_rn / __half2float /
  * __float2bfloat16_rn: those agree on every finite value and Inf (all are RNE), but the
  * hardware conversions return a canonical NaN while numerics.c keeps the payload and sets the
- * quiet bit (as F16C does on the CPU). SPEC 1 wants CPU and CUDA to agree bit for bit, so
+ * quiet bit (as F16C does on the CPU). docs/numerics.md wants CPU and CUDA to agree bit for bit, so
  * the device follows the same definition; the tests compare every fp16/bf16 pattern and
  * millions of fp32 patterns. The kernels using them are memory-bound, so the few extra
  * integer ops cost nothing measurable. */
