@@ -35,6 +35,8 @@ typedef struct metrics_csv metrics_csv;
 metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen);
 /* Writes and flushes one row; 0 ok, -1 + err (disk full...). */
 int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t errlen);
+/* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
+const char *metrics_csv_notice(const metrics_csv *w);
 void metrics_csv_close(metrics_csv *w);
 /* The header columns, comma-separated, as written. */
 const char *metrics_csv_header(void);
