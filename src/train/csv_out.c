@@ -244,11 +244,8 @@ csv_out *csv_out_open(const char *path, const csv_out_spec *spec, char *err, siz
     if (!o || !o->path) return open_fail(o, err, errlen, "%s: out of memory%s%s", path, "", "");
     o->spec = spec;
     errno = 0;
-    /* Read access too: the header check and the repair read the file's ends. A device
-     * (/dev/full) may refuse reading: then write only. */
+    /* Read access too: the header check and the repair read the file's ends. */
     o->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-    if (o->fd < 0 && (errno == EACCES || errno == EPERM))
-        o->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (o->fd < 0)
         return open_fail(o, err, errlen, "%s: cannot open for appending: %s%s", path,
                          strerror(errno), spec->open_hint ? spec->open_hint : "");
