@@ -557,6 +557,29 @@ Test(checkpoint, corrupt_safetensors_refused)
     expect_load_refused(d, "tensors 'a' and 'b' overlap");
 }
 
+/* A FIFO in place of a checkpoint file blocked the open forever (no writer): now refused at
+ * once, naming the file. The timeout catches a hang. */
+static void put_fifo(const char *dir, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+}
+
+Test(checkpoint, fifo_files_refused, .timeout = 30)
+{
+    static const char *const names[] = {"model.safetensors", "optimizer.safetensors",
+                                        "config.json", "trainer_state.json"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char d[1024], want[1200];
+        fresh_checkpoint(d, sizeof d);
+        put_fifo(d, names[i]);
+        snprintf(want, sizeof want, "%s: is a FIFO, not a regular file", names[i]);
+        expect_load_refused(d, want);
+    }
+}
+
 /* Rewrites <dir>/model.safetensors from the model, with one tensor dropped or transposed. */
 static void rewrite_model_file(const char *dir, gpt *m, const char *drop, const char *transpose)
 {

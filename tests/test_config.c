@@ -576,3 +576,94 @@ Test(config, validate)
     cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
     cr_assert_str_eq(err, "--loss_scale: a static scale must be a positive number");
 }
+
+/* ---- hostile config files: FIFOs and devices, a BOM, a NUL, terminal escapes ---- */
+
+#include <sys/stat.h>
+
+static const char *write_tmp_bytes(const char *name, const char *bytes, size_t n)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+    return path;
+}
+
+/* A FIFO without a writer blocked the open forever; /dev/zero was read without end. */
+Test(config, fifo_and_device_refused, .init = setup_dir, .fini = teardown_dir, .timeout = 20)
+{
+    char fifo[300], err[512], want[700];
+    snprintf(fifo, sizeof fifo, "%s/run.cfg", tmpdir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    mp_config c = fresh();
+    cr_assert_eq(cfg_load_file(&c, fifo, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: cannot read config file: it is a FIFO, not a regular file; "
+             "give --config a regular file", fifo);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(parse(&c, "--config", fifo, NULL), CFG_ERR);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(parse(&c, "--config", "/dev/zero", NULL), CFG_ERR);
+    cr_assert_str_eq(msg, "/dev/zero: cannot read config file: it is a character device, not a "
+                     "regular file; give --config a regular file");
+}
+
+/* Notepad's UTF-8 files start with EF BB BF: the first line's name was "\xEF\xBB\xBFmax_steps". */
+Test(config, bom_is_skipped, .init = setup_dir, .fini = teardown_dir)
+{
+    const char text[] = "\xEF\xBB\xBFmax_steps = 7\r\nlearning_rate = 0.5\n";
+    const char *p = write_tmp_bytes("bom.cfg", text, sizeof text - 1);
+    mp_config c = fresh();
+    char err[512] = "";
+    cr_assert_eq(cfg_load_file(&c, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c.max_steps, 7);
+    cr_assert_eq(c.learning_rate, 0.5);
+    /* only at the start of the file */
+    const char late[] = "max_steps = 7\n\xEF\xBB\xBFlearning_rate = 0.5\n";
+    p = write_tmp_bytes("late.cfg", late, sizeof late - 1);
+    cr_assert_eq(cfg_load_file(&c, p, err, sizeof err), -1);
+    char want[600];
+    snprintf(want, sizeof want, "%s:2: unknown option '\xEF\xBB\xBFlearning_rate'", p);
+    cr_assert_str_eq(err, want);
+}
+
+/* A NUL cut the line short silently ("max_steps = 7\0junk" read as 7). */
+Test(config, nul_byte_is_an_error_naming_the_line, .init = setup_dir, .fini = teardown_dir)
+{
+    const char text[] = "# run\nmax_steps = 7\nlearning_rate = 0.5\0junk\n";
+    const char *p = write_tmp_bytes("nul.cfg", text, sizeof text - 1);
+    mp_config c = fresh(), before = c;
+    char err[512], want[600];
+    cr_assert_eq(cfg_load_file(&c, p, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:3: a NUL byte; a config file is text, one 'name = value' "
+             "per line", p);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(memcmp(&c, &before, sizeof c), 0, "a failed load changed the config");
+}
+
+/* A name holding ESC ] 0 ; ... BEL retitled the terminal, ESC [ 2 J cleared it, through the
+ * error line. Control bytes are echoed as \xNN; other bytes (UTF-8) as they are. */
+Test(config, control_bytes_escaped_in_messages, .init = setup_dir, .fini = teardown_dir)
+{
+    const char text[] = "\x1b]0;pwned\x07\x1b[2Jmax_step\x7f = 1\n";
+    const char *p = write_tmp_bytes("esc.cfg", text, sizeof text - 1);
+    mp_config c = fresh();
+    char err[512], want[600];
+    cr_assert_eq(cfg_load_file(&c, p, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s:1: unknown option '\\x1b]0;pwned\\x07\\x1b[2Jmax_step\\x7f'", p);
+    cr_assert_str_eq(err, want);
+    const char value[] = "max_steps = 1\x1b[2J\n";
+    p = write_tmp_bytes("val.cfg", value, sizeof value - 1);
+    cr_assert_eq(cfg_load_file(&c, p, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:1: max_steps: '1\\x1b[2J' is not an integer", p);
+    cr_assert_str_eq(err, want);
+    /* the command line too: names, values and stray arguments */
+    expect_err("unknown option '--\\x1b[2Jx' (see --help)", "--\x1b[2Jx", NULL);
+    expect_err("--max_steps: '5\\x1b]0;t\\x07' is not an integer", "--max_steps", "5\x1b]0;t\x07",
+               NULL);
+    expect_err("unexpected argument 'a\\x09b\\x0a' (options start with --; see --help)",
+               "a\tb\n", NULL);
+}

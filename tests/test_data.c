@@ -127,7 +127,7 @@ Test(data, split_floors_the_percentage)
 Test(data, missing_unreadable_empty)
 {
     expect_fail(tpath("nope.txt"), NULL, 10, 0, 8, "nope.txt", "not found");
-    expect_fail(tmpdir, NULL, 10, 0, 8, tmpdir, "cannot read"); /* a directory */
+    expect_fail(tmpdir, NULL, 10, 0, 8, tmpdir, "is a directory, not a regular file; give --data a text or .bin token file");
     const char *e = write_bytes("empty.txt", "", 0);
     expect_fail(e, NULL, 10, 0, 8, "empty.txt", "empty");
     expect_fail("", NULL, 10, 0, 8, "no path", NULL);
@@ -403,4 +403,37 @@ Test(data, default_corpus_loads)
     data_free(&d);
     if (old) setenv("MPTUI_DATA_DIR", old, 1);
     free(old);
+}
+
+/* A FIFO blocked the open (no writer) and /dev/zero read until memory ran out: both are
+ * refused at once with one line naming the option. The timeout catches a hang. */
+#include <sys/types.h>
+
+static void expect_exact(const char *path, const char *val, const char *want)
+{
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load(&d, path, val, 10, 0, 8, err, sizeof err), -1);
+    cr_assert_str_eq(err, want);
+}
+
+Test(data, fifo_and_devices_refused, .timeout = 20)
+{
+    const char *fifo = tpath("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char want[700];
+    snprintf(want, sizeof want, "data file %s: is a FIFO, not a regular file; give --data a "
+             "text or .bin token file", fifo);
+    expect_exact(fifo, NULL, want);
+    const char *good = write_text("good.txt", 1000);
+    snprintf(want, sizeof want, "data file %s: is a FIFO, not a regular file; give --val_data "
+             "a text or .bin token file", fifo);
+    expect_exact(good, fifo, want);
+    expect_exact("/dev/zero", NULL, "data file /dev/zero: is a character device, not a regular "
+                 "file; give --data a text or .bin token file");
+    expect_exact(good, "/dev/null", "data file /dev/null: is a character device, not a regular "
+                 "file; give --val_data a text or .bin token file");
+    snprintf(want, sizeof want, "data file %s: not found; check the path given to --val_data",
+             tpath("nope.txt"));
+    expect_exact(good, tpath("nope.txt"), want);
 }

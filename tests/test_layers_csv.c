@@ -257,7 +257,8 @@ Test(layers_csv, errors, .init = setup, .fini = teardown)
 }
 
 /* A write failing after a good open (file size limit, as on a full disk): one clear error
- * naming the file, never a crash; the writer stays usable. */
+ * naming the file, never a crash, never a half row; the rows wait in memory and land whole,
+ * in order, once the space is back. */
 Test(layers_csv, write_error_is_reported, .init = setup, .fini = teardown)
 {
     prec_policy p;
@@ -267,13 +268,36 @@ Test(layers_csv, write_error_is_reported, .init = setup, .fini = teardown)
     layers_csv *w = layers_csv_open(path, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
     signal(SIGXFSZ, SIG_IGN);
-    struct rlimit lim = {400, 400}; /* the header fits, one step's rows do not */
+    struct rlimit lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+    rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = 400; /* the header fits, one step's rows do not */
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
     cr_assert_eq(layers_csv_write(w, 10, "fp16", &p, st, err, sizeof err), -1);
-    snprintf(want, sizeof want, "%s: cannot write layer statistics: File too large", path);
+    snprintf(want, sizeof want, "%s: cannot write layer statistics: File too large; the rows "
+             "are kept and written once it works again", path);
     cr_assert_str_eq(err, want);
-    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, err, sizeof err), -1);
+    err[0] = '\0';
+    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, err, sizeof err), 0, "reported once");
+    cr_assert_str_eq(err, "");
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_size, (off_t)strlen(layers_csv_header()) + 1, "only the header");
+    lim.rlim_cur = was; /* space is back */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    cr_assert_eq(layers_csv_write(w, 30, "fp16", &p, st, err, sizeof err), 0, "%s", err);
     layers_csv_close(w);
+    table *t = malloc(sizeof *t);
+    parse_file(path, t);
+    int per_step = (t->nrows - 1) / 3;
+    cr_assert_gt(per_step, 0);
+    cr_assert_eq(t->nrows, 1 + 3 * per_step);
+    static const char *const steps[] = {"10", "20", "30"};
+    for (int r = 1; r < t->nrows; r++) {
+        cr_assert_eq(t->ncols[r], 10, "row %d", r);
+        cr_assert_str_eq(t->cell[r][0], steps[(r - 1) / per_step]);
+    }
+    free(t);
     free(st);
     prec_free(&p);
 }

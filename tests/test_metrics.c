@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,4 +290,60 @@ Test(metrics, errors, .init = setup, .fini = teardown)
     }
     cr_assert_null(metrics_csv_open("", err, sizeof err));
     cr_assert_str_eq(err, "metrics.csv: empty path");
+}
+
+/* A disk full in the middle of a row, then freed: before the fix the half row stayed and the
+ * next row joined it. Now the file is cut back, the row waits, and lands whole. */
+Test(metrics, disk_full_then_freed_leaves_whole_rows, .init = setup, .fini = teardown)
+{
+    char err[512], want[700];
+    metric_row r;
+    signal(SIGXFSZ, SIG_IGN);
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_null(metrics_csv_notice(w));
+    struct rlimit lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+    rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = strlen(metrics_csv_header()) + 1 + 10; /* 10 bytes of the first row fit */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    metric_row_init(&r, MR_TRAIN, 10);
+    r.loss = 4.5;
+    cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: cannot write metrics: File too large; the rows are kept "
+             "and written once it works again", path);
+    cr_assert_str_eq(err, want);
+    size_t len;
+    snprintf(want, sizeof want, "%s\n", metrics_csv_header());
+    cr_assert_str_eq(slurp(path, &len), want);
+    lim.rlim_cur = was;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    metric_row_init(&r, MR_TRAIN, 20);
+    r.loss = 4.25;
+    cr_assert_eq(metrics_csv_write(w, &r, err, sizeof err), 0, "%s", err);
+    metrics_csv_close(w);
+    snprintf(want, sizeof want, "%s\n10,,,train,fp32,4.5,,,,,,,,,\n20,,,train,fp32,4.25,,,,,,,,,\n",
+             metrics_csv_header());
+    cr_assert_str_eq(slurp(path, &len), want);
+}
+
+/* A metrics.csv whose last row was cut by a kill: the open cuts the piece and says so. */
+Test(metrics, open_repairs_a_cut_last_row, .init = setup, .fini = teardown)
+{
+    char err[512], want[700];
+    metrics_csv *w = metrics_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    metrics_csv_close(w);
+    FILE *f = fopen(path, "a");
+    fputs("10,0.5,1.2,train,fp16,4.", f);
+    fclose(f);
+    w = metrics_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    snprintf(want, sizeof want, "%s: removed an incomplete last line (24 bytes, left by an "
+             "interrupted write)", path);
+    cr_assert_str_eq(metrics_csv_notice(w), want);
+    metrics_csv_close(w);
+    size_t len;
+    snprintf(want, sizeof want, "%s\n", metrics_csv_header());
+    cr_assert_str_eq(slurp(path, &len), want);
 }

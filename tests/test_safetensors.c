@@ -340,3 +340,25 @@ Test(safetensors, disk_full_reported)
     cr_assert_eq(access("/dev/full", F_OK), 0, "the device node is not removed");
     free(a);
 }
+
+/* A FIFO as a checkpoint's tensor file blocked the open forever (no writer): refused at once,
+ * as are devices and directories. The timeout catches a hang. */
+#include <sys/stat.h>
+
+Test(safetensors, fifo_and_devices_refused, .timeout = 20)
+{
+    char p[300], want[600];
+    path_of(p, sizeof p, "model.safetensors");
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    cr_assert_null(st_open(p, err, sizeof err));
+    snprintf(want, sizeof want, "%s: is a FIFO, not a regular file; give a regular .safetensors "
+             "file", p);
+    cr_assert_str_eq(err, want);
+    cr_assert_null(st_open("/dev/null", err, sizeof err));
+    cr_assert_str_eq(err, "/dev/null: is a character device, not a regular file; give a "
+                     "regular .safetensors file");
+    cr_assert_null(st_open(tdir, err, sizeof err));
+    snprintf(want, sizeof want, "%s: is a directory, not a regular file; give a regular "
+             ".safetensors file", tdir);
+    cr_assert_str_eq(err, want);
+}

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "safetensors.h"
 
 #define CKPT_PATH_MAX 4096
@@ -521,9 +522,15 @@ static int write_text(const char *path, const char *text, char *err, size_t errl
 /* Whole small file into memory (NUL-terminated); NULL + err. */
 static char *slurp(const char *path, size_t max, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    const char *kind = NULL;
+    int fd = fsutil_open_regular(path, &kind); /* a FIFO would block the open itself */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd == -2)
+            seterr(err, errlen, "%s: is %s, not a regular file; a checkpoint holds regular "
+                   "files only", path, kind);
+        else seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return NULL;
     }
     char *buf = NULL;

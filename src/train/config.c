@@ -2,6 +2,8 @@
  * --help and cfg_write_file. Adding an option is one table line (see OPTIONS below). */
 #include "config.h"
 
+#include "fsutil.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(sched_kind) == sizeof(int), "enum fields are set through int");
 _Static_assert(sizeof(strategy_kind) == sizeof(int), "enum fields are set through int");
@@ -73,6 +76,26 @@ static const char *const save_err_names[] = {"continue", "stop", NULL};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Control bytes as \xNN: names and values echoed from a config file or the command line
+ * must not reach the terminal raw (an ESC sequence could retitle or clear it). */
+static void escape_controls(char *s, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++) n += ((unsigned char)*p < 0x20 || *p == 0x7f) ? 4 : 1;
+    if (n == strlen(s)) return;
+    char *copy = strdup(s);
+    if (!copy) return;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)copy; *p; p++) {
+        int ctl = *p < 0x20 || *p == 0x7f;
+        if (o + (ctl ? 4 : 1) >= len) break;
+        if (ctl) o += (size_t)snprintf(s + o, len - o, "\\x%02x", *p);
+        else s[o++] = (char)*p;
+    }
+    s[o] = '\0';
+    free(copy);
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -80,6 +103,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        escape_controls(err, errlen);
     }
     return -1;
 }
@@ -609,18 +633,41 @@ static int file_line(mp_config *c, char *line, cfg_seen *seen, char *err, size_t
     return opt_apply(c, o, value, seen, err, errlen);
 }
 
+/* Only a regular file: a FIFO would block the open, a device (/dev/zero) read forever. */
+static FILE *open_config(const char *path, char *err, size_t errlen)
+{
+    const char *kind = NULL;
+    int fd = fsutil_open_regular(path, &kind);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (f) return f;
+    if (fd == -2)
+        fail(err, errlen, "%s: cannot read config file: it is %s, not a regular file; give "
+             "--config a regular file", path, kind);
+    else
+        fail(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
 int cfg_load_file(mp_config *c, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return fail(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+    FILE *f = open_config(path, err, errlen);
+    if (!f) return -1;
     mp_config tmp = *c;
     cfg_seen seen = {0};
     char *line = NULL, msg[512];
     size_t cap = 0;
     int lineno = 0, rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+    ssize_t got;
+    while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        char *s = trim(line);
+        if (memchr(line, '\0', (size_t)got)) {
+            rc = fail(err, errlen, "%s:%d: a NUL byte; a config file is text, one 'name = "
+                      "value' per line", path, lineno);
+            break;
+        }
+        /* A UTF-8 byte-order mark, as some Windows editors write. */
+        char *s = trim(lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3) ? line + 3 : line);
         if (!*s || *s == '#') continue;
         if (file_line(&tmp, s, &seen, msg, sizeof msg)) {
             /* inside a file options are written without dashes */

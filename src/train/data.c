@@ -2,6 +2,8 @@
  * the validation tail, and cuts training / eval windows (docs/data.md). */
 #include "data.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,17 +23,25 @@ typedef struct {
     int vocab, is_bytes;
 } token_buf;
 
-/* Whole file into memory; reads in chunks so pipes and /proc files work too. */
-static int data_read_file(const char *path, unsigned char **out, size_t *len, char *err,
-                          size_t errlen)
+/* Whole file into memory; reads in chunks so /proc files (size 0) work too. Only regular
+ * files: a FIFO or a device (/dev/zero) would block or read forever. opt names the option
+ * that gave the path. */
+static int data_read_file(const char *path, const char *opt, unsigned char **out, size_t *len,
+                          char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    const char *kind = NULL;
+    int fd = fsutil_open_regular(path, &kind);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        if (errno == ENOENT)
-            snprintf(err, errlen, "data file %s: not found; check the path given to --data",
-                     path);
+        if (fd == -2)
+            snprintf(err, errlen, "data file %s: is %s, not a regular file; give %s a text or "
+                     ".bin token file", path, kind, opt);
+        else if (errno == ENOENT)
+            snprintf(err, errlen, "data file %s: not found; check the path given to %s", path,
+                     opt);
         else
             snprintf(err, errlen, "data file %s: cannot open (%s)", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return -1;
     }
     size_t cap = 1 << 16, n = 0;
@@ -169,12 +179,12 @@ static int data_tokens_text(const char *path, const unsigned char *buf, size_t l
     return 0;
 }
 
-static int data_load_tokens(const char *path, int vocab_override, token_buf *tb, char *err,
-                            size_t errlen)
+static int data_load_tokens(const char *path, const char *opt, int vocab_override,
+                            token_buf *tb, char *err, size_t errlen)
 {
     unsigned char *buf;
     size_t len;
-    if (data_read_file(path, &buf, &len, err, errlen)) return -1;
+    if (data_read_file(path, opt, &buf, &len, err, errlen)) return -1;
     int vocab = vocab_override > 0 ? vocab_override : DATA_GPT2_VOCAB;
     int rc = data_is_bin(path, buf, len)
                  ? data_tokens_bin(path, buf, len, vocab, tb, err, errlen)
@@ -235,7 +245,7 @@ static int data_load_val(dataset *d, const char *val_path, int vocab_override, c
                          size_t errlen)
 {
     token_buf vb;
-    if (data_load_tokens(val_path, vocab_override, &vb, err, errlen)) return -1;
+    if (data_load_tokens(val_path, "--val_data", vocab_override, &vb, err, errlen)) return -1;
     if (vb.is_bytes != d->is_bytes) {
         snprintf(err, errlen,
                  "data file %s: validation data is %s but the training data is %s; use the "
@@ -269,7 +279,7 @@ int data_load(dataset *d, const char *path, const char *val_path, int val_pct,
         return -1;
     }
     token_buf tb;
-    if (data_load_tokens(path, vocab_override, &tb, err, errlen)) return -1;
+    if (data_load_tokens(path, "--data", vocab_override, &tb, err, errlen)) return -1;
     d->vocab_size = tb.vocab;
     d->is_bytes = tb.is_bytes;
     data_set_name(d, path);

@@ -213,6 +213,11 @@ int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s,
     return csv_out_flush(w->out, err, errlen);
 }
 
+const char *compare_csv_notice(const compare_csv *w)
+{
+    return csv_out_notice(w->out);
+}
+
 void compare_csv_close(compare_csv *w)
 {
     if (!w) return;

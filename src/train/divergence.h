@@ -55,6 +55,8 @@ compare_csv *compare_csv_open(const char *path, char *err, size_t errlen);
  * layer (loss cells empty); flushed. 0 ok, -1 + err. */
 int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s, char *err,
                       size_t errlen);
+/* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
+const char *compare_csv_notice(const compare_csv *w);
 void compare_csv_close(compare_csv *w);
 const char *compare_csv_header(void);
 

@@ -82,6 +82,11 @@ int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const pre
     return csv_out_flush(w->out, err, errlen);
 }
 
+const char *layers_csv_notice(const layers_csv *w)
+{
+    return csv_out_notice(w->out);
+}
+
 void layers_csv_close(layers_csv *w)
 {
     if (!w) return;

@@ -20,6 +20,8 @@ layers_csv *layers_csv_open(const char *path, char *err, size_t errlen);
  * (the mode name of a single run, or of the comparison replica). 0 ok, -1 + err. */
 int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const prec_policy *p,
                      const gpt_row_stats *st, char *err, size_t errlen);
+/* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
+const char *layers_csv_notice(const layers_csv *w);
 void layers_csv_close(layers_csv *w);
 /* The header columns, comma-separated, as written. */
 const char *layers_csv_header(void);

@@ -138,6 +138,11 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
     return csv_out_flush(w->out, err, errlen);
 }
 
+const char *metrics_csv_notice(const metrics_csv *w)
+{
+    return csv_out_notice(w->out);
+}
+
 void metrics_csv_close(metrics_csv *w)
 {
     if (!w) return;

@@ -33,8 +33,11 @@ typedef struct metrics_csv metrics_csv;
 /* Opens <path> for appending (header written when the file is new or empty); creates parent
  * directories. NULL + err on failure. */
 metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen);
-/* Writes and flushes one row; 0 ok, -1 + err (disk full...). */
+/* Writes and flushes one row; 0 ok, -1 + err (disk full...). After a failure the row is
+ * held and written later; only news is reported (see csv_out_flush). */
 int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t errlen);
+/* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
+const char *metrics_csv_notice(const metrics_csv *w);
 void metrics_csv_close(metrics_csv *w);
 /* The header columns, comma-separated, as written. */
 const char *metrics_csv_header(void);

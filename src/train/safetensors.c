@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "numerics.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -298,15 +299,21 @@ st_file *st_open_mem(const void *buf, size_t len, const char *label, char *err, 
 
 st_file *st_open(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *kind = NULL;
+    int fd = fsutil_open_regular(path, &kind); /* a FIFO would block the open itself */
+    if (fd == -2) {
+        seterr(err, errlen, "%s: is %s, not a regular file; give a regular .safetensors file",
+               path, kind);
+        return NULL;
+    }
     if (fd < 0) {
         seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat sb;
     st_file *f = NULL;
-    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
+    if (fstat(fd, &sb)) {
+        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     if (!(f = st_new(path))) {
