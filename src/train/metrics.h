@@ -36,6 +36,13 @@ metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen);
 /* Writes and flushes one row; 0 ok, -1 + err (disk full...). */
 int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t errlen);
 void metrics_csv_close(metrics_csv *w);
+/* Resuming at `step`: removes the rows whose first column (the step) is greater from a CSV
+ * whose first column is the step (metrics.csv, layers.csv, compare.csv), so the resumed run
+ * logs them once. The header, rows it cannot read a step from and every kept row stay byte for
+ * byte. Rewritten atomically (temporary file, fsync, rename) and only when a row goes; a
+ * missing or non-regular file is left alone. *dropped = rows removed. 0 ok; -1 + err. */
+int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char *err,
+                           size_t errlen);
 /* The header columns, comma-separated, as written. */
 const char *metrics_csv_header(void);
 
