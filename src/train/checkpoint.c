@@ -246,7 +246,11 @@ static int rd_int(jctx *c, json_t *obj, const char *path, const char *key, int64
     if (!v) return -1;
     if (!json_is_integer(v)) return jfail(c, path, key, "has the wrong type (expected an integer)");
     int64_t x = json_integer_value(v);
-    if (x < lo || x > hi) return jfail(c, path, key, "out of range");
+    if (x < lo && hi == INT64_MAX)
+        return jbad(c, path, key, "is %lld, must be >= %lld", (long long)x, (long long)lo);
+    if (x < lo || x > hi)
+        return jbad(c, path, key, "is %lld, must be in [%lld, %lld]", (long long)x,
+                    (long long)lo, (long long)hi);
     *out = x;
     return 0;
 }
