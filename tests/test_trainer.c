@@ -617,6 +617,15 @@ static void metrics_lines(const char *path, csv_lines *r)
     fclose(f);
 }
 
+static void cell_of(const char *row, int k, char *out, size_t len)
+{
+    const char *p = row;
+    for (int i = 0; i < k && p; i++) p = strchr(p, ','), p = p ? p + 1 : NULL;
+    cr_assert_not_null(p, "row '%s' has no cell %d", row, k);
+    size_t n = strcspn(p, ",");
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
 static void resume_config(mp_config *c, int steps, const char *from, const char *out)
 {
     char err[256], ck[160];
@@ -654,6 +663,26 @@ Test(trainer, resume_mid_window_logs_the_uninterrupted_rows)
     cr_assert_eq(resumed.n, 3, "header + steps 20, 30");
     for (int i = 0; i < 3; i++)
         cr_assert_str_eq(resumed.row[i], straight.row[i ? i + 1 : 0]);
+    /* resumed into a comparison: the replica in the checkpoint's mode logs the same loss */
+    static csv_lines cmp;
+    char e2[256];
+    resume_config(&c, 30, "checkpoint-15", "cmp");
+    cr_assert_eq(cfg_set(&c, "compare", "fp16,bf16", e2, sizeof e2), 0, "%s", e2);
+    run_logged(&c, &lg);
+    snprintf(path, sizeof path, "%s/cmp/logs/metrics.csv", dir);
+    metrics_lines(path, &cmp);
+    char want[64], got[64];
+    cell_of(straight.row[2], 5, want, sizeof want); /* loss at step 20 */
+    int seen = 0;
+    for (int i = 1; i < cmp.n; i++) {
+        size_t len = strlen(cmp.row[i]);
+        if (strncmp(cmp.row[i], "20,", 3) || len < 5 || strcmp(cmp.row[i] + len - 5, ",fp16"))
+            continue;
+        cell_of(cmp.row[i], 5, got, sizeof got);
+        cr_assert_str_eq(got, want, "fp16 replica's loss at step 20");
+        seen++;
+    }
+    cr_assert_eq(seen, 1);
     /* a checkpoint from before the window was saved: resumes, and says what the row means */
     char st[192];
     snprintf(st, sizeof st, "%s/checkpoint-15/trainer_state.json", dir);

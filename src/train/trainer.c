@@ -934,6 +934,10 @@ int trainer_compare_start(trainer *t, const replica_spec *specs, int n, char *er
     size_t avail = replica_mem_available();
     if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
     if (replica_fork(&t->rs, &src, specs, n, avail, err, errlen)) return -1;
+    for (int i = 0; i < t->rs.n; i++) { /* the steps before the fork are every replica's */
+        t->rs.r[i].win_loss_sum = t->win_loss_sum;
+        t->rs.r[i].win_loss_n = t->win_loss_n;
+    }
     if (divergence_init(&t->div, &t->rs)) {
         replica_free(&t->rs);
         snprintf(err, errlen, "compare: out of memory");
