@@ -97,7 +97,7 @@ static void fill_state(ckpt_state *st, int64_t step)
     st->sc.overflow_window = 2;
     st->sc.last_overflow_step = step / 2;
     snprintf(st->sc.first_nonfinite, sizeof st->sc.first_nonfinite, "h.1.mlp.c_fc");
-    st->optim_t = step + 5;
+    st->optim_t = step - step / 3; /* skipped steps: fewer AdamW updates than steps */
     rng_seed(&st->data_rng, 42);
     st->data_rng.s[3] = 0xffffffffffffffffull;
     rng_seed(&st->sample_rng, 7);
@@ -126,6 +126,7 @@ static void fill_state(ckpt_state *st, int64_t step)
     st->log_history[2].grad_norm = -INFINITY;
     st->log_history[2].overflow = 1;
     snprintf(st->log_history[2].replica, 8, "fp16");
+    st->win = (ckpt_window){1, 12.345678901234567, step % 10, step % 10, 4096 * (step % 10), 0.1};
 }
 
 static void expect_same_double(double a, double b, const char *what)
@@ -152,6 +153,12 @@ static void expect_state_eq(const ckpt_state *a, const ckpt_state *b)
     }
     expect_same_double(a->best_metric, b->best_metric, "best_metric");
     cr_assert_eq(a->best_step, b->best_step);
+    cr_assert_eq(a->win.known, b->win.known);
+    expect_same_double(a->win.loss_sum, b->win.loss_sum, "win.loss_sum");
+    cr_assert_eq(a->win.loss_n, b->win.loss_n);
+    cr_assert_eq(a->win.steps, b->win.steps);
+    cr_assert_eq(a->win.tokens, b->win.tokens);
+    expect_same_double(a->win.time_s, b->win.time_s, "win.time_s");
     cr_assert_eq(a->n_log, b->n_log);
     for (size_t i = 0; i < a->n_log; i++) {
         const metric_row *x = &a->log_history[i], *y = &b->log_history[i];
@@ -929,7 +936,7 @@ Test(checkpoint, sigkill_during_saves_leaves_a_loadable_latest)
         ckpt_state st;
         cr_assert_eq(ckpt_load(latest, g, &st, err, sizeof err), 0, "trial %d: %s", trial, err);
         check_stamped(g, st.global_step);
-        cr_assert_eq(st.optim_t, st.global_step + 5);
+        cr_assert_eq(st.optim_t, st.global_step - st.global_step / 3);
         cr_assert_eq(st.n_log, 3);
         if (st.global_step >= next) progressed++;
         next = st.global_step + 1;
@@ -950,7 +957,6 @@ Test(checkpoint, state_json_round_trip_and_defaults)
     fill_state(&st, 99);
     st.best_metric = NAN;
     st.best_step = -1;
-    st.sc.scale = INFINITY;
     char *js = ckpt_state_to_json(&st);
     cr_assert_not_null(js);
     cr_assert_eq(ckpt_state_from_json(js, strlen(js), "mem", &got, err, sizeof err), 0, "%s", err);
@@ -984,4 +990,203 @@ Test(checkpoint, state_json_odd_inputs)
     fresh_checkpoint(d, sizeof d);
     edit_json(d, "trainer_state.json", "scaler", "scale", -1, json_real(1e300));
     expect_load_refused(d, "field 'scaler.scale' out of range for fp32");
+}
+
+/* ---- values that parse but cannot be right (one line each: file, field, what to do) ---- */
+
+static void expect_state_refused(const char *key, const char *sub, json_t *value,
+                                 const char *needle)
+{
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", key, sub, -1, value);
+    expect_load_refused(d, needle);
+    cr_assert_not_null(strstr(err, "trainer_state.json: field '"), "%s", err);
+    cr_assert_not_null(strstr(err, "resume from another checkpoint"), "%s", err);
+}
+
+Test(checkpoint, scaler_values_validated)
+{
+    expect_state_refused("scaler", "scale", json_real(0), "field 'scaler.scale' is 0, must be a "
+                         "finite number > 0");
+    expect_state_refused("scaler", "scale", json_real(-2), "'scaler.scale' is -2, must be");
+    expect_state_refused("scaler", "scale", json_string("Infinity"), "'scaler.scale' is inf, must");
+    expect_state_refused("scaler", "scale", json_null(), "'scaler.scale' is null, must");
+    expect_state_refused("scaler", "growth_factor", json_real(1), "'scaler.growth_factor' is 1, "
+                         "must be > 1 (as --growth_factor)");
+    expect_state_refused("scaler", "growth_factor", json_null(), "'scaler.growth_factor' is null");
+    expect_state_refused("scaler", "backoff_factor", json_real(1), "'scaler.backoff_factor' is 1, "
+                         "must be in (0, 1) (as --backoff_factor)");
+    expect_state_refused("scaler", "backoff_factor", json_real(0), "'scaler.backoff_factor' is 0");
+    expect_state_refused("scaler", "min_scale", json_real(-1), "'scaler.min_scale' is -1, must be "
+                         ">= 0 (as --min_loss_scale)");
+    expect_state_refused("scaler", "growth_interval", json_integer(0), "'scaler.growth_interval' "
+                         "is 0, must be in [1, 1073741824] (as --growth_interval)");
+    expect_state_refused("scaler", "growth_interval", json_integer((1 << 30) + 1),
+                         "'scaler.growth_interval' is 1073741825");
+    expect_state_refused("scaler", "growth_tracker", json_integer(2000), "'scaler.growth_tracker' "
+                         "is 2000, must be below growth_interval 2000");
+}
+
+Test(checkpoint, steps_rng_and_elapsed_validated)
+{
+    expect_state_refused("optim_t", NULL, json_integer(4), "field 'optim_t' is 4, beyond "
+                         "global_step 3");
+    expect_state_refused("optim_t", NULL, json_integer(-1), "field 'optim_t' is -1, must be >= 0");
+    expect_state_refused("global_step", NULL, json_integer(-3), "field 'global_step' is -3, must be >= 0");
+    json_t *zero = json_array();
+    for (int i = 0; i < 4; i++) json_array_append_new(zero, json_string("0x0000000000000000"));
+    expect_state_refused("data_rng", NULL, json_deep_copy(zero), "field 'data_rng' is all zero");
+    expect_state_refused("sample_rng", NULL, zero, "field 'sample_rng' is all zero");
+    expect_state_refused("elapsed_s", NULL, json_string("Infinity"), "field 'elapsed_s' is inf, "
+                         "must be a finite number of seconds >= 0");
+    expect_state_refused("elapsed_s", NULL, json_null(), "field 'elapsed_s' is null");
+    expect_state_refused("elapsed_s", NULL, json_real(-1), "field 'elapsed_s' is -1");
+}
+
+Test(checkpoint, log_window_validated_and_optional)
+{
+    expect_state_refused("log_window", "loss_n", json_integer(9), "field 'log_window.loss_n' is 9, "
+                         "must be in [0, 3]");
+    expect_state_refused("log_window", "steps", json_integer(4), "field 'log_window.steps' is 4, "
+                         "must be in [0, 3]"); /* beyond global_step 3 */
+    expect_state_refused("log_window", "loss_sum", json_null(), "'log_window.loss_sum' is null, "
+                         "must be finite");
+    expect_state_refused("log_window", "time_s", json_real(-1), "'log_window.time_s' is -1");
+    /* a checkpoint from before the window was kept still loads: window unknown, not empty */
+    char d[1024];
+    fresh_checkpoint(d, sizeof d);
+    edit_json(d, "trainer_state.json", "log_window", NULL, -1, NULL);
+    gpt *m = empty_model();
+    ckpt_state st;
+    cr_assert_eq(ckpt_load(d, m, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(st.win.known, 0);
+    ckpt_state_free(&st);
+    fresh_checkpoint(d, sizeof d);
+    cr_assert_eq(ckpt_load(d, m, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(st.win.known, 1);
+    cr_assert_eq(st.win.steps, 3);
+    cr_assert_eq(st.win.loss_sum, 12.345678901234567);
+    ckpt_state_free(&st);
+    gpt_free(m);
+}
+
+/* Saves model 5 at step 3 with one value of buffer k (0 params, 1 m, 2 v) replaced. */
+static const gpt_tensor *checkpoint_with_value(char *d, size_t len, int k, float v)
+{
+    gpt *m = make_model(5);
+    float *bufs[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)};
+    float *h = host_copy(m, bufs[k]);
+    const gpt_tensor *t = gpt_tensor_at(m, 1);
+    static gpt_tensor keep;
+    keep = *t;
+    h[t->offset + 2] = v;
+    bk_upload(be, bufs[k], h, nparams(m) * sizeof *h);
+    free(h);
+    save_ok(m, 3, 0, d, len);
+    gpt_free(m);
+    return &keep;
+}
+
+Test(checkpoint, non_finite_and_negative_tensor_values_refused)
+{
+    char d[1024], want[512];
+    const gpt_tensor *t = checkpoint_with_value(d, sizeof d, 0, NAN);
+    snprintf(want, sizeof want, "checkpoint-3/model.safetensors: tensor '%s' holds nan at element "
+             "2 (not a finite number); the run had diverged or the file is damaged: resume from an "
+             "earlier checkpoint", t->name);
+    expect_load_refused(d, want);
+    t = checkpoint_with_value(d, sizeof d, 1, -INFINITY);
+    snprintf(want, sizeof want, "optimizer.safetensors: tensor '%s.exp_avg' holds -inf at element 2",
+             t->name);
+    expect_load_refused(d, want);
+    t = checkpoint_with_value(d, sizeof d, 2, -1e-9f);
+    snprintf(want, sizeof want, "optimizer.safetensors: tensor '%s.exp_avg_sq' holds -1e-09 at "
+             "element 2 (a second moment is never negative)", t->name);
+    expect_load_refused(d, want);
+    t = checkpoint_with_value(d, sizeof d, 2, INFINITY);
+    snprintf(want, sizeof want, "tensor '%s.exp_avg_sq' holds inf at element 2 (not a finite",
+             t->name);
+    expect_load_refused(d, want);
+    /* a negative first moment is normal */
+    t = checkpoint_with_value(d, sizeof d, 1, -1.0f);
+    gpt *m = empty_model();
+    ckpt_state st;
+    cr_assert_eq(ckpt_load(d, m, &st, err, sizeof err), 0, "%s", err);
+    ckpt_state_free(&st);
+    gpt_free(m);
+}
+
+Test(checkpoint, folder_number_must_match_its_step)
+{
+    char d[1024], moved[1024];
+    fresh_checkpoint(d, sizeof d); /* checkpoint-3 */
+    snprintf(moved, sizeof moved, "%s/checkpoint-7", tdir);
+    cr_assert_eq(rename(d, moved), 0);
+    expect_load_refused(moved, "checkpoint-7: the folder says step 7 but its trainer_state.json "
+                        "says global_step 3; rename the folder to checkpoint-3 or resume from "
+                        "another checkpoint");
+    strcat(moved, "/");
+    expect_load_refused(moved, "the folder says step 7");
+    /* any other folder name is the user's choice */
+    char named[1024];
+    snprintf(named, sizeof named, "%s/best", tdir);
+    moved[strlen(moved) - 1] = 0;
+    cr_assert_eq(rename(moved, named), 0);
+    gpt *m = empty_model();
+    ckpt_state st;
+    cr_assert_eq(ckpt_load(named, m, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(st.global_step, 3);
+    ckpt_state_free(&st);
+    gpt_free(m);
+}
+
+Test(checkpoint, trailing_bytes_in_a_tensor_file_refused)
+{
+    char d[1024], p[1100];
+    fresh_checkpoint(d, sizeof d);
+    snprintf(p, sizeof p, "%s/optimizer.safetensors", d);
+    FILE *f = fopen(p, "ab");
+    cr_assert_not_null(f);
+    fputs("junk", f);
+    fclose(f);
+    expect_load_refused(d, "optimizer.safetensors: 4 trailing bytes after the tensor data");
+}
+
+/* A regular file named checkpoint-<N> is the user's: not replaced by a save of step N, not
+ * removed by rotation, not taken as the latest checkpoint. */
+Test(checkpoint, a_file_named_like_a_checkpoint_is_never_touched)
+{
+    char p[1024], saved[1024], latest[1024];
+    size_t len;
+    snprintf(p, sizeof p, "%s/checkpoint-5", tdir);
+    write_all_file(p, "my notes", 8);
+    gpt *m = make_model(1);
+    ckpt_state st;
+    fill_state(&st, 5);
+    err[0] = 0;
+    cr_assert_eq(ckpt_save(tdir, m, &st, 1, saved, sizeof saved, err, sizeof err), -1);
+    ckpt_state_free(&st);
+    cr_assert_not_null(strstr(err, "checkpoint-5 exists and is not a directory; it is left alone: "
+                              "move it away or choose another --output_dir"), "%s", err);
+    cr_assert_null(strchr(err, '\n'));
+    char *text = read_all(p, &len);
+    cr_assert_eq(len, 8);
+    cr_assert_eq(memcmp(text, "my notes", 8), 0);
+    free(text);
+    save_ok(m, 3, 1, saved, sizeof saved);
+    save_ok(m, 4, 1, saved, sizeof saved); /* rotation to 1 */
+    save_ok(m, 6, 1, saved, sizeof saved);
+    text = read_all(p, &len);
+    cr_assert_eq(len, 8, "rotation removed or changed the file");
+    free(text);
+    cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), 0, "%s", err);
+    cr_assert_not_null(strstr(latest, "checkpoint-6"), "%s", latest);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", latest);
+    cr_assert_eq(system(cmd), 0);
+    /* only the file is left under a checkpoint-<N> name: no latest */
+    cr_assert_eq(ckpt_find_latest(tdir, latest, sizeof latest, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "no complete checkpoint-<step> directory"), "%s", err);
+    gpt_free(m);
 }

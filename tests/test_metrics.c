@@ -346,4 +346,75 @@ Test(metrics, open_repairs_a_cut_last_row, .init = setup, .fini = teardown)
     size_t len;
     snprintf(want, sizeof want, "%s\n", metrics_csv_header());
     cr_assert_str_eq(slurp(path, &len), want);
+/* ---- metrics_csv_drop_after (resume) ---- */
+
+static void put_text(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f, "%s", p);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Rows in step order as a run writes them, a quoted cell with a newline and a comma among
+ * them, and a last row cut short (no newline): each kept or dropped whole, by its step. */
+static const char *const LOG =
+    "step,replica,layer,tensor\n"
+    "10,,h.0,act\n"
+    "20,,h.0,act\n"
+    "20,,\"h.1\nnext,line\",grad\n"
+    "\"25\",,h.0,act\n"
+    "30,,\"x,\"\"30\"\"\",act\n"
+    "note,,not a step,\n"
+    "40,,h.0,act";
+
+Test(metrics, drop_after_removes_only_newer_rows, .init = setup, .fini = teardown)
+{
+    char p[300], e[512] = "";
+    size_t dropped = 99, len;
+    snprintf(p, sizeof p, "%s/layers.csv", dir);
+    put_text(p, LOG);
+    cr_assert_eq(metrics_csv_drop_after(p, 20, &dropped, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(dropped, 3);
+    cr_assert_str_eq(slurp(p, &len), "step,replica,layer,tensor\n"
+                                     "10,,h.0,act\n"
+                                     "20,,h.0,act\n"
+                                     "20,,\"h.1\nnext,line\",grad\n"
+                                     "note,,not a step,\n");
+    /* nothing newer: untouched, no temporary file left */
+    cr_assert_eq(metrics_csv_drop_after(p, 20, &dropped, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(dropped, 0);
+    cr_assert_eq(metrics_csv_drop_after(p, 0, &dropped, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(dropped, 3, "rows 10, 20, 20 go; the header and the 'note' row stay");
+    cr_assert_str_eq(slurp(p, &len), "step,replica,layer,tensor\nnote,,not a step,\n");
+    char tmp[320];
+    snprintf(tmp, sizeof tmp, "%s.tmp-resume-%ld", p, (long)getpid());
+    cr_assert_neq(access(tmp, F_OK), 0, "temporary file left behind");
+    /* the header's own "step" is never read as a row */
+    put_text(p, "5\n6\n7\n");
+    cr_assert_eq(metrics_csv_drop_after(p, 5, &dropped, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(dropped, 2);
+    cr_assert_str_eq(slurp(p, &len), "5\n");
+}
+
+Test(metrics, drop_after_missing_file_and_errors, .init = setup, .fini = teardown)
+{
+    char p[300], e[512] = "";
+    size_t dropped = 99, len;
+    snprintf(p, sizeof p, "%s/none.csv", dir);
+    cr_assert_eq(metrics_csv_drop_after(p, 20, &dropped, e, sizeof e), 0, "%s", e);
+    cr_assert_eq(dropped, 0);
+    cr_assert_neq(access(p, F_OK), 0, "a missing file is not created");
+    /* the temporary name is taken by a directory: refused, the file as it was */
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    put_text(p, LOG);
+    char tmp[320];
+    snprintf(tmp, sizeof tmp, "%s.tmp-resume-%ld", p, (long)getpid());
+    cr_assert_eq(mkdir(tmp, 0755), 0);
+    cr_assert_eq(metrics_csv_drop_after(p, 20, &dropped, e, sizeof e), -1);
+    cr_assert_eq(dropped, 0);
+    cr_assert_not_null(strstr(e, "metrics.csv: cannot drop the rows logged after step 20: Is a "
+                                 "directory"), "%s", e);
+    cr_assert_null(strchr(e, '\n'));
+    cr_assert_str_eq(slurp(p, &len), LOG);
 }

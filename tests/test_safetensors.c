@@ -361,4 +361,28 @@ Test(safetensors, fifo_and_devices_refused, .timeout = 20)
     snprintf(want, sizeof want, "%s: is a directory, not a regular file; give a regular "
              ".safetensors file", tdir);
     cr_assert_str_eq(err, want);
+/* The file must end where the last tensor's data does (8 + header + its end offset). */
+Test(safetensors, trailing_bytes_after_data_refused)
+{
+    expect_refused("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 5,
+                   "1 trailing bytes after the tensor data");
+    expect_refused("{}", 3, "3 trailing bytes after the tensor data (the file is 13 bytes, its "
+                   "header says 10)");
+    /* a file st_write wrote, then one byte appended: refused; as written: read */
+    float a[2] = {1.5f, -2.0f};
+    st_wtensor t = {.name = "t", .dtype = ST_F32, .ndim = 1, .shape = {2}, .data = a};
+    char p[300];
+    path_of(p, sizeof p, "grown.safetensors");
+    cr_assert_eq(st_write(p, &t, 1, err, sizeof err), 0, "%s", err);
+    st_file *f = st_open(p, err, sizeof err);
+    cr_assert_not_null(f, "%s", err);
+    st_close(f);
+    FILE *fp = fopen(p, "ab");
+    cr_assert_not_null(fp);
+    fputc(0, fp);
+    fclose(fp);
+    cr_assert_null(st_open(p, err, sizeof err));
+    cr_assert_not_null(strstr(err, "grown.safetensors: 1 trailing bytes after the tensor data"),
+                       "%s", err);
+    cr_assert_null(strchr(err, '\n'));
 }

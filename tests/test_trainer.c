@@ -553,3 +553,213 @@ Test(trainer, compare_commands_start_select_stop)
     cr_assert_eq(o.snap.replicas[0].mode, DT_F16);
     cr_assert_eq(o.snap.replicas[1].mode, DT_BF16);
 }
+
+/* ---- resume and the log (metrics.csv / layers.csv rows), failed saves ---- */
+
+#include <jansson.h>
+
+typedef struct { char line[128][640]; int n; } log_lines;
+
+static void log_cb(void *ud, const char *line)
+{
+    log_lines *l = ud;
+    if (l->n < 128) snprintf(l->line[l->n++], sizeof l->line[0], "%s", line);
+}
+
+static int count_lines(const log_lines *l, const char *needle)
+{
+    int k = 0;
+    for (int i = 0; i < l->n; i++) k += strstr(l->line[i], needle) != NULL;
+    return k;
+}
+
+static const char *find_line(const log_lines *l, const char *needle)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strstr(l->line[i], needle)) return l->line[i];
+    return "(none)";
+}
+
+static void run_logged(const mp_config *c, log_lines *l)
+{
+    char err[512] = "";
+    memset(l, 0, sizeof *l);
+    trainer *t = trainer_create(c, NULL, log_cb, l, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    trainer_free(t);
+}
+
+/* metrics.csv's lines as text, time_s and tokens_per_s (wall-clock) replaced by '*'. */
+typedef struct { char row[64][320]; int n; } csv_lines;
+
+static void metrics_lines(const char *path, csv_lines *r)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char line[512];
+    r->n = 0;
+    while (fgets(line, sizeof line, f)) {
+        cr_assert_lt(r->n, 64);
+        char *out = r->row[r->n++];
+        size_t o = 0;
+        int col = 0;
+        for (const char *p = line; *p && *p != '\n' && o + 2 < sizeof r->row[0]; p++) {
+            if (*p == ',') {
+                out[o++] = ',';
+                if (++col == 2 || col == 11) out[o++] = '*';
+            } else if (col != 2 && col != 11) {
+                out[o++] = *p;
+            }
+        }
+        out[o] = 0;
+    }
+    fclose(f);
+}
+
+static void cell_of(const char *row, int k, char *out, size_t len)
+{
+    const char *p = row;
+    for (int i = 0; i < k && p; i++) p = strchr(p, ','), p = p ? p + 1 : NULL;
+    cr_assert_not_null(p, "row '%s' has no cell %d", row, k);
+    size_t n = strcspn(p, ",");
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+static void resume_config(mp_config *c, int steps, const char *from, const char *out)
+{
+    char err[256], ck[160];
+    small_config(c, "fp16", steps);
+    cr_assert_eq(cfg_set(c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "save_steps", "15", err, sizeof err), 0); /* not a multiple of 10 */
+    cr_assert_eq(cfg_set(c, "growth_interval", "4", err, sizeof err), 0);
+    if (from) {
+        snprintf(ck, sizeof ck, "%s/%s", dir, from);
+        cr_assert_eq(cfg_set(c, "resume_from_checkpoint", ck, err, sizeof err), 0, "%s", err);
+    }
+    if (out) {
+        snprintf(ck, sizeof ck, "%s/%s", dir, out);
+        cr_assert_eq(cfg_set(c, "output_dir", ck, err, sizeof err), 0);
+    }
+}
+
+/* Saved at step 15 with logging every 10: the row at step 20 after the resume averages steps
+ * 11..20 as the uninterrupted run's does (the window's sums are in the checkpoint). */
+Test(trainer, resume_mid_window_logs_the_uninterrupted_rows)
+{
+    mp_config c;
+    char path[192];
+    static log_lines lg;
+    static csv_lines straight, resumed;
+    resume_config(&c, 30, NULL, NULL);
+    run_logged(&c, &lg);
+    snprintf(path, sizeof path, "%s/logs/metrics.csv", dir);
+    metrics_lines(path, &straight);
+    cr_assert_eq(straight.n, 4, "header + steps 10, 20, 30");
+    resume_config(&c, 30, "checkpoint-15", "second");
+    run_logged(&c, &lg);
+    snprintf(path, sizeof path, "%s/second/logs/metrics.csv", dir);
+    metrics_lines(path, &resumed);
+    cr_assert_eq(resumed.n, 3, "header + steps 20, 30");
+    for (int i = 0; i < 3; i++)
+        cr_assert_str_eq(resumed.row[i], straight.row[i ? i + 1 : 0]);
+    /* resumed into a comparison: the replica in the checkpoint's mode logs the same loss */
+    static csv_lines cmp;
+    char e2[256];
+    resume_config(&c, 30, "checkpoint-15", "cmp");
+    cr_assert_eq(cfg_set(&c, "compare", "fp16,bf16", e2, sizeof e2), 0, "%s", e2);
+    run_logged(&c, &lg);
+    snprintf(path, sizeof path, "%s/cmp/logs/metrics.csv", dir);
+    metrics_lines(path, &cmp);
+    char want[64], got[64];
+    cell_of(straight.row[2], 5, want, sizeof want); /* loss at step 20 */
+    int seen = 0;
+    for (int i = 1; i < cmp.n; i++) {
+        size_t len = strlen(cmp.row[i]);
+        if (strncmp(cmp.row[i], "20,", 3) || len < 5 || strcmp(cmp.row[i] + len - 5, ",fp16"))
+            continue;
+        cell_of(cmp.row[i], 5, got, sizeof got);
+        cr_assert_str_eq(got, want, "fp16 replica's loss at step 20");
+        seen++;
+    }
+    cr_assert_eq(seen, 1);
+    /* a checkpoint from before the window was saved: resumes, and says what the row means */
+    char st[192];
+    snprintf(st, sizeof st, "%s/checkpoint-15/trainer_state.json", dir);
+    json_error_t je;
+    json_t *root = json_load_file(st, 0, &je);
+    cr_assert_not_null(root);
+    cr_assert_not_null(json_object_get(root, "log_window"));
+    json_object_del(root, "log_window");
+    cr_assert_eq(json_dump_file(root, st, 0), 0);
+    json_decref(root);
+    resume_config(&c, 30, "checkpoint-15", "third");
+    run_logged(&c, &lg);
+    cr_assert_eq(count_lines(&lg, "this checkpoint predates the saved log window: the next train "
+                             "row averages only the steps after 15"), 1);
+}
+
+static char *file_text(const char *path)
+{
+    size_t len;
+    return strdup(slurp_file(path, &len));
+}
+
+/* Resumed from an older checkpoint in the same output_dir (or after a kill between a logged
+ * row and its save): the rows after it are dropped and logged again, each step once. */
+Test(trainer, resume_from_older_checkpoint_logs_each_step_once)
+{
+    mp_config c;
+    char mpath[192], lpath[192], err[512] = "";
+    static log_lines lg;
+    static csv_lines straight, resumed;
+    resume_config(&c, 30, NULL, NULL);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "20", err, sizeof err), 0);
+    run_logged(&c, &lg);
+    snprintf(mpath, sizeof mpath, "%s/logs/metrics.csv", dir);
+    snprintf(lpath, sizeof lpath, "%s/logs/layers.csv", dir);
+    metrics_lines(mpath, &straight);
+    cr_assert_eq(straight.n, 5, "header + 10, 20, eval 20, 30");
+    char *layers = file_text(lpath);
+    resume_config(&c, 30, "checkpoint-15", NULL);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "20", err, sizeof err), 0);
+    run_logged(&c, &lg);
+    cr_assert_eq(count_lines(&lg, "; dropped the rows logged after step 15 (metrics.csv 3, "
+                             "layers.csv "), 1, "%s", find_line(&lg, "resumed"));
+    metrics_lines(mpath, &resumed);
+    cr_assert_eq(resumed.n, straight.n, "a step logged twice or lost");
+    for (int i = 0; i < straight.n; i++) cr_assert_str_eq(resumed.row[i], straight.row[i]);
+    char *layers2 = file_text(lpath);
+    cr_assert_str_eq(layers2, layers, "layers.csv differs from the uninterrupted run's");
+    free(layers);
+    free(layers2);
+    /* a checkpoint beyond this run's steps: refused, not silently "finished" */
+    resume_config(&c, 20, "checkpoint-30", NULL);
+    cr_assert_null(trainer_create(&c, NULL, NULL, NULL, err, sizeof err));
+    cr_assert_not_null(strstr(err, "checkpoint-30: the checkpoint is at step 30, beyond this run's "
+                              "20 steps; raise --max_steps"), "%s", err);
+}
+
+/* The last step's scheduled save and the end-of-run save are one save: one failure line. A
+ * file named checkpoint-10 is not replaced. */
+Test(trainer, failed_save_at_the_last_step_reported_once)
+{
+    mp_config c;
+    char err[256], p[192];
+    static log_lines lg;
+    small_config(&c, "fp32", 10);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "10", err, sizeof err), 0);
+    snprintf(p, sizeof p, "%s/checkpoint-10", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("mine", f);
+    fclose(f);
+    run_logged(&c, &lg);
+    cr_assert_eq(count_lines(&lg, "save failed at step 10: checkpoint: "), 1, "%s",
+                 find_line(&lg, "save failed"));
+    cr_assert_eq(count_lines(&lg, "checkpoint-10 exists and is not a directory; it is left "
+                             "alone"), 1);
+    size_t len;
+    cr_assert_str_eq(slurp_file(p, &len), "mine");
+}

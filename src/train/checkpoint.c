@@ -116,6 +116,17 @@ static json_t *jrow(const metric_row *r)
     return o;
 }
 
+static json_t *jwindow(const ckpt_window *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "loss_sum", jdouble(w->loss_sum));
+    json_object_set_new(o, "loss_n", json_integer(w->loss_n));
+    json_object_set_new(o, "steps", json_integer(w->steps));
+    json_object_set_new(o, "tokens", json_integer(w->tokens));
+    json_object_set_new(o, "time_s", jdouble(w->time_s));
+    return o;
+}
+
 char *ckpt_state_to_json(const ckpt_state *st)
 {
     json_t *o = json_object();
@@ -144,6 +155,7 @@ char *ckpt_state_to_json(const ckpt_state *st)
     json_object_set_new(o, "sample_rng", jrng(&st->sample_rng));
     json_object_set_new(o, "best_metric", jdouble(st->best_metric));
     json_object_set_new(o, "best_step", json_integer(st->best_step));
+    if (st->win.known) json_object_set_new(o, "log_window", jwindow(&st->win));
     json_t *lh = json_array();
     for (size_t i = 0; i < st->n_log; i++) json_array_append_new(lh, jrow(&st->log_history[i]));
     json_object_set_new(o, "log_history", lh);
@@ -198,6 +210,29 @@ static int jfail(jctx *c, const char *path, const char *key, const char *what)
     return -1;
 }
 
+/* A value that parses but cannot be right: what it is, what it must be, what to do. */
+static int jbad(jctx *c, const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int jbad(jctx *c, const char *path, const char *key, const char *fmt, ...)
+{
+    char what[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    seterr(c->err, c->errlen, "%s: field '%s%s%s' %s; the checkpoint is damaged or was edited: "
+           "resume from another checkpoint", c->file, path, path[0] ? "." : "", key, what);
+    return -1;
+}
+
+/* A double as its JSON text says it: null for NaN. */
+static const char *num_text(double v, char *buf, size_t len)
+{
+    if (isnan(v)) snprintf(buf, len, "null");
+    else snprintf(buf, len, "%g", v);
+    return buf;
+}
+
 static json_t *jfield(jctx *c, json_t *obj, const char *path, const char *key)
 {
     json_t *v = json_object_get(obj, key);
@@ -212,7 +247,11 @@ static int rd_int(jctx *c, json_t *obj, const char *path, const char *key, int64
     if (!v) return -1;
     if (!json_is_integer(v)) return jfail(c, path, key, "has the wrong type (expected an integer)");
     int64_t x = json_integer_value(v);
-    if (x < lo || x > hi) return jfail(c, path, key, "out of range");
+    if (x < lo && hi == INT64_MAX)
+        return jbad(c, path, key, "is %lld, must be >= %lld", (long long)x, (long long)lo);
+    if (x < lo || x > hi)
+        return jbad(c, path, key, "is %lld, must be in [%lld, %lld]", (long long)x,
+                    (long long)lo, (long long)hi);
     *out = x;
     return 0;
 }
@@ -292,6 +331,35 @@ static int rd_rng(jctx *c, json_t *obj, const char *key, rng_state *r)
         if (*end || errno) return jfail(c, "", key, "has the wrong type (expected 4 hex strings)");
         r->s[i] = x;
     }
+    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+        return jbad(c, "", key, "is all zero, a state xoshiro256** never reaches (it would "
+                    "draw only zeros)");
+    return 0;
+}
+
+/* The bounds of the command-line options that set these (config.c). */
+static int check_scaler(jctx *c, const scaler *s)
+{
+    const char *p = "scaler";
+    char b[32];
+    if (!(isfinite(s->scale) && s->scale > 0))
+        return jbad(c, p, "scale", "is %s, must be a finite number > 0",
+                    num_text(s->scale, b, sizeof b));
+    if (!(isfinite(s->growth_factor) && s->growth_factor > 1))
+        return jbad(c, p, "growth_factor", "is %s, must be > 1 (as --growth_factor)",
+                    num_text(s->growth_factor, b, sizeof b));
+    if (!(s->backoff_factor > 0 && s->backoff_factor < 1))
+        return jbad(c, p, "backoff_factor", "is %s, must be in (0, 1) (as --backoff_factor)",
+                    num_text(s->backoff_factor, b, sizeof b));
+    if (!(isfinite(s->min_scale) && s->min_scale >= 0))
+        return jbad(c, p, "min_scale", "is %s, must be >= 0 (as --min_loss_scale)",
+                    num_text(s->min_scale, b, sizeof b));
+    if (s->growth_interval < 1 || s->growth_interval > (1 << 30))
+        return jbad(c, p, "growth_interval", "is %d, must be in [1, %d] (as --growth_interval)",
+                    s->growth_interval, 1 << 30);
+    if (s->growth_tracker >= s->growth_interval)
+        return jbad(c, p, "growth_tracker", "is %d, must be below growth_interval %d",
+                    s->growth_tracker, s->growth_interval);
     return 0;
 }
 
@@ -308,7 +376,7 @@ static int rd_scaler(jctx *c, json_t *obj, scaler *s)
         rd_float(c, o, p, "growth_factor", &s->growth_factor) ||
         rd_float(c, o, p, "backoff_factor", &s->backoff_factor) ||
         rd_float(c, o, p, "min_scale", &s->min_scale) ||
-        rd_i32(c, o, p, "growth_interval", 0, &s->growth_interval) ||
+        rd_i32(c, o, p, "growth_interval", INT32_MIN, &s->growth_interval) ||
         rd_i32(c, o, p, "growth_tracker", 0, &s->growth_tracker) ||
         rd_int(c, o, p, "overflow_total", 0, INT64_MAX, &ot) ||
         rd_int(c, o, p, "overflow_window", 0, INT64_MAX, &ow) ||
@@ -318,7 +386,7 @@ static int rd_scaler(jctx *c, json_t *obj, scaler *s)
     s->overflow_total = ot;
     s->overflow_window = ow;
     s->last_overflow_step = lo;
-    return 0;
+    return check_scaler(c, s);
 }
 
 static int rd_overrides(jctx *c, json_t *obj, ckpt_state *st)
@@ -397,6 +465,32 @@ static int rd_history(jctx *c, json_t *obj, ckpt_state *st)
     return 0;
 }
 
+/* Optional: checkpoints written before the window was kept lack it (win.known = 0). */
+static int rd_window(jctx *c, json_t *obj, ckpt_state *st)
+{
+    ckpt_window *w = &st->win;
+    const char *p = "log_window";
+    json_t *o = json_object_get(obj, p);
+    memset(w, 0, sizeof *w);
+    if (!o) return 0;
+    if (!json_is_object(o)) return jfail(c, "", p, "has the wrong type (expected an object)");
+    char b[32];
+    if (rd_double(c, o, p, "loss_sum", &w->loss_sum) ||
+        rd_int(c, o, p, "steps", 0, st->global_step, &w->steps) ||
+        rd_int(c, o, p, "loss_n", 0, w->steps, &w->loss_n) ||
+        rd_int(c, o, p, "tokens", 0, INT64_MAX, &w->tokens) ||
+        rd_double(c, o, p, "time_s", &w->time_s))
+        return -1;
+    if (!isfinite(w->loss_sum))
+        return jbad(c, p, "loss_sum", "is %s, must be finite (a sum of finite losses)",
+                    num_text(w->loss_sum, b, sizeof b));
+    if (!(isfinite(w->time_s) && w->time_s >= 0))
+        return jbad(c, p, "time_s", "is %s, must be a finite number of seconds >= 0",
+                    num_text(w->time_s, b, sizeof b));
+    w->known = 1;
+    return 0;
+}
+
 static int rd_state_fields(jctx *c, json_t *o, ckpt_state *st)
 {
     char fmt[32];
@@ -415,6 +509,14 @@ static int rd_state_fields(jctx *c, json_t *o, ckpt_state *st)
         rd_int(c, o, "", "best_step", -1, INT64_MAX, &st->best_step))
         return -1;
     st->tokens_seen = (uint64_t)ts;
+    char b[32];
+    if (!(isfinite(st->elapsed_s) && st->elapsed_s >= 0))
+        return jbad(c, "", "elapsed_s", "is %s, must be a finite number of seconds >= 0",
+                    num_text(st->elapsed_s, b, sizeof b));
+    if (st->optim_t > st->global_step)
+        return jbad(c, "", "optim_t", "is %lld, beyond global_step %lld (AdamW steps at most "
+                    "once per step)", (long long)st->optim_t, (long long)st->global_step);
+    if (rd_window(c, o, st)) return -1;
     return rd_history(c, o, st);
 }
 
@@ -834,6 +936,14 @@ static void rotate(const char *output_dir, int64_t keep_step, int limit)
     free(stale);
 }
 
+/* 1 when path exists as anything but a real directory (a user's file, a link): never ours to
+ * replace or remove. */
+static int not_a_dir(const char *path)
+{
+    struct stat sb;
+    return !lstat(path, &sb) && !S_ISDIR(sb.st_mode);
+}
+
 /* tmp -> final; an existing final is swapped out atomically (or moved aside where the file
  * system lacks renameat2 flags) and then removed. */
 static int install(const char *output_dir, const char *tmp, const char *final, char *err,
@@ -841,6 +951,12 @@ static int install(const char *output_dir, const char *tmp, const char *final, c
 {
     if (!renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE)) return 0;
     if (errno == EEXIST && !renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE)) {
+        if (not_a_dir(tmp)) { /* a file appeared there since ckpt_save looked: put it back */
+            renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE);
+            seterr(err, errlen, "checkpoint: %s exists and is not a directory; it is left alone: "
+                   "move it away or choose another --output_dir", final);
+            return -1;
+        }
         rm_rf(tmp); /* now holds the replaced checkpoint */
         return 0;
     }
@@ -848,6 +964,8 @@ static int install(const char *output_dir, const char *tmp, const char *final, c
         struct stat sb;
         if (lstat(final, &sb)) {
             if (!rename(tmp, final)) return 0;
+        } else if (!S_ISDIR(sb.st_mode)) {
+            errno = ENOTDIR;
         } else {
             char old[CKPT_PATH_MAX];
             snprintf(old, sizeof old, "%s/.tmp-old-%ld", output_dir, (long)getpid());
@@ -882,6 +1000,11 @@ int ckpt_save(const char *output_dir, gpt *m, const ckpt_state *st, int save_tot
         return -1;
     }
     snprintf(final, sizeof final, "%s/checkpoint-%lld", output_dir, (long long)st->global_step);
+    if (not_a_dir(final)) {
+        seterr(err, errlen, "checkpoint: %s exists and is not a directory; it is left alone: move "
+               "it away or choose another --output_dir", final);
+        return -1;
+    }
     snprintf(tmp, sizeof tmp, "%s/.tmp-checkpoint-%lld-%ld", output_dir,
              (long long)st->global_step, (long)getpid());
     rm_rf(tmp);
@@ -984,6 +1107,52 @@ static int load_tensor_file(const char *dir, const char *file, gpt *m, const cha
     return rc;
 }
 
+/* A NaN / Inf weight or moment, or a negative second moment, would poison every step after
+ * the resume: refused with the tensor and the first bad element. */
+static int check_values(const char *dir, const char *file, gpt *m, const float *buf,
+                        const char *suffix, int nonneg, char *err, size_t errlen)
+{
+    for (int i = 0; i < gpt_num_tensors(m); i++) {
+        const gpt_tensor *t = gpt_tensor_at(m, i);
+        const float *v = buf + t->offset;
+        for (size_t k = 0; k < t->numel; k++) {
+            if (isfinite(v[k]) && !(nonneg && v[k] < 0)) continue;
+            seterr(err, errlen, "%s/%s: tensor '%s%s' holds %g at element %zu (%s); the run had "
+                   "diverged or the file is damaged: resume from an earlier checkpoint", dir, file,
+                   t->name, suffix, (double)v[k], k, isfinite(v[k]) ? "a second moment is never "
+                   "negative" : "not a finite number");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_tensor_values(const char *dir, gpt *m, float *const *buf, char *err,
+                               size_t errlen)
+{
+    return check_values(dir, "model.safetensors", m, buf[0], "", 0, err, errlen) ||
+           check_values(dir, "optimizer.safetensors", m, buf[1], ".exp_avg", 0, err, errlen) ||
+           check_values(dir, "optimizer.safetensors", m, buf[2], ".exp_avg_sq", 1, err, errlen)
+               ? -1 : 0;
+}
+
+/* checkpoint-<N> must hold step N: resuming "latest" picks folders by that number. */
+static int check_folder_step(const char *dir, int64_t step, char *err, size_t errlen)
+{
+    char name[CKPT_PATH_MAX];
+    snprintf(name, sizeof name, "%s", dir);
+    size_t n = strlen(name);
+    while (n > 1 && name[n - 1] == '/') name[--n] = 0;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    int64_t s = step_of(base);
+    if (s < 0 || s == step) return 0;
+    seterr(err, errlen, "%s: the folder says step %lld but its trainer_state.json says "
+           "global_step %lld; rename the folder to checkpoint-%lld or resume from another "
+           "checkpoint", dir, (long long)s, (long long)step, (long long)step);
+    return -1;
+}
+
 int ckpt_load(const char *dir, gpt *m, ckpt_state *st, char *err, size_t errlen)
 {
     size_t n = gpt_num_params(m), bytes = n * sizeof(float);
@@ -999,8 +1168,12 @@ int ckpt_load(const char *dir, gpt *m, ckpt_state *st, char *err, size_t errlen)
     if (check_config(dir, gpt_get_config(m), err, errlen) ||
         load_tensor_file(dir, "model.safetensors", m, ps, buf, 1, err, errlen) ||
         load_tensor_file(dir, "optimizer.safetensors", m, os, buf + 1, 2, err, errlen) ||
-        load_state(dir, &tmp, err, errlen))
+        check_tensor_values(dir, m, buf, err, errlen) || load_state(dir, &tmp, err, errlen))
         goto out;
+    if (check_folder_step(dir, tmp.global_step, err, errlen)) {
+        ckpt_state_free(&tmp);
+        goto out;
+    }
     backend *be = gpt_backend(m);
     bk_upload(be, gpt_params(m), buf[0], bytes);
     bk_upload(be, gpt_adam_m(m), buf[1], bytes);

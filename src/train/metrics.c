@@ -5,12 +5,14 @@
 #include "csv_out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 struct metrics_csv {
     csv_out *out;
@@ -148,4 +150,137 @@ void metrics_csv_close(metrics_csv *w)
     if (!w) return;
     csv_out_close(w->out);
     free(w);
+}
+
+/* ---- dropping rows newer than a resumed checkpoint ---- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} record;
+
+/* One CSV record, newlines inside quotes included (a doubled quote toggles twice); 0 at the
+ * end of the file, -1 out of memory. A last record without its newline is kept as it is. */
+static int read_record(FILE *f, record *r)
+{
+    int c, quoted = 0;
+    r->len = 0;
+    while ((c = getc(f)) != EOF) {
+        if (r->len == r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 256;
+            char *b = realloc(r->buf, cap);
+            if (!b) return -1;
+            r->buf = b;
+            r->cap = cap;
+        }
+        r->buf[r->len++] = (char)c;
+        if (c == '"') quoted = !quoted;
+        else if (c == '\n' && !quoted) break;
+    }
+    return r->len > 0;
+}
+
+/* The record's first cell as a step, -1 when it is not a plain number. */
+static int64_t record_step(const record *r)
+{
+    size_t i = r->len && r->buf[0] == '"', start = i;
+    int64_t v = 0;
+    for (; i < r->len && r->buf[i] >= '0' && r->buf[i] <= '9'; i++) {
+        if (v > (INT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (r->buf[i] - '0');
+    }
+    if (i == start) return -1;
+    if (i < r->len && !strchr(",\"\r\n", r->buf[i])) return -1;
+    return v;
+}
+
+/* Copies in's records to out (NULL: only counts), all but those newer than step. */
+static int filter_records(FILE *in, FILE *out, int64_t step, size_t *dropped)
+{
+    record r = {0};
+    int got, first = 1;
+    *dropped = 0;
+    while ((got = read_record(in, &r)) > 0) {
+        if (!first && record_step(&r) > step) {
+            (*dropped)++;
+        } else if (out && fwrite(r.buf, 1, r.len, out) != r.len) {
+            got = -1;
+            break;
+        }
+        first = 0;
+    }
+    free(r.buf);
+    return got < 0 || ferror(in) ? -1 : 0;
+}
+
+static int fsync_parent(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir) return -1;
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The kept records into <path>.tmp-resume-<pid>, synced, then renamed over path. */
+static int rewrite_without(const char *path, FILE *in, mode_t mode, int64_t step,
+                           size_t *dropped)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-resume-%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        errno = e;
+        return -1;
+    }
+    int rc = filter_records(in, out, step, dropped);
+    if (!rc && (fflush(out) || fsync(fileno(out)))) rc = -1;
+    int e = errno;
+    if (fclose(out) && !rc) rc = -1, e = errno;
+    if (!rc && rename(tmp, path)) rc = -1, e = errno;
+    if (rc) unlink(tmp);
+    else fsync_parent(path);
+    errno = e;
+    return rc;
+}
+
+int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char *err,
+                           size_t errlen)
+{
+    *dropped = 0;
+    FILE *in = fopen(path, "rb");
+    if (!in && errno == ENOENT) return 0;
+    if (!in) {
+        fail(err, errlen, "%s: cannot read it to drop the rows logged after step %lld: %s", path,
+             (long long)step, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    size_t n = 0;
+    int rc = fstat(fileno(in), &st) || !S_ISREG(st.st_mode) ? 0
+             : filter_records(in, NULL, step, &n);
+    if (!rc && n) {
+        rewind(in);
+        rc = rewrite_without(path, in, st.st_mode, step, &n);
+    }
+    int e = errno;
+    fclose(in);
+    if (rc) {
+        fail(err, errlen, "%s: cannot drop the rows logged after step %lld: %s (they stay; the "
+             "resumed run logs those steps again)", path, (long long)step, strerror(e ? e : EIO));
+        return -1;
+    }
+    *dropped = n;
+    return 0;
 }

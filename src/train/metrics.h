@@ -39,6 +39,13 @@ int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t err
 /* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
 const char *metrics_csv_notice(const metrics_csv *w);
 void metrics_csv_close(metrics_csv *w);
+/* Resuming at `step`: removes the rows whose first column (the step) is greater from a CSV
+ * whose first column is the step (metrics.csv, layers.csv, compare.csv), so the resumed run
+ * logs them once. The header, rows it cannot read a step from and every kept row stay byte for
+ * byte. Rewritten atomically (temporary file, fsync, rename) and only when a row goes; a
+ * missing or non-regular file is left alone. *dropped = rows removed. 0 ok; -1 + err. */
+int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char *err,
+                           size_t errlen);
 /* The header columns, comma-separated, as written. */
 const char *metrics_csv_header(void);
 

@@ -217,6 +217,21 @@ static int check_overlap(const st_file *f, char *err, size_t errlen)
     return 0;
 }
 
+/* The data section ends where the last tensor does (as the safetensors library requires):
+ * bytes past it are a damaged or foreign file, not padding to ignore. */
+static int check_data_end(const st_file *f, char *err, size_t errlen)
+{
+    uint64_t end = 0;
+    for (int i = 0; i < f->n; i++)
+        if (f->ts[i].end > end) end = f->ts[i].end;
+    if (end == f->data_len) return 0;
+    seterr(err, errlen, "%s: %llu trailing bytes after the tensor data (the file is %zu bytes, "
+           "its header says %llu): damaged or not written as safetensors; use another copy",
+           f->label, (unsigned long long)(f->data_len - end), f->size,
+           (unsigned long long)(f->size - f->data_len + end));
+    return -1;
+}
+
 static int parse_tensors(st_file *f, json_t *root, char *err, size_t errlen)
 {
     const char *key;
@@ -234,7 +249,7 @@ static int parse_tensors(st_file *f, json_t *root, char *err, size_t errlen)
         if (parse_entry(f, key, v, &f->ts[f->n], err, errlen)) return -1;
         f->n++;
     }
-    return check_overlap(f, err, errlen);
+    return check_overlap(f, err, errlen) || check_data_end(f, err, errlen) ? -1 : 0;
 }
 
 static int parse_file(st_file *f, char *err, size_t errlen)

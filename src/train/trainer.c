@@ -52,6 +52,7 @@ struct trainer {
     int win_loss_n;
     double win_t0;
     int64_t win_tokens, win_steps;
+    double win_time_base;        /* seconds the window had run before a resume */
     double t_start, elapsed_base;
     /* last step */
     double last_loss, last_lr, last_norm, last_scale;
@@ -65,6 +66,7 @@ struct trainer {
     metric_row *history;         /* every logged row: trainer_state.json's log_history */
     size_t n_history, cap_history;
     int64_t last_save_step;
+    int64_t save_tried_step;     /* a failed save is not retried (and reported) at that step */
     int save_failed_stop;
     cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
     int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
@@ -270,6 +272,7 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     t->best_metric = NAN;
     t->best_step = -1;
     t->last_save_step = -1;
+    t->save_tried_step = -1;
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
     if (cfg->resume_from_checkpoint[0] && resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
@@ -644,6 +647,8 @@ static void state_fill(const trainer *t, ckpt_state *st)
     st->best_step = t->best_step;
     st->log_history = t->history;
     st->n_log = t->n_history;
+    st->win = (ckpt_window){1, t->win_loss_sum, t->win_loss_n, t->win_steps, t->win_tokens,
+                            t->win_steps ? now_s() - t->win_t0 : 0};
 }
 
 static int compare_save(trainer *t);
@@ -653,6 +658,7 @@ static int save_checkpoint(trainer *t)
     if (t->rs.n) return compare_save(t);
     ckpt_state st;
     char dir[CFG_PATH_MAX + 64], err[512];
+    t->save_tried_step = t->step;
     state_fill(t, &st);
     if (ckpt_save(t->cfg.output_dir, t->model, &st, t->cfg.save_total_limit, dir, sizeof dir,
                   err, sizeof err)) {
@@ -691,6 +697,44 @@ static int restore_policy(trainer *t, const ckpt_state *st, char *err, size_t er
     return 0;
 }
 
+/* The logging window open at the save continues, so the first row after the resume averages
+ * the same steps as the uninterrupted run's. */
+static void resume_window(trainer *t, const ckpt_window *w)
+{
+    if (!w->known) return; /* an older checkpoint: the window restarts here */
+    t->win_loss_sum = w->loss_sum;
+    t->win_loss_n = (int)w->loss_n;
+    t->win_steps = w->steps;
+    t->win_tokens = w->tokens;
+    t->win_time_base = w->time_s;
+}
+
+/* Rows logged after the checkpoint (the run went on, or was killed before its next save) are
+ * logged again by the resumed run: they go, so no step appears twice. Fills `out` with the
+ * notice's part ("" when nothing went); 1 when a file could not be rewritten. */
+static int drop_newer_rows(trainer *t, char *out, size_t outlen)
+{
+    static const char *const files[] = {"metrics.csv", "layers.csv", "compare.csv"};
+    char dir[CFG_PATH_MAX + 8], path[CFG_PATH_MAX + 32], err[512] = "", list[160] = "";
+    if (t->cfg.logging_dir[0]) snprintf(dir, sizeof dir, "%s", t->cfg.logging_dir);
+    else snprintf(dir, sizeof dir, "%s/logs", t->cfg.output_dir);
+    size_t total = 0;
+    int bad = 0;
+    out[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t n = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (metrics_csv_drop_after(path, t->step, &n, err, sizeof err)) bad = 1;
+        if (n) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s %zu",
+                        total ? ", " : "", files[i], n);
+        total += n;
+    }
+    if (bad) snprintf(out, outlen, "; %s", err);
+    else if (total) snprintf(out, outlen, "; dropped the rows logged after step %lld (%s): they "
+                             "are logged again", (long long)t->step, list);
+    return bad;
+}
+
 /* Everything that decides what happens next comes back: weights, m, v, scaler, AdamW step,
  * both RNGs, policy, history; the run then continues as if it had never stopped. */
 static int resume(trainer *t, char *err, size_t errlen)
@@ -704,6 +748,13 @@ static int resume(trainer *t, char *err, size_t errlen)
     }
     ckpt_state st;
     if (ckpt_load(dir, t->model, &st, err, errlen)) return -1;
+    if (st.global_step > t->max_steps) {
+        snprintf(err, errlen, "%s: the checkpoint is at step %lld, beyond this run's %lld steps; "
+                 "raise --max_steps (or --num_train_epochs) to train it further", dir,
+                 (long long)st.global_step, (long long)t->max_steps);
+        ckpt_state_free(&st);
+        return -1;
+    }
     if (restore_policy(t, &st, err, errlen)) {
         ckpt_state_free(&st);
         return -1;
@@ -724,7 +775,13 @@ static int resume(trainer *t, char *err, size_t errlen)
     ckpt_state_free(&st);
     t->last_save_step = t->step;
     snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
-    notify(t, 0, "resumed from %s at step %lld", dir, (long long)t->step);
+    resume_window(t, &st.win);
+    char drops[512], old[160] = "";
+    int bad = drop_newer_rows(t, drops, sizeof drops);
+    if (!st.win.known && t->step % t->cfg.logging_steps && t->step < t->max_steps)
+        snprintf(old, sizeof old, "; this checkpoint predates the saved log window: the next "
+                 "train row averages only the steps after %lld", (long long)t->step);
+    notify(t, bad, "resumed from %s at step %lld%s%s", dir, (long long)t->step, drops, old);
     return 0;
 }
 
@@ -800,7 +857,7 @@ static void compare_step(trainer *t);
 int trainer_run(trainer *t, char *err, size_t errlen)
 {
     t->t_start = now_s();
-    t->win_t0 = t->t_start;
+    t->win_t0 = t->t_start - t->win_time_base;
     publish(t, RUN_RUNNING);
     while (t->step < t->max_steps && !atomic_load(&t->stop)) {
         drain_commands(t);
@@ -822,7 +879,8 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         if (save_due(t)) save_checkpoint(t);
         publish(t, RUN_RUNNING);
     }
-    if (!t->save_failed_stop && t->cfg.save_strategy != STRAT_NO && t->last_save_step != t->step)
+    if (!t->save_failed_stop && t->cfg.save_strategy != STRAT_NO && t->last_save_step != t->step &&
+        t->save_tried_step != t->step)
         save_checkpoint(t);
     if (t->save_failed_stop) {
         snprintf(err, errlen, "%s", t->msg);
@@ -876,6 +934,10 @@ int trainer_compare_start(trainer *t, const replica_spec *specs, int n, char *er
     size_t avail = replica_mem_available();
     if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
     if (replica_fork(&t->rs, &src, specs, n, avail, err, errlen)) return -1;
+    for (int i = 0; i < t->rs.n; i++) { /* the steps before the fork are every replica's */
+        t->rs.r[i].win_loss_sum = t->win_loss_sum;
+        t->rs.r[i].win_loss_n = t->win_loss_n;
+    }
     if (divergence_init(&t->div, &t->rs)) {
         replica_free(&t->rs);
         snprintf(err, errlen, "compare: out of memory");
@@ -1060,6 +1122,7 @@ static int compare_save(trainer *t)
 {
     int failed = 0;
     char saved[CFG_PATH_MAX + 64] = "", err[512];
+    t->save_tried_step = t->step;
     for (int i = 0; i < t->rs.n; i++) {
         replica *r = &t->rs.r[i];
         char out[CFG_PATH_MAX + 32], dir[CFG_PATH_MAX + 64];
@@ -1069,6 +1132,8 @@ static int compare_save(trainer *t)
         st.sc = r->sc;
         st.optim_t = r->opt.t;
         st.mode = r->policy.mode;
+        st.win.loss_sum = r->win_loss_sum;
+        st.win.loss_n = r->win_loss_n;
         if (ckpt_save(out, r->model, &st, t->cfg.save_total_limit, dir, sizeof dir, err,
                       sizeof err)) {
             notify(t, 1, "save of replica %s failed at step %lld: %s (%s)", r->name,
