@@ -65,6 +65,7 @@ struct trainer {
     metric_row *history;         /* every logged row: trainer_state.json's log_history */
     size_t n_history, cap_history;
     int64_t last_save_step;
+    int64_t evaluated_step;      /* step of the last eval row, -1 = none: one eval per step */
     int save_failed_stop;
     cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
     int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
@@ -80,6 +81,8 @@ struct trainer {
     divergence div;
     compare_csv *ccsv;
 };
+
+#define TRAINER_MAX_STEPS 1e15 /* as --max_steps allows */
 
 static double now_s(void)
 {
@@ -201,10 +204,20 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
                   c->block_size, err, errlen))
         return -1;
+    /* buffers for the eval windows there are, not for the option: a huge eval batch over a
+     * few windows allocates a few windows */
+    int nw = data_eval_windows(&t->data, t->T, 0);
+    if (t->eval_B > nw) t->eval_B = nw > 0 ? nw : 1;
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
     if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
-    t->max_steps = c->max_steps > 0 ? c->max_steps
-                                     : (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch);
+    double steps = ceil(c->num_train_epochs * (double)t->steps_per_epoch);
+    if (c->max_steps <= 0 && !(steps <= TRAINER_MAX_STEPS)) { /* the cast would overflow */
+        snprintf(err, errlen, "--num_train_epochs %g at %lld steps per epoch is %.3g steps, "
+                 "more than %.0e: give fewer epochs or --max_steps", c->num_train_epochs,
+                 (long long)t->steps_per_epoch, steps, TRAINER_MAX_STEPS);
+        return -1;
+    }
+    t->max_steps = c->max_steps > 0 ? c->max_steps : (int64_t)steps;
     if (t->max_steps < 1) t->max_steps = 1;
     return 0;
 }
@@ -270,6 +283,7 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     t->best_metric = NAN;
     t->best_step = -1;
     t->last_save_step = -1;
+    t->evaluated_step = -1;
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
     if (cfg->resume_from_checkpoint[0] && resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
@@ -454,12 +468,28 @@ static int unscale_all(trainer *t, const char **first)
     return found;
 }
 
-static void train_step(trainer *t)
+/* A stop between micro-batches abandons the step: no optimizer step on a partial sum, and
+ * the data RNG goes back, so the state (and a checkpoint of it) is the last full step's. */
+static int abandon_step(trainer *t, int k, const rng_state *rng0, int stats_valid)
+{
+    t->data_rng = *rng0;
+    t->have_stats = stats_valid; /* partly overwritten stats are not shown */
+    notify(t, 0, "stopped during step %lld (micro-batch %d of %d): that step is abandoned; "
+           "the state is the one after step %lld", (long long)t->step + 1, k, t->accum,
+           (long long)t->step);
+    return 1;
+}
+
+/* 0: one optimizer step done; 1: abandoned by a stop request (nothing changed). */
+static int train_step(trainer *t)
 {
     /* stats exactly on the steps that log (trainer_run's rule) */
     int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
     gpt_row_stats *st = log_step ? t->stats : NULL;
+    int had_stats = t->have_stats;
+    rng_state rng0 = t->data_rng;
     if (st) memset(st, 0, (size_t)t->policy.n * sizeof *st);
+    if (st) t->have_stats = 0; /* t->stats is being overwritten */
     gpt_refresh_copies(t->model, &t->policy);
     gpt_zero_grads(t->model);
     float scale = scaler_loss_scale(&t->sc);
@@ -467,12 +497,13 @@ static void train_step(trainer *t)
     double loss_sum = 0;
     int n_fin = 0;
     for (int k = 0; k < t->accum; k++) {
+        if (k > 0 && atomic_load(&t->stop)) return abandon_step(t, k, &rng0, had_stats && !st);
         data_train_batch(&t->data, &t->data_rng, t->B, t->T, t->inputs, t->targets);
         float loss = gpt_forward(t->model, &t->policy, t->inputs, t->targets, t->B, t->T, st);
         gpt_backward(t->model, &t->policy, scale / (float)t->accum, st);
         if (isfinite(loss)) loss_sum += loss, n_fin++;
     }
-    t->have_stats = t->have_stats || st != NULL;
+    t->have_stats = had_stats || st != NULL;
     if (st) t->stats_step = t->step + 1;
     const char *first;
     int found = unscale_all(t, &first);
@@ -495,6 +526,7 @@ static void train_step(trainer *t)
     t->win_tokens += (int64_t)t->B * t->T * t->accum;
     t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
     t->win_steps++;
+    return 0;
 }
 
 /* ---- logging, eval ---- */
@@ -575,6 +607,7 @@ static void compare_eval(trainer *t);
 
 static void run_eval(trainer *t)
 {
+    if (t->evaluated_step == t->step) return; /* the e key on a step the schedule evaluated */
     if (t->rs.n) {
         compare_eval(t);
         return;
@@ -584,13 +617,17 @@ static void run_eval(trainer *t)
     dtype_t edt = eval_dtype(t, &full);
     eval_args a = {t->model, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
                    t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                   (float)t->cfg.sample_temperature, &t->sample_rng};
-    if (eval_run(&a, &t->last_eval)) {
-        notify(t, 1, "eval failed: out of memory");
+                   (float)t->cfg.sample_temperature, &t->sample_rng, &t->stop};
+    int rc = eval_run(&a, &t->last_eval);
+    if (rc) {
+        if (rc > 0) notify(t, 0, "eval at step %lld stopped by the stop request: not recorded",
+                           (long long)t->step);
+        else notify(t, 1, "eval failed: out of memory");
         return;
     }
     t->last_eval.step = t->step;
     t->have_eval = 1;
+    t->evaluated_step = t->step;
     if (isfinite(t->last_eval.loss) && !(t->last_eval.loss >= t->best_metric)) {
         t->best_metric = t->last_eval.loss;
         t->best_step = t->step;
@@ -763,7 +800,11 @@ static void compare_select(trainer *t, int i);
 static void handle_command(trainer *t, const feed_cmd *c)
 {
     switch (c->kind) {
-    case CMD_EVAL: run_eval(t); break;
+    case CMD_EVAL:
+        if (t->evaluated_step == t->step) notify(t, 0, "eval: step %lld is already evaluated",
+                                                 (long long)t->step);
+        run_eval(t);
+        break;
     case CMD_SAVE: save_checkpoint(t); break;
     case CMD_SET_MODE:
         if (c->arg >= 0 && c->arg < DT_COUNT) set_mode(t, (dtype_t)c->arg);
@@ -812,7 +853,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             continue;
         }
         if (t->rs.n) compare_step(t);
-        else train_step(t);
+        else if (train_step(t)) break; /* stopped inside the step */
         if (bk_status(t->be, err, errlen)) {
             publish(t, RUN_FAILED);
             return -1;
@@ -1019,10 +1060,13 @@ static void compare_eval(trainer *t)
         rng_state rng = start;
         eval_args a = {NULL, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
                        t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                       (float)t->cfg.sample_temperature, &rng};
+                       (float)t->cfg.sample_temperature, &rng, &t->stop};
         replica_eval_args(&t->rs, i, &a);
-        if (eval_run(&a, &r->last_eval)) {
-            notify(t, 1, "eval failed: out of memory");
+        int rc = eval_run(&a, &r->last_eval);
+        if (rc) {
+            if (rc > 0) notify(t, 0, "eval at step %lld stopped by the stop request",
+                               (long long)t->step);
+            else notify(t, 1, "eval failed: out of memory");
             return;
         }
         if (i == t->rs.selected) end = rng;
@@ -1046,6 +1090,7 @@ static void compare_eval(trainer *t)
         }
     }
     t->sample_rng = end;
+    t->evaluated_step = t->step;
     const replica *sel = &t->rs.r[t->rs.selected];
     if (isfinite(sel->last_eval.loss) && !(sel->last_eval.loss >= t->best_metric)) {
         t->best_metric = sel->last_eval.loss;
