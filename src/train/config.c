@@ -68,6 +68,7 @@ static const char *const sched_names[] = {"linear", "cosine", "constant", NULL};
 static const char *const strat_names[] = {"no", "steps", "epoch", NULL};
 static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
 static const char *const save_err_names[] = {"continue", "stop", NULL};
+static const char *const on_nan_names[] = {"stop", "continue", NULL};
 
 /* ---------- error helper ---------- */
 
@@ -463,6 +464,8 @@ static const cfg_option OPTIONS[] = {
     DBL(backoff_factor, G_SCALE, 0, 1, F_XMIN | F_XMAX, "0.5", "scale *= this on overflow"),
     INT(growth_interval, G_SCALE, 1, 1 << 30, 0, "2000", "N", "good steps before the scale grows"),
     DBL(min_loss_scale, G_SCALE, 0, NOMAX, 0, "0", "lower bound of the scale (0 = none)"),
+    ENUM_AS("on_nan", nan_continue, G_SCALE, on_nan_names, "stop", "stop|continue",
+            "a NaN/inf loss with no loss scaler: stop (exit 1) or train on"),
 
     DBL(learning_rate, G_OPTIM, 0, NOMAX, 0, "1e-3", "peak AdamW learning rate"),
     DBL(adam_beta1, G_OPTIM, 0, 1, F_XMAX, "0.9", "AdamW beta1"),

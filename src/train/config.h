@@ -55,6 +55,7 @@ typedef struct {
     int64_t save_steps;
     int save_total_limit;    /* 0 = keep all */
     int save_on_error_stop;  /* --save_on_error continue|stop */
+    int nan_continue;        /* --on_nan stop|continue: a non-finite loss without a scaler */
     char output_dir[CFG_PATH_MAX];
     char logging_dir[CFG_PATH_MAX]; /* "" = <output_dir>/logs */
     char resume_from_checkpoint[CFG_PATH_MAX]; /* "", a directory, or "latest" */

@@ -87,7 +87,7 @@ int eval_run(const eval_args *a, eval_result *out)
     int nw = data_eval_windows(a->data, a->T, max_windows > INT_MAX ? INT_MAX : (int)max_windows);
     double sum = 0;
     for (int w = 0, cnt; w < nw; w += cnt) {
-        if (stopped(a)) {
+        if (w > 0 && stopped(a)) {
             if (p == &full) prec_free(&full);
             return 1;
         }
@@ -99,6 +99,7 @@ int eval_run(const eval_args *a, eval_result *out)
     memset(out, 0, sizeof *out);
     out->windows = nw;
     out->loss = nw ? sum / ((double)nw * a->T) : NAN;
+    if (isnan(out->loss)) out->loss = NAN; /* printed "nan", never "-nan" */
     out->ppl = eval_ppl(out->loss);
     out->bits = eval_bits(out->loss);
     int rc = 0;

@@ -30,8 +30,8 @@ typedef struct {
     char sample[512];
 } eval_result;
 
-/* 0 ok; -1 out of memory; 1 stopped (a->stop) before every window was evaluated: out is
- * not a result. A stop while sampling keeps the loss, cuts the sample short and puts the
+/* 0 ok; -1 out of memory; 1 stopped (a->stop, checked between batches) before every window
+ * was evaluated: out is not a result. A stop while sampling keeps the loss, cuts the sample short and puts the
  * sample RNG back where it was (a checkpoint then holds an RNG no sample consumed). Leaves the model's weight copies in the eval policy: the trainer
  * refreshes them at the start of every step anyway. */
 int eval_run(const eval_args *a, eval_result *out);

@@ -66,6 +66,8 @@ struct trainer {
     size_t n_history, cap_history;
     int64_t last_save_step;
     int64_t evaluated_step;      /* step of the last eval row, -1 = none: one eval per step */
+    int64_t nan_step;            /* > 0: stopped there on a non-finite loss (no scaler) */
+    double nan_loss;
     int save_failed_stop;
     cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
     int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
@@ -470,15 +472,16 @@ static int unscale_all(trainer *t, const char **first)
 
 /* A stop between micro-batches abandons the step: no optimizer step on a partial sum, and
  * the data RNG goes back, so the state (and a checkpoint of it) is the last full step's. */
-static int abandon_step(trainer *t, int k, const rng_state *rng0, int stats_valid)
+static int abandon_step(trainer *t, const rng_state *rng0, int stats_valid)
 {
     t->data_rng = *rng0;
     t->have_stats = stats_valid; /* partly overwritten stats are not shown */
-    notify(t, 0, "stopped during step %lld (micro-batch %d of %d): that step is abandoned; "
-           "the state is the one after step %lld", (long long)t->step + 1, k, t->accum,
-           (long long)t->step);
     return 1;
 }
+
+static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never "-nan" */
+
+static const char *nonfinite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
 /* 0: one optimizer step done; 1: abandoned by a stop request (nothing changed). */
 static int train_step(trainer *t)
@@ -497,11 +500,24 @@ static int train_step(trainer *t)
     double loss_sum = 0;
     int n_fin = 0;
     for (int k = 0; k < t->accum; k++) {
-        if (k > 0 && atomic_load(&t->stop)) return abandon_step(t, k, &rng0, had_stats && !st);
+        if (k > 0 && atomic_load(&t->stop)) {
+            notify(t, 0, "stopped during step %lld (micro-batch %d of %d): that step is "
+                   "abandoned; the state is the one after step %lld", (long long)t->step + 1, k,
+                   t->accum, (long long)t->step);
+            return abandon_step(t, &rng0, had_stats && !st);
+        }
         data_train_batch(&t->data, &t->data_rng, t->B, t->T, t->inputs, t->targets);
         float loss = gpt_forward(t->model, &t->policy, t->inputs, t->targets, t->B, t->T, st);
         gpt_backward(t->model, &t->policy, scale / (float)t->accum, st);
         if (isfinite(loss)) loss_sum += loss, n_fin++;
+        else if (n_fin == k) t->nan_loss = loss; /* the first bad micro-batch */
+    }
+    /* With a scaler a non-finite loss is an overflow (skipped below); without one the weights
+     * would turn NaN: stop before the optimizer step unless --on_nan continue. */
+    if (n_fin < t->accum && !t->sc.enabled && !t->cfg.nan_continue) {
+        t->nan_step = t->step + 1;
+        atomic_store(&t->stop, 1);
+        return abandon_step(t, &rng0, had_stats && !st);
     }
     t->have_stats = had_stats || st != NULL;
     if (st) t->stats_step = t->step + 1;
@@ -513,7 +529,7 @@ static int train_step(trainer *t)
     double norm = NAN, lr = t->opt.lr * optim_lr_lambda(t->opt.sched, t->opt.t,
                                                          t->opt.warmup_steps, t->opt.total_steps);
     if (!skip) {
-        norm = optim_grad_norm(t->be, t->ot, t->n_ot);
+        norm = canon_nan(optim_grad_norm(t->be, t->ot, t->n_ot));
         lr = optim_step(&t->opt, t->be, t->ot, t->n_ot, optim_clip_coef(norm, t->cfg.max_grad_norm));
     }
     t->step++;
@@ -584,7 +600,8 @@ static void log_train(trainer *t)
         char line[256];
         snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s | %s",
-                 (long long)t->step, (long long)t->max_steps, r.loss, r.lr, r.grad_norm,
+                 (long long)t->step, (long long)t->max_steps, canon_nan(r.loss), r.lr,
+                 canon_nan(r.grad_norm),
                  r.loss_scale, (long long)t->sc.overflow_window, (long long)t->sc.overflow_total,
                  r.tokens_per_s, dtype_name(t->policy.mode));
         t->log(t->log_ud, line);
@@ -838,6 +855,21 @@ static void sleep_ms(int ms)
 
 static void compare_step(trainer *t);
 
+/* Said once: on the screen's message line, and by main from err (not through the log, so
+ * headless does not print it twice). */
+static int nan_failure(trainer *t, char *err, size_t errlen)
+{
+    snprintf(t->msg, sizeof t->msg, "loss is %s at step %lld (%s, no loss scaling): stopped "
+             "before its optimizer step, the state is step %lld's%s; --on_nan continue trains on",
+             nonfinite_name(t->nan_loss), (long long)t->nan_step, dtype_name(t->policy.mode),
+             (long long)t->step, t->last_save_step == t->step ? " (saved)" : "");
+    t->msg_seq++;
+    t->msg_err = 1;
+    snprintf(err, errlen, "%s", t->msg);
+    publish(t, RUN_FAILED);
+    return -1;
+}
+
 int trainer_run(trainer *t, char *err, size_t errlen)
 {
     t->t_start = now_s();
@@ -870,6 +902,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         publish(t, RUN_FAILED);
         return -1;
     }
+    if (t->nan_step > 0) return nan_failure(t, err, errlen);
     publish(t, RUN_FINISHED);
     return 0;
 }
@@ -1031,7 +1064,8 @@ static void compare_log(trainer *t, const metric_row *base)
         if (!t->log) continue;
         snprintf(line, sizeof line, "step %6lld/%lld | %-4s | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s", (long long)t->step,
-                 (long long)t->max_steps, r.replica, r.loss, r.lr, r.grad_norm, r.loss_scale,
+                 (long long)t->max_steps, r.replica, canon_nan(r.loss), r.lr,
+                 canon_nan(r.grad_norm), r.loss_scale,
                  (long long)t->rs.r[i].sc.overflow_window, (long long)r.overflow_total,
                  r.tokens_per_s);
         t->log(t->log_ud, line);

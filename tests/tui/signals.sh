@@ -12,11 +12,11 @@ bin=${MPTUI_BIN:-$root/mptui}
 command -v tmux >/dev/null || { echo "signals FAIL: tmux not installed (make deps installs it)"; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mptui-signals.XXXXXX") || { echo "signals FAIL: mktemp"; exit 1; }
-sock="$tmp/tmux.sock"
+sock="$tmp/tmux-TERM.sock"
 hpid=
 cleanup() {
     [ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
-    tmux -S "$sock" kill-server >/dev/null 2>&1
+    for s in "$tmp"/tmux-*.sock; do tmux -S "$s" kill-server >/dev/null 2>&1; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,6 +53,7 @@ model="--n_layer 1 --n_head 2 --n_embd 32 --block_size 32 --per_device_train_bat
 # pane shell's child), and checks exit code, checkpoint, terminal state and summary.
 screen_run() {
     local sig=$1 out="$tmp/out-$1"
+    sock="$tmp/tmux-$sig.sock" # a fresh server each run: a dying one can refuse new sessions
     rm -f "$tmp/exit"
     local cmd="cd '$tmp' && env TERM=xterm-256color LANG=$loc LC_ALL=$loc '$bin' --output_dir '$out' \
 --max_steps $max $model; echo \$? > '$tmp/exit'; sleep 600"
@@ -74,7 +75,6 @@ screen_run() {
     [ "$(pane '#{cursor_flag}')" = 1 ] || fail "$sig: the cursor was left hidden"
     until_ok 5 shows "done: [0-9]+/$max steps" || fail "$sig: no summary line after the screen"
     echo "signals: SIG$sig on the screen -> exit 0, $(basename "$(compgen -G "$out/checkpoint-*" | head -n 1)"), terminal restored"
-    tmux -S "$sock" kill-server >/dev/null 2>&1
 }
 
 screen_run TERM
