@@ -72,6 +72,7 @@ typedef struct {
     int no_color, no_unicode;
     char compare[64];        /* "" or e.g. "fp16,bf16" (lockstep replicas) */
     char config_file[CFG_PATH_MAX];
+    int precision_from_cli;  /* --precision/--fp16/--bf16 on the command line: beats a resume */
 } mp_config;
 
 typedef enum { CFG_OK = 0, CFG_EXIT_OK = 1, CFG_ERR = 2 } cfg_result;

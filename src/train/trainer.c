@@ -206,6 +206,9 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
                   c->block_size, err, errlen))
         return -1;
+    if (c->vocab_size > 0 && t->data.is_bytes)
+        notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
+               c->vocab_size, t->data.name);
     /* buffers for the eval windows there are, not for the option: a huge eval batch over a
      * few windows allocates a few windows */
     int nw = data_eval_windows(&t->data, t->T, 0);
@@ -745,6 +748,18 @@ static int restore_policy(trainer *t, const ckpt_state *st, char *err, size_t er
     return 0;
 }
 
+/* An explicit --precision/--fp16/--bf16 on the command line beats the checkpoint's mode
+ * (the per-layer overrides stay; the scaler follows the mode, as the m key does). */
+static void cli_precision_wins(trainer *t)
+{
+    dtype_t ck = t->policy.mode, cli = t->cfg.precision;
+    if (!t->cfg.precision_from_cli || ck == cli) return;
+    prec_set_mode(&t->policy, cli);
+    scaler_for_mode(t, cli);
+    notify(t, 0, "precision from the command line (%s) overrides the checkpoint's %s",
+           dtype_name(cli), dtype_name(ck));
+}
+
 /* Everything that decides what happens next comes back: weights, m, v, scaler, AdamW step,
  * both RNGs, policy, history; the run then continues as if it had never stopped. */
 static int resume(trainer *t, char *err, size_t errlen)
@@ -779,6 +794,7 @@ static int resume(trainer *t, char *err, size_t errlen)
     t->last_save_step = t->step;
     snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
     notify(t, 0, "resumed from %s at step %lld", dir, (long long)t->step);
+    cli_precision_wins(t);
     return 0;
 }
 
