@@ -495,6 +495,8 @@ static const cfg_option OPTIONS[] = {
     INT(gradient_accumulation_steps, G_SCHED, 1, 1 << 20, 0, "1", "N", "micro-batches per optimizer step"),
     I64(logging_steps, G_SCHED, 1, 1e15, 0, "10", "N", "log a metrics row every N steps"),
     ENUM(eval_strategy, G_SCHED, strat_names, "steps", "no|steps|epoch", "when to evaluate"),
+    {"evaluation_strategy", T_ENUM, G_SCHED, OFF(eval_strategy), 0, 0, 0, strat_names, NULL, NULL,
+     F_NOSAVE, NULL, "no|steps|epoch", "same as --eval_strategy (its older Hugging Face name)"},
     I64(eval_steps, G_SCHED, 0, 1e15, 0, "100", "N", "evaluate every N steps (0 = logging_steps)"),
     INT(eval_max_batches, G_SCHED, 0, 1 << 30, 0, "8", "N", "eval batches per evaluation (0 = all)"),
     INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "bytes of text sampled after eval (0 = none)"),
@@ -561,7 +563,8 @@ static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen 
         break;
     }
     if (rc || !seen) return rc;
-    if (!strcmp(o->name, "eval_strategy")) seen->eval_strategy = true;
+    if (o->off == offsetof(mp_config, eval_strategy) && o->type == T_ENUM)
+        seen->eval_strategy = true; /* --eval_strategy or --evaluation_strategy */
     if (!strcmp(o->name, "eval_steps")) seen->eval_steps = true;
     int b = 1;
     if (!strcmp(o->name, "fp16") && (!v || !parse_bool(v, &b)) && b) seen->fp16 = true;
