@@ -276,18 +276,21 @@ int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
         return -1;
     }
     if (o->log_path && *o->log_path) st.log = fopen(o->log_path, "a");
-    if (tui_open(&st.term, o, err, errlen)) {
-        tui_quit(&st);
-        tui_state_free(&st);
-        return -1;
-    }
-    view_init(&st.view, st.term.unicode);
+    /* before newterm: ncurses then installs no handler of its own (its SIGTERM one exits 1
+     * without the final save) */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = tui_on_sigint;
     sigemptyset(&sa.sa_mask);
     tui_sigint = 0;
     for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &sa, &tui_old_sa[i]);
+    if (tui_open(&st.term, o, err, errlen)) {
+        for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &tui_old_sa[i], NULL);
+        tui_quit(&st);
+        tui_state_free(&st);
+        return -1;
+    }
+    view_init(&st.view, st.term.unicode);
     int delay = o->delay_tenths > 0 ? o->delay_tenths * 100 : 100;
     tui_loop(&st, delay);
     tui_quit(&st);
