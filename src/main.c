@@ -15,14 +15,19 @@
 #include "trainer.h"
 #include "tui.h"
 
-static trainer *g_trainer; /* for the signal handler only */
+static trainer *volatile g_trainer; /* for the signal handler only */
+static volatile sig_atomic_t g_stop;  /* a signal before the trainer existed */
 
 static void on_signal(int sig)
 {
     (void)sig;
+    g_stop = 1;
     if (g_trainer) trainer_request_stop(g_trainer);
 }
 
+/* SIGINT, SIGTERM and SIGHUP (an SSH drop) all finish the step, save per --save_strategy
+ * and exit 0. Installed before the screen starts: ncurses then leaves them alone instead of
+ * exiting with 1 on SIGTERM without the final save. */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -31,6 +36,13 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static void watch_trainer(trainer *t)
+{
+    g_trainer = t;
+    if (g_stop) trainer_request_stop(t);
 }
 
 static void log_stdout(void *ud, const char *line)
@@ -70,13 +82,13 @@ static void *worker_main(void *p)
 static int run_headless(const mp_config *c)
 {
     char err[512] = "";
+    install_signals();
     trainer *t = trainer_create(c, NULL, log_stdout, NULL, err, sizeof err);
     if (!t) {
         fprintf(stderr, "mptui: %s\n", err);
         return 1;
     }
-    g_trainer = t;
-    install_signals();
+    watch_trainer(t);
     int rc = trainer_run(t, err, sizeof err);
     char summary[1024];
     trainer_summary(t, summary, sizeof summary);
@@ -90,6 +102,7 @@ static int run_headless(const mp_config *c)
 static int run_screen(const mp_config *c)
 {
     char err[512] = "";
+    install_signals(); /* before ncurses first starts (tui_check_terminal) */
     if (tui_check_terminal(err, sizeof err)) {
         fprintf(stderr, "mptui: %s\n", err);
         return 1;
@@ -103,10 +116,12 @@ static int run_screen(const mp_config *c)
         if (logf) fclose(logf);
         return 1;
     }
+    watch_trainer(t);
     worker_args w = {t, 0, ""};
     pthread_t th;
     if (pthread_create(&th, NULL, worker_main, &w)) {
         fprintf(stderr, "mptui: cannot start the worker thread: %s\n", strerror(errno));
+        g_trainer = NULL;
         trainer_free(t);
         feed_destroy(f);
         return 1;
@@ -118,6 +133,7 @@ static int run_screen(const mp_config *c)
     char summary[1024];
     trainer_summary(t, summary, sizeof summary);
     printf("%s\n", summary);
+    g_trainer = NULL;
     trainer_free(t);
     feed_destroy(f);
     if (logf) fclose(logf);

@@ -314,9 +314,10 @@ Test(config, number_errors)
     expect_err("--learning_rate: 'nan' is not a number", "--learning_rate", "nan", NULL);
     expect_err("--learning_rate: '1e999' is not a number", "--learning_rate", "1e999", NULL);
     expect_err("--learning_rate: '-0.1' must be >= 0", "--learning_rate", "-0.1", NULL);
-    expect_err("--init_scale: '0' must be > 0", "--init_scale", "0", NULL);
+    expect_err("--init_scale: '0' must be in (0, 3.4028234663852886e+38]", "--init_scale", "0",
+               NULL);
     expect_err("--backoff_factor: '1' must be in (0, 1)", "--backoff_factor", "1", NULL);
-    expect_err("--growth_factor: '1' must be > 1", "--growth_factor", "1", NULL);
+    expect_err("--growth_factor: '1' must be in (1, 3.4028234663852886e+38]", "--growth_factor", "1", NULL);
     expect_err("--adam_beta2: '1' must be in [0, 1)", "--adam_beta2", "1", NULL);
     expect_err("--num_train_epochs: '0' must be > 0", "--num_train_epochs", "0", NULL);
     expect_err("--per_device_train_batch_size: '0' must be between 1 and 1048576",
@@ -503,6 +504,7 @@ static void roundtrip(const mp_config *a)
     cr_assert_eq(b.loss_scale, a->loss_scale);
     cr_assert_eq(b.static_scale, a->static_scale);
     cr_assert_eq(b.n_overrides, a->n_overrides);
+    b.precision_from_cli = a->precision_from_cli; /* where the value came from, not a value */
     cr_assert_eq(memcmp(a, &b, sizeof b), 0, "read back differs");
 }
 
@@ -531,7 +533,9 @@ Test(config, write_read_roundtrip, .init = setup_dir, .fini = teardown_dir)
                        "--no_color", "--no_unicode", "--compare", "bf16,fp16,fp32", NULL),
                  CFG_OK, "%s", msg);
     char err[256];
-    cr_assert_eq(cfg_validate(&a, err, sizeof err), 0, "%s", err);
+    mp_config v = a;
+    v.init_from[0] = '\0'; /* with --resume_from_checkpoint it is refused (test below) */
+    cr_assert_eq(cfg_validate(&v, err, sizeof err), 0, "%s", err);
     roundtrip(&a);
     cr_assert_eq(parse(&a, "--loss_scale", "none", NULL), CFG_OK);
     roundtrip(&a); /* a static_scale left over must not turn the scale back to static */
@@ -666,4 +670,102 @@ Test(config, control_bytes_escaped_in_messages, .init = setup_dir, .fini = teard
                NULL);
     expect_err("unexpected argument 'a\\x09b\\x0a' (options start with --; see --help)",
                "a\tb\n", NULL);
+}
+
+/* ---- issue 11: the older eval name, fp32-range scales, conflicting sources ---- */
+
+Test(config, evaluation_strategy_is_an_alias, .init = setup_dir, .fini = teardown_dir)
+{
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--evaluation_strategy", "no", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.eval_strategy, STRAT_NO);
+    c = fresh();
+    cr_assert_eq(parse(&c, "--evaluation_strategy=epoch", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.eval_strategy, STRAT_EPOCH);
+    /* it counts as an explicit strategy: eval_steps alone does not turn it into steps */
+    c = fresh();
+    cr_assert_eq(parse(&c, "--eval_steps", "50", "--evaluation_strategy", "no", NULL), CFG_OK);
+    cr_assert_eq(c.eval_strategy, STRAT_NO);
+    const char *p = write_tmp("hf.cfg", "evaluation_strategy = no\neval_steps = 7\n");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--config", (char *)p, NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.eval_strategy, STRAT_NO);
+    cr_assert_eq(c.eval_steps, 7);
+    expect_err("--evaluation_strategy: 'sometimes' is not one of no, steps, epoch",
+               "--evaluation_strategy", "sometimes", NULL);
+}
+
+Test(config, loss_scales_beyond_fp32_are_refused)
+{
+    expect_err("--init_scale: '1e39' must be in (0, 3.4028234663852886e+38]", "--init_scale",
+               "1e39", NULL);
+    expect_err("--loss_scale: '1e39' is beyond the fp32 range (at most 3.4028235e+38)",
+               "--loss_scale", "1e39", NULL);
+    expect_err("--static_scale: '4e38' is beyond the fp32 range (at most 3.4028235e+38)",
+               "--static_scale", "4e38", NULL);
+    expect_err("--min_loss_scale: '1e300' must be between 0 and 3.4028234663852886e+38",
+               "--min_loss_scale", "1e300", NULL);
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--loss_scale", "3.4e38", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.static_scale, 3.4e38);
+}
+
+Test(config, a_second_config_is_refused, .init = setup_dir, .fini = teardown_dir)
+{
+    const char *a = write_tmp("a.cfg", "max_steps = 5\n");
+    char pa[256];
+    snprintf(pa, sizeof pa, "%s", a);
+    const char *b = write_tmp("b.cfg", "max_steps = 6\n");
+    char want[768];
+    snprintf(want, sizeof want, "--config: a second config file ('%s' after '%s'); give one "
+             "--config and the rest as options", b, pa);
+    expect_err(want, "--config", pa, "--config", (char *)b, NULL);
+    snprintf(want, sizeof want, "--config_file: a second config file ('%s' after '%s'); give "
+             "one --config and the rest as options", b, pa);
+    expect_err(want, "--config", pa, "--config_file", (char *)b, NULL);
+}
+
+Test(config, resume_with_init_from_is_refused)
+{
+    char err[256];
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--resume_from_checkpoint", "latest", "--init_from", "x", NULL), CFG_OK);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--resume_from_checkpoint and --init_from both given: resume restores "
+                          "the whole run, init_from only weights; choose one");
+}
+
+Test(config, override_matching_no_layer_is_a_bad_option)
+{
+    char err[256];
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--override", "h.3.mlp.c_fc=fp32", NULL), CFG_OK);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err); /* 4 layers: h.3 exists */
+    c = fresh();
+    cr_assert_eq(parse(&c, "--n_layer", "2", "--override", "lm_head=fp32,h.3.mlp.c_fc=fp32",
+                       NULL), CFG_OK);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--override 'h.3.mlp.c_fc': no layer of this model matches (names "
+                          "like lm_head, h.0.mlp.c_fc, h.*.attn)");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--override", "wte=bf16", NULL), CFG_OK);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--override 'wte': wte always runs in fp32");
+}
+
+Test(config, precision_on_the_command_line_is_marked, .init = setup_dir, .fini = teardown_dir)
+{
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, NULL), CFG_OK);
+    cr_assert_eq(c.precision_from_cli, 0);
+    const char *p = write_tmp("p.cfg", "precision = bf16\n");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--config", (char *)p, NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.precision_from_cli, 0); /* a saved config lists every option */
+    const char *flags[] = {"--bf16", "--fp16", "--precision=fp32"};
+    for (int i = 0; i < 3; i++) {
+        c = fresh();
+        cr_assert_eq(parse(&c, (char *)flags[i], NULL), CFG_OK, "%s", msg);
+        cr_assert_eq(c.precision_from_cli, 1, "%s", flags[i]);
+    }
 }

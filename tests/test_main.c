@@ -183,3 +183,82 @@ Test(main, manual_loop_example_trains)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "manual_loop failed: %s", buf);
     cr_assert(strstr(buf, "fp16: loss") != NULL, "%s", buf);
 }
+
+/* ---- issue 11: bad option combinations exit 2, limits, NaN, notices ---- */
+
+#define TINY "--headless --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32 " \
+             "--per_device_train_batch_size 4 --sample_length 0 --output_dir out "
+
+Test(main, option_conflicts_and_limits_exit_2)
+{
+    expect_one_line(H "--override nothing_like_this=fp32", 2,
+                    "mptui: --override 'nothing_like_this': no layer of this model matches");
+    expect_one_line(H "--resume_from_checkpoint latest --init_from x", 2,
+                    "--resume_from_checkpoint and --init_from both given");
+    write_file("a.cfg", "max_steps = 1\n", 14);
+    expect_one_line(H "--config a.cfg --config a.cfg", 2, "--config: a second config file");
+    expect_one_line(H "--init_scale 1e39", 2, "--init_scale: '1e39' must be in (0, ");
+    expect_one_line(H "--loss_scale 1e39", 2, "--loss_scale: '1e39' is beyond the fp32 range");
+    expect_one_line(H "--evaluation_strategy sometimes", 2,
+                    "--evaluation_strategy: 'sometimes' is not one of no, steps, epoch");
+}
+
+Test(main, epochs_overflowing_the_step_count_are_one_line)
+{
+    expect_one_line("--headless --device cpu --max_steps -1 --num_train_epochs 1e300", 1,
+                    "--num_train_epochs 1e+300 at ");
+}
+
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+Test(main, nan_loss_without_a_scaler_exits_1_and_says_so_once)
+{
+    result r;
+    run(&r, TINY "--precision fp32 --learning_rate 1e30 --warmup_steps 0 --max_steps 8 "
+                 "--logging_steps 1 --save_strategy no");
+    cr_assert_eq(r.code, 1, "exit %d\n%s%s", r.code, r.out, r.err);
+    cr_assert_eq(lines(r.err), 1, "%s", r.err);
+    cr_assert(strstr(r.err, "mptui: loss is nan at step ") == r.err, "%s", r.err);
+    cr_assert(strstr(r.err, "(fp32, no loss scaling): stopped before its optimizer step, the "
+                            "state is step ") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "; --on_nan continue trains on\n") != NULL, "%s", r.err);
+    cr_assert_eq(count(r.out, "loss is nan") + count(r.err, "loss is nan"), 1, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "done: ") != NULL, "the summary is still printed: %s", r.out);
+    run(&r, TINY "--precision fp32 --learning_rate 1e30 --warmup_steps 0 --max_steps 8 "
+                 "--logging_steps 1 --save_strategy no --on_nan continue");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "norm     nan") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "-nan") == NULL, "%s", r.out);
+}
+
+Test(main, vocab_size_with_text_is_a_notice)
+{
+    result r;
+    run(&r, TINY "--max_steps 1 --save_strategy no --vocab_size 300");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "--vocab_size 300 is ignored: mptui-corpus.txt is text, read as "
+                            "bytes (vocabulary 256)\n") == r.out, "%s", r.out);
+    cr_assert_str_eq(r.err, "");
+}
+
+Test(main, explicit_precision_beats_a_resumed_checkpoint_and_says_so)
+{
+    result r;
+    run(&r, TINY "--max_steps 2 --save_steps 2 --fp16");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    run(&r, TINY "--max_steps 3 --save_steps 3 --resume_from_checkpoint latest --bf16");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "precision from the command line (bf16) overrides the "
+                            "checkpoint's fp16\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "step      3/3 |") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "| bf16\n") != NULL, "%s", r.out);
+    run(&r, TINY "--max_steps 4 --save_steps 4 --resume_from_checkpoint latest");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "overrides") == NULL, "no flag, the checkpoint's mode: %s", r.out);
+    cr_assert(strstr(r.out, "| bf16\n") != NULL, "%s", r.out);
+}

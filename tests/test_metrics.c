@@ -346,6 +346,8 @@ Test(metrics, open_repairs_a_cut_last_row, .init = setup, .fini = teardown)
     size_t len;
     snprintf(want, sizeof want, "%s\n", metrics_csv_header());
     cr_assert_str_eq(slurp(path, &len), want);
+}
+
 /* ---- metrics_csv_drop_after (resume) ---- */
 
 static void put_text(const char *p, const char *text)

@@ -361,6 +361,8 @@ Test(safetensors, fifo_and_devices_refused, .timeout = 20)
     snprintf(want, sizeof want, "%s: is a directory, not a regular file; give a regular "
              ".safetensors file", tdir);
     cr_assert_str_eq(err, want);
+}
+
 /* The file must end where the last tensor's data does (8 + header + its end offset). */
 Test(safetensors, trailing_bytes_after_data_refused)
 {

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <csv.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -762,4 +763,221 @@ Test(trainer, failed_save_at_the_last_step_reported_once)
                              "alone"), 1);
     size_t len;
     cr_assert_str_eq(slurp_file(p, &len), "mine");
+}
+
+/* ---- stop requests, one eval per step, NaN losses, option limits ---- */
+
+typedef struct {
+    char text[16384];
+    feed *f;
+    const char *eval_on; /* push CMD_EVAL when a line starts with this */
+} log_capture;
+
+static void capture_line(void *ud, const char *line)
+{
+    log_capture *lc = ud;
+    size_t n = strlen(lc->text);
+    snprintf(lc->text + n, sizeof lc->text - n, "%s\n", line);
+    if (lc->eval_on && !strncmp(line, lc->eval_on, strlen(lc->eval_on))) {
+        feed_cmd e = {.kind = CMD_EVAL};
+        feed_push_cmd(lc->f, &e);
+    }
+}
+
+typedef struct { trainer *t; int rc; char err[512]; } run_thread;
+
+static void *run_in_thread(void *p)
+{
+    run_thread *r = p;
+    r->rc = trainer_run(r->t, r->err, sizeof r->err);
+    return NULL;
+}
+
+static int path_exists(const char *p) { return access(p, F_OK) == 0; }
+
+/* A million micro-batches per step: the stop request ends the step between two of them,
+ * abandons it (no optimizer step on a partial sum) and saves the state of the last full
+ * step; resuming that checkpoint gives exactly a fresh run's rows (the data RNG went back). */
+Test(trainer, stop_inside_long_accumulation_abandons_the_step_with_a_clean_state)
+{
+    mp_config c;
+    char err[512] = "", ck[128], sub[128];
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    small_config(&c, "fp32", 5);
+    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "1048576", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "1000", err, sizeof err), 0);
+    feed *f = feed_create();
+    run_thread r = {trainer_create(&c, f, capture_line, &lc, err, sizeof err), 0, ""};
+    cr_assert_not_null(r.t, "%s", err);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, &r), 0);
+    static feed_snapshot snap;
+    while (feed_get_snapshot(f, &snap) == 0) usleep(1000); /* the run has started */
+    usleep(300 * 1000);                                    /* and is inside step 1 */
+    trainer_request_stop(r.t);
+    pthread_join(th, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    feed_get_snapshot(f, &snap);
+    cr_assert_eq(snap.step, 0);
+    cr_assert(strstr(lc.text, "stopped during step 1 (micro-batch ") != NULL, "%s", lc.text);
+    cr_assert(strstr(lc.text, "that step is abandoned; the state is the one after step 0") != NULL,
+              "%s", lc.text);
+    snprintf(ck, sizeof ck, "%s/checkpoint-0", dir);
+    cr_assert(path_exists(ck), "no %s: %s", ck, lc.text);
+    trainer_free(r.t);
+    feed_destroy(f);
+
+    static run_out fresh, resumed;
+    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "2", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "logging_steps", "1", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "max_steps", "3", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "no", err, sizeof err), 0);
+    snprintf(sub, sizeof sub, "%s/fresh", dir);
+    cr_assert_eq(cfg_set(&c, "output_dir", sub, err, sizeof err), 0);
+    run(&c, NULL, 0, &fresh);
+    snprintf(sub, sizeof sub, "%s/resumed", dir);
+    cr_assert_eq(cfg_set(&c, "output_dir", sub, err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", ck, err, sizeof err), 0);
+    run(&c, NULL, 0, &resumed);
+    cr_assert_eq(fresh.n, 3);
+    cr_assert_eq(resumed.n, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(same_row(&fresh.rows[i], &resumed.rows[i]), "step %lld: loss %.9g vs %.9g",
+                  (long long)fresh.rows[i].step, fresh.rows[i].loss, resumed.rows[i].loss);
+}
+
+/* e pressed right after the scheduled eval of step 2 (the key is read at the top of the next
+ * iteration, still at step 2): one eval row for step 2, and the key says why. */
+Test(trainer, eval_key_on_a_scheduled_eval_step_gives_one_eval_row)
+{
+    mp_config c;
+    char err[512] = "";
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    small_config(&c, "fp32", 3);
+    cr_assert_eq(cfg_set(&c, "logging_steps", "1", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "2", err, sizeof err), 0);
+    feed *f = feed_create();
+    lc.f = f;
+    lc.eval_on = "step      2/3";
+    trainer *t = trainer_create(&c, f, capture_line, &lc, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    static metric_row rows[64];
+    uint64_t since = 0;
+    size_t n = feed_read_rows(f, &since, rows, 64), evals = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].kind == MR_EVAL) {
+            evals++;
+            cr_assert_eq(rows[i].step, 2);
+        }
+    cr_assert_eq(evals, 1, "eval rows: %zu\n%s", evals, lc.text);
+    cr_assert(strstr(lc.text, "eval: step 2 is already evaluated\n") != NULL, "%s", lc.text);
+    trainer_free(t);
+    feed_destroy(f);
+}
+
+/* lr 1e30 drives the weights to inf within a few steps. */
+static void nan_config(mp_config *c, const char *precision)
+{
+    char err[256];
+    small_config(c, precision, 8);
+    cr_assert_eq(cfg_set(c, "learning_rate", "1e30", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "warmup_steps", "0", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "logging_steps", "1", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(c, "save_steps", "100", err, sizeof err), 0);
+}
+
+static void nan_stops(const char *precision)
+{
+    mp_config c;
+    char err[512] = "", want[512], ck[128];
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    nan_config(&c, precision);
+    feed *f = feed_create();
+    trainer *t = trainer_create(&c, f, capture_line, &lc, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), -1, "%s: the run went on\n%s", precision, lc.text);
+    static feed_snapshot snap;
+    feed_get_snapshot(f, &snap);
+    long long good = snap.step;
+    cr_assert(good >= 1 && good < 8, "stopped at %lld", good);
+    snprintf(want, sizeof want, "loss is nan at step %lld (%s, no loss scaling): stopped before "
+             "its optimizer step, the state is step %lld's (saved); --on_nan continue trains on",
+             good + 1, precision, good);
+    cr_assert_str_eq(err, want);
+    cr_assert_str_eq(snap.message, want);
+    cr_assert(snap.msg_is_error);
+    cr_assert_eq(snap.state, RUN_FAILED);
+    cr_assert(strstr(lc.text, "loss is nan") == NULL, "said once (by the caller): %s", lc.text);
+    cr_assert(strstr(lc.text, "| loss nan") == NULL, "no NaN row was logged: %s", lc.text);
+    snprintf(ck, sizeof ck, "%s/checkpoint-%lld", dir, good);
+    cr_assert(path_exists(ck), "no %s", ck);
+    trainer_free(t);
+    feed_destroy(f);
+}
+
+Test(trainer, nan_loss_without_a_scaler_stops_once_fp32) { nan_stops("fp32"); }
+Test(trainer, nan_loss_without_a_scaler_stops_once_bf16) { nan_stops("bf16"); }
+
+Test(trainer, on_nan_continue_trains_on_and_prints_nan_not_minus_nan)
+{
+    mp_config c;
+    char err[512] = "";
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    nan_config(&c, "fp32");
+    cr_assert_eq(cfg_set(&c, "on_nan", "continue", err, sizeof err), 0);
+    trainer *t = trainer_create(&c, NULL, capture_line, &lc, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(lc.text, "step      8/8 | loss nan |") != NULL, "%s", lc.text);
+    cr_assert(strstr(lc.text, "| norm     nan |") != NULL, "%s", lc.text);
+    cr_assert(strstr(lc.text, "-nan") == NULL, "%s", lc.text);
+    trainer_free(t);
+}
+
+Test(trainer, fp16_dynamic_scaling_treats_nan_as_overflow)
+{
+    mp_config c;
+    char err[512] = "";
+    nan_config(&c, "fp16");
+    static run_out o;
+    run(&c, NULL, 0, &o); /* asserts trainer_run returned 0 */
+    cr_assert_eq(o.snap.step, 8);
+    cr_assert(o.snap.overflow_total > 0);
+    (void)err;
+}
+
+Test(trainer, epochs_whose_step_count_overflows_are_refused)
+{
+    mp_config c;
+    char err[512] = "";
+    small_config(&c, "fp32", 1);
+    cr_assert_eq(cfg_set(&c, "max_steps", "-1", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "num_train_epochs", "1e300", err, sizeof err), 0);
+    cr_assert_null(trainer_create(&c, NULL, NULL, NULL, err, sizeof err));
+    cr_assert(!strncmp(err, "--num_train_epochs 1e+300 at ", 29), "%s", err);
+    cr_assert(strstr(err, " steps, more than 1e+15: give fewer epochs or --max_steps") != NULL,
+              "%s", err);
+}
+
+/* The eval batch is sized by the windows there are: 2^20 sequences of 64 tokens would be
+ * gigabytes of activations for the few validation windows of the corpus. */
+Test(trainer, huge_eval_batch_allocates_by_windows)
+{
+    mp_config c;
+    char err[512] = "";
+    small_config(&c, "fp32", 1);
+    cr_assert_eq(cfg_set(&c, "per_device_eval_batch_size", "1048576", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "1", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "eval_max_batches", "1", err, sizeof err), 0);
+    static run_out o;
+    run(&c, NULL, 0, &o);
+    cr_assert(o.snap.have_eval);
+    cr_assert(isfinite(o.snap.eval_loss));
 }

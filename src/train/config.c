@@ -1,11 +1,13 @@
 /* config.c — the option table and everything it drives: defaults, command line, config file,
  * --help and cfg_write_file. Adding an option is one table line (see OPTIONS below). */
 #include "config.h"
+#include "precision.h"
 
 #include "fsutil.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -71,6 +73,7 @@ static const char *const sched_names[] = {"linear", "cosine", "constant", NULL};
 static const char *const strat_names[] = {"no", "steps", "epoch", NULL};
 static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
 static const char *const save_err_names[] = {"continue", "stop", NULL};
+static const char *const on_nan_names[] = {"stop", "continue", NULL};
 
 /* ---------- error helper ---------- */
 
@@ -310,6 +313,13 @@ static int set_bf16(mp_config *c, const cfg_option *o, const char *v, char *err,
     return set_mode_flag(c, o, v, err, errlen, DT_BF16);
 }
 
+/* Loss scales are fp32 numbers: anything above FLT_MAX would become inf. */
+static int scale_range_fail(const cfg_option *o, const char *v, char *err, size_t errlen)
+{
+    return fail(err, errlen, "--%s: '%s' is beyond the fp32 range (at most %.8g)", o->name, v,
+                (double)FLT_MAX);
+}
+
 static int set_loss_scale(mp_config *c, const cfg_option *o, const char *v, char *err,
                           size_t errlen)
 {
@@ -325,6 +335,7 @@ static int set_loss_scale(mp_config *c, const cfg_option *o, const char *v, char
         return fail(err, errlen,
                     "--%s: '%s' is not one of auto, dynamic, none or a positive number", o->name,
                     v);
+    if (d > FLT_MAX) return scale_range_fail(o, v, err, errlen);
     c->loss_scale = LS_STATIC;
     c->static_scale = d;
     return 0;
@@ -346,6 +357,7 @@ static int set_static_scale(mp_config *c, const cfg_option *o, const char *v, ch
     double d;
     if (parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
     if (d < 0) return fail(err, errlen, "--%s: '%s' must be >= 0", o->name, v);
+    if (d > FLT_MAX) return scale_range_fail(o, v, err, errlen);
     c->static_scale = d;
     if (d > 0) c->loss_scale = LS_STATIC;
     return 0;
@@ -482,11 +494,13 @@ static const cfg_option OPTIONS[] = {
            "fixed loss scale; > 0 selects it (same as --loss_scale X)"),
     CUSTOM("loss_scale", G_SCALE, set_loss_scale, write_loss_scale, 0, "auto",
            "auto|dynamic|none|X", "auto = dynamic in fp16 only; X = static scale"),
-    DBL(init_scale, G_SCALE, 0, NOMAX, F_XMIN, "65536", "initial dynamic loss scale"),
-    DBL(growth_factor, G_SCALE, 1, NOMAX, F_XMIN, "2", "scale *= this after growth_interval good steps"),
+    DBL(init_scale, G_SCALE, 0, FLT_MAX, F_XMIN, "65536", "initial dynamic loss scale"),
+    DBL(growth_factor, G_SCALE, 1, FLT_MAX, F_XMIN, "2", "scale *= this after growth_interval good steps"),
     DBL(backoff_factor, G_SCALE, 0, 1, F_XMIN | F_XMAX, "0.5", "scale *= this on overflow"),
     INT(growth_interval, G_SCALE, 1, 1 << 30, 0, "2000", "N", "good steps before the scale grows"),
-    DBL(min_loss_scale, G_SCALE, 0, NOMAX, 0, "0", "lower bound of the scale (0 = none)"),
+    DBL(min_loss_scale, G_SCALE, 0, FLT_MAX, 0, "0", "lower bound of the scale (0 = none)"),
+    ENUM_AS("on_nan", nan_continue, G_SCALE, on_nan_names, "stop", "stop|continue",
+            "a NaN/inf loss with no loss scaler: stop (exit 1) or train on"),
 
     DBL(learning_rate, G_OPTIM, 0, NOMAX, 0, "1e-3", "peak AdamW learning rate"),
     DBL(adam_beta1, G_OPTIM, 0, 1, F_XMAX, "0.9", "AdamW beta1"),
@@ -505,6 +519,8 @@ static const cfg_option OPTIONS[] = {
     INT(gradient_accumulation_steps, G_SCHED, 1, 1 << 20, 0, "1", "N", "micro-batches per optimizer step"),
     I64(logging_steps, G_SCHED, 1, 1e15, 0, "10", "N", "log a metrics row every N steps"),
     ENUM(eval_strategy, G_SCHED, strat_names, "steps", "no|steps|epoch", "when to evaluate"),
+    {"evaluation_strategy", T_ENUM, G_SCHED, OFF(eval_strategy), 0, 0, 0, strat_names, NULL, NULL,
+     F_NOSAVE, NULL, "no|steps|epoch", "same as --eval_strategy (its older Hugging Face name)"},
     I64(eval_steps, G_SCHED, 0, 1e15, 0, "100", "N", "evaluate every N steps (0 = logging_steps)"),
     INT(eval_max_batches, G_SCHED, 0, 1 << 30, 0, "8", "N", "eval batches per evaluation (0 = all)"),
     INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "bytes of text sampled after eval (0 = none)"),
@@ -571,7 +587,8 @@ static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen 
         break;
     }
     if (rc || !seen) return rc;
-    if (!strcmp(o->name, "eval_strategy")) seen->eval_strategy = true;
+    if (o->off == offsetof(mp_config, eval_strategy) && o->type == T_ENUM)
+        seen->eval_strategy = true; /* --eval_strategy or --evaluation_strategy */
     if (!strcmp(o->name, "eval_steps")) seen->eval_steps = true;
     int b = 1;
     if (!strcmp(o->name, "fp16") && (!v || !parse_bool(v, &b)) && b) seen->fp16 = true;
@@ -763,7 +780,14 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
             snprintf(msg, msglen, "mptui %s\n", MPTUI_VERSION);
             return CFG_EXIT_OK;
         }
-        if (a.opt->set == set_config && a.value) config = a.value;
+        if (a.opt->set == set_config && a.value) {
+            if (config) {
+                fail(msg, msglen, "--%s: a second config file ('%s' after '%s'); give one "
+                     "--config and the rest as options", a.opt->name, a.value, config);
+                return CFG_ERR;
+            }
+            config = a.value;
+        }
     }
     if (config && cfg_load_file(c, config, msg, msglen)) return CFG_ERR;
     /* Pass 2: everything else, in order. */
@@ -776,6 +800,8 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
             return CFG_ERR;
         }
         if (opt_apply(c, a.opt, a.value, &seen, msg, msglen)) return CFG_ERR;
+        if (a.opt->set == set_precision || a.opt->set == set_fp16 || a.opt->set == set_bf16)
+            c->precision_from_cli = 1; /* it wins over a resumed checkpoint's mode */
     }
     return seen_finish(c, &seen, msg, msglen) ? CFG_ERR : CFG_OK;
 }
@@ -789,6 +815,23 @@ static double opt_number(const mp_config *c, const cfg_option *o)
     case T_I64: return (double)*(const int64_t *)cfield(c, o);
     default: return *(const double *)cfield(c, o);
     }
+}
+
+/* Each override must name a layer of the model these options build (a bad option, exit 2,
+ * before any data is read). */
+static int validate_overrides(const mp_config *c, char *err, size_t errlen)
+{
+    prec_policy p;
+    char msg[256];
+    if (c->n_overrides == 0) return 0;
+    if (prec_init(&p, c->n_layer, c->precision)) return fail(err, errlen, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < c->n_overrides && rc == 0; i++)
+        if (prec_set_override(&p, c->overrides[i].pattern, c->overrides[i].dtype, msg,
+                              sizeof msg) < 0)
+            rc = fail(err, errlen, "--%s", msg);
+    prec_free(&p);
+    return rc;
 }
 
 int cfg_validate(const mp_config *c, char *err, size_t errlen)
@@ -819,7 +862,10 @@ int cfg_validate(const mp_config *c, char *err, size_t errlen)
     if (c->n_overrides < 0 || c->n_overrides > CFG_MAX_OVERRIDES)
         return fail(err, errlen, "--override: %d overrides (at most %d)", c->n_overrides,
                     CFG_MAX_OVERRIDES);
-    return 0;
+    if (c->resume_from_checkpoint[0] && c->init_from[0])
+        return fail(err, errlen, "--resume_from_checkpoint and --init_from both given: resume "
+                    "restores the whole run, init_from only weights; choose one");
+    return validate_overrides(c, err, errlen);
 }
 
 /* ---------- writing ---------- */

@@ -55,6 +55,7 @@ typedef struct {
     int64_t save_steps;
     int save_total_limit;    /* 0 = keep all */
     int save_on_error_stop;  /* --save_on_error continue|stop */
+    int nan_continue;        /* --on_nan stop|continue: a non-finite loss without a scaler */
     char output_dir[CFG_PATH_MAX];
     char logging_dir[CFG_PATH_MAX]; /* "" = <output_dir>/logs */
     char resume_from_checkpoint[CFG_PATH_MAX]; /* "", a directory, or "latest" */
@@ -71,6 +72,7 @@ typedef struct {
     int no_color, no_unicode;
     char compare[64];        /* "" or e.g. "fp16,bf16" (lockstep replicas) */
     char config_file[CFG_PATH_MAX];
+    int precision_from_cli;  /* --precision/--fp16/--bf16 on the command line: beats a resume */
 } mp_config;
 
 typedef enum { CFG_OK = 0, CFG_EXIT_OK = 1, CFG_ERR = 2 } cfg_result;

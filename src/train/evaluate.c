@@ -2,6 +2,7 @@
  * text from the model (greedy or temperature, from a seeded RNG) for byte vocabularies. */
 #include "evaluate.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static char printable(int32_t tok)
     return tok >= 32 && tok < 127 ? (char)tok : '.';
 }
 
+static int stopped(const eval_args *a) { return a->stop && atomic_load(a->stop); }
+
 static int sample_text(const eval_args *a, const prec_policy *p, eval_result *out)
 {
     const dataset *d = a->data;
@@ -46,7 +49,13 @@ static int sample_text(const eval_args *a, const prec_policy *p, eval_result *ou
         return -1;
     }
     memcpy(seq, d->val, (size_t)prompt * sizeof *seq);
+    rng_state rng0 = *a->sample_rng;
     for (int n = prompt; n < total; n++) {
+        if (stopped(a)) { /* a long sample must not hold a stop request back */
+            total = n;
+            *a->sample_rng = rng0;
+            break;
+        }
         int len = n < T ? n : T;
         gpt_forward(a->model, p, seq + n - len, NULL, 1, len, NULL);
         gpt_logits_row(a->model, 0, len - 1, logits);
@@ -73,11 +82,16 @@ int eval_run(const eval_args *a, eval_result *out)
         p = &full;
     }
     gpt_refresh_copies(a->model, p);
-    int max_windows = a->max_batches > 0 ? a->max_batches * a->batch : 0;
-    int nw = data_eval_windows(a->data, a->T, max_windows);
+    /* in 64 bits: --eval_max_batches times the batch can pass INT_MAX */
+    long long max_windows = a->max_batches > 0 ? (long long)a->max_batches * a->batch : 0;
+    int nw = data_eval_windows(a->data, a->T, max_windows > INT_MAX ? INT_MAX : (int)max_windows);
     double sum = 0;
-    for (int w = 0; w < nw; w += a->batch) {
-        int cnt = nw - w < a->batch ? nw - w : a->batch;
+    for (int w = 0, cnt; w < nw; w += cnt) {
+        if (w > 0 && stopped(a)) {
+            if (p == &full) prec_free(&full);
+            return 1;
+        }
+        cnt = nw - w < a->batch ? nw - w : a->batch;
         data_eval_batch(a->data, w, cnt, a->T, a->inputs, a->targets);
         float loss = gpt_forward(a->model, p, a->inputs, a->targets, cnt, a->T, NULL);
         sum += (double)loss * cnt * a->T;
@@ -85,6 +99,7 @@ int eval_run(const eval_args *a, eval_result *out)
     memset(out, 0, sizeof *out);
     out->windows = nw;
     out->loss = nw ? sum / ((double)nw * a->T) : NAN;
+    if (isnan(out->loss)) out->loss = NAN; /* printed "nan", never "-nan" */
     out->ppl = eval_ppl(out->loss);
     out->bits = eval_bits(out->loss);
     int rc = 0;

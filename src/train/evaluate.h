@@ -3,6 +3,7 @@
 #ifndef MPTUI_EVALUATE_H
 #define MPTUI_EVALUATE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "data.h"
@@ -19,6 +20,7 @@ typedef struct {
     int sample_length;          /* 0 = no sample */
     float temperature;          /* 0 = greedy */
     rng_state *sample_rng;
+    const atomic_int *stop;     /* NULL, or nonzero = stop between batches and tokens */
 } eval_args;
 
 typedef struct {
@@ -28,7 +30,9 @@ typedef struct {
     char sample[512];
 } eval_result;
 
-/* 0 ok; -1 out of memory. Leaves the model's weight copies in the eval policy: the trainer
+/* 0 ok; -1 out of memory; 1 stopped (a->stop, checked between batches) before every window
+ * was evaluated: out is not a result. A stop while sampling keeps the loss, cuts the sample short and puts the
+ * sample RNG back where it was (a checkpoint then holds an RNG no sample consumed). Leaves the model's weight copies in the eval policy: the trainer
  * refreshes them at the start of every step anyway. */
 int eval_run(const eval_args *a, eval_result *out);
 /* eval_loss -> perplexity (Inf on overflow) and bits per token. */

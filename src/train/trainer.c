@@ -67,6 +67,9 @@ struct trainer {
     size_t n_history, cap_history;
     int64_t last_save_step;
     int64_t save_tried_step;     /* a failed save is not retried (and reported) at that step */
+    int64_t evaluated_step;      /* step of the last eval row, -1 = none: one eval per step */
+    int64_t nan_step;            /* > 0: stopped there on a non-finite loss (no scaler) */
+    double nan_loss;
     int save_failed_stop;
     cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
     int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
@@ -82,6 +85,8 @@ struct trainer {
     divergence div;
     compare_csv *ccsv;
 };
+
+#define TRAINER_MAX_STEPS 1e15 /* as --max_steps allows */
 
 static double now_s(void)
 {
@@ -203,10 +208,23 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
                   c->block_size, err, errlen))
         return -1;
+    if (c->vocab_size > 0 && t->data.is_bytes)
+        notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
+               c->vocab_size, t->data.name);
+    /* buffers for the eval windows there are, not for the option: a huge eval batch over a
+     * few windows allocates a few windows */
+    int nw = data_eval_windows(&t->data, t->T, 0);
+    if (t->eval_B > nw) t->eval_B = nw > 0 ? nw : 1;
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
     if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
-    t->max_steps = c->max_steps > 0 ? c->max_steps
-                                     : (int64_t)ceil(c->num_train_epochs * (double)t->steps_per_epoch);
+    double steps = ceil(c->num_train_epochs * (double)t->steps_per_epoch);
+    if (c->max_steps <= 0 && !(steps <= TRAINER_MAX_STEPS)) { /* the cast would overflow */
+        snprintf(err, errlen, "--num_train_epochs %g at %lld steps per epoch is %.3g steps, "
+                 "more than %.0e: give fewer epochs or --max_steps", c->num_train_epochs,
+                 (long long)t->steps_per_epoch, steps, TRAINER_MAX_STEPS);
+        return -1;
+    }
+    t->max_steps = c->max_steps > 0 ? c->max_steps : (int64_t)steps;
     if (t->max_steps < 1) t->max_steps = 1;
     return 0;
 }
@@ -273,6 +291,7 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     t->best_step = -1;
     t->last_save_step = -1;
     t->save_tried_step = -1;
+    t->evaluated_step = -1;
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
     if (cfg->resume_from_checkpoint[0] && resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
@@ -457,12 +476,29 @@ static int unscale_all(trainer *t, const char **first)
     return found;
 }
 
-static void train_step(trainer *t)
+/* A stop between micro-batches abandons the step: no optimizer step on a partial sum, and
+ * the data RNG goes back, so the state (and a checkpoint of it) is the last full step's. */
+static int abandon_step(trainer *t, const rng_state *rng0, int stats_valid)
+{
+    t->data_rng = *rng0;
+    t->have_stats = stats_valid; /* partly overwritten stats are not shown */
+    return 1;
+}
+
+static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never "-nan" */
+
+static const char *nonfinite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+
+/* 0: one optimizer step done; 1: abandoned by a stop request (nothing changed). */
+static int train_step(trainer *t)
 {
     /* stats exactly on the steps that log (trainer_run's rule) */
     int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
     gpt_row_stats *st = log_step ? t->stats : NULL;
+    int had_stats = t->have_stats;
+    rng_state rng0 = t->data_rng;
     if (st) memset(st, 0, (size_t)t->policy.n * sizeof *st);
+    if (st) t->have_stats = 0; /* t->stats is being overwritten */
     gpt_refresh_copies(t->model, &t->policy);
     gpt_zero_grads(t->model);
     float scale = scaler_loss_scale(&t->sc);
@@ -470,12 +506,26 @@ static void train_step(trainer *t)
     double loss_sum = 0;
     int n_fin = 0;
     for (int k = 0; k < t->accum; k++) {
+        if (k > 0 && atomic_load(&t->stop)) {
+            notify(t, 0, "stopped during step %lld (micro-batch %d of %d): that step is "
+                   "abandoned; the state is the one after step %lld", (long long)t->step + 1, k,
+                   t->accum, (long long)t->step);
+            return abandon_step(t, &rng0, had_stats && !st);
+        }
         data_train_batch(&t->data, &t->data_rng, t->B, t->T, t->inputs, t->targets);
         float loss = gpt_forward(t->model, &t->policy, t->inputs, t->targets, t->B, t->T, st);
         gpt_backward(t->model, &t->policy, scale / (float)t->accum, st);
         if (isfinite(loss)) loss_sum += loss, n_fin++;
+        else if (n_fin == k) t->nan_loss = loss; /* the first bad micro-batch */
     }
-    t->have_stats = t->have_stats || st != NULL;
+    /* With a scaler a non-finite loss is an overflow (skipped below); without one the weights
+     * would turn NaN: stop before the optimizer step unless --on_nan continue. */
+    if (n_fin < t->accum && !t->sc.enabled && !t->cfg.nan_continue) {
+        t->nan_step = t->step + 1;
+        atomic_store(&t->stop, 1);
+        return abandon_step(t, &rng0, had_stats && !st);
+    }
+    t->have_stats = had_stats || st != NULL;
     if (st) t->stats_step = t->step + 1;
     const char *first;
     int found = unscale_all(t, &first);
@@ -485,7 +535,7 @@ static void train_step(trainer *t)
     double norm = NAN, lr = t->opt.lr * optim_lr_lambda(t->opt.sched, t->opt.t,
                                                          t->opt.warmup_steps, t->opt.total_steps);
     if (!skip) {
-        norm = optim_grad_norm(t->be, t->ot, t->n_ot);
+        norm = canon_nan(optim_grad_norm(t->be, t->ot, t->n_ot));
         lr = optim_step(&t->opt, t->be, t->ot, t->n_ot, optim_clip_coef(norm, t->cfg.max_grad_norm));
     }
     t->step++;
@@ -498,6 +548,7 @@ static void train_step(trainer *t)
     t->win_tokens += (int64_t)t->B * t->T * t->accum;
     t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
     t->win_steps++;
+    return 0;
 }
 
 /* ---- logging, eval ---- */
@@ -555,7 +606,8 @@ static void log_train(trainer *t)
         char line[256];
         snprintf(line, sizeof line, "step %6lld/%lld | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s | %s",
-                 (long long)t->step, (long long)t->max_steps, r.loss, r.lr, r.grad_norm,
+                 (long long)t->step, (long long)t->max_steps, canon_nan(r.loss), r.lr,
+                 canon_nan(r.grad_norm),
                  r.loss_scale, (long long)t->sc.overflow_window, (long long)t->sc.overflow_total,
                  r.tokens_per_s, dtype_name(t->policy.mode));
         t->log(t->log_ud, line);
@@ -578,6 +630,7 @@ static void compare_eval(trainer *t);
 
 static void run_eval(trainer *t)
 {
+    if (t->evaluated_step == t->step) return; /* the e key on a step the schedule evaluated */
     if (t->rs.n) {
         compare_eval(t);
         return;
@@ -587,13 +640,17 @@ static void run_eval(trainer *t)
     dtype_t edt = eval_dtype(t, &full);
     eval_args a = {t->model, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
                    t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                   (float)t->cfg.sample_temperature, &t->sample_rng};
-    if (eval_run(&a, &t->last_eval)) {
-        notify(t, 1, "eval failed: out of memory");
+                   (float)t->cfg.sample_temperature, &t->sample_rng, &t->stop};
+    int rc = eval_run(&a, &t->last_eval);
+    if (rc) {
+        if (rc > 0) notify(t, 0, "eval at step %lld stopped by the stop request: not recorded",
+                           (long long)t->step);
+        else notify(t, 1, "eval failed: out of memory");
         return;
     }
     t->last_eval.step = t->step;
     t->have_eval = 1;
+    t->evaluated_step = t->step;
     if (isfinite(t->last_eval.loss) && !(t->last_eval.loss >= t->best_metric)) {
         t->best_metric = t->last_eval.loss;
         t->best_step = t->step;
@@ -735,6 +792,18 @@ static int drop_newer_rows(trainer *t, char *out, size_t outlen)
     return bad;
 }
 
+/* An explicit --precision/--fp16/--bf16 on the command line beats the checkpoint's mode
+ * (the per-layer overrides stay; the scaler follows the mode, as the m key does). */
+static void cli_precision_wins(trainer *t)
+{
+    dtype_t ck = t->policy.mode, cli = t->cfg.precision;
+    if (!t->cfg.precision_from_cli || ck == cli) return;
+    prec_set_mode(&t->policy, cli);
+    scaler_for_mode(t, cli);
+    notify(t, 0, "precision from the command line (%s) overrides the checkpoint's %s",
+           dtype_name(cli), dtype_name(ck));
+}
+
 /* Everything that decides what happens next comes back: weights, m, v, scaler, AdamW step,
  * both RNGs, policy, history; the run then continues as if it had never stopped. */
 static int resume(trainer *t, char *err, size_t errlen)
@@ -782,6 +851,7 @@ static int resume(trainer *t, char *err, size_t errlen)
         snprintf(old, sizeof old, "; this checkpoint predates the saved log window: the next "
                  "train row averages only the steps after %lld", (long long)t->step);
     notify(t, bad, "resumed from %s at step %lld%s%s", dir, (long long)t->step, drops, old);
+    cli_precision_wins(t);
     return 0;
 }
 
@@ -820,7 +890,11 @@ static void compare_select(trainer *t, int i);
 static void handle_command(trainer *t, const feed_cmd *c)
 {
     switch (c->kind) {
-    case CMD_EVAL: run_eval(t); break;
+    case CMD_EVAL:
+        if (t->evaluated_step == t->step) notify(t, 0, "eval: step %lld is already evaluated",
+                                                 (long long)t->step);
+        run_eval(t);
+        break;
     case CMD_SAVE: save_checkpoint(t); break;
     case CMD_SET_MODE:
         if (c->arg >= 0 && c->arg < DT_COUNT) set_mode(t, (dtype_t)c->arg);
@@ -854,6 +928,21 @@ static void sleep_ms(int ms)
 
 static void compare_step(trainer *t);
 
+/* Said once: on the screen's message line, and by main from err (not through the log, so
+ * headless does not print it twice). */
+static int nan_failure(trainer *t, char *err, size_t errlen)
+{
+    snprintf(t->msg, sizeof t->msg, "loss is %s at step %lld (%s, no loss scaling): stopped "
+             "before its optimizer step, the state is step %lld's%s; --on_nan continue trains on",
+             nonfinite_name(t->nan_loss), (long long)t->nan_step, dtype_name(t->policy.mode),
+             (long long)t->step, t->last_save_step == t->step ? " (saved)" : "");
+    t->msg_seq++;
+    t->msg_err = 1;
+    snprintf(err, errlen, "%s", t->msg);
+    publish(t, RUN_FAILED);
+    return -1;
+}
+
 int trainer_run(trainer *t, char *err, size_t errlen)
 {
     t->t_start = now_s();
@@ -869,7 +958,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             continue;
         }
         if (t->rs.n) compare_step(t);
-        else train_step(t);
+        else if (train_step(t)) break; /* stopped inside the step */
         if (bk_status(t->be, err, errlen)) {
             publish(t, RUN_FAILED);
             return -1;
@@ -887,6 +976,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         publish(t, RUN_FAILED);
         return -1;
     }
+    if (t->nan_step > 0) return nan_failure(t, err, errlen);
     publish(t, RUN_FINISHED);
     return 0;
 }
@@ -1052,7 +1142,8 @@ static void compare_log(trainer *t, const metric_row *base)
         if (!t->log) continue;
         snprintf(line, sizeof line, "step %6lld/%lld | %-4s | loss %.4f | lr %.2e | norm %7.4f | "
                  "scale %-8g | ovf %lld (total %lld) | %.0f tok/s", (long long)t->step,
-                 (long long)t->max_steps, r.replica, r.loss, r.lr, r.grad_norm, r.loss_scale,
+                 (long long)t->max_steps, r.replica, canon_nan(r.loss), r.lr,
+                 canon_nan(r.grad_norm), r.loss_scale,
                  (long long)t->rs.r[i].sc.overflow_window, (long long)r.overflow_total,
                  r.tokens_per_s);
         t->log(t->log_ud, line);
@@ -1081,10 +1172,13 @@ static void compare_eval(trainer *t)
         rng_state rng = start;
         eval_args a = {NULL, &t->data, full ? NULL : &t->policy, edt, t->eval_B, t->T,
                        t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                       (float)t->cfg.sample_temperature, &rng};
+                       (float)t->cfg.sample_temperature, &rng, &t->stop};
         replica_eval_args(&t->rs, i, &a);
-        if (eval_run(&a, &r->last_eval)) {
-            notify(t, 1, "eval failed: out of memory");
+        int rc = eval_run(&a, &r->last_eval);
+        if (rc) {
+            if (rc > 0) notify(t, 0, "eval at step %lld stopped by the stop request",
+                               (long long)t->step);
+            else notify(t, 1, "eval failed: out of memory");
             return;
         }
         if (i == t->rs.selected) end = rng;
@@ -1108,6 +1202,7 @@ static void compare_eval(trainer *t)
         }
     }
     t->sample_rng = end;
+    t->evaluated_step = t->step;
     const replica *sel = &t->rs.r[t->rs.selected];
     if (isfinite(sel->last_eval.loss) && !(sel->last_eval.loss >= t->best_metric)) {
         t->best_metric = sel->last_eval.loss;

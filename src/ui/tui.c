@@ -21,10 +21,19 @@
 
 static volatile sig_atomic_t tui_sigint;
 
+/* SIGINT (kill -INT; Ctrl-C is a key in raw mode), SIGTERM and SIGHUP (an SSH drop) end the
+ * loop like q: the terminal is restored (endwin) and the caller finishes the run. */
+static const int tui_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define TUI_NSIG (int)(sizeof tui_signals / sizeof tui_signals[0])
+static struct sigaction tui_old_sa[TUI_NSIG];
+
 static void tui_on_sigint(int sig)
 {
-    (void)sig;
     tui_sigint = 1;
+    for (int i = 0; i < TUI_NSIG; i++) /* the caller's handler still runs (it stops the run) */
+        if (tui_signals[i] == sig && !(tui_old_sa[i].sa_flags & SA_SIGINFO) &&
+            tui_old_sa[i].sa_handler != SIG_DFL && tui_old_sa[i].sa_handler != SIG_IGN)
+            tui_old_sa[i].sa_handler(sig);
 }
 
 static long long tui_now_ms(void)
@@ -267,23 +276,26 @@ int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
         return -1;
     }
     if (o->log_path && *o->log_path) st.log = fopen(o->log_path, "a");
+    /* before newterm: ncurses then installs no handler of its own (its SIGTERM one exits 1
+     * without the final save) */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tui_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    tui_sigint = 0;
+    for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &sa, &tui_old_sa[i]);
     if (tui_open(&st.term, o, err, errlen)) {
+        for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &tui_old_sa[i], NULL);
         tui_quit(&st);
         tui_state_free(&st);
         return -1;
     }
     view_init(&st.view, st.term.unicode);
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = tui_on_sigint;
-    sigemptyset(&sa.sa_mask);
-    tui_sigint = 0;
-    sigaction(SIGINT, &sa, &old);
     int delay = o->delay_tenths > 0 ? o->delay_tenths * 100 : 100;
     tui_loop(&st, delay);
     tui_quit(&st);
     tui_close(&st.term);
-    sigaction(SIGINT, &old, NULL);
+    for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &tui_old_sa[i], NULL);
     tui_state_free(&st);
     return 0;
 }
