@@ -879,6 +879,38 @@ Test(trainer, eval_key_on_a_scheduled_eval_step_gives_one_eval_row)
     feed_destroy(f);
 }
 
+/* The step a checkpoint was saved at was evaluated before the save: `e` pressed right after
+ * resuming there says so instead of logging a second eval row for that step. */
+Test(trainer, eval_key_on_a_resumed_evaluated_step_gives_no_second_row)
+{
+    mp_config c;
+    char err[512] = "", ck[600];
+    small_config(&c, "fp32", 2);
+    cr_assert_eq(cfg_set(&c, "eval_steps", "2", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "2", err, sizeof err), 0);
+    run_out o;
+    run(&c, NULL, 0, &o);
+    snprintf(ck, sizeof ck, "%s/checkpoint-2", dir);
+    small_config(&c, "fp32", 3);
+    cr_assert_eq(cfg_set(&c, "resume_from_checkpoint", ck, err, sizeof err), 0);
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    feed *f = feed_create();
+    feed_cmd e = {.kind = CMD_EVAL};
+    cr_assert_eq(feed_push_cmd(f, &e), 0);
+    trainer *t = trainer_create(&c, f, capture_line, &lc, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    static metric_row rows[64];
+    uint64_t since = 0;
+    size_t n = feed_read_rows(f, &since, rows, 64);
+    for (size_t i = 0; i < n; i++) cr_assert_neq(rows[i].kind, MR_EVAL, "%s", lc.text);
+    cr_assert(strstr(lc.text, "eval: step 2 is already evaluated\n") != NULL, "%s", lc.text);
+    trainer_free(t);
+    feed_destroy(f);
+}
+
 /* lr 1e30 drives the weights to inf within a few steps. */
 static void nan_config(mp_config *c, const char *precision)
 {

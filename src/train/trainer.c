@@ -252,17 +252,31 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+/* <logging_dir or output_dir/logs>/name: the one rule for where the CSV logs live. */
+static void log_path(const trainer *t, const char *name, char *out, size_t outlen)
+{
+    if (t->cfg.logging_dir[0]) snprintf(out, outlen, "%s/%s", t->cfg.logging_dir, name);
+    else snprintf(out, outlen, "%s/logs/%s", t->cfg.output_dir, name);
+}
+
+/* A log file repaired on open (an incomplete last line cut) is worth one line to the user. */
+static void csv_notice(trainer *t, const char *notice)
+{
+    if (notice) notify(t, 0, "%s", notice);
+}
+
 static int setup_csv(trainer *t, char *err, size_t errlen)
 {
-    char dir[CFG_PATH_MAX + 8], path[CFG_PATH_MAX + 32];
-    if (t->cfg.logging_dir[0]) snprintf(dir, sizeof dir, "%s", t->cfg.logging_dir);
-    else snprintf(dir, sizeof dir, "%s/logs", t->cfg.output_dir);
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    char path[CFG_PATH_MAX + 32];
+    log_path(t, "metrics.csv", path, sizeof path);
     t->csv = metrics_csv_open(path, err, errlen);
     if (!t->csv) return -1;
-    snprintf(path, sizeof path, "%s/layers.csv", dir);
+    csv_notice(t, metrics_csv_notice(t->csv));
+    log_path(t, "layers.csv", path, sizeof path);
     t->lcsv = layers_csv_open(path, err, errlen);
-    return t->lcsv ? 0 : -1;
+    if (!t->lcsv) return -1;
+    csv_notice(t, layers_csv_notice(t->lcsv));
+    return 0;
 }
 
 trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
@@ -772,15 +786,13 @@ static void resume_window(trainer *t, const ckpt_window *w)
 static int drop_newer_rows(trainer *t, char *out, size_t outlen)
 {
     static const char *const files[] = {"metrics.csv", "layers.csv", "compare.csv"};
-    char dir[CFG_PATH_MAX + 8], path[CFG_PATH_MAX + 32], err[512] = "", list[160] = "";
-    if (t->cfg.logging_dir[0]) snprintf(dir, sizeof dir, "%s", t->cfg.logging_dir);
-    else snprintf(dir, sizeof dir, "%s/logs", t->cfg.output_dir);
+    char path[CFG_PATH_MAX + 32], err[512] = "", list[160] = "";
     size_t total = 0;
     int bad = 0;
     out[0] = 0;
     for (int i = 0; i < 3; i++) {
         size_t n = 0;
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        log_path(t, files[i], path, sizeof path);
         if (metrics_csv_drop_after(path, t->step, &n, err, sizeof err)) bad = 1;
         if (n) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s %zu",
                         total ? ", " : "", files[i], n);
@@ -845,6 +857,9 @@ static int resume(trainer *t, char *err, size_t errlen)
     t->last_save_step = t->step;
     snprintf(t->resumed_from, sizeof t->resumed_from, "%s", dir);
     resume_window(t, &st.win);
+    for (size_t i = 0; i < t->n_history; i++) /* `e` on the resume step evaluates it once */
+        if (t->history[i].kind == MR_EVAL && t->history[i].step == t->step)
+            t->evaluated_step = t->step;
     char drops[512], old[160] = "";
     int bad = drop_newer_rows(t, drops, sizeof drops);
     if (!st.win.known && t->step % t->cfg.logging_steps && t->step < t->max_steps)
@@ -1035,13 +1050,13 @@ int trainer_compare_start(trainer *t, const replica_spec *specs, int n, char *er
     }
     if (!t->ccsv) {
         char path[CFG_PATH_MAX + 32];
-        if (t->cfg.logging_dir[0]) snprintf(path, sizeof path, "%s/compare.csv", t->cfg.logging_dir);
-        else snprintf(path, sizeof path, "%s/logs/compare.csv", t->cfg.output_dir);
+        log_path(t, "compare.csv", path, sizeof path);
         if (!(t->ccsv = compare_csv_open(path, err, errlen))) {
             replica_free(&t->rs);
             divergence_free(&t->div);
             return -1;
         }
+        csv_notice(t, compare_csv_notice(t->ccsv));
     }
     char names[64] = "";
     for (int i = 0; i < t->rs.n; i++)
