@@ -848,6 +848,39 @@ Test(trainer, stop_inside_long_accumulation_abandons_the_step_with_a_clean_state
                   (long long)fresh.rows[i].step, fresh.rows[i].loss, resumed.rows[i].loss);
 }
 
+/* The same in a lockstep comparison: every replica abandons the step together. */
+Test(trainer, stop_inside_long_accumulation_of_a_comparison_abandons_the_step)
+{
+    mp_config c;
+    char err[512] = "", ck[160];
+    static log_capture lc;
+    memset(&lc, 0, sizeof lc);
+    small_config(&c, "fp32", 5);
+    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "1048576", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "compare", "fp32,bf16", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "1000", err, sizeof err), 0);
+    feed *f = feed_create();
+    run_thread r = {trainer_create(&c, f, capture_line, &lc, err, sizeof err), 0, ""};
+    cr_assert_not_null(r.t, "%s", err);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, &r), 0);
+    static feed_snapshot snap;
+    while (feed_get_snapshot(f, &snap) == 0) usleep(1000);
+    usleep(300 * 1000);
+    trainer_request_stop(r.t);
+    pthread_join(th, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    feed_get_snapshot(f, &snap);
+    cr_assert_eq(snap.step, 0);
+    cr_assert(strstr(lc.text, "stopped during step 1: that step is abandoned by every replica; "
+                              "the state is the one after step 0") != NULL, "%s", lc.text);
+    snprintf(ck, sizeof ck, "%s/compare-bf16/checkpoint-0", dir);
+    cr_assert(path_exists(ck), "no %s: %s", ck, lc.text);
+    trainer_free(r.t);
+    feed_destroy(f);
+}
+
 /* e pressed right after the scheduled eval of step 2 (the key is read at the top of the next
  * iteration, still at step 2): one eval row for step 2, and the key says why. */
 Test(trainer, eval_key_on_a_scheduled_eval_step_gives_one_eval_row)

@@ -267,9 +267,11 @@ static void replica_update(replica *r, int64_t step, double loss_sum, int n_fin,
     if (n_fin) r->win_loss_sum += loss_sum / n_fin, r->win_loss_n++;
 }
 
-void replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, int T,
-                  int accum, int32_t *inputs, int32_t *targets, int64_t step, int log_step)
+int replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, int T,
+                 int accum, int32_t *inputs, int32_t *targets, int64_t step, int log_step,
+                 const atomic_int *stop)
 {
+    rng_state rng0 = *data_rng;
     float scale[REPLICA_MAX];
     double loss_sum[REPLICA_MAX] = {0};
     int n_fin[REPLICA_MAX] = {0};
@@ -285,6 +287,11 @@ void replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, 
         }
     }
     for (int k = 0; k < accum; k++) {
+        if (k > 0 && stop && atomic_load(stop)) {
+            *data_rng = rng0;
+            for (int i = 0; log_step && i < s->n; i++) s->r[i].have_stats = 0; /* half written */
+            return 1;
+        }
         data_train_batch(d, data_rng, B, T, inputs, targets); /* once for every replica */
         for (int i = 0; i < s->n; i++) {
             replica *r = &s->r[i];
@@ -298,6 +305,7 @@ void replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, 
         s->r[i].have_stats = s->r[i].have_stats || log_step;
         replica_update(&s->r[i], step, loss_sum[i], n_fin[i], accum, scale[i]);
     }
+    return 0;
 }
 
 /* ---- rows, eval, commands ---- */

@@ -4,6 +4,7 @@
 #define MPTUI_REPLICA_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -83,9 +84,12 @@ void replica_free(replica_set *s);
 
 /* One optimizer step of every replica: each micro-batch is drawn once from data_rng and fed
  * to all of them; every replica unscales, updates its scaler and steps (or skips) on its
- * own. step = the global step this update makes; log_step: gather tensor statistics. */
-void replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, int T,
-                  int accum, int32_t *inputs, int32_t *targets, int64_t step, int log_step);
+ * own. step = the global step this update makes; log_step: gather tensor statistics.
+ * A nonzero *stop seen between two micro-batches abandons the step: no replica changes,
+ * data_rng is put back, and 1 is returned (0: the step was made). */
+int replica_step(replica_set *s, const dataset *d, rng_state *data_rng, int B, int T,
+                 int accum, int32_t *inputs, int32_t *targets, int64_t step, int log_step,
+                 const atomic_int *stop);
 /* Replica i's part of a train row (loss = mean over its window, scale, overflow, ...). */
 void replica_row(const replica_set *s, int i, metric_row *r);
 /* Starts a new logging window in every replica. */

@@ -941,7 +941,7 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void compare_step(trainer *t);
+static int compare_step(trainer *t);
 
 /* Said once: on the screen's message line, and by main from err (not through the log, so
  * headless does not print it twice). */
@@ -972,8 +972,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             t->win_t0 += 0.030;
             continue;
         }
-        if (t->rs.n) compare_step(t);
-        else if (train_step(t)) break; /* stopped inside the step */
+        if (t->rs.n ? compare_step(t) : train_step(t)) break; /* stopped inside the step */
         if (bk_status(t->be, err, errlen)) {
             publish(t, RUN_FAILED);
             return -1;
@@ -1123,12 +1122,17 @@ static void compare_select(trainer *t, int i)
            t->rs.r[i].name);
 }
 
-static void compare_step(trainer *t)
+/* 0: one lockstep step done; 1: abandoned by a stop request, as train_step. */
+static int compare_step(trainer *t)
 {
     /* stats exactly on the steps that log (trainer_run's rule), as train_step */
     int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
-    replica_step(&t->rs, &t->data, &t->data_rng, t->B, t->T, t->accum, t->inputs, t->targets,
-                 t->step + 1, log_step);
+    if (replica_step(&t->rs, &t->data, &t->data_rng, t->B, t->T, t->accum, t->inputs,
+                     t->targets, t->step + 1, log_step, &t->stop)) {
+        notify(t, 0, "stopped during step %lld: that step is abandoned by every replica; the "
+               "state is the one after step %lld", (long long)t->step + 1, (long long)t->step);
+        return 1;
+    }
     const replica *sel = &t->rs.r[t->rs.selected];
     t->step++;
     t->last_loss = sel->last_loss;
@@ -1139,6 +1143,7 @@ static void compare_step(trainer *t)
     t->win_tokens += (int64_t)t->B * t->T * t->accum;
     t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
     t->win_steps++;
+    return 0;
 }
 
 /* One metrics.csv row per replica, the pairs' drift into compare.csv, a line each. */
