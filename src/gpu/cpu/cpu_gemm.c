@@ -62,37 +62,39 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
 }
 
 /* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding).
- * Threads split the output, each block one single-threaded sgemm: OpenBLAS's own pthread
- * pool would spin next to our OpenMP team and fight it for the cores (measured 1.6x slower
- * end to end on 2 cores). Each element's K-sum is the same sgemm kernel whatever the split,
- * and the split depends only on the shape and the thread count, so results are
- * reproducible. The split goes along the longer of M and N so the duplicated packing of
- * the other operand stays small. */
+ * The output is cut into fixed tiles of GEMM_TILE rows (M >= N) or columns (M < N), the last
+ * one the remainder, and each tile is one single-threaded sgemm. An sgemm's bits for a row
+ * depend on the call's whole shape (OpenBLAS's Haswell/Zen kernels give other bits for the
+ * same rows when M changes: 130 rows vs 65 + 65 or 64 + 66), so the tiles depend on the
+ * shape only and one thread walks the same tiles as many: results are bit-identical for
+ * any thread count. Threads take whole tiles; OpenBLAS's own pthread pool would spin next
+ * to our OpenMP team and fight it for the cores (measured 1.6x slower end to end on 2
+ * cores). Splitting the longer of M and N keeps the re-packing of the other operand, once
+ * per tile, small next to the tile's own work. */
+enum { GEMM_TILE = 64 };
+
 static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
                      int transA, const float *B, int transB, int M, int N, int K, float alpha,
                      float beta, const float *bias, num_stats *st)
 {
     if (M <= 0 || N <= 0) return;
     gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc};
-    int by_rows = M >= N, len = by_rows ? M : N;
-    /* Blocks of at least 32 rows/columns: below that the packing overhead wins. */
-    int nt = cb->nthreads, nb = len / 32 < nt ? len / 32 : nt;
-    if (nb < 1) nb = 1;
-    if ((double)M * N * (K > 0 ? K : 1) < 65536.0) nb = 1;
-    int step = ((len + nb - 1) / nb + 15) & ~15;
+    int by_rows = M >= N, len = by_rows ? M : N, nt = cb->nthreads;
+    int nb = (len + GEMM_TILE - 1) / GEMM_TILE;
+    /* Threads only where the work pays for the team; the tiles are the same either way. */
+    int par = nb > 1 && nt > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
     num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nb);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int b = 0; b < nb; b++) {
-        int lo = b * step, hi = lo + step < len ? lo + step : len;
-        if (lo >= hi) continue;
-        num_stats *ps = st ? &part[b] : NULL;
+        int lo = b * GEMM_TILE, hi = lo + GEMM_TILE < len ? lo + GEMM_TILE : len;
+        num_stats *ps = st ? &part[CPU_TID()] : NULL; /* max/min/counts: order-free merge */
         if (by_rows)
             gemm_block(&g, lo, hi, 0, N, ps);
         else
             gemm_block(&g, 0, M, lo, hi, ps);
     }
-    cpu_stats_gather(st, part, nb);
+    cpu_stats_gather(st, part, nt);
 }
 
 void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
