@@ -61,8 +61,19 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
     gemm_finish(C, g->ldc, g->bias ? g->bias + c0 : NULL, 0, m, n, g->dtc, st);
 }
 
+/* Width of the tiles a GEMM's output is cut into along its longer side `len`: at most
+ * GEMM_MAX_TILES tiles (each re-packs the other operand: 64-wide tiles cost 10-15% on the
+ * bench shapes, a 1/16 split a few percent), at least GEMM_MIN_TILE wide, a multiple of 16. */
+enum { GEMM_MIN_TILE = 64, GEMM_MAX_TILES = 16 };
+
+static int gemm_tile(int len)
+{
+    int t = ((len + GEMM_MAX_TILES - 1) / GEMM_MAX_TILES + 15) & ~15;
+    return t < GEMM_MIN_TILE ? GEMM_MIN_TILE : t;
+}
+
 /* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding).
- * The output is cut into fixed tiles of GEMM_TILE rows (M >= N) or columns (M < N), the last
+ * The output is cut into tiles of gemm_tile(len) rows (M >= N) or columns (M < N), the last
  * one the remainder, and each tile is one single-threaded sgemm. An sgemm's bits for a row
  * depend on the call's whole shape (OpenBLAS's Haswell/Zen kernels give other bits for the
  * same rows when M changes: 130 rows vs 65 + 65 or 64 + 66), so the tiles depend on the
@@ -71,7 +82,6 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
  * to our OpenMP team and fight it for the cores (measured 1.6x slower end to end on 2
  * cores). Splitting the longer of M and N keeps the re-packing of the other operand, once
  * per tile, small next to the tile's own work. */
-enum { GEMM_TILE = 64 };
 
 static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
                      int transA, const float *B, int transB, int M, int N, int K, float alpha,
@@ -80,14 +90,14 @@ static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const floa
     if (M <= 0 || N <= 0) return;
     gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc};
     int by_rows = M >= N, len = by_rows ? M : N, nt = cb->nthreads;
-    int nb = (len + GEMM_TILE - 1) / GEMM_TILE;
+    int tile = gemm_tile(len), nb = (len + tile - 1) / tile;
     /* Threads only where the work pays for the team; the tiles are the same either way. */
     int par = nb > 1 && nt > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
     num_stats part[CPU_MAX_THREADS];
     memset(part, 0, sizeof(num_stats) * (size_t)nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int b = 0; b < nb; b++) {
-        int lo = b * GEMM_TILE, hi = lo + GEMM_TILE < len ? lo + GEMM_TILE : len;
+        int lo = b * tile, hi = lo + tile < len ? lo + tile : len;
         num_stats *ps = st ? &part[CPU_TID()] : NULL; /* max/min/counts: order-free merge */
         if (by_rows)
             gemm_block(&g, lo, hi, 0, N, ps);
