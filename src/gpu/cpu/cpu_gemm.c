@@ -82,7 +82,6 @@ static int gemm_tile(int len)
  * to our OpenMP team and fight it for the cores (measured 1.6x slower end to end on 2
  * cores). Splitting the longer of M and N keeps the re-packing of the other operand, once
  * per tile, small next to the tile's own work. */
-
 static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
                      int transA, const float *B, int transB, int M, int N, int K, float alpha,
                      float beta, const float *bias, num_stats *st)
