@@ -63,8 +63,9 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
 
 /* Width of the tiles a GEMM's output is cut into along its longer side `len`: at most
  * GEMM_MAX_TILES tiles, at least GEMM_MIN_TILE wide, a multiple of 16. Each tile re-packs
- * the other operand: on the bench_gemm shapes (2 cores) 16 tiles cost about 5% more time
- * than one block per thread, 8 tiles 3%, 64-wide tiles 10-15%; 16 keeps 16 cores busy. */
+ * the other operand: on the bench_gemm shapes (2 cores) 16 tiles cost about 5% more GEMM
+ * time than one block per thread (2-3% of a training step), 8 tiles 3%, 64-wide tiles
+ * 10-15%; 16 keeps up to 16 cores busy. */
 enum { GEMM_MIN_TILE = 64, GEMM_MAX_TILES = 16 };
 
 static int gemm_tile(int len)
