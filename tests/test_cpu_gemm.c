@@ -254,9 +254,9 @@ Test(cpu_gemm, fp16_linear_is_deterministic)
     bk_destroy(be);
 }
 
-/* Shapes large enough that the threads split the output (by rows when M >= N, else by
- * columns): every transpose, accumulate, fp16 output with stats, against a naive loop and
- * bit-identical to a 1-thread backend (no split). */
+/* Shapes large enough that the threads share the output's tiles (rows when M >= N, else
+ * columns; 130 = 64 + 64 + 2): every transpose, accumulate, fp16 output with stats, against
+ * a naive loop and bit-identical to a 1-thread backend walking the same tiles. */
 static void check_split(int M, int N, int K)
 {
     char err[256];

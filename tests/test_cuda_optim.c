@@ -38,8 +38,8 @@ Test(cuda_optim, adamw_matches_cpu)
         float *dp = tc_up(be[k], w, n), *dgr = tc_up(be[k], gr, n);
         float *dm = tc_up(be[k], m, n), *dv = tc_up(be[k], v, n);
         for (int t = 1; t <= 3; t++)
-            bk_adamw(be[k], dp, dgr, dm, dv, n, 3e-4f, 0.9f, 0.95f, 1e-8f, t == 2 ? 0.1f : 0.0f,
-                     t, 0.75f);
+            bk_adamw(be[k], dp, dgr, dm, dv, n, 3e-4, t == 3 ? 0.3 : 0.9, 0.999, 1e-8,
+                     t == 2 ? 0.1 : 0.0, t, 0.75f);
         out[k][0] = tc_down(be[k], dp, n);
         out[k][1] = tc_down(be[k], dm, n);
         out[k][2] = tc_down(be[k], dv, n);

@@ -181,10 +181,9 @@ Test(optim, step_matches_reference_adamw)
         double dgw[4], dgb[3];
         for (int i = 0; i < 4; i++) dgw[i] = gw[s][i];
         for (int i = 0; i < 3; i++) dgb[i] = gb[s][i];
-        /* the backend gets lr and hyper-parameters as fp32 */
-        ref_adamw(&rw, dgw, 4, (float)used, (float)b1, (float)b2, (float)eps, (float)wd, s + 1,
-                  mult[s]);
-        ref_adamw(&rb, dgb, 3, (float)used, (float)b1, (float)b2, (float)eps, 0.0, s + 1, mult[s]);
+        /* the backend gets lr and hyper-parameters as doubles (Python floats) */
+        ref_adamw(&rw, dgw, 4, used, b1, b2, eps, wd, s + 1, mult[s]);
+        ref_adamw(&rb, dgb, 3, used, b1, b2, eps, 0.0, s + 1, mult[s]);
         check_tensor(be, &ts[0], &rw, s, "weight");
         check_tensor(be, &ts[1], &rb, s, "bias");
     }
@@ -222,5 +221,33 @@ Test(optim, weight_decay_only_on_decay_tensors)
         bk_free(be, ts[i].m);
         bk_free(be, ts[i].v);
     }
+    bk_destroy(be);
+}
+
+/* optim passes its double hyper-parameters through: 1 - beta2 and lr are not rounded to
+ * fp32 first (a float beta2 = 0.999f gives a v 1.3e-5 relative off PyTorch's). */
+Test(optim, step_forms_scalars_from_double_hyper_parameters)
+{
+    backend *be = make_cpu();
+    const float w0[1] = {0.5f}, g0[1] = {0.75f};
+    optim_tensor ts[1] = {
+        {upload(be, w0, 1), upload(be, g0, 1), upload(be, NULL, 1), upload(be, NULL, 1), 1, 1}};
+    optim o;
+    optim_init(&o, 0.1, 0.9, 0.999, 1e-8, 0.3, 1.0, SCHED_CONSTANT, 0, 10);
+    optim_step(&o, be, ts, 1, 1.0f);
+    float p, v;
+    bk_download(be, &p, ts[0].p, sizeof p);
+    bk_download(be, &v, ts[0].v, sizeof v);
+    float want_v = (float)(1.0 - 0.999) * 0.75f * 0.75f;
+    cr_assert_eq(v, want_v, "v %.9g want %.9g", (double)v, (double)want_v);
+    /* step 1: m / (sqrt(v) / sqrt(1 - b2) + eps) with m = 0.075: decay 1 - 0.1 * 0.3 first */
+    float m = 0.0f + (float)(1.0 - 0.9) * (0.75f - 0.0f);
+    float den = sqrtf(want_v) / (float)sqrt(1.0 - 0.999) + 1e-8f;
+    float want_p = 0.5f * (float)(1.0 - 0.1 * 0.3) + (float)-(0.1 / (1.0 - 0.9)) * (m / den);
+    cr_assert_eq(p, want_p, "p %.9g want %.9g", (double)p, (double)want_p);
+    bk_free(be, ts[0].p);
+    bk_free(be, ts[0].g);
+    bk_free(be, ts[0].m);
+    bk_free(be, ts[0].v);
     bk_destroy(be);
 }

@@ -2,6 +2,7 @@
  * through its ops table (so CUDA slots in without the engine knowing). */
 #include "backend.h"
 
+#include <math.h>
 #include <stdio.h>
 
 #include "backend_impl.h"
@@ -175,8 +176,24 @@ void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int cou
     for (int i = 0; i < count; i++) out[i] = be->ops->sumsq(be, x[i], n[i]);
 }
 
-void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-              float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult)
+void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr,
+              double beta1, double beta2, double eps, double weight_decay, int t,
+              float grad_mult)
 {
-    be->ops->adamw(be, p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, t, grad_mult);
+    /* As torch.optim.AdamW's single-tensor and foreach paths: Python-float scalars
+     * (1 - beta, bias_correction1/2, step_size, bias_correction2 ** 0.5, 1 - lr * wd) in
+     * double, each cast to fp32 once by the tensor op that takes it. */
+    double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+    bk_adamw_scalars s = {
+        .decay = (float)(1.0 - lr * weight_decay),
+        .w1 = (float)(1.0 - beta1),
+        .b2 = (float)beta2,
+        .ob2 = (float)(1.0 - beta2),
+        .bc2s = (float)sqrt(bc2),
+        .eps = (float)eps,
+        .nstep = (float)(-(lr / bc1)),
+        .wd = weight_decay != 0.0,
+        .t = t,
+    };
+    be->ops->adamw(be, p, g, m, v, n, &s, grad_mult);
 }

@@ -140,10 +140,13 @@ int bk_unscale(backend *be, float *g, size_t n, float inv_scale);
  * held a non-finite value, or -1. out[i] = bk_sumsq(x[i], n[i]), bit-identical to it. */
 int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale);
 void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count, double *out);
-/* One AdamW step, fp32: g' = g * grad_mult (clip coefficient);
- * m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2; p -= lr * wd * p (decoupled);
- * p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). t counts from 1. */
-void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-              float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
+/* One AdamW step on fp32 tensors, as torch.optim.AdamW: g' = g * grad_mult (clip
+ * coefficient); p *= 1 - lr wd (decoupled); m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
+ * p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). t counts from 1. The
+ * hyper-parameters are doubles (Python floats): every scalar is formed from them in double
+ * and cast to fp32 once, where PyTorch's tensor ops take it. */
+void bk_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr,
+              double beta1, double beta2, double eps, double weight_decay, int t,
+              float grad_mult);
 
 #endif

@@ -5,6 +5,16 @@
 
 #include "backend.h"
 
+/* The fp32 scalars of one AdamW step, formed once on the host in double from the double
+ * hyper-parameters (backend.c), so every backend computes the same update:
+ * p = p * decay (if wd); m = lerp(m, g, w1); v = v * b2 + ob2 * g * g;
+ * p = p + nstep * (m / (sqrt(v) / bc2s + eps)). */
+typedef struct {
+    float decay, w1, b2, ob2, bc2s, eps, nstep;
+    int wd; /* weight decay applies */
+    int t;  /* the step they were formed for (diagnostics) */
+} bk_adamw_scalars;
+
 typedef struct bk_ops {
     void (*destroy)(backend *be);
     const char *(*describe)(const backend *be);
@@ -73,8 +83,7 @@ typedef struct bk_ops {
     void (*sumsq_multi)(backend *be, const float *const *x, const size_t *n, int count,
                         double *out);
     void (*adamw)(backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float weight_decay, int t,
-                  float grad_mult);
+                  const bk_adamw_scalars *s, float grad_mult);
 } bk_ops;
 
 /* The common head of every backend's state. */

@@ -83,9 +83,9 @@ double optim_step(optim *o, backend *be, const optim_tensor *ts, int n, float gr
     double lr = optim_current_lr(o);
     int t = (int)(o->t + 1);
     for (int i = 0; i < n; i++) {
-        float wd = ts[i].decay ? (float)o->weight_decay : 0.0f;
-        bk_adamw(be, ts[i].p, ts[i].g, ts[i].m, ts[i].v, ts[i].n, (float)lr, (float)o->beta1,
-                 (float)o->beta2, (float)o->eps, wd, t, grad_mult);
+        double wd = ts[i].decay ? o->weight_decay : 0.0;
+        bk_adamw(be, ts[i].p, ts[i].g, ts[i].m, ts[i].v, ts[i].n, lr, o->beta1, o->beta2,
+                 o->eps, wd, t, grad_mult);
     }
     o->t++;
     return lr;

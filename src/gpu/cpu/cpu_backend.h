@@ -109,7 +109,7 @@ void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
 
 /* cpu_optim.c */
 int cpu_unscale(backend *be, float *g, size_t n, float inv_scale);
-void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-               float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
+void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
+               const bk_adamw_scalars *s, float grad_mult);
 
 #endif

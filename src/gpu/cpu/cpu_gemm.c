@@ -61,38 +61,51 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
     gemm_finish(C, g->ldc, g->bias ? g->bias + c0 : NULL, 0, m, n, g->dtc, st);
 }
 
+/* Width of the tiles a GEMM's output is cut into along its longer side `len`: at most
+ * GEMM_MAX_TILES tiles, at least GEMM_MIN_TILE wide, a multiple of 16. Each tile re-packs
+ * the other operand: on the bench_gemm shapes (2 cores) 16 tiles cost about 5% more GEMM
+ * time than one block per thread (2-3% of a training step), 8 tiles 3%, 64-wide tiles
+ * 10-15%; 16 keeps up to 16 cores busy. */
+enum { GEMM_MIN_TILE = 64, GEMM_MAX_TILES = 16 };
+
+static int gemm_tile(int len)
+{
+    int t = ((len + GEMM_MAX_TILES - 1) / GEMM_MAX_TILES + 15) & ~15;
+    return t < GEMM_MIN_TILE ? GEMM_MIN_TILE : t;
+}
+
 /* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding).
- * Threads split the output, each block one single-threaded sgemm: OpenBLAS's own pthread
- * pool would spin next to our OpenMP team and fight it for the cores (measured 1.6x slower
- * end to end on 2 cores). Each element's K-sum is the same sgemm kernel whatever the split,
- * and the split depends only on the shape and the thread count, so results are
- * reproducible. The split goes along the longer of M and N so the duplicated packing of
- * the other operand stays small. */
+ * The output is cut into tiles of gemm_tile(len) rows (M >= N) or columns (M < N), the last
+ * one the remainder, and each tile is one single-threaded sgemm. An sgemm's bits for a row
+ * depend on the call's whole shape (OpenBLAS's Haswell/Zen kernels give other bits for the
+ * same rows when M changes: 130 rows vs 65 + 65 or 64 + 66), so the tiles depend on the
+ * shape only and one thread walks the same tiles as many: results are bit-identical for
+ * any thread count. Threads take whole tiles; OpenBLAS's own pthread pool would spin next
+ * to our OpenMP team and fight it for the cores (measured 1.6x slower end to end on 2
+ * cores). Splitting the longer of M and N keeps the re-packing of the other operand, once
+ * per tile, small next to the tile's own work. */
 static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
                      int transA, const float *B, int transB, int M, int N, int K, float alpha,
                      float beta, const float *bias, num_stats *st)
 {
     if (M <= 0 || N <= 0) return;
     gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc};
-    int by_rows = M >= N, len = by_rows ? M : N;
-    /* Blocks of at least 32 rows/columns: below that the packing overhead wins. */
-    int nt = cb->nthreads, nb = len / 32 < nt ? len / 32 : nt;
-    if (nb < 1) nb = 1;
-    if ((double)M * N * (K > 0 ? K : 1) < 65536.0) nb = 1;
-    int step = ((len + nb - 1) / nb + 15) & ~15;
+    int by_rows = M >= N, len = by_rows ? M : N, nt = cb->nthreads;
+    int tile = gemm_tile(len), nb = (len + tile - 1) / tile;
+    /* Threads only where the work pays for the team; the tiles are the same either way. */
+    int par = nb > 1 && nt > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
     num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nb);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par)
     for (int b = 0; b < nb; b++) {
-        int lo = b * step, hi = lo + step < len ? lo + step : len;
-        if (lo >= hi) continue;
-        num_stats *ps = st ? &part[b] : NULL;
+        int lo = b * tile, hi = lo + tile < len ? lo + tile : len;
+        num_stats *ps = st ? &part[CPU_TID()] : NULL; /* max/min/counts: order-free merge */
         if (by_rows)
             gemm_block(&g, lo, hi, 0, N, ps);
         else
             gemm_block(&g, 0, M, lo, hi, ps);
     }
-    cpu_stats_gather(st, part, nb);
+    cpu_stats_gather(st, part, nt);
 }
 
 void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,

@@ -21,28 +21,30 @@ int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
     return found;
 }
 
-/* Scalars are formed in double and cast to float once, as PyTorch does with Python-float
- * hyper-parameters: decay = 1 - lr*wd, step = lr / (1 - b1^t), bc2s = sqrt(1 - b2^t). */
-void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-               float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult)
+/* torch.lerp's formula (ATen Lerp.h) for a scalar weight: exact at both ends. */
+static inline float adamw_lerp(float a, float b, float w)
+{
+    return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+/* torch.optim.AdamW, one fp32 tensor op after another with the scalars of s (formed in
+ * double by bk_adamw, as PyTorch forms its Python-float scalars): p.mul_(decay);
+ * m.lerp_(g, 1-b1); v.mul_(b2).addcmul_(g, g, 1-b2);
+ * p.addcdiv_(m, v.sqrt() / bc2s + eps, -step). Each op rounds once (no FMA). */
+void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
+               const bk_adamw_scalars *s, float grad_mult)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-    double bc1 = 1.0 - pow((double)beta1, (double)t);
-    double bc2 = 1.0 - pow((double)beta2, (double)t);
-    float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    float step = (float)((double)lr / bc1);
-    float bc2s = (float)sqrt(bc2);
-    float b1 = beta1, b2 = beta2, ob1 = (float)(1.0 - (double)beta1);
-    float ob2 = (float)(1.0 - (double)beta2);
-    int wd = weight_decay != 0.0f;
+    const bk_adamw_scalars c = *s;
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > OPT_BLK)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * grad_mult;
-        float mi = b1 * m[i] + ob1 * gi;
-        float vi = b2 * v[i] + ob2 * gi * gi;
-        float pi = wd ? p[i] * decay : p[i];
+        float mi = adamw_lerp(m[i], gi, c.w1);
+        float vi = v[i] * c.b2;
+        vi = vi + c.ob2 * gi * gi; /* addcmul: self + value * t1 * t2 */
+        float pi = c.wd ? p[i] * c.decay : p[i];
         m[i] = mi;
         v[i] = vi;
-        p[i] = pi - step * (mi / (sqrtf(vi) / bc2s + eps)); /* as addcdiv */
+        p[i] = pi + c.nstep * (mi / (sqrtf(vi) / c.bc2s + c.eps)); /* addcdiv */
     }
 }

@@ -186,7 +186,7 @@ void cuda_crossentropy_backward(backend *be, float *dlogits, const float *logits
 int cuda_unscale(backend *be, float *g, size_t n, float inv_scale);
 int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
                        float inv_scale);
-void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult);
+void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
+                const bk_adamw_scalars *s, float grad_mult);
 
 #endif

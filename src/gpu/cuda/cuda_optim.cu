@@ -101,37 +101,36 @@ int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
     return first;
 }
 
-__global__ void adamw_k(float *p, const float *g, float *m, float *v, size_t n, float b1,
-                        float b2, float ob1, float ob2, float decay, float step, float bc2s,
-                        float eps, int wd, float grad_mult)
+/* torch.lerp's formula (ATen Lerp.h) for a scalar weight, as cpu_optim.c. */
+__device__ __forceinline__ float adamw_lerp(float a, float b, float w)
+{
+    return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+/* The same op sequence as cpu_adamw (built with -fmad=false: each op rounds once). */
+__global__ void adamw_k(float *p, const float *g, float *m, float *v, size_t n,
+                        bk_adamw_scalars c, float grad_mult)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         float gi = g[i] * grad_mult;
-        float mi = b1 * m[i] + ob1 * gi;
-        float vi = b2 * v[i] + ob2 * gi * gi;
-        float pi = wd ? p[i] * decay : p[i];
+        float mi = adamw_lerp(m[i], gi, c.w1);
+        float vi = v[i] * c.b2;
+        vi = vi + c.ob2 * gi * gi;
+        float pi = c.wd ? p[i] * c.decay : p[i];
         m[i] = mi;
         v[i] = vi;
-        p[i] = pi - step * (mi / (sqrtf(vi) / bc2s + eps));
+        p[i] = pi + c.nstep * (mi / (sqrtf(vi) / c.bc2s + c.eps));
     }
 }
 
-/* Scalars formed on the host in double exactly as cpu_optim.c does. */
-void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
-                float beta1, float beta2, float eps, float weight_decay, int t, float grad_mult)
+/* Scalars formed on the host in double once for every backend (bk_adamw). */
+void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
+                const bk_adamw_scalars *s, float grad_mult)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !n) return;
-    cu_op(cb, "bk_adamw", (long)n, t, 0, 0);
-    double bc1 = 1.0 - pow((double)beta1, (double)t);
-    double bc2 = 1.0 - pow((double)beta2, (double)t);
-    float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    float step = (float)((double)lr / bc1);
-    float bc2s = (float)sqrt(bc2);
-    float ob1 = (float)(1.0 - (double)beta1), ob2 = (float)(1.0 - (double)beta2);
-    adamw_k<<<cu_blocks(cb, n, 256), 256, 0, cb->stream>>>(p, g, m, v, n, beta1, beta2, ob1,
-                                                            ob2, decay, step, bc2s, eps,
-                                                            weight_decay != 0.0f, grad_mult);
-    cu_check(cb, cudaGetLastError(), "bk_adamw", "n=%zu t=%d", n, t);
+    cu_op(cb, "bk_adamw", (long)n, s->t, 0, 0);
+    adamw_k<<<cu_blocks(cb, n, 256), 256, 0, cb->stream>>>(p, g, m, v, n, *s, grad_mult);
+    cu_check(cb, cudaGetLastError(), "bk_adamw", "n=%zu t=%d", n, s->t);
 }
