@@ -16,6 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
+/* "-1.23456789e-308" (csv_fmt_num) and "-9223372036854775808" fit with their NUL. */
+_Static_assert(CSV_CELL_MAX >= 21, "csv_cell holds an int64 and a %.9g double");
+
 /* Rows held while writes fail: about 100 log steps of layers.csv for the default model. */
 #define CSV_OUT_HOLD_MAX ((size_t)1 << 20)
 
@@ -65,35 +70,30 @@ static void put_field(csv_out *o, const char *s)
     else memcpy(o->buf + o->len, s, n), o->len += n;
 }
 
-void csv_out_row(csv_out *o, const char *const *cells, size_t n)
+/* Cell i is ptrs[i], or cells[i] when ptrs is NULL. */
+static void put_row(csv_out *o, const char *const *ptrs, const csv_cell *cells, size_t n)
 {
     size_t need = 1; /* the newline */
-    for (size_t i = 0; i < n; i++) need += field_len(cells[i]) + (i > 0);
+    for (size_t i = 0; i < n; i++) need += field_len(ptrs ? ptrs[i] : cells[i]) + (i > 0);
     if ((o->failing && o->len + need > CSV_OUT_HOLD_MAX) || reserve(o, need)) {
         o->dropped++;
         return;
     }
     for (size_t i = 0; i < n; i++) {
         if (i) o->buf[o->len++] = ',';
-        put_field(o, cells[i]);
+        put_field(o, ptrs ? ptrs[i] : cells[i]);
     }
     o->buf[o->len++] = '\n';
 }
 
-static int write_all(int fd, const char *p, size_t n)
+void csv_out_row(csv_out *o, const char *const *cells, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        if (w == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    put_row(o, cells, NULL, n);
+}
+
+void csv_out_cells(csv_out *o, const csv_cell *cells, size_t n)
+{
+    put_row(o, NULL, cells, n);
 }
 
 /* Writes the held rows as one piece; on failure the file is cut back to where it ended. */
@@ -105,7 +105,7 @@ static int write_held(csv_out *o)
     }
     struct stat st;
     if (fstat(o->fd, &st) != 0) return -1;
-    if (write_all(o->fd, o->buf, o->len) == 0) return 0;
+    if (fsutil_write_all(o->fd, o->buf, o->len) == 0) return 0;
     int e = errno;
     /* A device (/dev/full) has no length to cut back to, and nothing to repair. */
     if (S_ISREG(st.st_mode) && ftruncate(o->fd, st.st_size) != 0) o->torn_at = st.st_size;

@@ -23,6 +23,12 @@ csv_out *csv_out_open(const char *path, const csv_out_spec *spec, char *err, siz
 const char *csv_out_notice(const csv_out *o);
 /* One row of n cells, held in memory until csv_out_flush. */
 void csv_out_row(csv_out *o, const char *const *cells, size_t n);
+
+/* A cell formatted in place: room for any csv_fmt_num text or int64. */
+#define CSV_CELL_MAX 48
+typedef char csv_cell[CSV_CELL_MAX];
+/* csv_out_row over n formatted cells. */
+void csv_out_cells(csv_out *o, const csv_cell *cells, size_t n);
 /* Writes the held rows in one piece. A failed write leaves the file as it was and keeps the
  * rows for the next flush. -1 + err when there is news for the user: the first failure
  * ("<path>: cannot write <what>: <reason>; ..."), rows dropped because too many were held,

@@ -4,22 +4,20 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "csv_out.h"
+#include "errfmt.h"
 #include "health.h"
 
-struct layers_csv {
-    csv_out *out;
-};
+/* The columns, in file order: the header and the cell indices come from this one list. */
+#define LAYERS_COLUMNS(X)                                                                   \
+    X(step) X(replica) X(layer) X(tensor) X(dtype) X(amax) X(underflow_pct) X(overflow_count) \
+    X(dynamic_range) X(nonfinite_count)
+#define COL_INDEX(name) COL_##name,
+#define COL_TEXT(name) "," #name
+enum { LAYERS_COLUMNS(COL_INDEX) N_COLUMNS };
+static const char HEADER[] = LAYERS_COLUMNS(COL_TEXT); /* ",step,replica,...": skip the ',' */
 
-static const csv_out_spec SPEC = {
-    "step,replica,layer,tensor,dtype,amax,underflow_pct,overflow_count,dynamic_range,"
-    "nonfinite_count",
-    "layer statistics", " (check --logging_dir)", 0,
-};
-enum { N_COLUMNS = 10 }; /* the columns of SPEC.header */
+static const csv_out_spec SPEC = {HEADER + 1, "layer statistics", " (check --logging_dir)", 0};
 
 const char *layers_csv_header(void)
 {
@@ -28,21 +26,8 @@ const char *layers_csv_header(void)
 
 layers_csv *layers_csv_open(const char *path, char *err, size_t errlen)
 {
-    if (!path || !*path) {
-        if (err && errlen) snprintf(err, errlen, "layers.csv: empty path");
-        return NULL;
-    }
-    layers_csv *w = calloc(1, sizeof *w);
-    if (!w) {
-        if (err && errlen) snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    w->out = csv_out_open(path, &SPEC, err, errlen);
-    if (!w->out) {
-        free(w);
-        return NULL;
-    }
-    return w;
+    if (!path || !*path) return errfmt(err, errlen, "layers.csv: empty path"), NULL;
+    return csv_out_open(path, &SPEC, err, errlen);
 }
 
 static void write_row(csv_out *out, int64_t step, const char *replica, const char *layer,
@@ -50,20 +35,18 @@ static void write_row(csv_out *out, int64_t step, const char *replica, const cha
 {
     tensor_health h;
     health_from_stats(st, &h);
-    char cell[N_COLUMNS][48];
-    snprintf(cell[0], sizeof cell[0], "%lld", (long long)step);
-    snprintf(cell[1], sizeof cell[1], "%s", replica);
-    snprintf(cell[2], sizeof cell[2], "%s", layer);
-    snprintf(cell[3], sizeof cell[3], "%s", health_tensor_name(ht));
-    snprintf(cell[4], sizeof cell[4], "%s", dtype_name(dt));
-    csv_fmt_num(cell[5], sizeof cell[5], h.amax);
-    csv_fmt_num(cell[6], sizeof cell[6], h.underflow_pct);
-    snprintf(cell[7], sizeof cell[7], "%lld", (long long)h.overflow);
-    csv_fmt_num(cell[8], sizeof cell[8], h.dynamic_range);
-    snprintf(cell[9], sizeof cell[9], "%lld", (long long)h.nonfinite);
-    const char *cells[N_COLUMNS];
-    for (size_t i = 0; i < N_COLUMNS; i++) cells[i] = cell[i];
-    csv_out_row(out, cells, N_COLUMNS);
+    csv_cell cell[N_COLUMNS];
+    snprintf(cell[COL_step], sizeof cell[0], "%lld", (long long)step);
+    snprintf(cell[COL_replica], sizeof cell[0], "%s", replica);
+    snprintf(cell[COL_layer], sizeof cell[0], "%s", layer);
+    snprintf(cell[COL_tensor], sizeof cell[0], "%s", health_tensor_name(ht));
+    snprintf(cell[COL_dtype], sizeof cell[0], "%s", dtype_name(dt));
+    csv_fmt_num(cell[COL_amax], sizeof cell[0], h.amax);
+    csv_fmt_num(cell[COL_underflow_pct], sizeof cell[0], h.underflow_pct);
+    snprintf(cell[COL_overflow_count], sizeof cell[0], "%lld", (long long)h.overflow);
+    csv_fmt_num(cell[COL_dynamic_range], sizeof cell[0], h.dynamic_range);
+    snprintf(cell[COL_nonfinite_count], sizeof cell[0], "%lld", (long long)h.nonfinite);
+    csv_out_cells(out, cell, N_COLUMNS);
 }
 
 int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const prec_policy *p,
@@ -76,20 +59,11 @@ int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const pre
         const num_stats *by[HT_COUNT] = {&s->act, &s->grad_unscaled, &s->grad, &s->wgrad};
         for (int k = 0; k < HT_COUNT; k++)
             if (by[k]->count)
-                write_row(w->out, step, replica, r->name, (health_tensor)k,
+                write_row(w, step, replica, r->name, (health_tensor)k,
                           k == HT_ACTIVATION ? r->act : r->grad, by[k]);
     }
-    return csv_out_flush(w->out, err, errlen);
+    return csv_out_flush(w, err, errlen);
 }
 
-const char *layers_csv_notice(const layers_csv *w)
-{
-    return csv_out_notice(w->out);
-}
-
-void layers_csv_close(layers_csv *w)
-{
-    if (!w) return;
-    csv_out_close(w->out);
-    free(w);
-}
+const char *layers_csv_notice(const layers_csv *w) { return csv_out_notice(w); }
+void layers_csv_close(layers_csv *w) { csv_out_close(w); }

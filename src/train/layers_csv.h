@@ -6,10 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "csv_out.h"
 #include "model.h"
 #include "precision.h"
 
-typedef struct layers_csv layers_csv;
+typedef csv_out layers_csv; /* a csv_out with layers.csv's header */
 
 /* Opens <path> for appending (header written when the file is new or empty), so a resumed
  * run continues the same file. The directory must exist (metrics_csv_open makes it).

@@ -2,43 +2,29 @@
  * flushed at once so a crash loses nothing already logged; quoting through libcsv. */
 #include "metrics.h"
 
-#include "csv_out.h"
-
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
-struct metrics_csv {
-    csv_out *out;
-};
+#include "errfmt.h"
+#include "fsutil.h"
 
-static const csv_out_spec SPEC = {
-    "step,epoch,time_s,kind,precision,loss,lr,grad_norm,loss_scale,overflow,"
-    "overflow_total,tokens_per_s,eval_loss,eval_ppl,replica",
-    "metrics", NULL, 1,
-};
-enum { N_COLUMNS = 15 }; /* the columns of SPEC.header */
+/* The columns, in file order: the header and the cell indices come from this one list. */
+#define METRICS_COLUMNS(X)                                                                 \
+    X(step) X(epoch) X(time_s) X(kind) X(precision) X(loss) X(lr) X(grad_norm) X(loss_scale) \
+    X(overflow) X(overflow_total) X(tokens_per_s) X(eval_loss) X(eval_ppl) X(replica)
+#define COL_INDEX(name) COL_##name,
+#define COL_TEXT(name) "," #name
+enum { METRICS_COLUMNS(COL_INDEX) N_COLUMNS };
+static const char HEADER[] = METRICS_COLUMNS(COL_TEXT); /* ",step,epoch,...": skip the ',' */
+
+static const csv_out_spec SPEC = {HEADER + 1, "metrics", NULL, 1};
 
 const char *metrics_csv_header(void)
 {
     return SPEC.header;
-}
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 void metric_row_init(metric_row *r, metric_kind kind, int64_t step)
@@ -53,33 +39,6 @@ void metric_row_init(metric_row *r, metric_kind kind, int64_t step)
     r->overflow = -1;
     r->overflow_total = -1;
 }
-
-/* mkdir -p of every directory above `path`'s last component. */
-static int make_parents(const char *path, char *err, size_t errlen)
-{
-    char *dir = strdup(path);
-    if (!dir) return fail(err, errlen, "%s: out of memory", path), -1;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/') continue;
-        errno = 0;
-        *p = '\0';
-        struct stat st;
-        int bad = mkdir(dir, 0777) != 0 && errno != EEXIST;
-        if (!bad && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
-            bad = 1;
-            if (errno == EEXIST || errno == 0) errno = ENOTDIR; /* a file is in the way */
-        }
-        if (bad) {
-            fail(err, errlen, "%s: cannot create directory %s: %s", path, dir, strerror(errno));
-            free(dir);
-            return -1;
-        }
-        *p = '/';
-    }
-    free(dir);
-    return 0;
-}
-
 
 /* Double-valued columns (epoch, time): the shortest text that reads back exactly. */
 static void fmt_double(char *buf, size_t len, double v)
@@ -102,55 +61,40 @@ static void fmt_int(char *buf, size_t len, int64_t v)
 
 metrics_csv *metrics_csv_open(const char *path, char *err, size_t errlen)
 {
-    if (!path || !*path) return fail(err, errlen, "metrics.csv: empty path"), NULL;
-    if (make_parents(path, err, errlen)) return NULL;
-    metrics_csv *w = calloc(1, sizeof *w);
-    if (!w) return fail(err, errlen, "%s: out of memory", path), NULL;
-    w->out = csv_out_open(path, &SPEC, err, errlen);
-    if (!w->out) {
-        free(w);
-        return NULL;
-    }
-    return w;
+    if (!path || !*path) return errfmt(err, errlen, "metrics.csv: empty path"), NULL;
+    size_t at;
+    if (fsutil_mkdir_parents(path, 0777, &at))
+        return errfmt(err, errlen, "%s: cannot create directory %.*s: %s", path, (int)at, path,
+                      strerror(errno)), NULL;
+    return csv_out_open(path, &SPEC, err, errlen);
 }
 
 int metrics_csv_write(metrics_csv *w, const metric_row *r, char *err, size_t errlen)
 {
-    char cell[N_COLUMNS][48];
-    fmt_int(cell[0], sizeof cell[0], r->step);
-    fmt_double(cell[1], sizeof cell[1], r->epoch);
-    fmt_double(cell[2], sizeof cell[2], r->time_s);
-    snprintf(cell[3], sizeof cell[3], "%s", r->kind == MR_EVAL ? "eval" : "train");
-    snprintf(cell[4], sizeof cell[4], "%s", dtype_name(r->precision));
-    csv_fmt_num(cell[5], sizeof cell[5], r->loss);
-    csv_fmt_num(cell[6], sizeof cell[6], r->lr);
-    csv_fmt_num(cell[7], sizeof cell[7], r->grad_norm);
-    csv_fmt_num(cell[8], sizeof cell[8], r->loss_scale);
-    fmt_int(cell[9], sizeof cell[9], r->overflow);
-    fmt_int(cell[10], sizeof cell[10], r->overflow_total);
-    csv_fmt_num(cell[11], sizeof cell[11], r->tokens_per_s);
-    csv_fmt_num(cell[12], sizeof cell[12], r->eval_loss);
-    csv_fmt_num(cell[13], sizeof cell[13], r->eval_ppl);
+    csv_cell cell[N_COLUMNS];
+    fmt_int(cell[COL_step], sizeof cell[0], r->step);
+    fmt_double(cell[COL_epoch], sizeof cell[0], r->epoch);
+    fmt_double(cell[COL_time_s], sizeof cell[0], r->time_s);
+    snprintf(cell[COL_kind], sizeof cell[0], "%s", r->kind == MR_EVAL ? "eval" : "train");
+    snprintf(cell[COL_precision], sizeof cell[0], "%s", dtype_name(r->precision));
+    csv_fmt_num(cell[COL_loss], sizeof cell[0], r->loss);
+    csv_fmt_num(cell[COL_lr], sizeof cell[0], r->lr);
+    csv_fmt_num(cell[COL_grad_norm], sizeof cell[0], r->grad_norm);
+    csv_fmt_num(cell[COL_loss_scale], sizeof cell[0], r->loss_scale);
+    fmt_int(cell[COL_overflow], sizeof cell[0], r->overflow);
+    fmt_int(cell[COL_overflow_total], sizeof cell[0], r->overflow_total);
+    csv_fmt_num(cell[COL_tokens_per_s], sizeof cell[0], r->tokens_per_s);
+    csv_fmt_num(cell[COL_eval_loss], sizeof cell[0], r->eval_loss);
+    csv_fmt_num(cell[COL_eval_ppl], sizeof cell[0], r->eval_ppl);
     /* empty unless comparing: then the replica's name (its mode name from --compare) */
-    snprintf(cell[14], sizeof cell[14], "%.*s", (int)sizeof r->replica, r->replica);
-    const char *cells[N_COLUMNS];
-    for (size_t i = 0; i < N_COLUMNS; i++) cells[i] = cell[i];
+    snprintf(cell[COL_replica], sizeof cell[0], "%.*s", (int)sizeof r->replica, r->replica);
     errno = 0;
-    csv_out_row(w->out, cells, N_COLUMNS);
-    return csv_out_flush(w->out, err, errlen);
+    csv_out_cells(w, cell, N_COLUMNS);
+    return csv_out_flush(w, err, errlen);
 }
 
-const char *metrics_csv_notice(const metrics_csv *w)
-{
-    return csv_out_notice(w->out);
-}
-
-void metrics_csv_close(metrics_csv *w)
-{
-    if (!w) return;
-    csv_out_close(w->out);
-    free(w);
-}
+const char *metrics_csv_notice(const metrics_csv *w) { return csv_out_notice(w); }
+void metrics_csv_close(metrics_csv *w) { csv_out_close(w); }
 
 /* ---- dropping rows newer than a resumed checkpoint ---- */
 
@@ -213,46 +157,16 @@ static int filter_records(FILE *in, FILE *out, int64_t step, size_t *dropped)
     return got < 0 || ferror(in) ? -1 : 0;
 }
 
-static int fsync_parent(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir) return -1;
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
+typedef struct {
+    FILE *in;
+    int64_t step;
+    size_t *dropped;
+} filter_ctx;
 
-/* The kept records into <path>.tmp-resume-<pid>, synced, then renamed over path. */
-static int rewrite_without(const char *path, FILE *in, mode_t mode, int64_t step,
-                           size_t *dropped)
+static int fill_kept(FILE *out, void *ctx)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-resume-%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
-    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!out) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        errno = e;
-        return -1;
-    }
-    int rc = filter_records(in, out, step, dropped);
-    if (!rc && (fflush(out) || fsync(fileno(out)))) rc = -1;
-    int e = errno;
-    if (fclose(out) && !rc) rc = -1, e = errno;
-    if (!rc && rename(tmp, path)) rc = -1, e = errno;
-    if (rc) unlink(tmp);
-    else fsync_parent(path);
-    errno = e;
-    return rc;
+    filter_ctx *c = ctx;
+    return filter_records(c->in, out, c->step, c->dropped);
 }
 
 int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char *err,
@@ -262,7 +176,7 @@ int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char
     FILE *in = fopen(path, "rb");
     if (!in && errno == ENOENT) return 0;
     if (!in) {
-        fail(err, errlen, "%s: cannot read it to drop the rows logged after step %lld: %s", path,
+        errfmt(err, errlen, "%s: cannot read it to drop the rows logged after step %lld: %s", path,
              (long long)step, strerror(errno));
         return -1;
     }
@@ -272,13 +186,14 @@ int metrics_csv_drop_after(const char *path, int64_t step, size_t *dropped, char
              : filter_records(in, NULL, step, &n);
     if (!rc && n) {
         rewind(in);
-        rc = rewrite_without(path, in, st.st_mode, step, &n);
+        filter_ctx c = {in, step, &n}; /* the kept records replace the file atomically */
+        rc = fsutil_replace(path, "resume", st.st_mode, fill_kept, &c);
     }
     int e = errno;
     fclose(in);
     if (rc) {
-        fail(err, errlen, "%s: cannot drop the rows logged after step %lld: %s (they stay; the "
-             "resumed run logs those steps again)", path, (long long)step, strerror(e ? e : EIO));
+        errfmt(err, errlen, "%s: cannot drop the rows logged after step %lld: %s (they stay; the "
+               "resumed run logs those steps again)", path, (long long)step, strerror(e ? e : EIO));
         return -1;
     }
     *dropped = n;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "csv_out.h"
 #include "numerics.h"
 
 typedef enum { MR_TRAIN = 0, MR_EVAL = 1 } metric_kind;
@@ -28,7 +29,7 @@ typedef struct {
 /* A row with every optional field empty. */
 void metric_row_init(metric_row *r, metric_kind kind, int64_t step);
 
-typedef struct metrics_csv metrics_csv;
+typedef csv_out metrics_csv; /* a csv_out with metrics.csv's header */
 
 /* Opens <path> for appending (header written when the file is new or empty); creates parent
  * directories. NULL + err on failure. */

@@ -3,9 +3,7 @@
 #include "safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errfmt.h"
 #include "fsutil.h"
 #include "numerics.h"
 
@@ -30,15 +29,6 @@ struct st_file {
     int n;
     char label[512];
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Untrusted text (tensor names, dtype strings) made safe for a one-line message. */
 static const char *printable(const char *s, char *buf, size_t len)
@@ -84,12 +74,12 @@ static int parse_shape(const st_file *f, const char *nm, json_t *shape, st_tenso
                        size_t errlen)
 {
     if (!json_is_array(shape)) {
-        seterr(err, errlen, "%s: tensor '%s': \"shape\" missing or not an array", f->label, nm);
+        errfmt(err, errlen, "%s: tensor '%s': \"shape\" missing or not an array", f->label, nm);
         return -1;
     }
     size_t nd = json_array_size(shape);
     if (nd > ST_MAX_DIMS) {
-        seterr(err, errlen, "%s: tensor '%s': shape has %zu dimensions (at most %d supported)",
+        errfmt(err, errlen, "%s: tensor '%s': shape has %zu dimensions (at most %d supported)",
                f->label, nm, nd, ST_MAX_DIMS);
         return -1;
     }
@@ -98,13 +88,13 @@ static int parse_shape(const st_file *f, const char *nm, json_t *shape, st_tenso
     for (size_t i = 0; i < nd; i++) {
         json_t *d = json_array_get(shape, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0) {
-            seterr(err, errlen, "%s: tensor '%s': bad shape (dimension %zu is not an integer >= 0)",
+            errfmt(err, errlen, "%s: tensor '%s': bad shape (dimension %zu is not an integer >= 0)",
                    f->label, nm, i);
             return -1;
         }
         t->shape[i] = json_integer_value(d);
         if (__builtin_mul_overflow(numel, (size_t)t->shape[i], &numel) || numel > SIZE_MAX / 4) {
-            seterr(err, errlen, "%s: tensor '%s': bad shape (element count overflows)", f->label, nm);
+            errfmt(err, errlen, "%s: tensor '%s': bad shape (element count overflows)", f->label, nm);
             return -1;
         }
     }
@@ -118,14 +108,14 @@ static int parse_offsets(const st_file *f, const char *nm, json_t *offs, st_tens
     json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
     if (!json_is_array(offs) || json_array_size(offs) != 2 || !json_is_integer(b) ||
         !json_is_integer(e) || json_integer_value(b) < 0 || json_integer_value(e) < 0) {
-        seterr(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end], integers >= 0",
+        errfmt(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end], integers >= 0",
                f->label, nm);
         return -1;
     }
     t->begin = (uint64_t)json_integer_value(b);
     t->end = (uint64_t)json_integer_value(e);
     if (t->begin > t->end || t->end > f->data_len) {
-        seterr(err, errlen,
+        errfmt(err, errlen,
                "%s: tensor '%s': data_offsets [%llu, %llu] outside the data section (%llu bytes)",
                f->label, nm, (unsigned long long)t->begin, (unsigned long long)t->end,
                (unsigned long long)f->data_len);
@@ -133,7 +123,7 @@ static int parse_offsets(const st_file *f, const char *nm, json_t *offs, st_tens
     }
     uint64_t need = (uint64_t)t->numel * st_dtype_size(t->dtype);
     if (t->end - t->begin != need) {
-        seterr(err, errlen,
+        errfmt(err, errlen,
                "%s: tensor '%s': data_offsets span %llu bytes but shape x %s needs %llu",
                f->label, nm, (unsigned long long)(t->end - t->begin), st_dtype_name(t->dtype),
                (unsigned long long)need);
@@ -148,27 +138,27 @@ static int parse_entry(const st_file *f, const char *name, json_t *v, st_tensor 
     char nb[96], db[96];
     const char *nm = printable(name, nb, sizeof nb);
     if (strlen(name) >= ST_NAME_MAX || !name[0]) {
-        seterr(err, errlen, "%s: tensor name '%s' empty or longer than %d bytes", f->label, nm,
+        errfmt(err, errlen, "%s: tensor name '%s' empty or longer than %d bytes", f->label, nm,
                ST_NAME_MAX - 1);
         return -1;
     }
     if (!json_is_object(v)) {
-        seterr(err, errlen, "%s: tensor '%s': header entry is not an object", f->label, nm);
+        errfmt(err, errlen, "%s: tensor '%s': header entry is not an object", f->label, nm);
         return -1;
     }
     snprintf(t->name, sizeof t->name, "%s", name);
     json_t *dt = json_object_get(v, "dtype");
     if (!json_is_string(dt)) {
-        seterr(err, errlen, "%s: tensor '%s': \"dtype\" missing or not a string", f->label, nm);
+        errfmt(err, errlen, "%s: tensor '%s': \"dtype\" missing or not a string", f->label, nm);
         return -1;
     }
     if (parse_dtype(json_string_value(dt), &t->dtype)) {
         const char *ds = printable(json_string_value(dt), db, sizeof db);
         if (known_unsupported_dtype(json_string_value(dt)))
-            seterr(err, errlen, "%s: tensor '%s': dtype %s not supported (F32, F16, BF16 are)",
+            errfmt(err, errlen, "%s: tensor '%s': dtype %s not supported (F32, F16, BF16 are)",
                    f->label, nm, ds);
         else
-            seterr(err, errlen, "%s: tensor '%s': unknown dtype '%s'", f->label, nm, ds);
+            errfmt(err, errlen, "%s: tensor '%s': unknown dtype '%s'", f->label, nm, ds);
         return -1;
     }
     if (parse_shape(f, nm, json_object_get(v, "shape"), t, err, errlen)) return -1;
@@ -180,12 +170,12 @@ static int check_metadata(const st_file *f, json_t *v, char *err, size_t errlen)
     const char *k;
     json_t *x;
     if (!json_is_object(v)) {
-        seterr(err, errlen, "%s: \"__metadata__\" is not an object", f->label);
+        errfmt(err, errlen, "%s: \"__metadata__\" is not an object", f->label);
         return -1;
     }
     json_object_foreach(v, k, x) {
         if (!json_is_string(x)) {
-            seterr(err, errlen, "%s: \"__metadata__\" values must be strings", f->label);
+            errfmt(err, errlen, "%s: \"__metadata__\" values must be strings", f->label);
             return -1;
         }
     }
@@ -208,7 +198,7 @@ static int check_overlap(const st_file *f, char *err, size_t errlen)
         const st_tensor *t = &f->ts[i];
         if (t->begin == t->end) continue; /* empty tensors occupy no bytes */
         if (prev && t->begin < prev->end) {
-            seterr(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->label,
+            errfmt(err, errlen, "%s: tensors '%s' and '%s' overlap in the data section", f->label,
                    printable(prev->name, b1, sizeof b1), printable(t->name, b2, sizeof b2));
             return -1;
         }
@@ -225,7 +215,7 @@ static int check_data_end(const st_file *f, char *err, size_t errlen)
     for (int i = 0; i < f->n; i++)
         if (f->ts[i].end > end) end = f->ts[i].end;
     if (end == f->data_len) return 0;
-    seterr(err, errlen, "%s: %llu trailing bytes after the tensor data (the file is %zu bytes, "
+    errfmt(err, errlen, "%s: %llu trailing bytes after the tensor data (the file is %zu bytes, "
            "its header says %llu): damaged or not written as safetensors; use another copy",
            f->label, (unsigned long long)(f->data_len - end), f->size,
            (unsigned long long)(f->size - f->data_len + end));
@@ -238,7 +228,7 @@ static int parse_tensors(st_file *f, json_t *root, char *err, size_t errlen)
     json_t *v;
     f->ts = calloc(json_object_size(root) + 1, sizeof *f->ts);
     if (!f->ts) {
-        seterr(err, errlen, "%s: out of memory reading the header", f->label);
+        errfmt(err, errlen, "%s: out of memory reading the header", f->label);
         return -1;
     }
     json_object_foreach(root, key, v) {
@@ -255,19 +245,19 @@ static int parse_tensors(st_file *f, json_t *root, char *err, size_t errlen)
 static int parse_file(st_file *f, char *err, size_t errlen)
 {
     if (f->size < 8) {
-        seterr(err, errlen, "%s: file too short (%zu bytes) for a safetensors header length",
+        errfmt(err, errlen, "%s: file too short (%zu bytes) for a safetensors header length",
                f->label, f->size);
         return -1;
     }
     uint64_t hlen;
     memcpy(&hlen, f->base, 8);
     if (hlen > f->size - 8) {
-        seterr(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated or not "
+        errfmt(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated or not "
                "safetensors", f->label, (unsigned long long)hlen, f->size);
         return -1;
     }
     if (hlen > ST_HEADER_MAX) {
-        seterr(err, errlen, "%s: header length %llu larger than the %u-byte limit", f->label,
+        errfmt(err, errlen, "%s: header length %llu larger than the %u-byte limit", f->label,
                (unsigned long long)hlen, ST_HEADER_MAX);
         return -1;
     }
@@ -276,13 +266,13 @@ static int parse_file(st_file *f, char *err, size_t errlen)
     json_error_t je;
     json_t *root = json_loadb((const char *)f->base + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        seterr(err, errlen, "%s: malformed JSON header (byte %d: %s)", f->label, je.position,
+        errfmt(err, errlen, "%s: malformed JSON header (byte %d: %s)", f->label, je.position,
                je.text);
         return -1;
     }
     int rc = -1;
     if (!json_is_object(root))
-        seterr(err, errlen, "%s: JSON header is not an object", f->label);
+        errfmt(err, errlen, "%s: JSON header is not an object", f->label);
     else
         rc = parse_tensors(f, root, err, errlen);
     json_decref(root);
@@ -300,7 +290,7 @@ st_file *st_open_mem(const void *buf, size_t len, const char *label, char *err, 
 {
     st_file *f = st_new(label);
     if (!f) {
-        seterr(err, errlen, "%s: out of memory", label ? label : "safetensors");
+        errfmt(err, errlen, "%s: out of memory", label ? label : "safetensors");
         return NULL;
     }
     f->base = buf;
@@ -314,32 +304,23 @@ st_file *st_open_mem(const void *buf, size_t len, const char *label, char *err, 
 
 st_file *st_open(const char *path, char *err, size_t errlen)
 {
-    const char *kind = NULL;
-    int fd = fsutil_open_regular(path, &kind); /* a FIFO would block the open itself */
-    if (fd == -2) {
-        seterr(err, errlen, "%s: is %s, not a regular file; give a regular .safetensors file",
-               path, kind);
-        return NULL;
-    }
-    if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    int fd = fsutil_open_file(path, "give a regular .safetensors file", err, errlen);
+    if (fd < 0) return NULL;
     struct stat sb;
     st_file *f = NULL;
     if (fstat(fd, &sb)) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     if (!(f = st_new(path))) {
-        seterr(err, errlen, "%s: out of memory", path);
+        errfmt(err, errlen, "%s: out of memory", path);
         goto out;
     }
     f->size = (size_t)sb.st_size;
     if (f->size >= 8) {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+            errfmt(err, errlen, "%s: cannot map: %s", path, strerror(errno));
             st_close(f);
             f = NULL;
             goto out;
@@ -379,7 +360,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
                 size_t errlen)
 {
     if (n != t->numel) {
-        seterr(err, errlen, "%s: tensor '%s' has %zu elements, %zu expected", f->label, t->name,
+        errfmt(err, errlen, "%s: tensor '%s' has %zu elements, %zu expected", f->label, t->name,
                t->numel, n);
         return -1;
     }
@@ -402,20 +383,6 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
 
 /* ---- writer ---- */
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        if (w == 0) { errno = EIO; return -1; }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static size_t wnumel(const st_wtensor *t)
 {
     size_t n = 1;
@@ -427,13 +394,13 @@ static int check_wtensor(const char *path, const st_wtensor *t, char *err, size_
 {
     if (!t->name || !t->name[0] || strlen(t->name) >= ST_NAME_MAX || t->ndim < 0 ||
         t->ndim > ST_MAX_DIMS || t->dtype < ST_F32 || t->dtype > ST_BF16) {
-        seterr(err, errlen, "%s: cannot write tensor '%s': bad name, rank or dtype", path,
+        errfmt(err, errlen, "%s: cannot write tensor '%s': bad name, rank or dtype", path,
                t->name ? t->name : "(null)");
         return -1;
     }
     for (int d = 0; d < t->ndim; d++)
         if (t->shape[d] < 0) {
-            seterr(err, errlen, "%s: cannot write tensor '%s': negative dimension", path, t->name);
+            errfmt(err, errlen, "%s: cannot write tensor '%s': negative dimension", path, t->name);
             return -1;
         }
     return 0;
@@ -464,7 +431,7 @@ static char *build_header(const char *path, const st_wtensor *ts, int n, size_t 
     for (int i = 0; i < n; i++) {
         if (check_wtensor(path, &ts[i], err, errlen)) goto fail;
         if (json_object_get(root, ts[i].name)) {
-            seterr(err, errlen, "%s: cannot write tensor '%s' twice", path, ts[i].name);
+            errfmt(err, errlen, "%s: cannot write tensor '%s' twice", path, ts[i].name);
             goto fail;
         }
         uint64_t sz = (uint64_t)wnumel(&ts[i]) * st_dtype_size(ts[i].dtype);
@@ -482,7 +449,7 @@ static char *build_header(const char *path, const st_wtensor *ts, int n, size_t 
     *hlen = padded;
     return h;
 oom:
-    seterr(err, errlen, "%s: out of memory building the header", path);
+    errfmt(err, errlen, "%s: out of memory building the header", path);
     return NULL;
 fail:
     json_decref(root);
@@ -492,7 +459,7 @@ fail:
 static int write_tensor_data(int fd, const st_wtensor *t)
 {
     size_t n = wnumel(t);
-    if (t->dtype == ST_F32) return write_all(fd, t->data, n * 4);
+    if (t->dtype == ST_F32) return fsutil_write_all(fd, t->data, n * 4);
     uint16_t tmp[4096];
     for (size_t i = 0; i < n; i += 4096) {
         size_t k = n - i < 4096 ? n - i : 4096;
@@ -500,7 +467,7 @@ static int write_tensor_data(int fd, const st_wtensor *t)
             num_f32_to_f16_array(tmp, t->data + i, k);
         else
             num_f32_to_bf16_array(tmp, t->data + i, k);
-        if (write_all(fd, tmp, 2 * k)) return -1;
+        if (fsutil_write_all(fd, tmp, 2 * k)) return -1;
     }
     return 0;
 }
@@ -510,26 +477,15 @@ int st_write(const char *path, const st_wtensor *ts, int n, char *err, size_t er
     size_t hlen;
     char *h = build_header(path, ts, n, &hlen, err, errlen);
     if (!h) return -1;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = fsutil_create(path, err, errlen);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         free(h);
         return -1;
     }
     uint64_t hl = hlen;
-    int rc = write_all(fd, &hl, 8) || write_all(fd, h, hlen);
+    int rc = fsutil_write_all(fd, &hl, 8) || fsutil_write_all(fd, h, hlen);
     for (int i = 0; i < n && !rc; i++) rc = write_tensor_data(fd, &ts[i]);
-    if (!rc) rc = fsync(fd);
-    int saved = errno;
-    struct stat sb;
-    int regular = !fstat(fd, &sb) && S_ISREG(sb.st_mode);
-    if (close(fd) && !rc) { rc = -1; saved = errno; }
+    rc = fsutil_finish(fd, path, rc, err, errlen); /* errno still the failed write's */
     free(h);
-    if (rc) {
-        seterr(err, errlen, "%s: write failed: %s (disk full or not writable?)", path,
-               strerror(saved));
-        if (regular) unlink(path); /* never a device node such as /dev/full */
-        return -1;
-    }
-    return 0;
+    return rc;
 }
