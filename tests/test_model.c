@@ -67,6 +67,14 @@ Test(model, tensor_names_and_shapes_follow_hugging_face)
     cr_assert_eq(gpt_num_params(m), V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C);
 }
 
+Test(model, config_num_params_counts_without_building)
+{
+    cr_assert_eq(gpt_config_num_params(&tiny), gpt_num_params(m));
+    gpt_config g124m = {.n_layer = 12, .n_head = 12, .n_embd = 768, .block_size = 1024,
+                        .vocab_size = 50257};
+    cr_assert_eq(gpt_config_num_params(&g124m), 124439808); /* GPT-2 124M, tied lm_head */
+}
+
 Test(model, init_statistics)
 {
     size_t n = gpt_num_params(m);

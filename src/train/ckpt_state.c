@@ -28,16 +28,19 @@ static json_t *jdouble(double v)
     return json_real(v);
 }
 
-/* Text from outside (a user's override pattern) may not be UTF-8, which JSON strings must be:
- * such bytes become '?' rather than the field going missing. */
-static json_t *jstr(const char *s)
+/* A fixed-size char field (at most size - 1 bytes used, as when it was always NUL-ended). Text
+ * from outside (a user's override pattern) may not be UTF-8, which JSON strings must be: such
+ * bytes become '?' rather than the field going missing. */
+static json_t *jstr(const char *s, size_t size)
 {
-    json_t *v = json_string(s);
-    if (v) return v;
     char buf[256];
-    size_t i = 0;
-    for (; s[i] && i + 1 < sizeof buf; i++) buf[i] = (s[i] & 0x80) ? '?' : s[i];
-    buf[i] = 0;
+    _Static_assert(sizeof buf >= sizeof((cfg_override *)0)->pattern &&
+                   sizeof buf >= sizeof((scaler *)0)->first_nonfinite &&
+                   sizeof buf >= sizeof((metric_row *)0)->replica, "every text field fits");
+    snprintf(buf, sizeof buf, "%.*s", (int)(size - 1), s);
+    json_t *v = json_string(buf);
+    if (v) return v;
+    for (size_t i = 0; buf[i]; i++) buf[i] = (buf[i] & 0x80) ? '?' : buf[i];
     return json_string(buf);
 }
 
@@ -54,23 +57,17 @@ static json_t *jrng(const rng_state *r)
 
 static json_t *jscaler(const scaler *s)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "enabled", json_boolean(s->enabled));
-    json_object_set_new(o, "dynamic", json_boolean(s->dynamic));
-    json_object_set_new(o, "scale", jdouble(s->scale));
-    json_object_set_new(o, "growth_factor", jdouble(s->growth_factor));
-    json_object_set_new(o, "backoff_factor", jdouble(s->backoff_factor));
-    json_object_set_new(o, "min_scale", jdouble(s->min_scale));
-    json_object_set_new(o, "growth_interval", json_integer(s->growth_interval));
-    json_object_set_new(o, "growth_tracker", json_integer(s->growth_tracker));
-    json_object_set_new(o, "overflow_total", json_integer(s->overflow_total));
-    json_object_set_new(o, "overflow_window", json_integer(s->overflow_window));
-    json_object_set_new(o, "last_overflow_step", json_integer(s->last_overflow_step));
-    char nf[sizeof s->first_nonfinite];
-    memcpy(nf, s->first_nonfinite, sizeof nf);
-    nf[sizeof nf - 1] = 0;
-    json_object_set_new(o, "first_nonfinite", jstr(nf));
-    return o;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "enabled", json_boolean(s->enabled), "dynamic", json_boolean(s->dynamic),
+                     "scale", jdouble(s->scale), "growth_factor", jdouble(s->growth_factor),
+                     "backoff_factor", jdouble(s->backoff_factor),
+                     "min_scale", jdouble(s->min_scale),
+                     "growth_interval", json_integer(s->growth_interval),
+                     "growth_tracker", json_integer(s->growth_tracker),
+                     "overflow_total", json_integer(s->overflow_total),
+                     "overflow_window", json_integer(s->overflow_window),
+                     "last_overflow_step", json_integer(s->last_overflow_step),
+                     "first_nonfinite", jstr(s->first_nonfinite, sizeof s->first_nonfinite));
 }
 
 static json_t *jint_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
@@ -78,37 +75,23 @@ static json_t *jint_or_null(int64_t v) { return v < 0 ? json_null() : json_integ
 /* One log_history entry: the metrics.csv columns, empty cells as null. */
 static json_t *jrow(const metric_row *r)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "step", json_integer(r->step));
-    json_object_set_new(o, "epoch", jdouble(r->epoch));
-    json_object_set_new(o, "time_s", jdouble(r->time_s));
-    json_object_set_new(o, "kind", json_string(r->kind == MR_EVAL ? "eval" : "train"));
-    json_object_set_new(o, "precision", json_string(dtype_name(r->precision)));
-    json_object_set_new(o, "loss", jdouble(r->loss));
-    json_object_set_new(o, "lr", jdouble(r->lr));
-    json_object_set_new(o, "grad_norm", jdouble(r->grad_norm));
-    json_object_set_new(o, "loss_scale", jdouble(r->loss_scale));
-    json_object_set_new(o, "overflow", jint_or_null(r->overflow));
-    json_object_set_new(o, "overflow_total", jint_or_null(r->overflow_total));
-    json_object_set_new(o, "tokens_per_s", jdouble(r->tokens_per_s));
-    json_object_set_new(o, "eval_loss", jdouble(r->eval_loss));
-    json_object_set_new(o, "eval_ppl", jdouble(r->eval_ppl));
-    char rep[sizeof r->replica];
-    memcpy(rep, r->replica, sizeof rep);
-    rep[sizeof rep - 1] = 0;
-    json_object_set_new(o, "replica", jstr(rep));
-    return o;
+    return json_pack("{s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "step", json_integer(r->step), "epoch", jdouble(r->epoch),
+                     "time_s", jdouble(r->time_s), "kind", r->kind == MR_EVAL ? "eval" : "train",
+                     "precision", dtype_name(r->precision), "loss", jdouble(r->loss),
+                     "lr", jdouble(r->lr), "grad_norm", jdouble(r->grad_norm),
+                     "loss_scale", jdouble(r->loss_scale), "overflow", jint_or_null(r->overflow),
+                     "overflow_total", jint_or_null(r->overflow_total),
+                     "tokens_per_s", jdouble(r->tokens_per_s), "eval_loss", jdouble(r->eval_loss),
+                     "eval_ppl", jdouble(r->eval_ppl),
+                     "replica", jstr(r->replica, sizeof r->replica));
 }
 
 static json_t *jwindow(const ckpt_window *w)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "loss_sum", jdouble(w->loss_sum));
-    json_object_set_new(o, "loss_n", json_integer(w->loss_n));
-    json_object_set_new(o, "steps", json_integer(w->steps));
-    json_object_set_new(o, "tokens", json_integer(w->tokens));
-    json_object_set_new(o, "time_s", jdouble(w->time_s));
-    return o;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "loss_sum", jdouble(w->loss_sum),
+                     "loss_n", json_integer(w->loss_n), "steps", json_integer(w->steps),
+                     "tokens", json_integer(w->tokens), "time_s", jdouble(w->time_s));
 }
 
 char *ckpt_state_to_json(const ckpt_state *st)
@@ -125,10 +108,8 @@ char *ckpt_state_to_json(const ckpt_state *st)
     json_t *ov = json_array();
     for (int i = 0; i < st->n_overrides && i < CFG_MAX_OVERRIDES; i++) {
         json_t *e = json_object();
-        char pat[sizeof st->overrides[i].pattern];
-        memcpy(pat, st->overrides[i].pattern, sizeof pat);
-        pat[sizeof pat - 1] = 0;
-        json_object_set_new(e, "pattern", jstr(pat));
+        json_object_set_new(e, "pattern", jstr(st->overrides[i].pattern,
+                                                sizeof st->overrides[i].pattern));
         int dt = st->overrides[i].dtype;
         json_object_set_new(e, "dtype", dt < 0 ? json_null() : json_string(dtype_name(dt)));
         json_array_append_new(ov, e);
