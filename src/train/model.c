@@ -516,7 +516,7 @@ size_t gpt_config_num_params(const gpt_config *c)
 size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
 {
     size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
-    size_t NH = (size_t)c->n_head, P = (size_t)c->block_size, BT = (size_t)B * (size_t)T;
+    size_t NH = (size_t)c->n_head, BT = (size_t)B * (size_t)T;
     size_t params = gpt_config_num_params(c);
     size_t att = (size_t)B * NH * (size_t)T * (size_t)T;
     /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
