@@ -47,6 +47,22 @@ Test(csv_out, header_once_quoting_and_append, .init = setup, .fini = teardown)
     cr_assert_str_eq(buf, "a,b,c\n1,\"x,y\",\"say \"\"hi\"\"\"\n2,\"x,y\",\"say \"\"hi\"\"\"\n");
 }
 
+Test(csv_out, formatted_cells_as_a_row, .init = setup, .fini = teardown)
+{
+    char err[256] = "", buf[512];
+    csv_out *o = csv_out_open(path, &SPEC, err, sizeof err);
+    cr_assert_not_null(o, "%s", err);
+    csv_cell cell[3];
+    snprintf(cell[0], sizeof cell[0], "%lld", (long long)INT64_MIN);
+    csv_fmt_num(cell[1], sizeof cell[1], -1.23456789e-308);
+    snprintf(cell[2], sizeof cell[2], "a\nb");
+    csv_out_cells(o, cell, 3);
+    cr_assert_eq(csv_out_flush(o, err, sizeof err), 0, "%s", err);
+    csv_out_close(o);
+    slurp(buf, sizeof buf);
+    cr_assert_str_eq(buf, "a,b,c\n-9223372036854775808,-1.23456789e-308,\"a\nb\"\n");
+}
+
 Test(csv_out, number_cells)
 {
     char b[48];
