@@ -2,6 +2,7 @@
  * quoting, number cells, refusal of another header, and each error line. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
