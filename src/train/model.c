@@ -402,6 +402,22 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
 
 /* ---- backward ---- */
 
+_Static_assert(P_QKVB == P_QKVW + 1 && P_ATTPROJB == P_ATTPROJW + 1 && P_FCB == P_FCW + 1 &&
+               P_FCPROJB == P_FCPROJW + 1, "a block's bias tensor follows its weight");
+
+/* Block l's linear layer at policy row `row` (weight tensor w, bias w + 1): dinp, dW and dB
+ * from dout; dinp is then moved into the gradient dtype of the row before it, `prev`. */
+static void linear_backward(gpt *m, const prec_policy *p, gpt_row_stats *st, int l, int row,
+                            int prev, int w, float *dinp, const float *dout, const float *inp,
+                            int N, int IC, int OC)
+{
+    dtype_t g = p->rows[row].grad, gprev = p->rows[prev].grad;
+    bk_matmul_backward(m->be, dinp, gp(m, tix(l, w)), gp(m, tix(l, w + 1)), dout, inp,
+                       wt(m, p, tix(l, w)), N, IC, OC, 0, g, sgp(st, prev, g, gprev),
+                       sw(st, row));
+    grad_to(m, dinp, (size_t)N * IC, g, gprev, st, prev);
+}
+
 static void block_backward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
                            gpt_row_stats *st)
 {
@@ -415,31 +431,21 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     /* MLP: dres is d(res3); the branch's gradient enters in c_proj's gradient dtype */
     bk_cast(be, m->dc, m->dres, NC, r[PR_FCPROJ].grad, sg(st, row0 + PR_FCPROJ));
     grad_pass(m, m->dc, NC, r[PR_FCPROJ].grad, st, row0 + PR_FCPROJ);
-    bk_matmul_backward(be, m->d4c, gp(m, tix(l, P_FCPROJW)), gp(m, tix(l, P_FCPROJB)), m->dc,
-                       a->fch_gelu, wt(m, p, tix(l, P_FCPROJW)), N, 4 * C, C, 0,
-                       r[PR_FCPROJ].grad,
-                       sgp(st, row0 + PR_GELU, r[PR_FCPROJ].grad, r[PR_GELU].grad),
-                       sw(st, row0 + PR_FCPROJ));
-    grad_to(m, m->d4c, NC * 4, r[PR_FCPROJ].grad, r[PR_GELU].grad, st, row0 + PR_GELU);
+    linear_backward(m, p, st, l, row0 + PR_FCPROJ, row0 + PR_GELU, P_FCPROJW, m->d4c, m->dc,
+                    a->fch_gelu, N, 4 * C, C);
     bk_gelu_backward(be, m->d4c2, a->fch, m->d4c, NC * 4, r[PR_GELU].grad,
                      sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
     grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
-    bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_FCW)), gp(m, tix(l, P_FCB)), m->d4c2, a->ln2,
-                       wt(m, p, tix(l, P_FCW)), N, C, 4 * C, 0, r[PR_FC].grad,
-                       sgp(st, row0 + PR_LN2, r[PR_FC].grad, r[PR_LN2].grad),
-                       sw(st, row0 + PR_FC));
-    grad_to(m, m->dc2, NC, r[PR_FC].grad, r[PR_LN2].grad, st, row0 + PR_LN2);
+    linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c2, a->ln2, N,
+                    C, 4 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
                           a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
 
     /* attention: dres is now d(res2) */
     bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
     grad_pass(m, m->dc, NC, r[PR_ATTPROJ].grad, st, row0 + PR_ATTPROJ);
-    bk_matmul_backward(be, m->dc2, gp(m, tix(l, P_ATTPROJW)), gp(m, tix(l, P_ATTPROJB)), m->dc,
-                       a->atty, wt(m, p, tix(l, P_ATTPROJW)), N, C, C, 0, r[PR_ATTPROJ].grad,
-                       sgp(st, row0 + PR_ATTN, r[PR_ATTPROJ].grad, r[PR_ATTN].grad),
-                       sw(st, row0 + PR_ATTPROJ));
-    grad_to(m, m->dc2, NC, r[PR_ATTPROJ].grad, r[PR_ATTN].grad, st, row0 + PR_ATTN);
+    linear_backward(m, p, st, l, row0 + PR_ATTPROJ, row0 + PR_ATTN, P_ATTPROJW, m->dc2, m->dc,
+                    a->atty, N, C, C);
     const float *qkv = a->qkv;
     if (r[PR_QKV].act != r[PR_ATTN].act) {
         bk_cast(be, m->qkv_cast, a->qkv, NC * 3, r[PR_ATTN].act, NULL);
@@ -448,11 +454,8 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     bk_attention_backward(be, m->d3c, m->datt, m->dc2, qkv, a->att, B, T, C, NH,
                           r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
     grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
-    bk_matmul_backward(be, m->dc, gp(m, tix(l, P_QKVW)), gp(m, tix(l, P_QKVB)), m->d3c, a->ln1,
-                       wt(m, p, tix(l, P_QKVW)), N, C, 3 * C, 0, r[PR_QKV].grad,
-                       sgp(st, row0 + PR_LN1, r[PR_QKV].grad, r[PR_LN1].grad),
-                       sw(st, row0 + PR_QKV));
-    grad_to(m, m->dc, NC, r[PR_QKV].grad, r[PR_LN1].grad, st, row0 + PR_LN1);
+    linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, m->d3c, a->ln1, N,
+                    C, 3 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
 }
