@@ -1,6 +1,7 @@
 /* test_errfmt.c — the one error formatter: the text, the -1 it returns, a cut message, and no
  * buffer at all. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "errfmt.h"
@@ -22,4 +23,21 @@ Test(errfmt, cuts_to_the_buffer_and_tolerates_none)
     err[0] = 'q';
     cr_assert_eq(errfmt(err, 0, "%s", "x"), -1);
     cr_assert_eq(err[0], 'q', "errlen 0: nothing written");
+}
+
+static int wrapper(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = verrfmt(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+Test(errfmt, va_list_form_for_wrappers)
+{
+    char err[32];
+    cr_assert_eq(wrapper(err, sizeof err, "%s line %d", "cfg", 7), -1);
+    cr_assert_str_eq(err, "cfg line 7");
+    cr_assert_eq(wrapper(NULL, 0, "%s", "x"), -1);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errfmt.h"
 #include "fsutil.h"
 
 /* "-1.23456789e-308" (csv_fmt_num) and "-9223372036854775808" fit with their NUL. */
@@ -115,9 +116,8 @@ static int write_held(csv_out *o)
 
 static void report(const csv_out *o, char *err, size_t errlen, int e, const char *tail)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s: cannot write%s%s: %s%s", o->path, o->spec->what ? " " : "",
-                 o->spec->what ? o->spec->what : "", strerror(e ? e : EIO), tail);
+    errfmt(err, errlen, "%s: cannot write%s%s: %s%s", o->path, o->spec->what ? " " : "",
+           o->spec->what ? o->spec->what : "", strerror(e ? e : EIO), tail);
 }
 
 int csv_out_flush(csv_out *o, char *err, size_t errlen)
@@ -128,9 +128,8 @@ int csv_out_flush(csv_out *o, char *err, size_t errlen)
         o->len = 0;
         o->failing = 0;
         if (!o->dropped) return 0;
-        if (err && errlen)
-            snprintf(err, errlen, "%s: %zu rows were lost while it could not be written",
-                     o->path, o->dropped);
+        errfmt(err, errlen, "%s: %zu rows were lost while it could not be written", o->path,
+               o->dropped);
         o->dropped = 0;
         o->drop_reported = 0;
         return -1;
@@ -199,10 +198,8 @@ static int repair_tail(csv_out *o, const struct stat *st, char *err, size_t errl
     if (pread(o->fd, &last, 1, st->st_size - 1) == 1 && last == '\n') return 0;
     off_t keep = last_full_line(o->fd, st->st_size);
     if (keep < 0 || ftruncate(o->fd, keep) != 0) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s: its last line is incomplete and cannot be cut off: %s; "
-                     "remove that line or move the file away", o->path, strerror(errno));
-        return -1;
+        return errfmt(err, errlen, "%s: its last line is incomplete and cannot be cut off: %s; "
+                      "remove that line or move the file away", o->path, strerror(errno));
     }
     snprintf(o->notice, sizeof o->notice,
              "%s: removed an incomplete last line (%lld bytes, left by an interrupted write)",
@@ -232,7 +229,7 @@ static int write_header(csv_out *o, char *err, size_t errlen)
 static csv_out *open_fail(csv_out *o, char *err, size_t errlen, const char *fmt,
                           const char *path, const char *a, const char *b)
 {
-    if (err && errlen) snprintf(err, errlen, fmt, path, a, b);
+    errfmt(err, errlen, fmt, path, a, b);
     csv_out_close(o);
     return NULL;
 }

@@ -2,15 +2,19 @@
  * in src/train (see errfmt.h). */
 #include "errfmt.h"
 
-#include <stdarg.h>
 #include <stdio.h>
+
+int verrfmt(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    return -1;
+}
 
 int errfmt(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || !errlen) return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    verrfmt(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }
