@@ -235,9 +235,11 @@ Test(panels_compare, keys_picker_select_and_stop)
     cr_assert_eq(v.picker, 0);
     cr_assert_str_eq(v.msg, "compare cancelled");
     s->mode = DT_BF16;
-    dtype_t o[2];
-    panel_picker_modes(DT_BF16, o);
+    dtype_t o[DT_COUNT - 1];
+    cr_assert_eq(panel_picker_modes(DT_BF16, o), 2);
     cr_assert(o[0] == DT_F32 && o[1] == DT_F16);
+    cr_assert_eq(panel_picker_modes(DT_F16, o), 2);
+    cr_assert(o[0] == DT_F32 && o[1] == DT_BF16);
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, KEY_CTRL_C, &c), KA_QUIT);
     grid_free(&g);
