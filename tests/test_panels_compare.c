@@ -216,7 +216,7 @@ Test(panels_compare, keys_picker_select_and_stop)
     cr_assert_eq(keys_handle(&v, s, 'c', &c), KA_REDRAW);
     cr_assert_eq(v.picker, 1);
     panels_draw(&g, s, &hist, &v);
-    cr_assert(screen_has(&g, "compare FP16 with: 1 FP32  2 BF16  3 both"));
+    cr_assert(screen_has(&g, "compare FP16 with: 1 FP32  2 BF16  3 both   (any other key cancels)"));
     cr_assert(screen_has(&g, "c compare"));
     cr_assert_eq(keys_handle(&v, s, KEY_RESIZE, &c), KA_REDRAW);
     cr_assert_eq(v.picker, 1, "a resize keeps the picker");
@@ -230,6 +230,13 @@ Test(panels_compare, keys_picker_select_and_stop)
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, '3', &c), KA_CMD);
     cr_assert_eq(c.arg, (1 << DT_F32) | (1 << DT_BF16));
+    cr_assert_str_eq(v.msg, "starting a comparison: FP16 vs both others");
+    keys_handle(&v, s, 'c', &c);
+    cr_assert_eq(keys_handle(&v, s, '4', &c), KA_REDRAW, "past the all-key cancels");
+    cr_assert_str_eq(v.msg, "compare cancelled");
+    keys_handle(&v, s, 'c', &c);
+    cr_assert_eq(keys_handle(&v, s, '0', &c), KA_REDRAW);
+    cr_assert_eq(v.picker, 0);
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, 'x', &c), KA_REDRAW);
     cr_assert_eq(v.picker, 0);
