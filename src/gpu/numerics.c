@@ -210,7 +210,7 @@ static size_t from_bf16_simd(float *dst, const uint16_t *src, size_t n)
 
 static int use_simd(void) { return num_has_f16c(); }
 
-/* A 16-bit format's rounding: the scalar reference (a switch, not a pointer, so it inlines
+/* A 16-bit format's rounding: the scalar reference (a branch, not a pointer, so it inlines
  * and vectorizes like a direct call) and, on x86, its SIMD fast paths (each does a multiple
  * of 8 elements and returns how many; the scalar path does the rest). */
 static inline uint16_t half_narrow(dtype_t dt, float x)
@@ -223,34 +223,31 @@ static inline float half_widen(dtype_t dt, uint16_t h)
     return dt == DT_F16 ? num_f16_to_f32(h) : num_bf16_to_f32(h);
 }
 
-#ifdef NUM_X86
 typedef struct {
     size_t (*narrow)(uint16_t *dst, const float *src, size_t n);
     size_t (*widen)(float *dst, const uint16_t *src, size_t n);
     size_t (*round)(float *dst, const float *src, size_t n);
 } half_simd;
 
+/* Without x86 the entries stay NULL: use_simd() is 0 there, so none is called. */
 static const half_simd half_simds[DT_COUNT] = {
+#ifdef NUM_X86
     [DT_F16] = {f16_to_half_simd, half_to_f32_simd, round_f16_simd},
     [DT_BF16] = {to_bf16_simd, from_bf16_simd, round_bf16_simd},
-};
+#else
+    {0},
 #endif
+};
 
 static inline void narrow_array(dtype_t dt, uint16_t *dst, const float *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = half_simds[dt].narrow(dst, src, n);
-#endif
+    size_t i = use_simd() ? half_simds[dt].narrow(dst, src, n) : 0;
     for (; i < n; i++) dst[i] = half_narrow(dt, src[i]);
 }
 
 static inline void widen_array(dtype_t dt, float *dst, const uint16_t *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = half_simds[dt].widen(dst, src, n);
-#endif
+    size_t i = use_simd() ? half_simds[dt].widen(dst, src, n) : 0;
     for (; i < n; i++) dst[i] = half_widen(dt, src[i]);
 }
 
@@ -287,14 +284,11 @@ float num_round1(float x, dtype_t dt)
 
 static void round_plain(float *dst, const float *src, size_t n, dtype_t dt)
 {
-    size_t i = 0;
     if (dt != DT_F16 && dt != DT_BF16) { /* DT_F32 (and an invalid dt) copy */
         if (dst != src) memmove(dst, src, n * sizeof *dst);
         return;
     }
-#ifdef NUM_X86
-    if (use_simd()) i = half_simds[dt].round(dst, src, n);
-#endif
+    size_t i = use_simd() ? half_simds[dt].round(dst, src, n) : 0;
     for (; i < n; i++) dst[i] = num_round1(src[i], dt);
 }
 
