@@ -843,9 +843,9 @@ Test(numerics, dtype_parse_good_and_bad)
 Test(numerics, dtype_table_rows)
 {
     static const dtype_info want[DT_COUNT] = {
-        {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16},
-        {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16},
-        {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32},
+        {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
+        {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
+        {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
     };
     for (int d = 0; d < DT_COUNT; d++) {
         const dtype_info *i = dtype_info_of((dtype_t)d);
@@ -859,10 +859,13 @@ Test(numerics, dtype_table_rows)
         cr_assert_eq(1 + i->mant_bits + i->exp_bits, i->bits, "%s: sign + mantissa + exponent", i->name);
         cr_assert_eq(i->role, want[d].role, "%s", i->name);
         cr_assert_eq(i->next, want[d].next, "%s", i->name);
+        cr_assert_eq(i->auto_scaled, want[d].auto_scaled, "%s", i->name);
+        cr_assert_eq(dtype_auto_scaled((dtype_t)d), want[d].auto_scaled, "%s", i->name);
         cr_assert(strlen(i->label) <= DT_LABEL_MAX, "%s longer than DT_LABEL_MAX", i->label);
         cr_assert_str_eq(dtype_name((dtype_t)d), i->name);
         cr_assert_str_eq(dtype_label((dtype_t)d), i->label);
     }
+    cr_assert_eq(dtype_auto_scaled(DT_COUNT), 0);
     cr_assert_null(dtype_info_of(DT_COUNT));
     cr_assert_null(dtype_info_of((dtype_t)-1));
 }

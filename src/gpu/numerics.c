@@ -13,9 +13,9 @@
 #endif
 
 static const dtype_info dtype_table[] = {
-    [DT_F32] = {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16},
-    [DT_F16] = {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16},
-    [DT_BF16] = {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32},
+    [DT_F32] = {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
+    [DT_F16] = {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
+    [DT_BF16] = {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
 };
 _Static_assert(sizeof dtype_table / sizeof dtype_table[0] == DT_COUNT,
                "one dtype_table row per dtype_t value");
@@ -24,6 +24,8 @@ const dtype_info *dtype_info_of(dtype_t dt)
 {
     return (unsigned)dt < DT_COUNT ? &dtype_table[dt] : NULL;
 }
+
+int dtype_auto_scaled(dtype_t dt) { return (unsigned)dt < DT_COUNT && dtype_table[dt].auto_scaled; }
 
 const char *dtype_name(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dtype_table[dt].name : "?"; }
 const char *dtype_label(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dtype_table[dt].label : "?"; }

@@ -25,10 +25,14 @@ typedef struct {
     int bits, mant_bits, exp_bits; /* storage bits; explicit mantissa and exponent bits */
     dtype_role role;
     dtype_t next;        /* the m key's cycle: fp32 -> fp16 -> bf16 -> fp32 */
+    int auto_scaled;     /* --loss_scale auto scales the loss: gradients would underflow
+                          * the narrow exponent range (docs/loss-scaling.md) */
 } dtype_info;
 
 /* The row of dt; NULL for an invalid value. */
 const dtype_info *dtype_info_of(dtype_t dt);
+/* 1 when --loss_scale auto means dynamic loss scaling in mode dt (fp16); 0 otherwise. */
+int dtype_auto_scaled(dtype_t dt);
 /* "fp32" / "fp16" / "bf16"; "?" for an invalid value. */
 const char *dtype_name(dtype_t dt);
 /* Upper-case label for screens: "FP32" / "FP16" / "BF16". */
