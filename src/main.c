@@ -126,7 +126,7 @@ static int run_screen(const mp_config *c)
         feed_destroy(f);
         return 1;
     }
-    tui_options o = {c->delay, c->no_color, c->no_unicode, NULL};
+    tui_options o = {c->delay, c->no_color, c->no_unicode};
     int ui_rc = tui_run(f, &o, err, sizeof err);
     trainer_request_stop(t); /* the screen is gone: finish the step, flush, join */
     pthread_join(th, NULL);

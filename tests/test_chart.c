@@ -41,7 +41,8 @@ Test(chart, braille_flat_line_and_line_fill)
     cr_assert_eq(chart_braille(c.dots[1]), 0x2800 + 0xc0);
     cr_assert_eq(c.dots[2], 0);
     cr_assert_eq(chart_ascii(c.dots[0]), '.');
-    chart_canvas_clear(&c);
+    chart_canvas_free(&c);
+    cr_assert_eq(chart_canvas_init(&c, 2, 2), 0);
     chart_line(&c, 0, 0, 0, 7, UC_RAW); /* a vertical line fills column 0 of both cells */
     cr_assert_eq(c.dots[0], 0x47);
     cr_assert_eq(c.dots[2], 0x47);

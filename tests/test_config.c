@@ -156,9 +156,6 @@ Test(config, numbers_strings_enums)
     cr_assert_eq(c.save_on_error_stop, 1);
     cr_assert_eq(c.delay, 100);
     cr_assert_eq(c.threads, 2);
-    cr_assert_str_eq(sched_name(c.lr_scheduler_type), "cosine");
-    cr_assert_str_eq(strategy_name(c.eval_strategy), "epoch");
-    cr_assert_str_eq(sched_name((sched_kind)7), "?");
 }
 
 Test(config, equals_form)
@@ -768,4 +765,32 @@ Test(config, precision_on_the_command_line_is_marked, .init = setup_dir, .fini =
         cr_assert_eq(parse(&c, (char *)flags[i], NULL), CFG_OK, "%s", msg);
         cr_assert_eq(c.precision_from_cli, 1, "%s", flags[i]);
     }
+}
+
+/* The dtype lists in --help and in the errors are the dtype table's: a new row shows up in
+ * every message, and the help lines (written out in the option table) must list it too. */
+Test(config, dtype_lists_follow_the_table)
+{
+    char names[64], want[160];
+    const char *h = cfg_help_text();
+    snprintf(want, sizeof want, "--precision %s ", dtype_names_joined("|", names, sizeof names));
+    cr_assert_not_null(strstr(h, want), "help lacks '%s'", want);
+    snprintf(want, sizeof want, "per-layer dtype (%s|inherit)",
+             dtype_names_joined("|", names, sizeof names));
+    cr_assert_not_null(strstr(h, want), "help lacks '%s'", want);
+    expect_err("--precision: '\\x1b[2J' is not one of fp32, fp16, bf16", "--precision", "\x1b[2J",
+               NULL);
+    for (int d = 0; d < DT_COUNT; d++) {
+        const dtype_info *i = dtype_info_of((dtype_t)d);
+        mp_config c = fresh();
+        cr_assert_eq(parse(&c, "--precision", i->alias, NULL), CFG_OK, "%s", msg);
+        cr_assert_eq(c.precision, (dtype_t)d);
+        char ov[64];
+        snprintf(ov, sizeof ov, "lm_head=%s", i->alias);
+        cr_assert_eq(parse(&c, "--override", ov, NULL), CFG_OK, "%s", msg);
+        cr_assert_eq(c.overrides[c.n_overrides - 1].dtype, d);
+    }
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--compare", "BFloat16,float32", NULL), CFG_OK, "%s", msg);
+    cr_assert_str_eq(c.compare, "bf16,fp32");
 }

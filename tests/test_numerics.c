@@ -839,6 +839,91 @@ Test(numerics, dtype_parse_good_and_bad)
     cr_assert_eq(dt, DT_F16);
 }
 
+/* Every row of the dtype table, field by field: what config, keys and the screen read. */
+Test(numerics, dtype_table_rows)
+{
+    static const dtype_info want[DT_COUNT] = {
+        {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
+        {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
+        {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
+    };
+    for (int d = 0; d < DT_COUNT; d++) {
+        const dtype_info *i = dtype_info_of((dtype_t)d);
+        cr_assert_not_null(i, "row %d", d);
+        cr_assert_str_eq(i->name, want[d].name);
+        cr_assert_str_eq(i->alias, want[d].alias);
+        cr_assert_str_eq(i->label, want[d].label);
+        cr_assert_eq(i->bits, want[d].bits, "%s", i->name);
+        cr_assert_eq(i->mant_bits, want[d].mant_bits, "%s", i->name);
+        cr_assert_eq(i->exp_bits, want[d].exp_bits, "%s", i->name);
+        cr_assert_eq(1 + i->mant_bits + i->exp_bits, i->bits, "%s: sign + mantissa + exponent", i->name);
+        cr_assert_eq(i->role, want[d].role, "%s", i->name);
+        cr_assert_eq(i->next, want[d].next, "%s", i->name);
+        cr_assert_eq(i->auto_scaled, want[d].auto_scaled, "%s", i->name);
+        cr_assert_eq(dtype_auto_scaled((dtype_t)d), want[d].auto_scaled, "%s", i->name);
+        cr_assert(strlen(i->label) <= DT_LABEL_MAX, "%s longer than DT_LABEL_MAX", i->label);
+        cr_assert_str_eq(dtype_name((dtype_t)d), i->name);
+        cr_assert_str_eq(dtype_label((dtype_t)d), i->label);
+    }
+    cr_assert_eq(dtype_auto_scaled(DT_COUNT), 0);
+    cr_assert_null(dtype_info_of(DT_COUNT));
+    cr_assert_null(dtype_info_of((dtype_t)-1));
+}
+
+/* The rounding of a 16-bit row keeps exactly its mantissa bits: 1 + 2^-m rounds to itself,
+ * 1 + 2^-(m+1) (a tie) to 1; the largest finite value has the row's exponent range. */
+Test(numerics, dtype_table_bits_match_the_rounding)
+{
+    for (int d = 0; d < DT_COUNT; d++) {
+        const dtype_info *i = dtype_info_of((dtype_t)d);
+        float ulp = ldexpf(1.0f, -i->mant_bits);
+        cr_assert_eq(num_round1(1.0f + ulp, (dtype_t)d), 1.0f + ulp, "%s", i->name);
+        cr_assert_eq(num_round1(1.0f + ulp / 2, (dtype_t)d), 1.0f, "%s", i->name);
+        int emax = (1 << (i->exp_bits - 1)) - 1;
+        float maxv = ldexpf(2.0f - ulp, emax);
+        cr_assert_eq(num_round1(maxv, (dtype_t)d), maxv, "%s", i->name);
+        cr_assert(isinf(num_round1(ldexpf(1.0f, emax + 1), (dtype_t)d)) || d == DT_F32,
+                  "%s", i->name);
+    }
+}
+
+/* The m cycle starts at fp32, visits every dtype once and comes back. */
+Test(numerics, dtype_next_cycles_through_every_dtype)
+{
+    int seen[DT_COUNT] = {0};
+    dtype_t d = DT_F32;
+    for (int k = 0; k < DT_COUNT; k++) {
+        cr_assert_eq(seen[d]++, 0, "%s visited twice", dtype_name(d));
+        d = dtype_info_of(d)->next;
+        cr_assert(dtype_info_of(d), "next of a row is not a dtype");
+    }
+    cr_assert_eq(d, DT_F32);
+}
+
+Test(numerics, dtype_names_and_aliases_parse_both_ways)
+{
+    for (int d = 0; d < DT_COUNT; d++) {
+        const dtype_info *i = dtype_info_of((dtype_t)d);
+        dtype_t a = DT_COUNT, b = DT_COUNT, c = DT_COUNT;
+        cr_assert_eq(dtype_parse(i->name, &a), 0);
+        cr_assert_eq(dtype_parse(i->alias, &b), 0);
+        cr_assert_eq(dtype_parse(i->label, &c), 0);
+        cr_assert_eq(a, (dtype_t)d);
+        cr_assert_eq(b, (dtype_t)d);
+        cr_assert_eq(c, (dtype_t)d);
+        cr_assert_str_eq(dtype_name(a), i->name);
+    }
+}
+
+Test(numerics, dtype_names_joined)
+{
+    char buf[64];
+    cr_assert_str_eq(dtype_names_joined(", ", buf, sizeof buf), "fp32, fp16, bf16");
+    cr_assert_str_eq(dtype_names_joined("|", buf, sizeof buf), "fp32|fp16|bf16");
+    cr_assert_str_eq(dtype_names_joined("|", buf, 8), "fp32|fp");
+    cr_assert_str_eq(dtype_names_joined("|", buf, 1), "");
+}
+
 Test(numerics, portable_switch_reports_old_value)
 {
     int had = num_has_f16c();

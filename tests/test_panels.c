@@ -379,3 +379,54 @@ Test(fmt, si_and_duration)
     fmt_duration(-1, b, sizeof b);
     cr_assert_str_eq(b, "--");
 }
+
+/* Each dtype's colour comes from its table role; an invalid dtype draws as fp32. */
+Test(panels, dtype_color_follows_the_table_role)
+{
+    static const int want[DT_ROLE_COUNT] = {UC_FP32, UC_FP16, UC_BF16};
+    for (int d = 0; d < DT_COUNT; d++)
+        cr_assert_eq(panel_dtype_color((dtype_t)d), want[dtype_info_of((dtype_t)d)->role], "%s",
+                     dtype_name((dtype_t)d));
+    cr_assert_eq(panel_dtype_color(DT_F16), UC_FP16);
+    cr_assert_eq(panel_dtype_color(DT_BF16), UC_BF16);
+    cr_assert_eq(panel_dtype_color(DT_COUNT), UC_FP32);
+}
+
+/* m walks the table's next links through every dtype and back; o does the same with inherit
+ * where the cycle would start again. */
+Test(keys, mode_and_override_cycles_visit_every_dtype)
+{
+    int seen[DT_COUNT] = {0};
+    dtype_t m = DT_F32;
+    for (int k = 0; k < DT_COUNT; k++) {
+        seen[m]++;
+        cr_assert_eq(keys_next_mode(m), dtype_info_of(m)->next);
+        m = keys_next_mode(m);
+    }
+    cr_assert_eq(m, DT_F32);
+    for (int d = 0; d < DT_COUNT; d++) cr_assert_eq(seen[d], 1, "%s", dtype_name((dtype_t)d));
+    cr_assert_eq(keys_next_mode(DT_COUNT), DT_F32);
+    int ov = -1, order[DT_COUNT + 1], n = 0;
+    do {
+        order[n++] = ov;
+        ov = keys_next_override(ov);
+    } while (ov != -1 && n <= DT_COUNT);
+    cr_assert_eq(ov, -1);
+    cr_assert_eq(n, DT_COUNT + 1);
+    cr_assert(order[1] == DT_F32 && order[2] == DT_F16 && order[3] == DT_BF16);
+    cr_assert_eq(keys_next_override(DT_COUNT), -1);
+}
+
+/* The m key's message names the next mode by its label. */
+Test(keys, mode_message_uses_the_label)
+{
+    feed_snapshot *s = make_snap();
+    ui_view v;
+    view_init(&v, 0);
+    feed_cmd c;
+    s->mode = DT_BF16;
+    cr_assert_eq(keys_handle(&v, s, 'm', &c), KA_CMD);
+    cr_assert_eq(c.arg, DT_F32);
+    cr_assert_str_eq(v.msg, "mode -> FP32 (applies at the next step)");
+    free(s);
+}

@@ -3,6 +3,7 @@
 #include "numerics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,22 +12,46 @@
 #define NUM_X86 1
 #endif
 
-static const char *const dt_names[DT_COUNT] = {"fp32", "fp16", "bf16"};
-static const char *const dt_labels[DT_COUNT] = {"FP32", "FP16", "BF16"};
+static const dtype_info dtype_table[] = {
+    [DT_F32] = {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
+    [DT_F16] = {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
+    [DT_BF16] = {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
+};
+_Static_assert(sizeof dtype_table / sizeof dtype_table[0] == DT_COUNT,
+               "one dtype_table row per dtype_t value");
 
-const char *dtype_name(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dt_names[dt] : "?"; }
-const char *dtype_label(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dt_labels[dt] : "?"; }
+const dtype_info *dtype_info_of(dtype_t dt)
+{
+    return (unsigned)dt < DT_COUNT ? &dtype_table[dt] : NULL;
+}
+
+int dtype_auto_scaled(dtype_t dt) { return (unsigned)dt < DT_COUNT && dtype_table[dt].auto_scaled; }
+
+const char *dtype_name(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dtype_table[dt].name : "?"; }
+const char *dtype_label(dtype_t dt) { return (unsigned)dt < DT_COUNT ? dtype_table[dt].label : "?"; }
 
 int dtype_parse(const char *s, dtype_t *out)
 {
-    static const struct { const char *name; dtype_t dt; } tab[] = {
-        {"fp32", DT_F32}, {"float32", DT_F32}, {"fp16", DT_F16},
-        {"float16", DT_F16}, {"bf16", DT_BF16}, {"bfloat16", DT_BF16},
-    };
     if (!s) return -1;
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (strcasecmp(s, tab[i].name) == 0) { *out = tab[i].dt; return 0; }
+    for (int d = 0; d < DT_COUNT; d++)
+        if (!strcasecmp(s, dtype_table[d].name) || !strcasecmp(s, dtype_table[d].alias)) {
+            *out = (dtype_t)d;
+            return 0;
+        }
     return -1;
+}
+
+const char *dtype_names_joined(const char *sep, char *buf, size_t len)
+{
+    size_t k = 0;
+    if (!len) return buf;
+    buf[0] = '\0';
+    for (int d = 0; d < DT_COUNT && k < len; d++) {
+        int w = snprintf(buf + k, len - k, "%s%s", d ? sep : "", dtype_table[d].name);
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+    return buf;
 }
 
 static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
@@ -187,40 +212,65 @@ static size_t from_bf16_simd(float *dst, const uint16_t *src, size_t n)
 
 static int use_simd(void) { return num_has_f16c(); }
 
+/* A 16-bit format's rounding: the scalar reference (a branch, not a pointer, so it inlines
+ * and vectorizes like a direct call) and, on x86, its SIMD fast paths (each does a multiple
+ * of 8 elements and returns how many; the scalar path does the rest). */
+static inline uint16_t half_narrow(dtype_t dt, float x)
+{
+    return dt == DT_F16 ? num_f32_to_f16(x) : num_f32_to_bf16(x);
+}
+
+static inline float half_widen(dtype_t dt, uint16_t h)
+{
+    return dt == DT_F16 ? num_f16_to_f32(h) : num_bf16_to_f32(h);
+}
+
+typedef struct {
+    size_t (*narrow)(uint16_t *dst, const float *src, size_t n);
+    size_t (*widen)(float *dst, const uint16_t *src, size_t n);
+    size_t (*round)(float *dst, const float *src, size_t n);
+} half_simd;
+
+/* Without x86 the entries stay NULL: use_simd() is 0 there, so none is called. */
+static const half_simd half_simds[DT_COUNT] = {
+#ifdef NUM_X86
+    [DT_F16] = {f16_to_half_simd, half_to_f32_simd, round_f16_simd},
+    [DT_BF16] = {to_bf16_simd, from_bf16_simd, round_bf16_simd},
+#else
+    {0},
+#endif
+};
+
+static inline void narrow_array(dtype_t dt, uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = use_simd() ? half_simds[dt].narrow(dst, src, n) : 0;
+    for (; i < n; i++) dst[i] = half_narrow(dt, src[i]);
+}
+
+static inline void widen_array(dtype_t dt, float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = use_simd() ? half_simds[dt].widen(dst, src, n) : 0;
+    for (; i < n; i++) dst[i] = half_widen(dt, src[i]);
+}
+
 void num_f32_to_f16_array(uint16_t *dst, const float *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = f16_to_half_simd(dst, src, n);
-#endif
-    for (; i < n; i++) dst[i] = num_f32_to_f16(src[i]);
+    narrow_array(DT_F16, dst, src, n);
 }
 
 void num_f16_to_f32_array(float *dst, const uint16_t *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = half_to_f32_simd(dst, src, n);
-#endif
-    for (; i < n; i++) dst[i] = num_f16_to_f32(src[i]);
+    widen_array(DT_F16, dst, src, n);
 }
 
 void num_f32_to_bf16_array(uint16_t *dst, const float *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = to_bf16_simd(dst, src, n);
-#endif
-    for (; i < n; i++) dst[i] = num_f32_to_bf16(src[i]);
+    narrow_array(DT_BF16, dst, src, n);
 }
 
 void num_bf16_to_f32_array(float *dst, const uint16_t *src, size_t n)
 {
-    size_t i = 0;
-#ifdef NUM_X86
-    if (use_simd()) i = from_bf16_simd(dst, src, n);
-#endif
-    for (; i < n; i++) dst[i] = num_bf16_to_f32(src[i]);
+    widen_array(DT_BF16, dst, src, n);
 }
 
 /* ---- round-through ---- */
@@ -236,14 +286,11 @@ float num_round1(float x, dtype_t dt)
 
 static void round_plain(float *dst, const float *src, size_t n, dtype_t dt)
 {
-    size_t i = 0;
     if (dt != DT_F16 && dt != DT_BF16) { /* DT_F32 (and an invalid dt) copy */
         if (dst != src) memmove(dst, src, n * sizeof *dst);
         return;
     }
-#ifdef NUM_X86
-    if (use_simd()) i = dt == DT_F16 ? round_f16_simd(dst, src, n) : round_bf16_simd(dst, src, n);
-#endif
+    size_t i = use_simd() ? half_simds[dt].round(dst, src, n) : 0;
     for (; i < n; i++) dst[i] = num_round1(src[i], dt);
 }
 

@@ -6,14 +6,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Adding a format: a value here, its row in numerics.c (dtype_table), and its rounding
+ * (scalar conversions + the half_formats entry there). Config, keys, the screen and the
+ * compare picker read the row. */
 typedef enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2, DT_COUNT = 3 } dtype_t;
 
+/* How the screen tells formats apart; the UI maps a role to a colour (this layer knows no
+ * terminal). */
+typedef enum { DT_ROLE_FULL = 0, DT_ROLE_HALF, DT_ROLE_BRAIN, DT_ROLE_COUNT } dtype_role;
+
+/* Longest label ("FP32"): the precision map gives a dtype this many columns. */
+#define DT_LABEL_MAX 4
+
+typedef struct {
+    const char *name;    /* "fp32": options, CSV columns, checkpoints */
+    const char *alias;   /* "float32": also accepted on input */
+    const char *label;   /* "FP32": the screen and its messages */
+    int bits, mant_bits, exp_bits; /* storage bits; explicit mantissa and exponent bits */
+    dtype_role role;
+    dtype_t next;        /* the m key's cycle: fp32 -> fp16 -> bf16 -> fp32 */
+    int auto_scaled;     /* --loss_scale auto scales the loss: gradients would underflow
+                          * the narrow exponent range (docs/loss-scaling.md) */
+} dtype_info;
+
+/* The row of dt; NULL for an invalid value. */
+const dtype_info *dtype_info_of(dtype_t dt);
+/* 1 when --loss_scale auto means dynamic loss scaling in mode dt (fp16); 0 otherwise. */
+int dtype_auto_scaled(dtype_t dt);
 /* "fp32" / "fp16" / "bf16"; "?" for an invalid value. */
 const char *dtype_name(dtype_t dt);
 /* Upper-case label for screens: "FP32" / "FP16" / "BF16". */
 const char *dtype_label(dtype_t dt);
-/* Accepts fp32|fp16|bf16 (also float32|float16|bfloat16); 0 on success, -1 otherwise. */
+/* Accepts a name or alias, any case (fp32|fp16|bf16, float32|float16|bfloat16);
+ * 0 on success, -1 otherwise (*out untouched). */
 int dtype_parse(const char *s, dtype_t *out);
+/* Every name in table order joined by sep ("fp32, fp16, bf16"), for messages and help;
+ * returns buf (truncated to len). */
+const char *dtype_names_joined(const char *sep, char *buf, size_t len);
 
 /* Scalar conversions (docs/numerics.md). */
 uint16_t num_f32_to_f16(float x);

@@ -274,13 +274,20 @@ static int set_bool(mp_config *c, const cfg_option *o, const char *v, char *err,
 
 /* ---------- custom setters and writers ---------- */
 
-static const char *const dtype_names[] = {"fp32", "fp16", "bf16", NULL};
+/* "--NAME: 'V' is not one of fp32, fp16, bf16[, inherit]": the list from the dtype table. */
+static int dtype_fail(const char *name, const char *v, const char *extra, char *err,
+                      size_t errlen)
+{
+    char list[128];
+    return fail(err, errlen, "--%s: '%s' is not one of %s%s", name, v,
+                dtype_names_joined(", ", list, sizeof list), extra);
+}
 
 static int set_precision(mp_config *c, const cfg_option *o, const char *v, char *err,
                          size_t errlen)
 {
     dtype_t dt;
-    if (dtype_parse(v, &dt)) return choice_fail(o, v, err, errlen);
+    if (dtype_parse(v, &dt)) return dtype_fail(o->name, v, "", err, errlen);
     c->precision = dt;
     return 0;
 }
@@ -383,7 +390,7 @@ static int add_override(mp_config *c, const char *item, char *err, size_t errlen
     dtype_t parsed;
     if (!strcmp(d, "inherit")) dt = -1;
     else if (dtype_parse(d, &parsed) == 0) dt = (int)parsed;
-    else return fail(err, errlen, "--override: '%s' is not one of fp32, fp16, bf16, inherit", d);
+    else return dtype_fail("override", d, ", inherit", err, errlen);
     if (c->n_overrides >= CFG_MAX_OVERRIDES)
         return fail(err, errlen, "--override: more than %d overrides", CFG_MAX_OVERRIDES);
     cfg_override *ov = &c->overrides[c->n_overrides++];
@@ -423,7 +430,7 @@ static int set_compare(mp_config *c, const cfg_option *o, const char *v, char *e
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++) {
         dtype_t dt;
         if (dtype_parse(tok, &dt))
-            return fail(err, errlen, "--%s: '%s' is not one of fp32, fp16, bf16", o->name, tok);
+            return dtype_fail(o->name, tok, "", err, errlen);
         if (seen[dt]++) return fail(err, errlen, "--%s: '%s' given twice", o->name, tok);
         if (n) strcat(out, ",");
         strcat(out, dtype_name(dt));
@@ -466,7 +473,7 @@ static int set_config(mp_config *c, const cfg_option *o, const char *v, char *er
 #define STR(f, g, d, m, h) {#f, T_STR, g, OFF(f), sizeof(((mp_config *)0)->f), 0, 0, NULL, NULL, NULL, 0, d, m, h}
 #define ENUM(f, g, ch, d, m, h) {#f, T_ENUM, g, OFF(f), 0, 0, 0, ch, NULL, NULL, 0, d, m, h}
 #define ENUM_AS(n, f, g, ch, d, m, h) {n, T_ENUM, g, OFF(f), 0, 0, 0, ch, NULL, NULL, 0, d, m, h}
-#define CUSTOM(n, g, set, wr, fl, d, m, h) {n, T_CUSTOM, g, 0, 0, 0, 0, dtype_names, set, wr, fl, d, m, h}
+#define CUSTOM(n, g, set, wr, fl, d, m, h) {n, T_CUSTOM, g, 0, 0, 0, 0, NULL, set, wr, fl, d, m, h}
 #define ALIAS_BOOL(n, f, g, h) {n, T_BOOL, g, OFF(f), 0, 0, 1, NULL, NULL, NULL, F_NOSAVE, NULL, NULL, h}
 
 static const cfg_option OPTIONS[] = {
@@ -969,14 +976,4 @@ const char *cfg_help_text(void)
 {
     pthread_once(&help_once, help_build);
     return help_buf;
-}
-
-const char *sched_name(sched_kind k)
-{
-    return (unsigned)k < 3 ? sched_names[k] : "?";
-}
-
-const char *strategy_name(strategy_kind k)
-{
-    return (unsigned)k < 3 ? strat_names[k] : "?";
 }

@@ -92,8 +92,6 @@ int cfg_validate(const mp_config *c, char *err, size_t errlen);
 const char *cfg_help_text(void);
 /* Writes every option as `name = value` lines (the same format --config reads). */
 int cfg_write_file(const mp_config *c, const char *path, char *err, size_t errlen);
-const char *sched_name(sched_kind k);
-const char *strategy_name(strategy_kind k);
 
 #define MPTUI_VERSION "0.1.0"
 

@@ -86,15 +86,6 @@ void chart_canvas_free(chart_canvas *c)
     memset(c, 0, sizeof *c);
 }
 
-void chart_canvas_clear(chart_canvas *c)
-{
-    size_t n = (size_t)c->cw * (size_t)c->ch;
-    memset(c->dots, 0, n);
-    memset(c->color, 0, n);
-    memset(c->mark, 0, n * sizeof *c->mark);
-    memset(c->mark_color, 0, n);
-}
-
 /* Braille bit of dot (column 0..1, row 0..3) inside a cell. */
 static const uint8_t braille_bit[2][4] = {{0x01, 0x02, 0x04, 0x40}, {0x08, 0x10, 0x20, 0x80}};
 

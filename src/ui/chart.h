@@ -31,7 +31,6 @@ typedef struct {
 
 int chart_canvas_init(chart_canvas *c, int cw, int ch);
 void chart_canvas_free(chart_canvas *c);
-void chart_canvas_clear(chart_canvas *c);
 /* Dot (dx, dy), dy counted from the top; ignored outside. */
 void chart_dot(chart_canvas *c, int dx, int dy, int color);
 void chart_line(chart_canvas *c, int x0, int y0, int x1, int y1, int color);

@@ -7,14 +7,25 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The picker's keys are the digits 1..DT_COUNT; its "all" choice runs every dtype at once. */
+_Static_assert(DT_COUNT <= 9, "one picker digit per other dtype, plus one for all");
+_Static_assert(DT_COUNT <= FEED_MAX_REPLICAS, "the picker's all-choice runs DT_COUNT replicas");
+_Static_assert(DT_COUNT < 31, "CMD_COMPARE_START carries a bit per dtype in an int");
+
+/* The m cycle starts at the dtype table's first row. */
+#define KEYS_CYCLE_FIRST DT_F32
+
 dtype_t keys_next_mode(dtype_t m)
 {
-    return m == DT_F32 ? DT_F16 : m == DT_F16 ? DT_BF16 : DT_F32;
+    const dtype_info *i = dtype_info_of(m);
+    return i ? i->next : KEYS_CYCLE_FIRST;
 }
 
 int keys_next_override(int ov)
 {
-    return ov < 0 ? DT_F32 : ov == DT_F32 ? DT_F16 : ov == DT_F16 ? DT_BF16 : -1;
+    if (ov < 0) return KEYS_CYCLE_FIRST;
+    const dtype_info *i = dtype_info_of((dtype_t)ov);
+    return !i || i->next == KEYS_CYCLE_FIRST ? -1 : (int)i->next;
 }
 
 static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
@@ -38,7 +49,7 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
     }
     case 'c':
         if (s->n_replicas > 0) {
-            char lab[16], m[64];
+            char lab[PANEL_LABEL_LEN], m[64];
             cmd->kind = CMD_COMPARE_STOP;
             cmd->arg = s->replica_selected;
             panel_replica_label(&s->replicas[s->replica_selected], lab, sizeof lab);
@@ -72,26 +83,29 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
     return KA_NONE;
 }
 
-/* The compare picker: 1 / 2 add one of the other modes, 3 both; anything else cancels. */
+/* The compare picker: 1 .. n add one of the n other modes, n + 1 all of them; anything else
+ * cancels. */
 static key_action keys_picker(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
 {
-    dtype_t o[2];
-    panel_picker_modes(s->mode, o);
+    dtype_t o[DT_COUNT - 1];
+    int n = panel_picker_modes(s->mode, o);
     v->picker = 0;
     memset(cmd, 0, sizeof *cmd);
     if (key == KEY_RESIZE) {
         v->picker = 1;
         return KA_REDRAW;
     }
-    if (key < '1' || key > '3') {
+    int pick = key - '1', all = pick == n;
+    if (pick < 0 || pick > n) {
         view_message(v, 0, "compare cancelled");
         return KA_REDRAW;
     }
     cmd->kind = CMD_COMPARE_START;
-    cmd->arg = (key != '2' ? 1 << o[0] : 0) | (key != '1' ? 1 << o[1] : 0);
+    for (int k = 0; k < n; k++)
+        if (all || k == pick) cmd->arg |= 1 << o[k];
     char m[96];
     snprintf(m, sizeof m, "starting a comparison: %s vs %s", dtype_label(s->mode),
-             key == '3' ? "both others" : dtype_label(o[key - '1']));
+             all ? (n == 2 ? "both others" : "all others") : dtype_label(o[pick]));
     view_message(v, 0, m);
     return KA_CMD;
 }

@@ -24,9 +24,17 @@ void view_message(ui_view *v, int is_error, const char *text)
     v->msg_is_error = is_error;
 }
 
+/* The colour of each dtype_info.role. */
+static const ui_color role_color[] = {
+    [DT_ROLE_FULL] = UC_FP32, [DT_ROLE_HALF] = UC_FP16, [DT_ROLE_BRAIN] = UC_BF16,
+};
+_Static_assert(sizeof role_color / sizeof role_color[0] == DT_ROLE_COUNT,
+               "a colour for every dtype role");
+
 int panel_dtype_color(dtype_t dt)
 {
-    return dt == DT_F16 ? UC_FP16 : dt == DT_BF16 ? UC_BF16 : UC_FP32;
+    const dtype_info *i = dtype_info_of(dt);
+    return i ? (int)role_color[i->role] : UC_FP32;
 }
 
 int panel_layer_unhealthy(const feed_layer *l)
@@ -74,7 +82,7 @@ static int header_segments(const feed_snapshot *s, segment *sg, int *brk)
     if (s->n_replicas > 0) { /* the mode above is the selected replica's */
         int len = snprintf(sg[n].text, sizeof sg[n].text, "vs");
         for (int i = 0; i < s->n_replicas; i++) {
-            char lab[16];
+            char lab[PANEL_LABEL_LEN];
             if (i == s->replica_selected) continue;
             panel_replica_label(&s->replicas[i], lab, sizeof lab);
             len += snprintf(sg[n].text + len, sizeof sg[n].text - len, " %s", lab);
@@ -300,6 +308,10 @@ static int map_name_width(int w)
 /* Dynamic-range columns (act dr, grd dr) only when the widest name column still leaves room. */
 static int map_wide(int w) { return w - (map_name_width(w) + 60) >= 14; }
 
+/* Columns of the wt / act / grad labels in the precision map. */
+enum { MAP_DTYPE_W = 4 };
+_Static_assert(DT_LABEL_MAX <= MAP_DTYPE_W, "a dtype label fits its precision-map column");
+
 static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int selected)
 {
     int nw = map_name_width(w), bad = panel_layer_unhealthy(l);
@@ -307,10 +319,12 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
     if (l->override >= 0) grid_put(g, x, y, '*', UA_BOLD, UC_WARN);
     grid_text(g, x + 1, y, nw, l->name, attr, col);
     int cx = x + 1 + nw + 1;
-    if (l->has_weight) grid_text(g, cx, y, 4, dtype_label(l->w), UA_BOLD, panel_dtype_color(l->w));
-    else grid_text(g, cx, y, 4, "-", 0, UC_DIM);
-    grid_text(g, cx + 5, y, 4, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
-    grid_text(g, cx + 10, y, 4, dtype_label(l->grad), UA_BOLD, panel_dtype_color(l->grad));
+    if (l->has_weight)
+        grid_text(g, cx, y, MAP_DTYPE_W, dtype_label(l->w), UA_BOLD, panel_dtype_color(l->w));
+    else grid_text(g, cx, y, MAP_DTYPE_W, "-", 0, UC_DIM);
+    grid_text(g, cx + 5, y, MAP_DTYPE_W, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
+    grid_text(g, cx + 10, y, MAP_DTYPE_W, dtype_label(l->grad), UA_BOLD,
+              panel_dtype_color(l->grad));
     char b[7][32];
     map_stat(b[0], 32, l->valid, l->act_amax, "%9.3g");
     map_stat(b[1], 32, l->valid, l->grad_amax, "%9.3g");

@@ -30,7 +30,7 @@ void panel_replica_label(const feed_replica *r, char *buf, size_t n)
 static int replica_tag(ui_grid *g, int x, int y, int maxw, const feed_snapshot *s, int i,
                        int unicode, int brackets)
 {
-    char lab[16], text[32], gl[8];
+    char lab[PANEL_LABEL_LEN], text[32], gl[8];
     panel_replica_label(&s->replicas[i], lab, sizeof lab);
     gl[grid_utf8(panel_replica_glyph(i, unicode), gl)] = 0;
     int sel = brackets && i == s->replica_selected;
@@ -45,7 +45,7 @@ void panel_loss_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_
     char title[128];
     int len = snprintf(title, sizeof title, "Loss");
     for (int i = 0; i < s->n_replicas && len < (int)sizeof title; i++) {
-        char lab[16];
+        char lab[PANEL_LABEL_LEN];
         panel_replica_label(&s->replicas[i], lab, sizeof lab);
         int k = history_replica(h, s->replicas[i].name);
         const ui_series *L = k >= 0 ? &h->rep[k].loss : NULL;
@@ -161,7 +161,7 @@ void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
     }
     for (int k = 0; k < s->n_div && k < in.h; k++) {
         const feed_div *d = &s->div[k];
-        char a[16], b[16], text[160];
+        char a[PANEL_LABEL_LEN], b[PANEL_LABEL_LEN], text[160];
         panel_replica_label(&s->replicas[d->a], a, sizeof a);
         panel_replica_label(&s->replicas[d->b], b, sizeof b);
         int y = in.y + k, x = in.x + 1;
@@ -177,21 +177,26 @@ void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
     }
 }
 
-/* The modes other than the current one, in fp32, fp16, bf16 order. */
-void panel_picker_modes(dtype_t current, dtype_t out[2])
+int panel_picker_modes(dtype_t current, dtype_t out[DT_COUNT - 1])
 {
     int k = 0;
-    for (int d = 0; d < DT_COUNT && k < 2; d++)
+    for (int d = 0; d < DT_COUNT && k < DT_COUNT - 1; d++)
         if (d != (int)current) out[k++] = (dtype_t)d;
+    return k;
 }
 
+/* "compare FP16 with: 1 FP32  2 BF16  3 both   (any other key cancels)" */
 void panel_picker(ui_grid *g, ui_rect r, const feed_snapshot *s)
 {
-    dtype_t o[2];
-    panel_picker_modes(s->mode, o);
+    dtype_t o[DT_COUNT - 1];
+    int n = panel_picker_modes(s->mode, o);
     char text[160];
-    snprintf(text, sizeof text, "compare %s with: 1 %s  2 %s  3 both   (any other key cancels)",
-             dtype_label(s->mode), dtype_label(o[0]), dtype_label(o[1]));
+    size_t len = (size_t)snprintf(text, sizeof text, "compare %s with:", dtype_label(s->mode));
+    for (int k = 0; k < n && len < sizeof text; k++)
+        len += (size_t)snprintf(text + len, sizeof text - len, " %d %s ", k + 1, dtype_label(o[k]));
+    if (len < sizeof text)
+        snprintf(text + len, sizeof text - len, " %d %s   (any other key cancels)", n + 1,
+                 n == 2 ? "both" : "all");
     grid_fill(g, r, ' ', 0, UC_DEFAULT);
     grid_text(g, r.x + 1, r.y, r.w - 1, text, UA_BOLD, UC_WARN);
 }

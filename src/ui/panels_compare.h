@@ -7,6 +7,10 @@
 
 /* Marker of replica i: ● ▲ ■ (ASCII o + x). */
 uint32_t panel_replica_glyph(int i, int unicode);
+/* Room for a replica label: its name or a dtype label, never cut. */
+#define PANEL_LABEL_LEN 16
+_Static_assert(PANEL_LABEL_LEN >= sizeof(((feed_replica *)0)->name) &&
+               PANEL_LABEL_LEN > DT_LABEL_MAX, "a replica label fits PANEL_LABEL_LEN");
 /* "FP16" for a replica named after its mode, else its name. */
 void panel_replica_label(const feed_replica *r, char *buf, size_t n);
 
@@ -16,8 +20,9 @@ void panel_scale_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui
                          const ui_view *v);
 void panel_eval_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
 void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
-/* The two modes a comparison from `current` can add (keys 1 and 2; 3 = both). */
-void panel_picker_modes(dtype_t current, dtype_t out[2]);
+/* The modes a comparison from `current` can add, in dtype-table order (keys 1 .. n; n + 1 =
+ * all of them); returns n (DT_COUNT - 1 for a valid current). */
+int panel_picker_modes(dtype_t current, dtype_t out[DT_COUNT - 1]);
 /* The one-line picker, drawn over the message line. */
 void panel_picker(ui_grid *g, ui_rect r, const feed_snapshot *s);
 

@@ -168,7 +168,6 @@ typedef struct {
     feed_snapshot *snap;
     metric_row *rows;
     uint64_t snap_version, msg_seq;
-    FILE *log;
 } tui_state;
 
 enum { TUI_ROWS = 256 };
@@ -190,11 +189,6 @@ static int tui_poll(tui_state *st)
     if (st->snap->msg_seq != st->msg_seq) { /* a newer engine message replaces our own */
         st->msg_seq = st->snap->msg_seq;
         st->view.msg[0] = 0;
-        if (st->log && st->snap->message[0]) {
-            fprintf(st->log, "step %lld: %s%s\n", (long long)st->snap->step,
-                    st->snap->msg_is_error ? "error: " : "", st->snap->message);
-            fflush(st->log);
-        }
     }
     return changed;
 }
@@ -259,7 +253,6 @@ static void tui_state_free(tui_state *st)
     history_free(&st->hist);
     free(st->snap);
     free(st->rows);
-    if (st->log) fclose(st->log);
 }
 
 int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
@@ -275,7 +268,6 @@ int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
         tui_quit(&(tui_state){.f = f});
         return -1;
     }
-    if (o->log_path && *o->log_path) st.log = fopen(o->log_path, "a");
     /* before newterm: ncurses then installs no handler of its own (its SIGTERM one exits 1
      * without the final save) */
     struct sigaction sa;

@@ -7,7 +7,7 @@
 
 #include "feed.h"
 
-typedef struct { int delay_tenths; int no_color; int no_unicode; const char *log_path; } tui_options;
+typedef struct { int delay_tenths; int no_color; int no_unicode; } tui_options;
 /* 0 when a screen can start: stdout and stdin are terminals, TERM is set, not "dumb", and
  * newterm() works; else -1 and err = one line that points to --headless. Restores the terminal. */
 int tui_check_terminal(char *err, size_t errlen);
