@@ -1,15 +1,14 @@
-/* config.c — the option table and everything it drives: defaults, command line, config file,
- * --help and cfg_write_file. Adding an option is one table line (see OPTIONS below). */
+/* config.c — the option table and what it drives: defaults, values, the command line and
+ * validation (files and --help: config_file.c). Adding an option is one table line (OPTIONS). */
 #include "config.h"
+#include "config_opts.h"
+#include "errfmt.h"
 #include "precision.h"
-
-#include "fsutil.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 _Static_assert(sizeof(sched_kind) == sizeof(int), "enum fields are set through int");
 _Static_assert(sizeof(strategy_kind) == sizeof(int), "enum fields are set through int");
@@ -25,48 +23,9 @@ _Static_assert(sizeof(loss_scale_kind) == sizeof(int), "enum fields are set thro
 _Static_assert(sizeof(device_kind) == sizeof(int), "enum fields are set through int");
 _Static_assert(sizeof(dtype_t) == sizeof(int), "enum fields are set through int");
 
-typedef enum { T_INT, T_I64, T_U64, T_DBL, T_BOOL, T_STR, T_ENUM, T_CUSTOM } opt_type;
-typedef enum {
-    G_MODEL, G_DATA, G_PREC, G_SCALE, G_OPTIM, G_SCHED, G_CKPT, G_RUN, G_COUNT
-} opt_group;
-
-static const char *const group_title[G_COUNT] = {
+const char *const cfg_group_title[G_COUNT] = {
     "Model", "Data", "Precision", "Loss scaling", "Optimizer", "Schedule",
     "Checkpoints and logs", "Run",
-};
-
-enum {
-    F_NOSAVE = 1,  /* not written by cfg_write_file (aliases, flags, --config, --help) */
-    F_NEG1 = 2,    /* -1 accepted besides [min, max] */
-    F_XMIN = 4,    /* min is exclusive */
-    F_XMAX = 8,    /* max is exclusive */
-    F_CLIONLY = 16 /* refused inside a config file */
-};
-
-/* Parse-time state a single cfg_set cannot see: what this source (file or command line)
- * gave, for "--eval_steps alone implies steps" and "--fp16 with --bf16 is an error". */
-typedef struct {
-    bool eval_strategy, eval_steps, fp16, bf16;
-} cfg_seen;
-
-typedef struct cfg_option cfg_option;
-typedef int (*opt_setter)(mp_config *c, const cfg_option *o, const char *v, char *err,
-                          size_t errlen);
-typedef void (*opt_writer)(const mp_config *c, const cfg_option *o, char *buf, size_t len);
-
-struct cfg_option {
-    const char *name;
-    opt_type type;
-    opt_group group;
-    size_t off, size;
-    double min, max;
-    const char *const *choices; /* T_ENUM: names indexed by value, NULL-terminated */
-    opt_setter set;             /* T_CUSTOM */
-    opt_writer write;           /* T_CUSTOM; NULL with F_NOSAVE */
-    unsigned flags;
-    const char *def;            /* applied by cfg_defaults and shown by --help; NULL = none */
-    const char *meta;           /* argument name in --help; NULL = flag */
-    const char *help;
 };
 
 static const char *const sched_names[] = {"linear", "cosine", "constant", NULL};
@@ -77,8 +36,6 @@ static const char *const on_nan_names[] = {"stop", "continue", NULL};
 
 /* ---------- error helper ---------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Control bytes as \xNN: names and values echoed from a config file or the command line
  * must not reach the terminal raw (an ESC sequence could retitle or clear it). */
 static void escape_controls(char *s, size_t len)
@@ -99,15 +56,13 @@ static void escape_controls(char *s, size_t len)
     free(copy);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        escape_controls(err, errlen);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    verrfmt(err, errlen, fmt, ap);
+    va_end(ap);
+    if (err && errlen) escape_controls(err, errlen);
     return -1;
 }
 
@@ -161,7 +116,7 @@ static int parse_bool(const char *s, int *out)
 }
 
 /* Shortest "%.*g" that reads back as the same double. */
-static void fmt_double(char *buf, size_t len, double v)
+void cfg_fmt_double(char *buf, size_t len, double v)
 {
     for (int prec = 6; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, v);
@@ -170,7 +125,7 @@ static void fmt_double(char *buf, size_t len, double v)
 }
 
 static void *field(mp_config *c, const cfg_option *o) { return (char *)c + o->off; }
-static const void *cfield(const mp_config *c, const cfg_option *o)
+const void *cfg_cfield(const mp_config *c, const cfg_option *o)
 {
     return (const char *)c + o->off;
 }
@@ -180,8 +135,8 @@ static const void *cfield(const mp_config *c, const cfg_option *o)
 static void range_text(const cfg_option *o, char *buf, size_t len)
 {
     char lo[32], hi[32];
-    fmt_double(lo, sizeof lo, o->min);
-    fmt_double(hi, sizeof hi, o->max);
+    cfg_fmt_double(lo, sizeof lo, o->min);
+    cfg_fmt_double(hi, sizeof hi, o->max);
     const char *neg1 = (o->flags & F_NEG1) ? "-1 or " : "";
     bool has_max = o->max < 1e300;
     if (!has_max)
@@ -205,7 +160,7 @@ static int range_fail(const cfg_option *o, const char *v, char *err, size_t errl
 {
     char r[96];
     range_text(o, r, sizeof r);
-    return fail(err, errlen, "--%s: '%s' must be %s", o->name, v, r);
+    return cfg_fail(err, errlen, "--%s: '%s' must be %s", o->name, v, r);
 }
 
 /* ---------- setters by type ---------- */
@@ -214,7 +169,7 @@ static int set_number(mp_config *c, const cfg_option *o, const char *v, char *er
 {
     if (o->type == T_DBL) {
         double d;
-        if (parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+        if (parse_double(v, &d)) return cfg_fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
         if (!in_range(o, d)) return range_fail(o, v, err, errlen);
         *(double *)field(c, o) = d;
         return 0;
@@ -222,12 +177,12 @@ static int set_number(mp_config *c, const cfg_option *o, const char *v, char *er
     if (o->type == T_U64) {
         unsigned long long u;
         if (parse_u64(v, &u))
-            return fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
+            return cfg_fail(err, errlen, "--%s: '%s' is not a non-negative integer", o->name, v);
         *(uint64_t *)field(c, o) = u;
         return 0;
     }
     long long i;
-    if (parse_i64(v, &i)) return fail(err, errlen, "--%s: '%s' is not an integer", o->name, v);
+    if (parse_i64(v, &i)) return cfg_fail(err, errlen, "--%s: '%s' is not an integer", o->name, v);
     if (!in_range(o, (double)i)) return range_fail(o, v, err, errlen);
     if (o->type == T_INT) *(int *)field(c, o) = (int)i;
     else *(int64_t *)field(c, o) = i;
@@ -241,7 +196,7 @@ static int choice_fail(const cfg_option *o, const char *v, char *err, size_t err
         if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
         strncat(list, o->choices[i], sizeof list - strlen(list) - 1);
     }
-    return fail(err, errlen, "--%s: '%s' is not one of %s", o->name, v, list);
+    return cfg_fail(err, errlen, "--%s: '%s' is not one of %s", o->name, v, list);
 }
 
 static int set_enum(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
@@ -258,7 +213,7 @@ static int set_enum(mp_config *c, const cfg_option *o, const char *v, char *err,
 static int set_str(mp_config *c, const cfg_option *o, const char *v, char *err, size_t errlen)
 {
     if (strlen(v) >= o->size)
-        return fail(err, errlen, "--%s: value longer than %zu characters", o->name, o->size - 1);
+        return cfg_fail(err, errlen, "--%s: value longer than %zu characters", o->name, o->size - 1);
     memcpy(field(c, o), v, strlen(v) + 1);
     return 0;
 }
@@ -267,7 +222,7 @@ static int set_bool(mp_config *c, const cfg_option *o, const char *v, char *err,
 {
     int b = 1;
     if (v && parse_bool(v, &b))
-        return fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
+        return cfg_fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
     *(int *)field(c, o) = b;
     return 0;
 }
@@ -279,7 +234,7 @@ static int dtype_fail(const char *name, const char *v, const char *extra, char *
                       size_t errlen)
 {
     char list[128];
-    return fail(err, errlen, "--%s: '%s' is not one of %s%s", name, v,
+    return cfg_fail(err, errlen, "--%s: '%s' is not one of %s%s", name, v,
                 dtype_names_joined(", ", list, sizeof list), extra);
 }
 
@@ -304,7 +259,7 @@ static int set_mode_flag(mp_config *c, const cfg_option *o, const char *v, char 
 {
     int b = 1;
     if (v && parse_bool(v, &b))
-        return fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
+        return cfg_fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0)", o->name, v);
     if (b) c->precision = dt;
     else if (c->precision == dt) c->precision = DT_F32;
     return 0;
@@ -323,7 +278,7 @@ static int set_bf16(mp_config *c, const cfg_option *o, const char *v, char *err,
 /* Loss scales are fp32 numbers: anything above FLT_MAX would become inf. */
 static int scale_range_fail(const cfg_option *o, const char *v, char *err, size_t errlen)
 {
-    return fail(err, errlen, "--%s: '%s' is beyond the fp32 range (at most %.8g)", o->name, v,
+    return cfg_fail(err, errlen, "--%s: '%s' is beyond the fp32 range (at most %.8g)", o->name, v,
                 (double)FLT_MAX);
 }
 
@@ -339,7 +294,7 @@ static int set_loss_scale(mp_config *c, const cfg_option *o, const char *v, char
     }
     double d;
     if (parse_double(v, &d) || !(d > 0))
-        return fail(err, errlen,
+        return cfg_fail(err, errlen,
                     "--%s: '%s' is not one of auto, dynamic, none or a positive number", o->name,
                     v);
     if (d > FLT_MAX) return scale_range_fail(o, v, err, errlen);
@@ -352,7 +307,7 @@ static void write_loss_scale(const mp_config *c, const cfg_option *o, char *buf,
 {
     (void)o;
     static const char *const kinds[] = {"auto", "dynamic", "none"};
-    if (c->loss_scale == LS_STATIC) fmt_double(buf, len, c->static_scale);
+    if (c->loss_scale == LS_STATIC) cfg_fmt_double(buf, len, c->static_scale);
     else if ((unsigned)c->loss_scale < 3) snprintf(buf, len, "%s", kinds[c->loss_scale]);
     else snprintf(buf, len, "?");
 }
@@ -362,8 +317,8 @@ static int set_static_scale(mp_config *c, const cfg_option *o, const char *v, ch
                             size_t errlen)
 {
     double d;
-    if (parse_double(v, &d)) return fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
-    if (d < 0) return fail(err, errlen, "--%s: '%s' must be >= 0", o->name, v);
+    if (parse_double(v, &d)) return cfg_fail(err, errlen, "--%s: '%s' is not a number", o->name, v);
+    if (d < 0) return cfg_fail(err, errlen, "--%s: '%s' must be >= 0", o->name, v);
     if (d > FLT_MAX) return scale_range_fail(o, v, err, errlen);
     c->static_scale = d;
     if (d > 0) c->loss_scale = LS_STATIC;
@@ -373,17 +328,17 @@ static int set_static_scale(mp_config *c, const cfg_option *o, const char *v, ch
 static void write_static_scale(const mp_config *c, const cfg_option *o, char *buf, size_t len)
 {
     (void)o;
-    fmt_double(buf, len, c->static_scale);
+    cfg_fmt_double(buf, len, c->static_scale);
 }
 
 static int add_override(mp_config *c, const char *item, char *err, size_t errlen)
 {
     const char *eq = strrchr(item, '=');
     if (!eq || eq == item)
-        return fail(err, errlen, "--override: '%s' is not NAME=DTYPE", item);
+        return cfg_fail(err, errlen, "--override: '%s' is not NAME=DTYPE", item);
     size_t nlen = (size_t)(eq - item);
     if (nlen >= sizeof c->overrides[0].pattern)
-        return fail(err, errlen, "--override: name '%.*s' longer than %zu characters", (int)nlen,
+        return cfg_fail(err, errlen, "--override: name '%.*s' longer than %zu characters", (int)nlen,
                     item, sizeof c->overrides[0].pattern - 1);
     int dt = -1;
     const char *d = eq + 1;
@@ -392,7 +347,7 @@ static int add_override(mp_config *c, const char *item, char *err, size_t errlen
     else if (dtype_parse(d, &parsed) == 0) dt = (int)parsed;
     else return dtype_fail("override", d, ", inherit", err, errlen);
     if (c->n_overrides >= CFG_MAX_OVERRIDES)
-        return fail(err, errlen, "--override: more than %d overrides", CFG_MAX_OVERRIDES);
+        return cfg_fail(err, errlen, "--override: more than %d overrides", CFG_MAX_OVERRIDES);
     cfg_override *ov = &c->overrides[c->n_overrides++];
     memcpy(ov->pattern, item, nlen);
     ov->pattern[nlen] = '\0';
@@ -406,8 +361,8 @@ static int set_override(mp_config *c, const cfg_option *o, const char *v, char *
 {
     (void)o;
     char buf[1024];
-    if (!*v) return fail(err, errlen, "--override: missing NAME=DTYPE");
-    if (strlen(v) >= sizeof buf) return fail(err, errlen, "--override: value too long");
+    if (!*v) return cfg_fail(err, errlen, "--override: missing NAME=DTYPE");
+    if (strlen(v) >= sizeof buf) return cfg_fail(err, errlen, "--override: value too long");
     strcpy(buf, v);
     mp_config tmp = *c; /* all or nothing */
     char *save = NULL;
@@ -423,7 +378,7 @@ static int set_compare(mp_config *c, const cfg_option *o, const char *v, char *e
 {
     if (!*v) return c->compare[0] = '\0', 0;
     char buf[64], out[64] = "";
-    if (strlen(v) >= sizeof buf) return fail(err, errlen, "--%s: value too long", o->name);
+    if (strlen(v) >= sizeof buf) return cfg_fail(err, errlen, "--%s: value too long", o->name);
     strcpy(buf, v);
     int n = 0, seen[DT_COUNT] = {0};
     char *save = NULL;
@@ -431,12 +386,12 @@ static int set_compare(mp_config *c, const cfg_option *o, const char *v, char *e
         dtype_t dt;
         if (dtype_parse(tok, &dt))
             return dtype_fail(o->name, tok, "", err, errlen);
-        if (seen[dt]++) return fail(err, errlen, "--%s: '%s' given twice", o->name, tok);
+        if (seen[dt]++) return cfg_fail(err, errlen, "--%s: '%s' given twice", o->name, tok);
         if (n) strcat(out, ",");
         strcat(out, dtype_name(dt));
     }
     if (n < 2)
-        return fail(err, errlen, "--%s: '%s' needs two or more modes, e.g. fp16,bf16", o->name,
+        return cfg_fail(err, errlen, "--%s: '%s' needs two or more modes, e.g. fp16,bf16", o->name,
                     v);
     strcpy(c->compare, out);
     return 0;
@@ -564,8 +519,10 @@ static const cfg_option OPTIONS[] = {
     CUSTOM("version", G_RUN, set_nothing, NULL, F_NOSAVE | F_CLIONLY, NULL, NULL, "print the version"),
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+const cfg_option *const cfg_options = OPTIONS;
+const size_t cfg_n_options = N_OPTIONS;
 
-static const cfg_option *opt_find(const char *name, size_t len)
+const cfg_option *cfg_opt_find(const char *name, size_t len)
 {
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (strlen(OPTIONS[i].name) == len && !strncmp(OPTIONS[i].name, name, len))
@@ -573,14 +530,14 @@ static const cfg_option *opt_find(const char *name, size_t len)
     return NULL;
 }
 
-static bool opt_is_flag(const cfg_option *o) { return o->meta == NULL; }
+bool cfg_opt_is_flag(const cfg_option *o) { return o->meta == NULL; }
 
 /* ---------- setting one option ---------- */
 
-static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen *seen,
-                     char *err, size_t errlen)
+int cfg_opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen *seen,
+                  char *err, size_t errlen)
 {
-    if (!v && !opt_is_flag(o)) return fail(err, errlen, "--%s: missing value", o->name);
+    if (!v && !cfg_opt_is_flag(o)) return cfg_fail(err, errlen, "--%s: missing value", o->name);
     int rc;
     switch (o->type) {
     case T_INT: case T_I64: case T_U64: case T_DBL: rc = set_number(c, o, v, err, errlen); break;
@@ -589,7 +546,7 @@ static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen 
     case T_ENUM: rc = set_enum(c, o, v, err, errlen); break;
     default:
         if (o->set == set_nothing && v)
-            return fail(err, errlen, "--%s takes no value", o->name);
+            return cfg_fail(err, errlen, "--%s takes no value", o->name);
         rc = o->set(c, o, v, err, errlen);
         break;
     }
@@ -604,19 +561,19 @@ static int opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen 
 }
 
 /* After one source (file or command line) is applied. */
-static int seen_finish(mp_config *c, const cfg_seen *s, char *err, size_t errlen)
+int cfg_seen_finish(mp_config *c, const cfg_seen *s, char *err, size_t errlen)
 {
     if (s->fp16 && s->bf16)
-        return fail(err, errlen, "--fp16 and --bf16 both given: choose one (or --precision)");
+        return cfg_fail(err, errlen, "--fp16 and --bf16 both given: choose one (or --precision)");
     if (s->eval_steps && !s->eval_strategy) c->eval_strategy = STRAT_STEPS;
     return 0;
 }
 
 int cfg_set(mp_config *c, const char *name, const char *value, char *err, size_t errlen)
 {
-    const cfg_option *o = opt_find(name, strlen(name));
-    if (!o) return fail(err, errlen, "unknown option '--%s' (see --help)", name);
-    return opt_apply(c, o, value, NULL, err, errlen);
+    const cfg_option *o = cfg_opt_find(name, strlen(name));
+    if (!o) return cfg_fail(err, errlen, "unknown option '--%s' (see --help)", name);
+    return cfg_opt_apply(c, o, value, NULL, err, errlen);
 }
 
 void cfg_defaults(mp_config *c)
@@ -624,89 +581,8 @@ void cfg_defaults(mp_config *c)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const cfg_option *o = &OPTIONS[i];
-        if (o->def) opt_apply(c, o, o->def, NULL, NULL, 0); /* defaults are tested to parse */
+        if (o->def) cfg_opt_apply(c, o, o->def, NULL, NULL, 0); /* defaults are tested to parse */
     }
-}
-
-/* ---------- config file ---------- */
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-    return s;
-}
-
-/* One `name = value` (or bare flag) line; msg without the file:line prefix. */
-static int file_line(mp_config *c, char *line, cfg_seen *seen, char *err, size_t errlen)
-{
-    char *eq = strchr(line, '=');
-    char *name = line, *value = NULL;
-    if (eq) {
-        *eq = '\0';
-        value = trim(eq + 1);
-    }
-    name = trim(name);
-    while (*name == '-') name++;
-    const cfg_option *o = opt_find(name, strlen(name));
-    if (!o) return fail(err, errlen, "unknown option '%s'", name);
-    if (o->flags & F_CLIONLY)
-        return fail(err, errlen, "'%s' is allowed on the command line only", name);
-    if (!value && !opt_is_flag(o)) return fail(err, errlen, "%s: expected '%s = value'", name, name);
-    return opt_apply(c, o, value, seen, err, errlen);
-}
-
-/* Only a regular file: a FIFO would block the open, a device (/dev/zero) read forever. */
-static FILE *open_config(const char *path, char *err, size_t errlen)
-{
-    const char *kind = NULL;
-    int fd = fsutil_open_regular(path, &kind);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-    if (f) return f;
-    if (fd == -2)
-        fail(err, errlen, "%s: cannot read config file: it is %s, not a regular file; give "
-             "--config a regular file", path, kind);
-    else
-        fail(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
-    if (fd >= 0) close(fd);
-    return NULL;
-}
-
-int cfg_load_file(mp_config *c, const char *path, char *err, size_t errlen)
-{
-    FILE *f = open_config(path, err, errlen);
-    if (!f) return -1;
-    mp_config tmp = *c;
-    cfg_seen seen = {0};
-    char *line = NULL, msg[512];
-    size_t cap = 0;
-    int lineno = 0, rc = 0;
-    ssize_t got;
-    while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (memchr(line, '\0', (size_t)got)) {
-            rc = fail(err, errlen, "%s:%d: a NUL byte; a config file is text, one 'name = "
-                      "value' per line", path, lineno);
-            break;
-        }
-        /* A UTF-8 byte-order mark, as some Windows editors write. */
-        char *s = trim(lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3) ? line + 3 : line);
-        if (!*s || *s == '#') continue;
-        if (file_line(&tmp, s, &seen, msg, sizeof msg)) {
-            /* inside a file options are written without dashes */
-            fail(err, errlen, "%s:%d: %s", path, lineno, msg + (strncmp(msg, "--", 2) ? 0 : 2));
-            rc = -1;
-        }
-    }
-    if (rc == 0 && ferror(f))
-        rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
-    if (rc == 0 && seen_finish(&tmp, &seen, msg, sizeof msg))
-        rc = fail(err, errlen, "%s: %s", path, msg);
-    free(line);
-    fclose(f);
-    if (rc == 0) *c = tmp;
-    return rc;
 }
 
 /* ---------- command line ---------- */
@@ -735,7 +611,7 @@ static void cli_next(int argc, char **argv, int *i, cli_arg *a)
     a->name_len = strlen(s);
     if (!strcmp(s, "-h")) {
         a->is_option = true;
-        a->opt = opt_find("help", 4);
+        a->opt = cfg_opt_find("help", 4);
         return;
     }
     if (strncmp(s, "--", 2) != 0) return;
@@ -743,14 +619,14 @@ static void cli_next(int argc, char **argv, int *i, cli_arg *a)
     const char *n = s + 2, *eq = strchr(n, '=');
     a->name = n;
     a->name_len = eq ? (size_t)(eq - n) : strlen(n);
-    a->opt = opt_find(n, a->name_len);
+    a->opt = cfg_opt_find(n, a->name_len);
     if (eq) {
         a->value = eq + 1;
         return;
     }
     if (!a->opt) return;
     const char *next = *i < argc ? argv[*i] : NULL;
-    if (opt_is_flag(a->opt)) {
+    if (cfg_opt_is_flag(a->opt)) {
         /* HfArgumentParser style `--fp16 True` */
         if (a->opt->set != set_nothing && is_bool_literal(next)) a->value = argv[(*i)++];
         return;
@@ -765,9 +641,9 @@ static void cli_next(int argc, char **argv, int *i, cli_arg *a)
 static cfg_result cli_error(char *msg, size_t msglen, const cli_arg *a)
 {
     if (!a->is_option)
-        fail(msg, msglen, "unexpected argument '%s' (options start with --; see --help)", a->name);
+        cfg_fail(msg, msglen, "unexpected argument '%s' (options start with --; see --help)", a->name);
     else
-        fail(msg, msglen, "unknown option '--%.*s' (see --help)", (int)a->name_len, a->name);
+        cfg_fail(msg, msglen, "unknown option '--%.*s' (see --help)", (int)a->name_len, a->name);
     return CFG_ERR;
 }
 
@@ -789,7 +665,7 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
         }
         if (a.opt->set == set_config && a.value) {
             if (config) {
-                fail(msg, msglen, "--%s: a second config file ('%s' after '%s'); give one "
+                cfg_fail(msg, msglen, "--%s: a second config file ('%s' after '%s'); give one "
                      "--config and the rest as options", a.opt->name, a.value, config);
                 return CFG_ERR;
             }
@@ -803,14 +679,14 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
         cli_next(argc, argv, &i, &a);
         if (!a.opt) return cli_error(msg, msglen, &a);
         if (a.missing) {
-            fail(msg, msglen, "--%s: missing value", a.opt->name);
+            cfg_fail(msg, msglen, "--%s: missing value", a.opt->name);
             return CFG_ERR;
         }
-        if (opt_apply(c, a.opt, a.value, &seen, msg, msglen)) return CFG_ERR;
+        if (cfg_opt_apply(c, a.opt, a.value, &seen, msg, msglen)) return CFG_ERR;
         if (a.opt->set == set_precision || a.opt->set == set_fp16 || a.opt->set == set_bf16)
             c->precision_from_cli = 1; /* it wins over a resumed checkpoint's mode */
     }
-    return seen_finish(c, &seen, msg, msglen) ? CFG_ERR : CFG_OK;
+    return cfg_seen_finish(c, &seen, msg, msglen) ? CFG_ERR : CFG_OK;
 }
 
 /* ---------- validation ---------- */
@@ -818,9 +694,9 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
 static double opt_number(const mp_config *c, const cfg_option *o)
 {
     switch (o->type) {
-    case T_INT: return *(const int *)cfield(c, o);
-    case T_I64: return (double)*(const int64_t *)cfield(c, o);
-    default: return *(const double *)cfield(c, o);
+    case T_INT: return *(const int *)cfg_cfield(c, o);
+    case T_I64: return (double)*(const int64_t *)cfg_cfield(c, o);
+    default: return *(const double *)cfg_cfield(c, o);
     }
 }
 
@@ -831,12 +707,12 @@ static int validate_overrides(const mp_config *c, char *err, size_t errlen)
     prec_policy p;
     char msg[256];
     if (c->n_overrides == 0) return 0;
-    if (prec_init(&p, c->n_layer, c->precision)) return fail(err, errlen, "out of memory");
+    if (prec_init(&p, c->n_layer, c->precision)) return cfg_fail(err, errlen, "out of memory");
     int rc = 0;
     for (int i = 0; i < c->n_overrides && rc == 0; i++)
         if (prec_set_override(&p, c->overrides[i].pattern, c->overrides[i].dtype, msg,
                               sizeof msg) < 0)
-            rc = fail(err, errlen, "--%s", msg);
+            rc = cfg_fail(err, errlen, "--%s", msg);
     prec_free(&p);
     return rc;
 }
@@ -849,131 +725,28 @@ int cfg_validate(const mp_config *c, char *err, size_t errlen)
         double v = opt_number(c, o);
         if (!in_range(o, v) || isnan(v)) {
             char buf[64];
-            fmt_double(buf, sizeof buf, v);
+            cfg_fmt_double(buf, sizeof buf, v);
             return range_fail(o, buf, err, errlen);
         }
     }
     if (c->n_embd % c->n_head)
-        return fail(err, errlen, "--n_embd %d is not divisible by --n_head %d", c->n_embd,
+        return cfg_fail(err, errlen, "--n_embd %d is not divisible by --n_head %d", c->n_embd,
                     c->n_head);
     if ((unsigned)c->precision >= DT_COUNT)
-        return fail(err, errlen, "--precision: invalid value %d", (int)c->precision);
+        return cfg_fail(err, errlen, "--precision: invalid value %d", (int)c->precision);
     if (c->fp16_full_eval && c->bf16_full_eval)
-        return fail(err, errlen, "--fp16_full_eval and --bf16_full_eval both set: choose one");
+        return cfg_fail(err, errlen, "--fp16_full_eval and --bf16_full_eval both set: choose one");
     if (c->loss_scale == LS_STATIC && !(c->static_scale > 0 && isfinite(c->static_scale)))
-        return fail(err, errlen, "--loss_scale: a static scale must be a positive number");
+        return cfg_fail(err, errlen, "--loss_scale: a static scale must be a positive number");
     if (c->loss_scale != LS_STATIC && c->min_loss_scale > c->init_scale)
-        return fail(err, errlen, "--min_loss_scale %g is above --init_scale %g",
+        return cfg_fail(err, errlen, "--min_loss_scale %g is above --init_scale %g",
                     c->min_loss_scale, c->init_scale);
-    if (!c->output_dir[0]) return fail(err, errlen, "--output_dir: must not be empty");
+    if (!c->output_dir[0]) return cfg_fail(err, errlen, "--output_dir: must not be empty");
     if (c->n_overrides < 0 || c->n_overrides > CFG_MAX_OVERRIDES)
-        return fail(err, errlen, "--override: %d overrides (at most %d)", c->n_overrides,
+        return cfg_fail(err, errlen, "--override: %d overrides (at most %d)", c->n_overrides,
                     CFG_MAX_OVERRIDES);
     if (c->resume_from_checkpoint[0] && c->init_from[0])
-        return fail(err, errlen, "--resume_from_checkpoint and --init_from both given: resume "
+        return cfg_fail(err, errlen, "--resume_from_checkpoint and --init_from both given: resume "
                     "restores the whole run, init_from only weights; choose one");
     return validate_overrides(c, err, errlen);
-}
-
-/* ---------- writing ---------- */
-
-static void opt_format(const mp_config *c, const cfg_option *o, char *buf, size_t len)
-{
-    switch (o->type) {
-    case T_INT: snprintf(buf, len, "%d", *(const int *)cfield(c, o)); break;
-    case T_I64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)cfield(c, o)); break;
-    case T_U64:
-        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)cfield(c, o));
-        break;
-    case T_DBL: fmt_double(buf, len, *(const double *)cfield(c, o)); break;
-    case T_BOOL: snprintf(buf, len, "%s", *(const int *)cfield(c, o) ? "true" : "false"); break;
-    case T_STR: snprintf(buf, len, "%s", (const char *)cfield(c, o)); break;
-    case T_ENUM: {
-        int v = *(const int *)cfield(c, o), n = 0;
-        while (o->choices[n]) n++;
-        snprintf(buf, len, "%s", v >= 0 && v < n ? o->choices[v] : "?");
-        break;
-    }
-    default: o->write(c, o, buf, len); break;
-    }
-}
-
-static int write_overrides(FILE *f, const mp_config *c)
-{
-    for (int i = 0; i < c->n_overrides; i++) {
-        const cfg_override *ov = &c->overrides[i];
-        const char *d = ov->dtype < 0 ? "inherit" : dtype_name((dtype_t)ov->dtype);
-        if (fprintf(f, "override = %s=%s\n", ov->pattern, d) < 0) return -1;
-    }
-    return 0;
-}
-
-int cfg_write_file(const mp_config *c, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) return fail(err, errlen, "%s: cannot write config file: %s", path, strerror(errno));
-    int bad = fprintf(f, "# mptui %s configuration; use with --config %s\n", MPTUI_VERSION,
-                      path) < 0;
-    char val[CFG_PATH_MAX + 64];
-    for (size_t i = 0; i < N_OPTIONS && !bad; i++) {
-        const cfg_option *o = &OPTIONS[i];
-        if (!strcmp(o->name, "override")) {
-            bad = write_overrides(f, c) != 0;
-            continue;
-        }
-        if (o->flags & F_NOSAVE) continue;
-        opt_format(c, o, val, sizeof val);
-        bad = fprintf(f, "%s = %s\n", o->name, val) < 0;
-    }
-    if (fflush(f) != 0) bad = 1;
-    int saved = errno;
-    if (fclose(f) != 0) bad = 1;
-    if (bad) return fail(err, errlen, "%s: write failed: %s", path, strerror(saved ? saved : EIO));
-    return 0;
-}
-
-/* ---------- help ---------- */
-
-static char help_buf[16384];
-static pthread_once_t help_once = PTHREAD_ONCE_INIT;
-
-static void help_append(size_t *used, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void help_append(size_t *used, const char *fmt, ...)
-{
-    if (*used >= sizeof help_buf) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(help_buf + *used, sizeof help_buf - *used, fmt, ap);
-    va_end(ap);
-    if (n > 0) *used += (size_t)n;
-}
-
-static void help_option(size_t *used, const cfg_option *o)
-{
-    char left[96];
-    snprintf(left, sizeof left, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
-    if (strlen(left) > 34) help_append(used, "  %s\n  %-34s %s", left, "", o->help);
-    else help_append(used, "  %-34s %s", left, o->help);
-    if (o->def) help_append(used, " [default: %s]", *o->def ? o->def : "\"\"");
-    help_append(used, "\n");
-}
-
-static void help_build(void)
-{
-    size_t used = 0;
-    help_append(&used,
-                "usage: mptui [--config FILE] [--NAME VALUE | --NAME=VALUE]...\n"
-                "Train a small GPT in fp32, fp16 or bf16 and watch it live (--headless: no TUI).\n"
-                "Options use Hugging Face TrainingArguments names; flags also take true/false.\n");
-    for (int g = 0; g < G_COUNT; g++) {
-        help_append(&used, "\n%s:\n", group_title[g]);
-        for (size_t i = 0; i < N_OPTIONS; i++)
-            if (OPTIONS[i].group == (opt_group)g) help_option(&used, &OPTIONS[i]);
-    }
-}
-
-const char *cfg_help_text(void)
-{
-    pthread_once(&help_once, help_build);
-    return help_buf;
 }
