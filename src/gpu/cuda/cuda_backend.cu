@@ -174,7 +174,7 @@ int cu_sync(cuda_backend *cb, const char *where)
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-static void *cuda_alloc(backend *be, size_t bytes)
+void *cuda_alloc(backend *be, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed) return NULL;
@@ -218,7 +218,7 @@ static void *cuda_alloc(backend *be, size_t bytes)
     return p;
 }
 
-static void cuda_free(backend *be, void *p)
+void cuda_free(backend *be, void *p)
 {
     cuda_backend *cb = cu_of(be);
     if (!p) return;
@@ -261,7 +261,7 @@ void *cu_scratch(cuda_backend *cb, cu_scratch_slot slot, size_t bytes)
     return p;
 }
 
-static void cuda_zero(backend *be, void *p, size_t bytes)
+void cuda_zero(backend *be, void *p, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes) return;
@@ -271,7 +271,7 @@ static void cuda_zero(backend *be, void *p, size_t bytes)
 
 /* Pageable source: cudaMemcpyAsync returns once the bytes are staged, so the caller may
  * reuse its buffer at once; the copy stays ordered with the kernels on the stream. */
-static void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes) return;
@@ -280,7 +280,7 @@ static void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
              "bk_upload", "%zu bytes", bytes);
 }
 
-static void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed) {
@@ -295,7 +295,7 @@ static void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
         memset(dst, 0, bytes);
 }
 
-static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes || dst == src) return;
@@ -315,7 +315,7 @@ static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
 
 /* ---- lifetime ---- */
 
-static void cuda_destroy(backend *be)
+void cuda_destroy(backend *be)
 {
     cuda_backend *cb = cu_of(be);
     cu_enter(cb);
@@ -335,9 +335,9 @@ static void cuda_destroy(backend *be)
     free(cb);
 }
 
-static const char *cuda_describe(const backend *be) { return ((const cuda_backend *)be)->desc; }
+const char *cuda_describe(const backend *be) { return ((const cuda_backend *)be)->desc; }
 
-static int cuda_status(const backend *be, char *err, size_t errlen)
+int cuda_status(const backend *be, char *err, size_t errlen)
 {
     cuda_backend *cb = (cuda_backend *)be;
     cu_enter(cb);
@@ -348,41 +348,11 @@ static int cuda_status(const backend *be, char *err, size_t errlen)
     return -1;
 }
 
-static const bk_ops cuda_ops = {
-    .destroy = cuda_destroy,
-    .describe = cuda_describe,
-    .status = cuda_status,
-    .alloc = cuda_alloc,
-    .free = cuda_free,
-    .zero = cuda_zero,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .copy = cuda_copy,
-    .cast = cuda_cast,
-    .stats = cuda_stats,
-    .sum = cuda_sum,
-    .sumsq = cuda_sumsq,
-    .scale = cuda_scale,
-    .gemm = cuda_gemm,
-    .encoder_forward = cuda_encoder_forward,
-    .encoder_backward = cuda_encoder_backward,
-    .layernorm_forward = cuda_layernorm_forward,
-    .layernorm_backward = cuda_layernorm_backward,
-    .matmul_forward = cuda_matmul_forward,
-    .matmul_backward = cuda_matmul_backward,
-    .attention_forward = cuda_attention_forward,
-    .attention_backward = cuda_attention_backward,
-    .gelu_forward = cuda_gelu_forward,
-    .gelu_backward = cuda_gelu_backward,
-    .residual_forward = cuda_residual_forward,
-    .add_inplace = cuda_add_inplace,
-    .crossentropy_forward = cuda_crossentropy_forward,
-    .crossentropy_backward = cuda_crossentropy_backward,
-    .unscale = cuda_unscale,
-    .unscale_multi = cuda_unscale_multi,
-    .sumsq_multi = cuda_sumsq_multi,
-    .adamw = cuda_adamw,
-};
+/* In the order of bk_ops (C++ wants designators in declaration order). */
+#define CUDA_SLOT(ret, name, params, args) .name = cuda_##name,
+static const bk_ops cuda_ops = {BK_OPS(CUDA_SLOT, CUDA_SLOT) BK_OPS_OPTIONAL(CUDA_SLOT, CUDA_SLOT)
+                                    BK_OPS_BACKEND(CUDA_SLOT, CUDA_SLOT)};
+#undef CUDA_SLOT
 
 static backend *create_fail(cuda_backend *cb, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

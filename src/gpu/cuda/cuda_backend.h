@@ -123,19 +123,6 @@ void cu_to_lowp(cuda_backend *cb, uint16_t *dst, const float *src, size_t n, dty
 /* dst = round_dt(src + bias[col]) for an (rows, cols) matrix, stats into slot. */
 void cu_round_bias(cuda_backend *cb, float *dst, const float *src, const float *bias,
                    size_t rows, size_t cols, dtype_t dt, cu_dstats *slot);
-void cuda_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
-void cuda_stats(backend *be, const float *x, size_t n, num_stats *st);
-double cuda_sum(backend *be, const float *x, size_t n);
-double cuda_sumsq(backend *be, const float *x, size_t n);
-void cuda_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count,
-                      double *out);
-void cuda_scale(backend *be, float *x, size_t n, float s);
-void cuda_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
-                       num_stats *st);
-void cuda_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
-                        dtype_t dt, num_stats *st);
-void cuda_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
-void cuda_add_inplace(backend *be, float *acc, const float *x, size_t n);
 
 /* cuda_gemm.cu */
 /* Column-major-agnostic helper: C(M,N) fp32 row-major (ldc) = alpha op(A) op(B) + beta C,
@@ -144,49 +131,16 @@ int cu_gemm_raw(cuda_backend *cb, const char *op, float *C, long ldc, long strid
                 const void *A, long lda, long strideA, int transA, const void *B, long ldb,
                 long strideB, int transB, dtype_t dt, int M, int N, int K, float alpha,
                 float beta, int batch);
-void cuda_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
-               const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
-               int accumulate, num_stats *st);
-void cuda_matmul_forward(backend *be, float *out, const float *inp, const float *w,
-                         const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
-                         dtype_t dt_w, dtype_t dt_out, num_stats *st);
-void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                          const float *inp, const float *w, int N, int C, int OC, int w_trans,
-                          dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
 
-/* cuda_encoder.cu */
-void cuda_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
-                          const float *wpe, int B, int T, int C);
-void cuda_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
-                           const int32_t *tokens, int B, int T, int C);
-
-/* cuda_layernorm.cu */
-void cuda_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
-                            const float *w, const float *b, int N, int C, dtype_t dt_out,
-                            num_stats *st);
-void cuda_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                             const float *inp, const float *w, const float *mean,
-                             const float *rstd, int N, int C);
-
-/* cuda_attention.cu */
-void cuda_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
-                            int C, int NH, dtype_t dt, num_stats *st);
-void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
-                             const float *qkv, const float *att, int B, int T, int C, int NH,
-                             dtype_t dt, num_stats *st);
-
-/* cuda_loss.cu */
-void cuda_crossentropy_forward(backend *be, float *losses, const float *logits,
-                               const int32_t *targets, int N, int V);
-void cuda_crossentropy_backward(backend *be, float *dlogits, const float *logits,
-                                const int32_t *targets, int N, int V, float dloss, dtype_t dt,
-                                num_stats *st);
-
-/* cuda_optim.cu */
-int cuda_unscale(backend *be, float *g, size_t n, float inv_scale);
-int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
-                       float inv_scale);
-void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                const bk_adamw_scalars *s, float grad_mult);
+/* cuda_<name> for every op of backend_impl.h, multi-tensor forms included. Lifetime and
+ * memory live in cuda_backend.cu, the rest in the file of their layer: cuda_gemm.cu (gemm,
+ * matmul_*), cuda_encoder.cu, cuda_layernorm.cu, cuda_attention.cu, cuda_elementwise.cu
+ * (cast, stats, sum, sumsq, sumsq_multi, scale, gelu_*, residual_forward, add_inplace),
+ * cuda_loss.cu (crossentropy_*), cuda_optim.cu (unscale, unscale_multi, adamw). */
+#define CUDA_DECLARE(ret, name, params, args) ret cuda_##name params;
+BK_OPS(CUDA_DECLARE, CUDA_DECLARE)
+BK_OPS_OPTIONAL(CUDA_DECLARE, CUDA_DECLARE)
+BK_OPS_BACKEND(CUDA_DECLARE, CUDA_DECLARE)
+#undef CUDA_DECLARE
 
 #endif
