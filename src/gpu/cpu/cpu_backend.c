@@ -119,10 +119,32 @@ void cpu_blas_threads(cpu_backend *cb, int n)
     if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
 }
 
-void cpu_stats_gather(num_stats *st, const num_stats *part, int nt)
+void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
+                  cpu_chunk_fn fn, void *ctx)
 {
-    if (!st) return;
-    for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+    size_t nb = (n + chunk - 1) / chunk;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par && nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * chunk;
+        fn(ctx, i0, n - i0 < chunk ? n - i0 : chunk, st ? &part[CPU_TID()] : NULL);
+    }
+    if (st)
+        for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+    dtype_t dt;
+} round_job;
+
+static void round_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    const round_job *j = ctx;
+    num_round(j->dst + i0, j->src + i0, k, j->dt, ps);
 }
 
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
@@ -132,17 +154,8 @@ void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtyp
         if (dst != src) memmove(dst, src, n * sizeof *dst);
         return;
     }
-    enum { BLK = 16384 };
-    size_t nb = (n + BLK - 1) / BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t i = b * BLK, k = n - i < BLK ? n - i : BLK;
-        num_round(dst + i, src + i, k, dt, st ? &part[CPU_TID()] : NULL);
-    }
-    cpu_stats_gather(st, part, nt);
+    round_job j = {dst, src, dt};
+    cpu_parallel(cb, n, 16384, 1, st, round_chunk, &j);
 }
 
 #define CPU_SLOT(ret, name, params, args) .name = cpu_##name,

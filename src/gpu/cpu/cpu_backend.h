@@ -50,10 +50,19 @@ static inline cpu_backend *cpu_of(backend *be) { return (cpu_backend *)be; }
 void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes); /* NULL: error set */
 void cpu_fail(cpu_backend *cb, const char *msg);
 void cpu_blas_threads(cpu_backend *cb, int n);
+/* One chunk of a cpu_parallel loop: items [i0, i0 + k). ps is the running thread's own
+ * stats (NULL when the loop's st is NULL), so threads never share one. */
+typedef void (*cpu_chunk_fn)(void *ctx, size_t i0, size_t k, num_stats *ps);
+/* fn over items [0, n) in chunks of `chunk` (the last one shorter), spread over the threads
+ * (static schedule) when par and there is more than one chunk. The chunks depend on n and
+ * chunk only, never on the thread count, so results are bit-identical for any number of
+ * threads; the threads' stats are merged into st (may be NULL) at the end, an order-free
+ * merge (max, min, counts). */
+void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
+                  cpu_chunk_fn fn, void *ctx);
 /* dst = round_dt(src), threaded, stats added to st (may be NULL). */
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
                    num_stats *st);
-void cpu_stats_gather(num_stats *st, const num_stats *part, int nt);
 
 /* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c
  * loops). Lifetime and memory live in cpu_backend.c, the rest in the file of their layer:
