@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu_backend.h"
+#include "opmath.h"
 
 enum { EW_BLK = 16384 };
 
@@ -72,8 +73,6 @@ void cpu_scale(backend *be, float *x, size_t n, float s)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-
 /* e^r for r in [0, 20]: Cody-Waite reduction and Cephes' expf polynomial (~1 ulp), with
  * 2^n put in through the exponent bits. Written out so that the GELU loops vectorize:
  * glibc's tanhf / expm1f are scalar calls and took 40% of a training step. */
@@ -111,19 +110,8 @@ static inline float gelu_tanh(float y)
     return y != y ? y : r;
 }
 
-static inline float gelu_fwd1(float x)
-{
-    float cube = 0.044715f * x * x * x;
-    return 0.5f * x * (1.0f + gelu_tanh(GELU_K * (x + cube)));
-}
-
-static inline float gelu_bwd1(float x)
-{
-    float cube = 0.044715f * x * x * x;
-    float th = gelu_tanh(GELU_K * (x + cube));
-    float sech2 = 1.0f - th * th;
-    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-}
+static inline float gelu_fwd1(float x) { return gelu_from_tanh(x, gelu_tanh(gelu_arg(x))); }
+static inline float gelu_bwd1(float x) { return gelu_grad_from_tanh(x, gelu_tanh(gelu_arg(x))); }
 
 /* out = round_dt(gelu(inp)), or round_dt(gelu'(inp) * dout) when the job has a dout. */
 static void gelu_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)

@@ -19,37 +19,15 @@ void cu_fail(cuda_backend *cb, const char *fmt, ...)
     va_end(ap);
 }
 
-static void fail_v(cuda_backend *cb, const char *what, const char *op, const char *fmt,
-                   va_list ap)
+int cu_check_result(cuda_backend *cb, cu_result r, const char *op, const char *fmt, ...)
 {
+    if (!r.kind) return 0;
     char sizes[160];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(sizes, sizeof sizes, fmt, ap);
-    cu_fail(cb, "CUDA %s in %s (%s)", what, op, sizes);
-}
-
-int cu_check(cuda_backend *cb, cudaError_t code, const char *op, const char *fmt, ...)
-{
-    if (code == cudaSuccess) return 0;
-    char what[160];
-    snprintf(what, sizeof what, "error %s: %s", cudaGetErrorName(code),
-             cudaGetErrorString(code));
-    va_list ap;
-    va_start(ap, fmt);
-    fail_v(cb, what, op, fmt, ap);
     va_end(ap);
-    return -1;
-}
-
-int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const char *fmt, ...)
-{
-    if (code == CUBLAS_STATUS_SUCCESS) return 0;
-    char what[160];
-    snprintf(what, sizeof what, "cuBLAS error %s: %s", cublasGetStatusName(code),
-             cublasGetStatusString(code));
-    va_list ap;
-    va_start(ap, fmt);
-    fail_v(cb, what, op, fmt, ap);
-    va_end(ap);
+    cu_fail(cb, "CUDA %s %s: %s in %s (%s)", r.kind, r.name, r.desc, op, sizes);
     return -1;
 }
 

@@ -99,11 +99,29 @@ typedef struct cu_tlist {
 } cu_tlist;
 
 /* cuda_backend.cu */
-/* Records the first error; fmt describes the sizes. Returns -1 when code is an error. */
-int cu_check(cuda_backend *cb, cudaError_t code, const char *op, const char *fmt, ...)
+/* The result of a CUDA runtime or cuBLAS call as text; kind is NULL on success. */
+typedef struct cu_result {
+    const char *kind, *name, *desc;
+} cu_result;
+
+static inline cu_result cu_runtime_result(cudaError_t e)
+{
+    if (e == cudaSuccess) return cu_result{NULL, NULL, NULL};
+    return cu_result{"error", cudaGetErrorName(e), cudaGetErrorString(e)};
+}
+
+static inline cu_result cu_blas_result(cublasStatus_t s)
+{
+    if (s == CUBLAS_STATUS_SUCCESS) return cu_result{NULL, NULL, NULL};
+    return cu_result{"cuBLAS error", cublasGetStatusName(s), cublasGetStatusString(s)};
+}
+
+/* Records the first error, "CUDA <kind> <name>: <desc> in <op> (<sizes>)", fmt describing
+ * the sizes. Returns -1 when r is an error, else 0. */
+int cu_check_result(cuda_backend *cb, cu_result r, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define cu_check(cb, code, ...) cu_check_result((cb), cu_runtime_result(code), __VA_ARGS__)
+#define cu_check_blas(cb, code, ...) cu_check_result((cb), cu_blas_result(code), __VA_ARGS__)
 void cu_fail(cuda_backend *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Remember which op is being launched (for errors that surface at a later sync). */
 void cu_op(cuda_backend *cb, const char *op, long a, long b, long c, long d);

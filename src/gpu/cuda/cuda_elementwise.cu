@@ -2,6 +2,7 @@
  * reductions, scaling, GELU (tanh approximation) and residual adds on the device. */
 #include "cuda_backend.h"
 #include "cuda_numerics.cuh"
+#include "opmath.h"
 
 #define GRID_STRIDE(i, n)                                                                   \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                 \
@@ -222,22 +223,16 @@ void cuda_scale(backend *be, float *x, size_t n, float s)
     cu_check(cb, cudaGetLastError(), "bk_scale", "n=%zu", n);
 }
 
-/* ---- GELU, same expressions as cpu_elementwise.c (nvcc -fmad=false keeps them unfused) ---- */
-
-#define GELU_K 0.7978845608028654f
+/* ---- GELU: opmath.h's expressions with CUDA's tanhf (-fmad=false keeps them unfused) ---- */
 
 __device__ __forceinline__ float gelu_fwd1(float x)
 {
-    float cube = 0.044715f * x * x * x;
-    return 0.5f * x * (1.0f + tanhf(GELU_K * (x + cube)));
+    return gelu_from_tanh(x, tanhf(gelu_arg(x)));
 }
 
 __device__ __forceinline__ float gelu_bwd1(float x)
 {
-    float cube = 0.044715f * x * x * x;
-    float th = tanhf(GELU_K * (x + cube));
-    float sech2 = 1.0f - th * th;
-    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return gelu_grad_from_tanh(x, tanhf(gelu_arg(x)));
 }
 
 __global__ void gelu_fwd_k(float *out, const float *inp, size_t n, int dt, cu_dstats *slot)
