@@ -100,7 +100,7 @@ void cpu_attention_forward(backend *be, float *out, float *att, const float *qkv
     cpu_backend *cb = cpu_of(be);
     attn_job j = {.qkv = qkv, .out = out, .att_out = att};
     if (attn_begin(cb, &j, T, C, NH, dt)) return;
-    cpu_parallel(cb, (size_t)B * NH, 1, 1, st, attn_forward_head, &j);
+    cpu_parallel(cb, cpu_items(B * NH), 1, 1, st, attn_forward_head, &j);
 }
 
 /* ds (T,T) holds datt: round its causal part, then dS = round(att*(datt - sum)*scale). */
@@ -147,5 +147,5 @@ void cpu_attention_backward(backend *be, float *dqkv, float *scratch, const floa
     cpu_backend *cb = cpu_of(be);
     attn_job j = {.qkv = qkv, .att = att, .dout = dout, .dqkv = dqkv, .scratch = scratch};
     if (attn_begin(cb, &j, T, C, NH, dt)) return;
-    cpu_parallel(cb, (size_t)B * NH, 1, 1, st, attn_backward_head, &j);
+    cpu_parallel(cb, cpu_items(B * NH), 1, 1, st, attn_backward_head, &j);
 }

@@ -155,7 +155,7 @@ void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtyp
         return;
     }
     round_job j = {dst, src, dt};
-    cpu_parallel(cb, n, 16384, 1, st, round_chunk, &j);
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, st, round_chunk, &j);
 }
 
 #define CPU_SLOT(ret, name, params, args) .name = cpu_##name,

@@ -20,6 +20,9 @@ enum { CPU_MAX_THREADS = 256 };
 /* Fixed-size blocks for reductions: partial results depend on the block, not the thread,
  * so sums are bit-identical run to run and for any thread count. */
 enum { CPU_RED_BLOCK = 4096 };
+/* Elements per chunk of the elementwise loops, and the size below which they stay on one
+ * thread (the team costs more than the work). */
+enum { CPU_EW_CHUNK = 16384 };
 
 /* Scratch slots, each grown on demand and reused (no allocation in the steady state). */
 typedef enum {
@@ -60,6 +63,8 @@ typedef void (*cpu_chunk_fn)(void *ctx, size_t i0, size_t k, num_stats *ps);
  * merge (max, min, counts). */
 void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
                   cpu_chunk_fn fn, void *ctx);
+/* An int count as cpu_parallel's n: a negative one is empty, as in a for loop. */
+static inline size_t cpu_items(int n) { return n > 0 ? (size_t)n : 0; }
 /* dst = round_dt(src), threaded, stats added to st (may be NULL). */
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
                    num_stats *st);

@@ -7,8 +7,6 @@
 #include "cpu_backend.h"
 #include "opmath.h"
 
-enum { EW_BLK = 16384 };
-
 void cpu_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
 {
     cpu_round_par(cpu_of(be), dst, src, n, dt, st);
@@ -34,7 +32,7 @@ void cpu_stats(backend *be, const float *x, size_t n, num_stats *st)
 {
     if (!st) return;
     ew_job j = {.inp = x};
-    cpu_parallel(cpu_of(be), n, EW_BLK, 1, st, stats_chunk, &j);
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, stats_chunk, &j);
 }
 
 /* Sum (sq = 0) or sum of squares in double over fixed blocks, combined in block order:
@@ -69,7 +67,7 @@ double cpu_sumsq(backend *be, const float *x, size_t n)
 void cpu_scale(backend *be, float *x, size_t n, float s)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
@@ -130,26 +128,26 @@ void cpu_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype
                       num_stats *st)
 {
     ew_job j = {out, inp, NULL, dt};
-    cpu_parallel(cpu_of(be), n, EW_BLK, 1, st, gelu_chunk, &j);
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, gelu_chunk, &j);
 }
 
 void cpu_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
                        dtype_t dt, num_stats *st)
 {
     ew_job j = {dinp, inp, dout, dt};
-    cpu_parallel(cpu_of(be), n, EW_BLK, 1, st, gelu_chunk, &j);
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, gelu_chunk, &j);
 }
 
 void cpu_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void cpu_add_inplace(backend *be, float *acc, const float *x, size_t n)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) acc[i] += x[i];
 }

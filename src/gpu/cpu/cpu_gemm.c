@@ -162,7 +162,7 @@ static void matmul_bias_grad(cpu_backend *cb, float *db, const float *dout, int 
                              dtype_t dt_g, num_stats *st)
 {
     grad_job j = {.acc = db, .dout = dout, .N = N, .OC = OC, .dt_g = dt_g};
-    cpu_parallel(cb, (size_t)OC, DB_COLS, 1, st, bias_grad_chunk, &j);
+    cpu_parallel(cb, cpu_items(OC), DB_COLS, 1, st, bias_grad_chunk, &j);
 }
 
 /* g is fp32 scratch, rounded in place before it is added. */
@@ -178,7 +178,7 @@ static void grad_round_add(cpu_backend *cb, float *dw, float *g, size_t n, dtype
                            num_stats *st)
 {
     grad_job j = {.acc = dw, .g = g, .dt_g = dt_g};
-    cpu_parallel(cb, n, 16384, 1, st, grad_round_add_chunk, &j);
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, st, grad_round_add_chunk, &j);
 }
 
 /* Backward GEMMs run in dt_g (tensor-core style: every input rounded to the compute dtype,

@@ -38,7 +38,7 @@ void cpu_layernorm_forward(backend *be, float *out, float *mean, float *rstd, co
                            num_stats *st)
 {
     ln_job j = {out, mean, rstd, inp, w, b, C, dt_out};
-    cpu_parallel(cpu_of(be), (size_t)N, 1, N > 16, st, ln_forward_row, &j);
+    cpu_parallel(cpu_of(be), cpu_items(N), 1, N > 16, st, ln_forward_row, &j);
 }
 
 enum { LN_ROWS = 64 }; /* rows per dw/db partial: fixed, so sums do not depend on threads */

@@ -67,5 +67,5 @@ void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
                                num_stats *st)
 {
     ce_job j = {dlogits, logits, targets, V, dloss, dt};
-    cpu_parallel(cpu_of(be), (size_t)N, 1, N > 16, st, ce_backward_row, &j);
+    cpu_parallel(cpu_of(be), cpu_items(N), 1, N > 16, st, ce_backward_row, &j);
 }

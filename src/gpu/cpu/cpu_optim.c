@@ -5,8 +5,6 @@
 #include "cpu_backend.h"
 #include "opmath.h"
 
-enum { OPT_BLK = 16384 };
-
 /* As torch._amp_foreach_non_finite_check_and_unscale_: the check looks at the value
  * before scaling, and every value is scaled even when one is not finite. */
 int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
@@ -14,7 +12,7 @@ int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
     int found = 0;
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) \
-    reduction(| : found) if (n > OPT_BLK)
+    reduction(| : found) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) {
         found |= !isfinite(g[i]);
         g[i] *= inv_scale;
@@ -28,6 +26,6 @@ void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
     const bk_adamw_scalars c = *s;
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > OPT_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) adamw_update(p + i, m + i, v + i, g[i] * grad_mult, &c);
 }
