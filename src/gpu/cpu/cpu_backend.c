@@ -122,6 +122,7 @@ void cpu_blas_threads(cpu_backend *cb, int n)
 void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
                   cpu_chunk_fn fn, void *ctx)
 {
+    (void)par; /* only the OpenMP pragma reads it (none in the TSan build) */
     size_t nb = (n + chunk - 1) / chunk;
     int nt = cb->nthreads;
     num_stats part[CPU_MAX_THREADS];
