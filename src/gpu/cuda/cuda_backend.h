@@ -98,6 +98,20 @@ typedef struct cu_tlist {
     const long long *bstart;
 } cu_tlist;
 
+/* The tensor global block b belongs to: the last t with bstart[t] <= b (an empty tensor's
+ * range is empty, so it is skipped over). */
+static __device__ __forceinline__ int cu_tlist_tensor(const cu_tlist &list, int count,
+                                                     long long b)
+{
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (list.bstart[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
 /* cuda_backend.cu */
 /* The result of a CUDA runtime or cuBLAS call as text; kind is NULL on success. */
 typedef struct cu_result {

@@ -131,23 +131,11 @@ __global__ void reduce_final_k(double *out, const double *part, size_t nb)
     if (threadIdx.x == 0) *out = s;
 }
 
-/* Multi-tensor: global block b belongs to tensor t with bstart[t] <= b < bstart[t + 1]. */
-__device__ int tensor_of_block(const long long *bstart, int count, long long b)
-{
-    int lo = 0, hi = count - 1;
-    while (lo < hi) { /* the last t with bstart[t] <= b (empty tensors are skipped over) */
-        int mid = (lo + hi + 1) / 2;
-        if (bstart[mid] <= b) lo = mid;
-        else hi = mid - 1;
-    }
-    return lo;
-}
-
 __global__ void reduce_multi_blocks_k(double *part, const cu_tlist list, int count)
 {
     __shared__ double sh[RED_THREADS];
     long long b = blockIdx.x;
-    int t = tensor_of_block(list.bstart, count, b);
+    int t = cu_tlist_tensor(list, count, b);
     double s = reduce_one_block(list.ptr[t], list.n[t], (size_t)(b - list.bstart[t]), 1, sh);
     if (threadIdx.x == 0) part[b] = s;
 }

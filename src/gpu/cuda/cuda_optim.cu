@@ -47,12 +47,7 @@ enum { UNS_BLOCK = 16384 };
 __global__ void unscale_multi_k(const cu_tlist list, int count, float inv, int *found)
 {
     long long b = blockIdx.x;
-    int lo = 0, hi = count - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if (list.bstart[mid] <= b) lo = mid;
-        else hi = mid - 1;
-    }
+    int lo = cu_tlist_tensor(list, count, b);
     float *g = list.ptr[lo];
     size_t i0 = (size_t)(b - list.bstart[lo]) * UNS_BLOCK, end = min(list.n[lo], i0 + UNS_BLOCK);
     int f = 0;
