@@ -1,6 +1,38 @@
-/* test_backend.c — the bk_* dispatch of backend.c: the multi-tensor forms, which backends
- * without a fused version (the CPU) get as a loop over the single-tensor ops. */
+/* test_backend.c — the bk_* dispatch of backend.c: the ops table generated from the op
+ * lists, and the multi-tensor forms, which backends without a fused version (the CPU) get
+ * as a loop over the single-tensor ops. */
 #include "test_cpu_util.h"
+
+#include "backend_impl.h"
+
+/* The CPU table, generated from the op lists, has a function in every slot but the
+ * optional multi-tensor ones, which it leaves to backend.c's loops (tested below). */
+Test(backend, cpu_table_fills_every_required_slot)
+{
+    backend *be = tu_backend();
+    const bk_ops *ops = be->ops;
+    int required = 0, optional = 0;
+#define REQUIRED(ret, name, params, args) \
+    {                                         \
+        cr_assert(ops->name != NULL, "cpu has no " #name); \
+        required++;                           \
+    }
+#define OPTIONAL(ret, name, params, args) \
+    {                                         \
+        cr_assert(ops->name == NULL, "cpu has its own " #name); \
+        optional++;                           \
+    }
+    BK_OPS(REQUIRED, REQUIRED)
+    BK_OPS_BACKEND(REQUIRED, REQUIRED)
+    BK_OPS_OPTIONAL(OPTIONAL, OPTIONAL)
+#undef REQUIRED
+#undef OPTIONAL
+    cr_assert_eq(required, 31, "the ops of backend.h plus destroy and adamw");
+    cr_assert_eq(optional, 2);
+    cr_assert_eq(sizeof(bk_ops), (size_t)(required + optional) * sizeof(void (*)(void)),
+                 "every slot of bk_ops comes from an op list");
+    bk_destroy(be);
+}
 
 /* Three tensors (one empty): per-tensor sums of squares equal bk_sumsq's, bit for bit. */
 Test(backend, sumsq_multi_equals_per_tensor)

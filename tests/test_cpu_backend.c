@@ -1,6 +1,10 @@
-/* test_cpu_backend.c — backend creation and dispatch, memory, scratch reuse, and the
- * CUDA-not-built error path. */
+/* test_cpu_backend.c — backend creation and dispatch, memory, scratch reuse, the chunked
+ * parallel loop (cpu_parallel) and the CUDA-not-built error path. */
 #include "test_cpu_util.h"
+
+#include <stdio.h>
+
+#include "cpu/cpu_backend.h"
 
 Test(cpu_backend, create_describe_status)
 {
@@ -88,4 +92,67 @@ Test(cpu_backend, destroy_frees_blocks_still_allocated)
         for (int k = 0; k < i * 37 + 1; k++) cr_assert_eq(p[i][k], (unsigned char)i);
     }
     bk_destroy(be);
+}
+
+/* cpu_parallel: a chunk callback that records what it was given. Each chunk writes only
+ * its own slots (start, len, got_ps at index i0 / chunk; hits of its items). */
+typedef struct {
+    unsigned char *hits;
+    size_t chunk, start[32], len[32];
+    int got_ps[32];
+} chunk_log;
+
+static void log_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    chunk_log *c = ctx;
+    size_t b = i0 / c->chunk;
+    c->start[b] = i0, c->len[b] = k, c->got_ps[b] = ps != NULL;
+    for (size_t i = i0; i < i0 + k; i++) c->hits[i]++;
+    if (!ps) return;
+    ps->count += k;
+    if ((float)(i0 + k) > ps->amax) ps->amax = (float)(i0 + k);
+}
+
+static void check_chunks(const chunk_log *c, size_t n, int want_ps, const char *what)
+{
+    size_t nb = (n + c->chunk - 1) / c->chunk;
+    for (size_t b = 0; b < nb; b++) {
+        size_t want = n - b * c->chunk < c->chunk ? n - b * c->chunk : c->chunk;
+        cr_assert(c->start[b] == b * c->chunk && c->len[b] == want,
+                  "%s: chunk %zu is [%zu, +%zu), want [%zu, +%zu)", what, b, c->start[b],
+                  c->len[b], b * c->chunk, want);
+        cr_assert_eq(c->got_ps[b], want_ps, "%s: chunk %zu stats pointer", what, b);
+    }
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(c->hits[i], 1, "%s: item %zu seen %d times", what, i, c->hits[i]);
+}
+
+/* Every item in exactly one chunk of the fixed size (the last one shorter), whether the
+ * chunks run on 1 or 3 threads or serially; each thread's stats are merged into st. */
+Test(cpu_backend, parallel_chunks_cover_each_item_once_and_merge_stats)
+{
+    enum { N = 100003, CHUNK = 4096 }; /* 25 chunks, the last of 1699 items */
+    static unsigned char hits[N];
+    for (int nt = 1; nt <= 3; nt += 2) {
+        char err[256], what[64];
+        backend *be = bk_create(BK_CPU, nt, err, sizeof err);
+        cr_assert_not_null(be, "%s", err);
+        for (int par = 0; par <= 2; par++) {
+            memset(hits, 0, N);
+            chunk_log c = {.hits = hits, .chunk = CHUNK};
+            num_stats st;
+            num_stats_reset(&st);
+            cpu_parallel(cpu_of(be), N, CHUNK, par > 0, par < 2 ? &st : NULL, log_chunk, &c);
+            snprintf(what, sizeof what, "threads %d par %d", nt, par);
+            check_chunks(&c, N, par < 2, what);
+            if (par == 2) continue; /* no st: the chunks got no stats either */
+            cr_assert_eq(st.count, (uint64_t)N, "%s", what);
+            cr_assert_eq(st.amax, (float)N, "%s: the last chunk ends at n", what);
+        }
+        memset(hits, 0, N);
+        chunk_log c = {.hits = hits, .chunk = CHUNK};
+        cpu_parallel(cpu_of(be), 0, CHUNK, 1, NULL, log_chunk, &c);
+        for (size_t i = 0; i < N; i++) cr_assert_eq(hits[i], 0, "n = 0 runs no chunk");
+        bk_destroy(be);
+    }
 }

@@ -31,133 +31,16 @@ void bk_destroy(backend *be)
 }
 
 bk_kind bk_get_kind(const backend *be) { return be->kind; }
-const char *bk_describe(const backend *be) { return be->ops->describe(be); }
-int bk_status(const backend *be, char *err, size_t errlen)
-{
-    return be->ops->status(be, err, errlen);
-}
 
-void *bk_alloc(backend *be, size_t bytes) { return be->ops->alloc(be, bytes); }
-void bk_free(backend *be, void *p) { be->ops->free(be, p); }
-void bk_zero(backend *be, void *p, size_t bytes) { be->ops->zero(be, p, bytes); }
-void bk_upload(backend *be, void *dst, const void *host_src, size_t bytes)
-{
-    be->ops->upload(be, dst, host_src, bytes);
-}
-void bk_download(backend *be, void *host_dst, const void *src, size_t bytes)
-{
-    be->ops->download(be, host_dst, src, bytes);
-}
-void bk_copy(backend *be, void *dst, const void *src, size_t bytes)
-{
-    be->ops->copy(be, dst, src, bytes);
-}
+/* bk_name for every op of BK_OPS: straight through the table. */
+#define BK_FORWARD(ret, name, params, args) \
+    ret bk_##name params { return be->ops->name args; }
+#define BK_FORWARD_VOID(ret, name, params, args) \
+    ret bk_##name params { be->ops->name args; }
+BK_OPS(BK_FORWARD, BK_FORWARD_VOID)
+#undef BK_FORWARD
+#undef BK_FORWARD_VOID
 
-void bk_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
-{
-    be->ops->cast(be, dst, src, n, dt, st);
-}
-void bk_stats(backend *be, const float *x, size_t n, num_stats *st)
-{
-    be->ops->stats(be, x, n, st);
-}
-double bk_sum(backend *be, const float *x, size_t n) { return be->ops->sum(be, x, n); }
-double bk_sumsq(backend *be, const float *x, size_t n) { return be->ops->sumsq(be, x, n); }
-void bk_scale(backend *be, float *x, size_t n, float s) { be->ops->scale(be, x, n, s); }
-
-void bk_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
-             const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
-             int accumulate, num_stats *st)
-{
-    be->ops->gemm(be, C, dtc, A, dta, transA, B, dtb, transB, M, N, K, alpha, accumulate, st);
-}
-
-void bk_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
-                        const float *wpe, int B, int T, int C)
-{
-    be->ops->encoder_forward(be, out, tokens, wte, wpe, B, T, C);
-}
-void bk_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
-                         const int32_t *tokens, int B, int T, int C)
-{
-    be->ops->encoder_backward(be, dwte, dwpe, dout, tokens, B, T, C);
-}
-
-void bk_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
-                          const float *w, const float *b, int N, int C, dtype_t dt_out,
-                          num_stats *st)
-{
-    be->ops->layernorm_forward(be, out, mean, rstd, inp, w, b, N, C, dt_out, st);
-}
-void bk_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                           const float *inp, const float *w, const float *mean,
-                           const float *rstd, int N, int C)
-{
-    be->ops->layernorm_backward(be, dinp, dw, db, dout, inp, w, mean, rstd, N, C);
-}
-
-void bk_matmul_forward(backend *be, float *out, const float *inp, const float *w,
-                       const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
-                       dtype_t dt_w, dtype_t dt_out, num_stats *st)
-{
-    be->ops->matmul_forward(be, out, inp, w, b, N, C, OC, w_trans, dt_in, dt_w, dt_out, st);
-}
-void bk_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                        const float *inp, const float *w, int N, int C, int OC, int w_trans,
-                        dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw)
-{
-    be->ops->matmul_backward(be, dinp, dw, db, dout, inp, w, N, C, OC, w_trans, dt_g, st_dinp,
-                             st_dw);
-}
-
-void bk_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
-                          int C, int NH, dtype_t dt, num_stats *st)
-{
-    be->ops->attention_forward(be, out, att, qkv, B, T, C, NH, dt, st);
-}
-void bk_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
-                           const float *qkv, const float *att, int B, int T, int C, int NH,
-                           dtype_t dt, num_stats *st)
-{
-    be->ops->attention_backward(be, dqkv, scratch, dout, qkv, att, B, T, C, NH, dt, st);
-}
-
-void bk_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
-                     num_stats *st)
-{
-    be->ops->gelu_forward(be, out, inp, n, dt, st);
-}
-void bk_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
-                      dtype_t dt, num_stats *st)
-{
-    be->ops->gelu_backward(be, dinp, inp, dout, n, dt, st);
-}
-
-void bk_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n)
-{
-    be->ops->residual_forward(be, out, a, b, n);
-}
-void bk_add_inplace(backend *be, float *acc, const float *x, size_t n)
-{
-    be->ops->add_inplace(be, acc, x, n);
-}
-
-void bk_crossentropy_forward(backend *be, float *losses, const float *logits,
-                             const int32_t *targets, int N, int V)
-{
-    be->ops->crossentropy_forward(be, losses, logits, targets, N, V);
-}
-void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
-                              const int32_t *targets, int N, int V, float dloss, dtype_t dt,
-                              num_stats *st)
-{
-    be->ops->crossentropy_backward(be, dlogits, logits, targets, N, V, dloss, dt, st);
-}
-
-int bk_unscale(backend *be, float *g, size_t n, float inv_scale)
-{
-    return be->ops->unscale(be, g, n, inv_scale);
-}
 int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale)
 {
     if (be->ops->unscale_multi) return be->ops->unscale_multi(be, g, n, count, inv_scale);

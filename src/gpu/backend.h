@@ -40,106 +40,169 @@ void bk_destroy(backend *be);
  * re-execute itself (main.c does); 2.2x faster training on such CPUs (VMs, new models). */
 const char *bk_cpu_blas_coretype_hint(void);
 bk_kind bk_get_kind(const backend *be);
-/* Human description for headers and logs, e.g. "cpu (2 threads, openblas)". */
-const char *bk_describe(const backend *be);
-/* 0 when no op has failed since creation; else -1 and the first error message. */
-int bk_status(const backend *be, char *err, size_t errlen);
 
-/* ---- memory ---- */
-/* Zeroed, 64-byte aligned; NULL on failure. The backend owns the block: bk_free returns
- * it, and bk_destroy frees every block still allocated. */
-void *bk_alloc(backend *be, size_t bytes);
-void bk_free(backend *be, void *p);
-void bk_zero(backend *be, void *p, size_t bytes);
-void bk_upload(backend *be, void *dst, const void *host_src, size_t bytes);
-void bk_download(backend *be, void *host_dst, const void *src, size_t bytes);
-void bk_copy(backend *be, void *dst, const void *src, size_t bytes);
+/*
+ * The ops, each listed once: OP(ret, name, (parameters), (arguments)) declares
+ * `ret bk_name(parameters)` below, the `name` slot of every backend's ops table
+ * (backend_impl.h), its forwarder (backend.c) and each backend's `cpu_name` / `cuda_name`.
+ * OPV is the same for an op that returns void (its forwarder has no `return`).
+ * Adding an op: one entry here, then its function in each backend.
+ */
+#define BK_OPS(OP, OPV)                                                                      \
+    /* Human description for headers and logs, e.g. "cpu (2 threads, openblas)". */          \
+    OP(const char *, describe, (const backend *be), (be))                                    \
+    /* 0 when no op has failed since creation; else -1 and the first error message. */        \
+    OP(int, status, (const backend *be, char *err, size_t errlen), (be, err, errlen))        \
+                                                                                             \
+    /* ---- memory ---- */                                                                   \
+    /* Zeroed, 64-byte aligned; NULL on failure. The backend owns the block: bk_free returns  \
+     * it, and bk_destroy frees every block still allocated. */                              \
+    OP(void *, alloc, (backend *be, size_t bytes), (be, bytes))                              \
+    OPV(void, free, (backend *be, void *p), (be, p))                                         \
+    OPV(void, zero, (backend *be, void *p, size_t bytes), (be, p, bytes))                    \
+    OPV(void, upload, (backend *be, void *dst, const void *host_src, size_t bytes),          \
+        (be, dst, host_src, bytes))                                                          \
+    OPV(void, download, (backend *be, void *host_dst, const void *src, size_t bytes),        \
+        (be, host_dst, src, bytes))                                                          \
+    OPV(void, copy, (backend *be, void *dst, const void *src, size_t bytes),                 \
+        (be, dst, src, bytes))                                                               \
+                                                                                             \
+    /* ---- casts and reductions ---- */                                                     \
+    /* dst = round_dt(src), n floats; dst may equal src. */                                  \
+    OPV(void, cast,                                                                          \
+        (backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st),    \
+        (be, dst, src, n, dt, st))                                                           \
+    /* Statistics of a tensor as stored (amax, amin_nz, non-finite), no rounding. */          \
+    OPV(void, stats, (backend *be, const float *x, size_t n, num_stats *st), (be, x, n, st)) \
+    OP(double, sum, (backend *be, const float *x, size_t n), (be, x, n))                     \
+    OP(double, sumsq, (backend *be, const float *x, size_t n), (be, x, n))                   \
+    /* x *= s, in fp32. */                                                                   \
+    OPV(void, scale, (backend *be, float *x, size_t n, float s), (be, x, n, s))              \
+                                                                                             \
+    /* ---- GEMM ----                                                                         \
+     * C(M,N) = alpha * op(A)(M,K) @ op(B)(K,N) (+ C when accumulate), fp32 accumulation,     \
+     * the result rounded to dtc. A is (M,K) or, with transA, stored (K,M); B is (K,N) or     \
+     * (N,K). Inputs are rounded to their dtypes first (so an fp16 input above 65504          \
+     * becomes Inf). */                                                                      \
+    OPV(void, gemm,                                                                          \
+        (backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,        \
+         const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,          \
+         int accumulate, num_stats *st),                                                     \
+        (be, C, dtc, A, dta, transA, B, dtb, transB, M, N, K, alpha, accumulate, st))        \
+                                                                                             \
+    /* ---- encoder: token + position embedding, fp32 ---- */                                \
+    /* out (B,T,C) */                                                                        \
+    OPV(void, encoder_forward,                                                               \
+        (backend *be, float *out, const int32_t *tokens, const float *wte, const float *wpe, \
+         int B, int T, int C),                                                               \
+        (be, out, tokens, wte, wpe, B, T, C))                                                \
+    /* dwte, dwpe += */                                                                      \
+    OPV(void, encoder_backward,                                                              \
+        (backend *be, float *dwte, float *dwpe, const float *dout, const int32_t *tokens,    \
+         int B, int T, int C),                                                               \
+        (be, dwte, dwpe, dout, tokens, B, T, C))                                             \
+                                                                                             \
+    /* ---- LayerNorm: fp32 statistics and math, output rounded to dt_out ---- */            \
+    /* inp, out (N,C); mean, rstd (N) */                                                     \
+    OPV(void, layernorm_forward,                                                             \
+        (backend *be, float *out, float *mean, float *rstd, const float *inp,                \
+         const float *w, const float *b, int N, int C, dtype_t dt_out, num_stats *st),       \
+        (be, out, mean, rstd, inp, w, b, N, C, dt_out, st))                                  \
+    /* dinp += (fp32, into the residual gradient); dw, db += (fp32). */                      \
+    OPV(void, layernorm_backward,                                                            \
+        (backend *be, float *dinp, float *dw, float *db, const float *dout,                  \
+         const float *inp, const float *w, const float *mean, const float *rstd, int N,      \
+         int C),                                                                             \
+        (be, dinp, dw, db, dout, inp, w, mean, rstd, N, C))                                  \
+                                                                                             \
+    /* ---- Linear, Conv1D layout: out(N,OC) = inp(N,C) @ w(C,OC) + b(OC) ----               \
+     * With w_trans the weight is stored (OC,C) (nn.Linear / tied lm_head). b may be NULL.    \
+     * The bias is added to the fp32 accumulator before the single rounding to dt_out. */    \
+    OPV(void, matmul_forward,                                                                \
+        (backend *be, float *out, const float *inp, const float *w, const float *b, int N,   \
+         int C, int OC, int w_trans, dtype_t dt_in, dtype_t dt_w, dtype_t dt_out,            \
+         num_stats *st),                                                                     \
+        (be, out, inp, w, b, N, C, OC, w_trans, dt_in, dt_w, dt_out, st))                    \
+    /* dinp(N,C) = round_g(dout @ w^T) (overwritten; skipped when dinp is NULL);              \
+     * dw += round_g(inp^T @ dout) in w's layout; db += round_g(sum over N of dout) (db may   \
+     * be NULL). st_dinp / st_dw collect the rounding of dinp and of the weight gradient. */ \
+    OPV(void, matmul_backward,                                                               \
+        (backend *be, float *dinp, float *dw, float *db, const float *dout,                  \
+         const float *inp, const float *w, int N, int C, int OC, int w_trans, dtype_t dt_g,  \
+         num_stats *st_dinp, num_stats *st_dw),                                              \
+        (be, dinp, dw, db, dout, inp, w, N, C, OC, w_trans, dt_g, st_dinp, st_dw))           \
+                                                                                             \
+    /* ---- causal self-attention ----                                                       \
+     * qkv (B,T,3C) in dt -> out (B,T,C) in dt. Per head: scores = round_dt(QK^T / sqrt(hd)), \
+     * causal mask, softmax in fp32 saved to att (B,NH,T,T), AV with att rounded to dt. */   \
+    OPV(void, attention_forward,                                                             \
+        (backend *be, float *out, float *att, const float *qkv, int B, int T, int C, int NH, \
+         dtype_t dt, num_stats *st),                                                         \
+        (be, out, att, qkv, B, T, C, NH, dt, st))                                            \
+    /* dqkv (B,T,3C) overwritten, rounded to dt; scratch needs B*NH*T*T floats. */           \
+    OPV(void, attention_backward,                                                            \
+        (backend *be, float *dqkv, float *scratch, const float *dout, const float *qkv,      \
+         const float *att, int B, int T, int C, int NH, dtype_t dt, num_stats *st),          \
+        (be, dqkv, scratch, dout, qkv, att, B, T, C, NH, dt, st))                            \
+                                                                                             \
+    /* ---- GELU (tanh approximation), computed in fp32, stored in dt ---- */                \
+    OPV(void, gelu_forward,                                                                  \
+        (backend *be, float *out, const float *inp, size_t n, dtype_t dt, num_stats *st),    \
+        (be, out, inp, n, dt, st))                                                           \
+    /* dinp = round_dt(gelu'(inp) * dout) */                                                 \
+    OPV(void, gelu_backward,                                                                 \
+        (backend *be, float *dinp, const float *inp, const float *dout, size_t n,            \
+         dtype_t dt, num_stats *st),                                                         \
+        (be, dinp, inp, dout, n, dt, st))                                                    \
+                                                                                             \
+    /* ---- residual: out = a + b in fp32 (b may hold low-precision values) ---- */          \
+    OPV(void, residual_forward,                                                              \
+        (backend *be, float *out, const float *a, const float *b, size_t n),                 \
+        (be, out, a, b, n))                                                                  \
+    /* acc += x, fp32 (gradient of a residual branch flowing back into the stream). */       \
+    OPV(void, add_inplace, (backend *be, float *acc, const float *x, size_t n),              \
+        (be, acc, x, n))                                                                     \
+                                                                                             \
+    /* ---- cross-entropy from logits (N,V), in fp32 ---- */                                 \
+    /* losses (N) */                                                                         \
+    OPV(void, crossentropy_forward,                                                          \
+        (backend *be, float *losses, const float *logits, const int32_t *targets, int N,     \
+         int V),                                                                             \
+        (be, losses, logits, targets, N, V))                                                 \
+    /* dlogits(N,V) = round_dt(dloss * (softmax(logits) - onehot(target))), dloss being the   \
+     * gradient of the (scaled) total loss w.r.t. each position's loss. */                   \
+    OPV(void, crossentropy_backward,                                                         \
+        (backend *be, float *dlogits, const float *logits, const int32_t *targets, int N,    \
+         int V, float dloss, dtype_t dt, num_stats *st),                                     \
+        (be, dlogits, logits, targets, N, V, dloss, dt, st))                                 \
+                                                                                             \
+    /* ---- loss scaling (docs/loss-scaling.md) ---- */                                      \
+    /* g *= inv_scale in place (always, even when non-finite values are found); returns 1     \
+     * when any input value was Inf or NaN, else 0                                            \
+     * (torch._amp_foreach_non_finite_check_and_unscale_). */                                \
+    OP(int, unscale, (backend *be, float *g, size_t n, float inv_scale), (be, g, n, inv_scale))
 
-/* ---- casts and reductions ---- */
-/* dst = round_dt(src), n floats; dst may equal src. */
-void bk_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
-/* Statistics of a tensor as stored (amax, amin_nz, non-finite), no rounding. */
-void bk_stats(backend *be, const float *x, size_t n, num_stats *st);
-double bk_sum(backend *be, const float *x, size_t n);
-double bk_sumsq(backend *be, const float *x, size_t n);
-/* x *= s, in fp32. */
-void bk_scale(backend *be, float *x, size_t n, float s);
+/*
+ * Multi-tensor forms, one pass and (on CUDA) one synchronization for all tensors. A backend
+ * may leave them out of its table; backend.c then loops over the single-tensor op.
+ */
+#define BK_OPS_OPTIONAL(OP, OPV)                                                             \
+    /* bk_unscale over g[0..count) (n[i] floats each); returns the index of the first tensor  \
+     * that held a non-finite value, or -1. */                                               \
+    OP(int, unscale_multi,                                                                   \
+       (backend *be, float *const *g, const size_t *n, int count, float inv_scale),          \
+       (be, g, n, count, inv_scale))                                                         \
+    /* out[i] = bk_sumsq(x[i], n[i]), bit-identical to it. */                                \
+    OPV(void, sumsq_multi,                                                                   \
+        (backend *be, const float *const *x, const size_t *n, int count, double *out),       \
+        (be, x, n, count, out))
 
-/* ---- GEMM ----
- * C(M,N) = alpha * op(A)(M,K) @ op(B)(K,N) (+ C when accumulate), fp32 accumulation, the
- * result rounded to dtc. A is (M,K) or, with transA, stored (K,M); B is (K,N) or (N,K).
- * Inputs are rounded to their dtypes first (so an fp16 input above 65504 becomes Inf). */
-void bk_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
-             const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
-             int accumulate, num_stats *st);
+#define BK_DECLARE_PUBLIC(ret, name, params, args) ret bk_##name params;
+BK_OPS(BK_DECLARE_PUBLIC, BK_DECLARE_PUBLIC)
+BK_OPS_OPTIONAL(BK_DECLARE_PUBLIC, BK_DECLARE_PUBLIC)
+#undef BK_DECLARE_PUBLIC
 
-/* ---- encoder: token + position embedding, fp32 ---- */
-void bk_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
-                        const float *wpe, int B, int T, int C); /* out (B,T,C) */
-void bk_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
-                         const int32_t *tokens, int B, int T, int C); /* dwte,dwpe += */
-
-/* ---- LayerNorm: fp32 statistics and math, output rounded to dt_out ---- */
-void bk_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
-                          const float *w, const float *b, int N, int C, dtype_t dt_out,
-                          num_stats *st); /* inp,out (N,C); mean,rstd (N) */
-/* dinp += (fp32, into the residual gradient); dw, db += (fp32). */
-void bk_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                           const float *inp, const float *w, const float *mean,
-                           const float *rstd, int N, int C);
-
-/* ---- Linear, Conv1D layout: out(N,OC) = inp(N,C) @ w(C,OC) + b(OC) ----
- * With w_trans the weight is stored (OC,C) (nn.Linear / tied lm_head). b may be NULL.
- * The bias is added to the fp32 accumulator before the single rounding to dt_out. */
-void bk_matmul_forward(backend *be, float *out, const float *inp, const float *w,
-                       const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
-                       dtype_t dt_w, dtype_t dt_out, num_stats *st);
-/* dinp(N,C) = round_g(dout @ w^T) (overwritten; skipped when dinp is NULL);
- * dw += round_g(inp^T @ dout) in w's layout; db += round_g(sum over N of dout) (db may be
- * NULL). st_dinp / st_dw collect the rounding of dinp and of the weight gradient. */
-void bk_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                        const float *inp, const float *w, int N, int C, int OC, int w_trans,
-                        dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
-
-/* ---- causal self-attention ----
- * qkv (B,T,3C) in dt -> out (B,T,C) in dt. Per head: scores = round_dt(QK^T / sqrt(hd)),
- * causal mask, softmax in fp32 saved to att (B,NH,T,T), AV with att rounded to dt. */
-void bk_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
-                          int C, int NH, dtype_t dt, num_stats *st);
-/* dqkv (B,T,3C) overwritten, rounded to dt; scratch needs B*NH*T*T floats. */
-void bk_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
-                           const float *qkv, const float *att, int B, int T, int C, int NH,
-                           dtype_t dt, num_stats *st);
-
-/* ---- GELU (tanh approximation), computed in fp32, stored in dt ---- */
-void bk_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
-                     num_stats *st);
-void bk_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
-                      dtype_t dt, num_stats *st); /* dinp = round_dt(gelu'(inp) * dout) */
-
-/* ---- residual: out = a + b in fp32 (b may hold low-precision values) ---- */
-void bk_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
-/* acc += x, fp32 (gradient of a residual branch flowing back into the stream). */
-void bk_add_inplace(backend *be, float *acc, const float *x, size_t n);
-
-/* ---- cross-entropy from logits (N,V), in fp32 ---- */
-void bk_crossentropy_forward(backend *be, float *losses, const float *logits,
-                             const int32_t *targets, int N, int V); /* losses (N) */
-/* dlogits(N,V) = round_dt(dloss * (softmax(logits) - onehot(target))), dloss being the
- * gradient of the (scaled) total loss w.r.t. each position's loss. */
-void bk_crossentropy_backward(backend *be, float *dlogits, const float *logits,
-                              const int32_t *targets, int N, int V, float dloss, dtype_t dt,
-                              num_stats *st);
-
-/* ---- loss scaling and optimizer (docs/loss-scaling.md, docs/optimizer.md) ---- */
-/* g *= inv_scale in place (always, even when non-finite values are found); returns 1 when
- * any input value was Inf or NaN, else 0 (torch._amp_foreach_non_finite_check_and_unscale_). */
-int bk_unscale(backend *be, float *g, size_t n, float inv_scale);
-/* Multi-tensor forms, one pass and (on CUDA) one synchronization for all tensors:
- * bk_unscale over g[0..count) (n[i] floats each); returns the index of the first tensor that
- * held a non-finite value, or -1. out[i] = bk_sumsq(x[i], n[i]), bit-identical to it. */
-int bk_unscale_multi(backend *be, float *const *g, const size_t *n, int count, float inv_scale);
-void bk_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count, double *out);
+/* ---- optimizer (docs/optimizer.md) ---- */
 /* One AdamW step on fp32 tensors, as torch.optim.AdamW: g' = g * grad_mult (clip
  * coefficient); p *= 1 - lr wd (decoupled); m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
  * p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). t counts from 1. The

@@ -47,40 +47,60 @@ static void attn_softmax(float *att, int T, dtype_t dt, num_stats *st)
     }
 }
 
-static float *attn_thread_scratch(cpu_backend *cb, int T)
+/* One attention call, either direction: shapes, inputs and outputs, and the per-thread
+ * (T,T) buffers for the probabilities in dt (NULL in fp32). */
+typedef struct {
+    int T, C, NH, hd, C3;
+    float scale;
+    dtype_t dt;
+    float *pbuf;
+    const float *qkv, *att, *dout; /* att: the backward's input */
+    float *out, *att_out, *dqkv, *scratch;
+} attn_job;
+
+static int attn_begin(cpu_backend *cb, attn_job *j, int T, int C, int NH, dtype_t dt)
 {
-    return cpu_scratch(cb, CPU_SCR_ATT, (size_t)cb->nthreads * T * T * sizeof(float));
+    j->T = T, j->C = C, j->NH = NH, j->hd = C / NH, j->C3 = 3 * C, j->dt = dt;
+    j->scale = 1.0f / sqrtf((float)j->hd);
+    j->pbuf = NULL;
+    if (dt != DT_F32) {
+        j->pbuf = cpu_scratch(cb, CPU_SCR_ATT, (size_t)cb->nthreads * T * T * sizeof(float));
+        if (!j->pbuf) return -1;
+    }
+    cpu_blas_threads(cb, 1);
+    return 0;
+}
+
+/* The probabilities a (T,T) as AV's operand: in dt, in this thread's buffer. */
+static const float *attn_probs(const attn_job *j, const float *a)
+{
+    if (!j->pbuf) return a;
+    float *pr = j->pbuf + (size_t)CPU_TID() * j->T * j->T;
+    num_round(pr, a, (size_t)j->T * j->T, j->dt, NULL);
+    return pr;
+}
+
+/* Head bh = b * NH + h. */
+static void attn_forward_head(void *ctx, size_t bh, size_t count, num_stats *ps)
+{
+    const attn_job *j = ctx;
+    int T = j->T, C = j->C, C3 = j->C3, hd = j->hd, b = (int)bh / j->NH, h = (int)bh % j->NH;
+    (void)count;
+    const float *q = j->qkv + (size_t)b * T * C3 + (size_t)h * hd;
+    float *a = j->att_out + bh * T * T, *o = j->out + (size_t)b * T * C + (size_t)h * hd;
+    sgemm1(0, 1, T, T, hd, j->scale, q, C3, q + C, C3, a, T); /* (T,T) = Q K^T */
+    attn_softmax(a, T, j->dt, ps);
+    sgemm1(0, 0, T, hd, T, 1.0f, attn_probs(j, a), T, q + 2 * C, C3, o, C); /* (T,hd) = P V */
+    round_rows(o, C, T, hd, j->dt, ps);
 }
 
 void cpu_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
                            int C, int NH, dtype_t dt, num_stats *st)
 {
     cpu_backend *cb = cpu_of(be);
-    int hd = C / NH, C3 = 3 * C, nt = cb->nthreads;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *pbuf = dt == DT_F32 ? NULL : attn_thread_scratch(cb, T);
-    if (dt != DT_F32 && !pbuf) return;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-    cpu_blas_threads(cb, 1);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH, tid = CPU_TID();
-        num_stats *ps = st ? &part[tid] : NULL;
-        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hd;
-        float *a = att + (size_t)bh * T * T, *o = out + (size_t)b * T * C + (size_t)h * hd;
-        sgemm1(0, 1, T, T, hd, scale, q, C3, q + C, C3, a, T); /* (T,T) = Q K^T */
-        attn_softmax(a, T, dt, ps);
-        const float *p = a;
-        if (pbuf) { /* AV takes the probabilities in dt */
-            float *pr = pbuf + (size_t)tid * T * T;
-            num_round(pr, a, (size_t)T * T, dt, NULL);
-            p = pr;
-        }
-        sgemm1(0, 0, T, hd, T, 1.0f, p, T, q + 2 * C, C3, o, C); /* (T,hd) = P V */
-        round_rows(o, C, T, hd, dt, ps);
-    }
-    cpu_stats_gather(st, part, nt);
+    attn_job j = {.qkv = qkv, .out = out, .att_out = att};
+    if (attn_begin(cb, &j, T, C, NH, dt)) return;
+    cpu_parallel(cb, cpu_items(B * NH), 1, 1, st, attn_forward_head, &j);
 }
 
 /* ds (T,T) holds datt: round its causal part, then dS = round(att*(datt - sum)*scale). */
@@ -99,41 +119,33 @@ static void attn_dscores(float *ds, const float *a, int T, float scale, dtype_t 
     }
 }
 
+static void attn_backward_head(void *ctx, size_t bh, size_t count, num_stats *ps)
+{
+    const attn_job *j = ctx;
+    int T = j->T, C = j->C, C3 = j->C3, hd = j->hd, b = (int)bh / j->NH, h = (int)bh % j->NH;
+    (void)count;
+    const float *q = j->qkv + (size_t)b * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
+    const float *a = j->att + bh * T * T;
+    const float *d = j->dout + (size_t)b * T * C + (size_t)h * hd;
+    float *dq = j->dqkv + (size_t)b * T * C3 + (size_t)h * hd, *dk = dq + C, *dv = dq + 2 * C;
+    float *ds = j->scratch + bh * T * T;
+    const float *p = attn_probs(j, a);
+    sgemm1(0, 1, T, T, hd, 1.0f, d, C, v, C3, ds, T); /* datt (T,T) = dout V^T */
+    sgemm1(1, 0, T, hd, T, 1.0f, p, T, d, C, dv, C3); /* dV (T,hd) = P^T dout */
+    round_rows(dv, C3, T, hd, j->dt, ps);
+    attn_dscores(ds, a, T, j->scale, j->dt, ps);
+    sgemm1(0, 0, T, hd, T, 1.0f, ds, T, k, C3, dq, C3); /* dQ = dS K */
+    round_rows(dq, C3, T, hd, j->dt, ps);
+    sgemm1(1, 0, T, hd, T, 1.0f, ds, T, q, C3, dk, C3); /* dK = dS^T Q */
+    round_rows(dk, C3, T, hd, j->dt, ps);
+}
+
 void cpu_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
                             const float *qkv, const float *att, int B, int T, int C, int NH,
                             dtype_t dt, num_stats *st)
 {
     cpu_backend *cb = cpu_of(be);
-    int hd = C / NH, C3 = 3 * C, nt = cb->nthreads;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *pbuf = dt == DT_F32 ? NULL : attn_thread_scratch(cb, T);
-    if (dt != DT_F32 && !pbuf) return;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-    cpu_blas_threads(cb, 1);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH, tid = CPU_TID();
-        num_stats *ps = st ? &part[tid] : NULL;
-        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
-        const float *a = att + (size_t)bh * T * T;
-        const float *d = dout + (size_t)b * T * C + (size_t)h * hd;
-        float *dq = dqkv + (size_t)b * T * C3 + (size_t)h * hd, *dk = dq + C, *dv = dq + 2 * C;
-        float *ds = scratch + (size_t)bh * T * T;
-        const float *p = a;
-        if (pbuf) {
-            float *pr = pbuf + (size_t)tid * T * T;
-            num_round(pr, a, (size_t)T * T, dt, NULL);
-            p = pr;
-        }
-        sgemm1(0, 1, T, T, hd, 1.0f, d, C, v, C3, ds, T); /* datt (T,T) = dout V^T */
-        sgemm1(1, 0, T, hd, T, 1.0f, p, T, d, C, dv, C3); /* dV (T,hd) = P^T dout */
-        round_rows(dv, C3, T, hd, dt, ps);
-        attn_dscores(ds, a, T, scale, dt, ps);
-        sgemm1(0, 0, T, hd, T, 1.0f, ds, T, k, C3, dq, C3); /* dQ = dS K */
-        round_rows(dq, C3, T, hd, dt, ps);
-        sgemm1(1, 0, T, hd, T, 1.0f, ds, T, q, C3, dk, C3); /* dK = dS^T Q */
-        round_rows(dk, C3, T, hd, dt, ps);
-    }
-    cpu_stats_gather(st, part, nt);
+    attn_job j = {.qkv = qkv, .att = att, .dout = dout, .dqkv = dqkv, .scratch = scratch};
+    if (attn_begin(cb, &j, T, C, NH, dt)) return;
+    cpu_parallel(cb, cpu_items(B * NH), 1, 1, st, attn_backward_head, &j);
 }

@@ -19,7 +19,7 @@ typedef struct cpu_block {
     char pad[64 - 2 * sizeof(void *)];
 } cpu_block;
 
-static void cpu_destroy(backend *be)
+void cpu_destroy(backend *be)
 {
     cpu_backend *cb = cpu_of(be);
     for (int i = 0; i < CPU_SCR_COUNT; i++) free(cb->scr[i]);
@@ -31,12 +31,12 @@ static void cpu_destroy(backend *be)
     free(cb);
 }
 
-static const char *cpu_describe(const backend *be)
+const char *cpu_describe(const backend *be)
 {
     return ((const cpu_backend *)be)->desc;
 }
 
-static int cpu_status(const backend *be, char *err, size_t errlen)
+int cpu_status(const backend *be, char *err, size_t errlen)
 {
     const cpu_backend *cb = (const cpu_backend *)be;
     if (!cb->failed) return 0;
@@ -53,7 +53,7 @@ void cpu_fail(cpu_backend *cb, const char *msg)
 
 static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static void *cpu_alloc(backend *be, size_t bytes)
+void *cpu_alloc(backend *be, size_t bytes)
 {
     cpu_backend *cb = cpu_of(be);
     size_t sz = round_up64(bytes ? bytes : 1);
@@ -69,7 +69,7 @@ static void *cpu_alloc(backend *be, size_t bytes)
     return b + 1;
 }
 
-static void cpu_free(backend *be, void *p)
+void cpu_free(backend *be, void *p)
 {
     cpu_backend *cb = cpu_of(be);
     if (!p) return;
@@ -81,11 +81,20 @@ static void cpu_free(backend *be, void *p)
     pthread_mutex_unlock(&cb->lock);
     free(b);
 }
-static void cpu_zero(backend *be, void *p, size_t bytes) { (void)be; memset(p, 0, bytes); }
-static void cpu_copy(backend *be, void *dst, const void *src, size_t bytes)
+void cpu_zero(backend *be, void *p, size_t bytes) { (void)be; memset(p, 0, bytes); }
+void cpu_copy(backend *be, void *dst, const void *src, size_t bytes)
 {
     (void)be;
     if (dst != src) memmove(dst, src, bytes);
+}
+/* Backend memory is host memory: uploads and downloads are copies. */
+void cpu_upload(backend *be, void *dst, const void *host_src, size_t bytes)
+{
+    cpu_copy(be, dst, host_src, bytes);
+}
+void cpu_download(backend *be, void *host_dst, const void *src, size_t bytes)
+{
+    cpu_copy(be, host_dst, src, bytes);
 }
 
 void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes)
@@ -110,10 +119,33 @@ void cpu_blas_threads(cpu_backend *cb, int n)
     if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
 }
 
-void cpu_stats_gather(num_stats *st, const num_stats *part, int nt)
+void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
+                  cpu_chunk_fn fn, void *ctx)
 {
-    if (!st) return;
-    for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+    (void)par; /* only the OpenMP pragma reads it (none in the TSan build) */
+    size_t nb = (n + chunk - 1) / chunk;
+    int nt = cb->nthreads;
+    num_stats part[CPU_MAX_THREADS];
+    memset(part, 0, sizeof(num_stats) * (size_t)nt);
+#pragma omp parallel for num_threads(nt) schedule(static) if (par && nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * chunk;
+        fn(ctx, i0, n - i0 < chunk ? n - i0 : chunk, st ? &part[CPU_TID()] : NULL);
+    }
+    if (st)
+        for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+    dtype_t dt;
+} round_job;
+
+static void round_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    const round_job *j = ctx;
+    num_round(j->dst + i0, j->src + i0, k, j->dt, ps);
 }
 
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
@@ -123,52 +155,13 @@ void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtyp
         if (dst != src) memmove(dst, src, n * sizeof *dst);
         return;
     }
-    enum { BLK = 16384 };
-    size_t nb = (n + BLK - 1) / BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t i = b * BLK, k = n - i < BLK ? n - i : BLK;
-        num_round(dst + i, src + i, k, dt, st ? &part[CPU_TID()] : NULL);
-    }
-    cpu_stats_gather(st, part, nt);
+    round_job j = {dst, src, dt};
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, st, round_chunk, &j);
 }
 
-static const bk_ops cpu_ops = {
-    .destroy = cpu_destroy,
-    .describe = cpu_describe,
-    .status = cpu_status,
-    .alloc = cpu_alloc,
-    .free = cpu_free,
-    .zero = cpu_zero,
-    .upload = cpu_copy,
-    .download = cpu_copy,
-    .copy = cpu_copy,
-    .cast = cpu_cast,
-    .stats = cpu_stats,
-    .sum = cpu_sum,
-    .sumsq = cpu_sumsq,
-    .scale = cpu_scale,
-    .gemm = cpu_gemm,
-    .encoder_forward = cpu_encoder_forward,
-    .encoder_backward = cpu_encoder_backward,
-    .layernorm_forward = cpu_layernorm_forward,
-    .layernorm_backward = cpu_layernorm_backward,
-    .matmul_forward = cpu_matmul_forward,
-    .matmul_backward = cpu_matmul_backward,
-    .attention_forward = cpu_attention_forward,
-    .attention_backward = cpu_attention_backward,
-    .gelu_forward = cpu_gelu_forward,
-    .gelu_backward = cpu_gelu_backward,
-    .residual_forward = cpu_residual_forward,
-    .add_inplace = cpu_add_inplace,
-    .crossentropy_forward = cpu_crossentropy_forward,
-    .crossentropy_backward = cpu_crossentropy_backward,
-    .unscale = cpu_unscale,
-    .adamw = cpu_adamw,
-};
+#define CPU_SLOT(ret, name, params, args) .name = cpu_##name,
+static const bk_ops cpu_ops = {BK_OPS(CPU_SLOT, CPU_SLOT) BK_OPS_BACKEND(CPU_SLOT, CPU_SLOT)};
+#undef CPU_SLOT
 
 const char *bk_cpu_blas_coretype_hint(void)
 {

@@ -20,6 +20,9 @@ enum { CPU_MAX_THREADS = 256 };
 /* Fixed-size blocks for reductions: partial results depend on the block, not the thread,
  * so sums are bit-identical run to run and for any thread count. */
 enum { CPU_RED_BLOCK = 4096 };
+/* Elements per chunk of the elementwise loops, and the size below which they stay on one
+ * thread (the team costs more than the work). */
+enum { CPU_EW_CHUNK = 16384 };
 
 /* Scratch slots, each grown on demand and reused (no allocation in the steady state). */
 typedef enum {
@@ -50,66 +53,30 @@ static inline cpu_backend *cpu_of(backend *be) { return (cpu_backend *)be; }
 void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes); /* NULL: error set */
 void cpu_fail(cpu_backend *cb, const char *msg);
 void cpu_blas_threads(cpu_backend *cb, int n);
+/* One chunk of a cpu_parallel loop: items [i0, i0 + k). ps is the running thread's own
+ * stats (NULL when the loop's st is NULL), so threads never share one. */
+typedef void (*cpu_chunk_fn)(void *ctx, size_t i0, size_t k, num_stats *ps);
+/* fn over items [0, n) in chunks of `chunk` (the last one shorter), spread over the threads
+ * (static schedule) when par and there is more than one chunk. The chunks depend on n and
+ * chunk only, never on the thread count, so results are bit-identical for any number of
+ * threads; the threads' stats are merged into st (may be NULL) at the end, an order-free
+ * merge (max, min, counts). */
+void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
+                  cpu_chunk_fn fn, void *ctx);
+/* An int count as cpu_parallel's n: a negative one is empty, as in a for loop. */
+static inline size_t cpu_items(int n) { return n > 0 ? (size_t)n : 0; }
 /* dst = round_dt(src), threaded, stats added to st (may be NULL). */
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
                    num_stats *st);
-void cpu_stats_gather(num_stats *st, const num_stats *part, int nt);
 
-/* cpu_gemm.c */
-void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
-              const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
-              int accumulate, num_stats *st);
-void cpu_matmul_forward(backend *be, float *out, const float *inp, const float *w,
-                        const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
-                        dtype_t dt_w, dtype_t dt_out, num_stats *st);
-void cpu_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                         const float *inp, const float *w, int N, int C, int OC, int w_trans,
-                         dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
-
-/* cpu_encoder.c */
-void cpu_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
-                         const float *wpe, int B, int T, int C);
-void cpu_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
-                          const int32_t *tokens, int B, int T, int C);
-
-/* cpu_layernorm.c */
-void cpu_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
-                           const float *w, const float *b, int N, int C, dtype_t dt_out,
-                           num_stats *st);
-void cpu_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                            const float *inp, const float *w, const float *mean,
-                            const float *rstd, int N, int C);
-
-/* cpu_attention.c */
-void cpu_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
-                           int C, int NH, dtype_t dt, num_stats *st);
-void cpu_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
-                            const float *qkv, const float *att, int B, int T, int C, int NH,
-                            dtype_t dt, num_stats *st);
-
-/* cpu_elementwise.c */
-void cpu_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
-void cpu_stats(backend *be, const float *x, size_t n, num_stats *st);
-double cpu_sum(backend *be, const float *x, size_t n);
-double cpu_sumsq(backend *be, const float *x, size_t n);
-void cpu_scale(backend *be, float *x, size_t n, float s);
-void cpu_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
-                      num_stats *st);
-void cpu_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
-                       dtype_t dt, num_stats *st);
-void cpu_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
-void cpu_add_inplace(backend *be, float *acc, const float *x, size_t n);
-
-/* cpu_loss.c */
-void cpu_crossentropy_forward(backend *be, float *losses, const float *logits,
-                              const int32_t *targets, int N, int V);
-void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
-                               const int32_t *targets, int N, int V, float dloss, dtype_t dt,
-                               num_stats *st);
-
-/* cpu_optim.c */
-int cpu_unscale(backend *be, float *g, size_t n, float inv_scale);
-void cpu_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
-               const bk_adamw_scalars *s, float grad_mult);
+/* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c
+ * loops). Lifetime and memory live in cpu_backend.c, the rest in the file of their layer:
+ * cpu_gemm.c (gemm, matmul_*), cpu_encoder.c, cpu_layernorm.c, cpu_attention.c,
+ * cpu_elementwise.c (cast, stats, sum, sumsq, scale, gelu_*, residual_forward,
+ * add_inplace), cpu_loss.c (crossentropy_*), cpu_optim.c (unscale, adamw). */
+#define CPU_DECLARE(ret, name, params, args) ret cpu_##name params;
+BK_OPS(CPU_DECLARE, CPU_DECLARE)
+BK_OPS_BACKEND(CPU_DECLARE, CPU_DECLARE)
+#undef CPU_DECLARE
 
 #endif

@@ -5,38 +5,34 @@
 #include <string.h>
 
 #include "cpu_backend.h"
-
-enum { EW_BLK = 16384 };
+#include "opmath.h"
 
 void cpu_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st)
 {
     cpu_round_par(cpu_of(be), dst, src, n, dt, st);
 }
 
+typedef struct {
+    float *out;
+    const float *inp, *dout;
+    dtype_t dt;
+} ew_job;
+
 /* Stats "as stored": rounding to fp32 is the identity, so num_round's counters see exactly
  * amax / amin_nz / non-finite of x and report no overflow or underflow. */
+static void stats_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    const ew_job *j = ctx;
+    float tmp[1024];
+    for (size_t i = i0, end = i0 + k; i < end; i += 1024)
+        num_round(tmp, j->inp + i, end - i < 1024 ? end - i : 1024, DT_F32, ps);
+}
+
 void cpu_stats(backend *be, const float *x, size_t n, num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
     if (!st) return;
-    size_t nb = (n + EW_BLK - 1) / EW_BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel num_threads(nt) if (nb > 1)
-    {
-        float tmp[1024];
-        num_stats *ps = &part[CPU_TID()];
-#pragma omp for schedule(static)
-        for (size_t b = 0; b < nb; b++) {
-            size_t i0 = b * EW_BLK, end = i0 + EW_BLK < n ? i0 + EW_BLK : n;
-            for (size_t i = i0; i < end; i += 1024) {
-                size_t k = end - i < 1024 ? end - i : 1024;
-                num_round(tmp, x + i, k, DT_F32, ps);
-            }
-        }
-    }
-    cpu_stats_gather(st, part, nt);
+    ew_job j = {.inp = x};
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, stats_chunk, &j);
 }
 
 /* Sum (sq = 0) or sum of squares in double over fixed blocks, combined in block order:
@@ -71,11 +67,9 @@ double cpu_sumsq(backend *be, const float *x, size_t n)
 void cpu_scale(backend *be, float *x, size_t n, float s)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
-
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 /* e^r for r in [0, 20]: Cody-Waite reduction and Cephes' expf polynomial (~1 ulp), with
  * 2^n put in through the exponent bits. Written out so that the GELU loops vectorize:
@@ -114,64 +108,46 @@ static inline float gelu_tanh(float y)
     return y != y ? y : r;
 }
 
-static inline float gelu_fwd1(float x)
-{
-    float cube = 0.044715f * x * x * x;
-    return 0.5f * x * (1.0f + gelu_tanh(GELU_K * (x + cube)));
-}
+static inline float gelu_fwd1(float x) { return gelu_from_tanh(x, gelu_tanh(gelu_arg(x))); }
+static inline float gelu_bwd1(float x) { return gelu_grad_from_tanh(x, gelu_tanh(gelu_arg(x))); }
 
-static inline float gelu_bwd1(float x)
+/* out = round_dt(gelu(inp)), or round_dt(gelu'(inp) * dout) when the job has a dout. */
+static void gelu_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
 {
-    float cube = 0.044715f * x * x * x;
-    float th = gelu_tanh(GELU_K * (x + cube));
-    float sech2 = 1.0f - th * th;
-    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    const ew_job *j = ctx;
+    float *out = j->out;
+    const float *inp = j->inp, *dout = j->dout;
+    if (dout)
+        for (size_t i = i0; i < i0 + k; i++) out[i] = gelu_bwd1(inp[i]) * dout[i];
+    else
+        for (size_t i = i0; i < i0 + k; i++) out[i] = gelu_fwd1(inp[i]);
+    num_round(out + i0, out + i0, k, j->dt, ps);
 }
 
 void cpu_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
                       num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    size_t nb = (n + EW_BLK - 1) / EW_BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t i0 = b * EW_BLK, k = n - i0 < EW_BLK ? n - i0 : EW_BLK;
-        for (size_t i = i0; i < i0 + k; i++) out[i] = gelu_fwd1(inp[i]);
-        num_round(out + i0, out + i0, k, dt, st ? &part[CPU_TID()] : NULL);
-    }
-    cpu_stats_gather(st, part, nt);
+    ew_job j = {out, inp, NULL, dt};
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, gelu_chunk, &j);
 }
 
 void cpu_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
                        dtype_t dt, num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    size_t nb = (n + EW_BLK - 1) / EW_BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t i0 = b * EW_BLK, k = n - i0 < EW_BLK ? n - i0 : EW_BLK;
-        for (size_t i = i0; i < i0 + k; i++) dinp[i] = gelu_bwd1(inp[i]) * dout[i];
-        num_round(dinp + i0, dinp + i0, k, dt, st ? &part[CPU_TID()] : NULL);
-    }
-    cpu_stats_gather(st, part, nt);
+    ew_job j = {dinp, inp, dout, dt};
+    cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, st, gelu_chunk, &j);
 }
 
 void cpu_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void cpu_add_inplace(backend *be, float *acc, const float *x, size_t n)
 {
     (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
-#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > EW_BLK)
+#pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) if (n > CPU_EW_CHUNK)
     for (size_t i = 0; i < n; i++) acc[i] += x[i];
 }

@@ -40,6 +40,7 @@ typedef struct {
     int ldc, transA, transB, M, N, K;
     float alpha, beta;
     dtype_t dtc;
+    int by_rows; /* tiles of rows (M >= N) or of columns */
 } gemm_job;
 
 /* Output rows [r0,r1) x columns [c0,c1): a single-threaded sgemm on that block, then its
@@ -74,6 +75,17 @@ static int gemm_tile(int len)
     return t < GEMM_MIN_TILE ? GEMM_MIN_TILE : t;
 }
 
+/* Tile [lo, lo + k) of rows or columns. */
+static void gemm_tile_chunk(void *ctx, size_t lo, size_t k, num_stats *ps)
+{
+    const gemm_job *g = ctx;
+    int r0 = (int)lo, r1 = (int)(lo + k);
+    if (g->by_rows)
+        gemm_block(g, r0, r1, 0, g->N, ps);
+    else
+        gemm_block(g, 0, g->M, r0, r1, ps);
+}
+
 /* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding).
  * The output is cut into tiles of gemm_tile(len) rows (M >= N) or columns (M < N), the last
  * one the remainder, and each tile is one single-threaded sgemm. An sgemm's bits for a row
@@ -89,23 +101,11 @@ static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const floa
                      float beta, const float *bias, num_stats *st)
 {
     if (M <= 0 || N <= 0) return;
-    gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc};
-    int by_rows = M >= N, len = by_rows ? M : N, nt = cb->nthreads;
-    int tile = gemm_tile(len), nb = (len + tile - 1) / tile;
+    gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc, M >= N};
+    int len = g.by_rows ? M : N;
     /* Threads only where the work pays for the team; the tiles are the same either way. */
-    int par = nb > 1 && nt > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-    for (int b = 0; b < nb; b++) {
-        int lo = b * tile, hi = lo + tile < len ? lo + tile : len;
-        num_stats *ps = st ? &part[CPU_TID()] : NULL; /* max/min/counts: order-free merge */
-        if (by_rows)
-            gemm_block(&g, lo, hi, 0, N, ps);
-        else
-            gemm_block(&g, 0, M, lo, hi, ps);
-    }
-    cpu_stats_gather(st, part, nt);
+    int par = cb->nthreads > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
+    cpu_parallel(cb, (size_t)len, (size_t)gemm_tile(len), par, st, gemm_tile_chunk, &g);
 }
 
 void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
@@ -133,44 +133,52 @@ void cpu_matmul_forward(backend *be, float *out, const float *inp, const float *
     gemm_raw(cb, out, OC, dt_out, ir, 0, wr, w_trans, N, OC, C, 1.0f, 0.0f, b, st);
 }
 
-/* db(OC) += round_g(column sums of dout(N,OC)); fp32 sums in row order, threaded by columns. */
+/* Weight and bias gradients: dw += round_g(g) elementwise, db += round_g(column sums of
+ * dout (N,OC)). */
+typedef struct {
+    float *acc;
+    float *g;
+    const float *dout;
+    int N, OC;
+    dtype_t dt_g;
+} grad_job;
+
+enum { DB_COLS = 64 }; /* columns per db chunk */
+
+/* Columns [c0, c0 + nc) of db: fp32 sums in row order. */
+static void bias_grad_chunk(void *ctx, size_t c0, size_t nc, num_stats *ps)
+{
+    const grad_job *j = ctx;
+    float acc[DB_COLS] = {0};
+    for (int n = 0; n < j->N; n++) {
+        const float *row = j->dout + (size_t)n * j->OC + c0;
+        for (size_t c = 0; c < nc; c++) acc[c] += row[c];
+    }
+    num_round(acc, acc, nc, j->dt_g, ps);
+    for (size_t c = 0; c < nc; c++) j->acc[c0 + c] += acc[c];
+}
+
 static void matmul_bias_grad(cpu_backend *cb, float *db, const float *dout, int N, int OC,
                              dtype_t dt_g, num_stats *st)
 {
-    enum { COLS = 64 };
-    int nb = (OC + COLS - 1) / COLS, nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (int b = 0; b < nb; b++) {
-        int c0 = b * COLS, nc = OC - c0 < COLS ? OC - c0 : COLS;
-        float acc[COLS] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *row = dout + (size_t)n * OC + c0;
-            for (int j = 0; j < nc; j++) acc[j] += row[j];
-        }
-        num_round(acc, acc, (size_t)nc, dt_g, st ? &part[CPU_TID()] : NULL);
-        for (int j = 0; j < nc; j++) db[c0 + j] += acc[j];
-    }
-    cpu_stats_gather(st, part, nt);
+    grad_job j = {.acc = db, .dout = dout, .N = N, .OC = OC, .dt_g = dt_g};
+    cpu_parallel(cb, cpu_items(OC), DB_COLS, 1, st, bias_grad_chunk, &j);
 }
 
-/* dw(n) += round_g(g(n)) with stats; g is fp32 scratch, rounded in place. */
+/* g is fp32 scratch, rounded in place before it is added. */
+static void grad_round_add_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    const grad_job *j = ctx;
+    float *dw = j->acc, *g = j->g;
+    num_round(g + i0, g + i0, k, j->dt_g, ps);
+    for (size_t i = i0; i < i0 + k; i++) dw[i] += g[i];
+}
+
 static void grad_round_add(cpu_backend *cb, float *dw, float *g, size_t n, dtype_t dt_g,
                            num_stats *st)
 {
-    enum { BLK = 16384 };
-    size_t nb = (n + BLK - 1) / BLK;
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t i0 = b * BLK, k = n - i0 < BLK ? n - i0 : BLK;
-        num_round(g + i0, g + i0, k, dt_g, st ? &part[CPU_TID()] : NULL);
-        for (size_t i = i0; i < i0 + k; i++) dw[i] += g[i];
-    }
-    cpu_stats_gather(st, part, nt);
+    grad_job j = {.acc = dw, .g = g, .dt_g = dt_g};
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, st, grad_round_add_chunk, &j);
 }
 
 /* Backward GEMMs run in dt_g (tensor-core style: every input rounded to the compute dtype,

@@ -7,30 +7,38 @@
 
 #define LN_EPS 1e-5f
 
+typedef struct {
+    float *out, *mean, *rstd;
+    const float *inp, *w, *b;
+    int C;
+    dtype_t dt_out;
+} ln_job;
+
+static void ln_forward_row(void *ctx, size_t n, size_t count, num_stats *ps)
+{
+    const ln_job *j = ctx;
+    int C = j->C;
+    const float *x = j->inp + n * C, *w = j->w, *b = j->b;
+    float *o = j->out + n * C;
+    (void)count;
+    float m = 0.0f, v = 0.0f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= (float)C;
+    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    v /= (float)C; /* biased variance, as nn.LayerNorm */
+    float s = 1.0f / sqrtf(v + LN_EPS);
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+    num_round(o, o, (size_t)C, j->dt_out, ps);
+    j->mean[n] = m;
+    j->rstd[n] = s;
+}
+
 void cpu_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
                            const float *w, const float *b, int N, int C, dtype_t dt_out,
                            num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 16)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f, v = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
-        v /= (float)C; /* biased variance, as nn.LayerNorm */
-        float s = 1.0f / sqrtf(v + LN_EPS);
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
-        num_round(o, o, (size_t)C, dt_out, st ? &part[CPU_TID()] : NULL);
-        mean[n] = m;
-        rstd[n] = s;
-    }
-    cpu_stats_gather(st, part, nt);
+    ln_job j = {out, mean, rstd, inp, w, b, C, dt_out};
+    cpu_parallel(cpu_of(be), cpu_items(N), 1, N > 16, st, ln_forward_row, &j);
 }
 
 enum { LN_ROWS = 64 }; /* rows per dw/db partial: fixed, so sums do not depend on threads */

@@ -34,28 +34,38 @@ void cpu_crossentropy_forward(backend *be, float *losses, const float *logits,
     }
 }
 
+typedef struct {
+    float *dlogits;
+    const float *logits;
+    const int32_t *targets;
+    int V;
+    float dloss;
+    dtype_t dt;
+} ce_job;
+
+static void ce_backward_row(void *ctx, size_t n, size_t count, num_stats *ps)
+{
+    const ce_job *j = ctx;
+    int V = j->V;
+    const float *x = j->logits + n * V;
+    float *d = j->dlogits + n * V;
+    int32_t t = j->targets[n];
+    (void)count;
+    if (!ce_valid(t, V)) {
+        memset(d, 0, (size_t)V * sizeof *d);
+    } else {
+        /* softmax as exp(x - max) / sum: exp(x - lse) would lose bits to lse's ulp */
+        float mx, inv = 1.0f / ce_sumexp(x, V, &mx);
+        for (int k = 0; k < V; k++)
+            d[k] = j->dloss * (expf(x[k] - mx) * inv - (k == t ? 1.0f : 0.0f));
+    }
+    num_round(d, d, (size_t)V, j->dt, ps);
+}
+
 void cpu_crossentropy_backward(backend *be, float *dlogits, const float *logits,
                                const int32_t *targets, int N, int V, float dloss, dtype_t dt,
                                num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    int nt = cb->nthreads;
-    num_stats part[CPU_MAX_THREADS];
-    memset(part, 0, sizeof(num_stats) * (size_t)nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 16)
-    for (int n = 0; n < N; n++) {
-        const float *x = logits + (size_t)n * V;
-        float *d = dlogits + (size_t)n * V;
-        int32_t t = targets[n];
-        if (!ce_valid(t, V)) {
-            memset(d, 0, (size_t)V * sizeof *d);
-        } else {
-            /* softmax as exp(x - max) / sum: exp(x - lse) would lose bits to lse's ulp */
-            float mx, inv = 1.0f / ce_sumexp(x, V, &mx);
-            for (int j = 0; j < V; j++)
-                d[j] = dloss * (expf(x[j] - mx) * inv - (j == t ? 1.0f : 0.0f));
-        }
-        num_round(d, d, (size_t)V, dt, st ? &part[CPU_TID()] : NULL);
-    }
-    cpu_stats_gather(st, part, nt);
+    ce_job j = {dlogits, logits, targets, V, dloss, dt};
+    cpu_parallel(cpu_of(be), cpu_items(N), 1, N > 16, st, ce_backward_row, &j);
 }

@@ -93,16 +93,47 @@ static size_t causal_count(int B, int NH, int T)
     return (size_t)B * NH * ((size_t)T * (T + 1) / 2);
 }
 
+/* What both directions derive from the shapes; rows: the B*NH*T rows of T of att. */
+typedef struct {
+    int hd, C3;
+    float scale;
+    size_t TT;
+    long rows;
+    unsigned row_blocks; /* grid of the row kernels, SM_WARPS rows a block */
+} attn_dims;
+
+/* Starts op (false: nothing to do) and fills g. */
+static bool attn_begin(cuda_backend *cb, const char *op, int B, int T, int C, int NH,
+                       attn_dims *g)
+{
+    if (cb->failed || B <= 0 || T <= 0) return false;
+    cu_op(cb, op, B, T, C, NH);
+    g->hd = C / NH, g->C3 = 3 * C;
+    g->scale = 1.0f / sqrtf((float)g->hd);
+    g->TT = (size_t)T * T;
+    g->rows = (long)B * NH * T;
+    g->row_blocks = (unsigned)((g->rows + SM_WARPS - 1) / SM_WARPS);
+    return true;
+}
+
+/* The op's result x (n floats) rounded to dt in one pass with its stats, then the check. */
+static void attn_finish(cuda_backend *cb, const char *op, float *x, size_t n, int B, int T,
+                        int C, int NH, dtype_t dt, num_stats *st)
+{
+    if (dt != DT_F32 || st) cu_round_bias(cb, x, x, NULL, 1, n, dt, cu_stats_slot(cb, st, n));
+    cu_check(cb, cudaGetLastError(), op, "B=%d T=%d C=%d NH=%d dt=%s", B, T, C, NH,
+             dtype_name(dt));
+}
+
 void cuda_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
                             int C, int NH, dtype_t dt, num_stats *st)
 {
     cuda_backend *cb = cu_of(be);
-    if (cb->failed || B <= 0 || T <= 0) return;
     const char *op = "bk_attention_forward";
-    cu_op(cb, op, B, T, C, NH);
-    int hd = C / NH, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hd);
-    size_t TT = (size_t)T * T;
+    attn_dims g;
+    if (!attn_begin(cb, op, B, T, C, NH, &g)) return;
+    int hd = g.hd, C3 = g.C3;
+    size_t TT = g.TT;
     const void *q = qkv;
     uint16_t *ph = NULL;
     if (dt != DT_F32) {
@@ -115,13 +146,11 @@ void cuda_attention_forward(backend *be, float *out, float *att, const float *qk
     for (int b = 0; b < B; b++) { /* (T,T) = scale * Q K^T, heads batched */
         const void *qb = at(q, (size_t)b * T * C3, dt);
         if (cu_gemm_raw(cb, op, att + (size_t)b * NH * TT, T, (long)TT, qb, C3, hd, 0,
-                        at(qb, (size_t)C, dt), C3, hd, 1, dt, T, T, hd, scale, 0.0f, NH))
+                        at(qb, (size_t)C, dt), C3, hd, 1, dt, T, T, hd, g.scale, 0.0f, NH))
             return;
     }
-    long rows = (long)B * NH * T;
-    attn_softmax_k<<<(unsigned)((rows + SM_WARPS - 1) / SM_WARPS), SM_WARPS * 32, 0,
-                     cb->stream>>>(att, ph, rows, T, dt,
-                                   cu_stats_slot(cb, st, causal_count(B, NH, T)));
+    attn_softmax_k<<<g.row_blocks, SM_WARPS * 32, 0, cb->stream>>>(
+        att, ph, g.rows, T, dt, cu_stats_slot(cb, st, causal_count(B, NH, T)));
     const void *p = ph ? (const void *)ph : (const void *)att;
     for (int b = 0; b < B; b++) { /* (T,hd) = P V */
         const void *qb = at(q, (size_t)b * T * C3, dt);
@@ -130,11 +159,7 @@ void cuda_attention_forward(backend *be, float *out, float *att, const float *qk
                         1.0f, 0.0f, NH))
             return;
     }
-    if (dt != DT_F32 || st)
-        cu_round_bias(cb, out, out, NULL, 1, (size_t)B * T * C, dt,
-                      cu_stats_slot(cb, st, (size_t)B * T * C));
-    cu_check(cb, cudaGetLastError(), op, "B=%d T=%d C=%d NH=%d dt=%s", B, T, C, NH,
-             dtype_name(dt));
+    attn_finish(cb, op, out, (size_t)B * T * C, B, T, C, NH, dt, st);
 }
 
 void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
@@ -142,12 +167,11 @@ void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const flo
                              dtype_t dt, num_stats *st)
 {
     cuda_backend *cb = cu_of(be);
-    if (cb->failed || B <= 0 || T <= 0) return;
     const char *op = "bk_attention_backward";
-    cu_op(cb, op, B, T, C, NH);
-    int hd = C / NH, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)hd);
-    size_t TT = (size_t)T * T, nbh = (size_t)B * NH * TT;
+    attn_dims g;
+    if (!attn_begin(cb, op, B, T, C, NH, &g)) return;
+    int hd = g.hd, C3 = g.C3;
+    size_t TT = g.TT, nbh = (size_t)B * NH * TT;
     const void *q = qkv, *d = dout, *p = att, *ds = scratch;
     uint16_t *dsh = NULL;
     if (dt != DT_F32) {
@@ -172,10 +196,9 @@ void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const flo
                         (long)TT, 1, db, C, hd, 0, dt, T, hd, T, 1.0f, 0.0f, NH))
             return;
     }
-    long rows = (long)B * NH * T;
-    attn_dscores_k<<<(unsigned)((rows + SM_WARPS - 1) / SM_WARPS), SM_WARPS * 32, 0,
-                     cb->stream>>>(scratch, dsh, att, rows, T, scale, dt,
-                                   cu_stats_slot(cb, st, 2 * causal_count(B, NH, T)));
+    attn_dscores_k<<<g.row_blocks, SM_WARPS * 32, 0, cb->stream>>>(
+        scratch, dsh, att, g.rows, T, g.scale, dt,
+        cu_stats_slot(cb, st, 2 * causal_count(B, NH, T)));
     for (int b = 0; b < B; b++) {
         const void *qb = at(q, (size_t)b * T * C3, dt), *dsb = at(ds, (size_t)b * NH * TT, dt);
         float *dqb = dqkv + (size_t)b * T * C3;
@@ -186,9 +209,5 @@ void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const flo
                         T, 1.0f, 0.0f, NH))
             return;
     }
-    if (dt != DT_F32 || st)
-        cu_round_bias(cb, dqkv, dqkv, NULL, 1, (size_t)B * T * C3, dt,
-                      cu_stats_slot(cb, st, (size_t)B * T * C3));
-    cu_check(cb, cudaGetLastError(), op, "B=%d T=%d C=%d NH=%d dt=%s", B, T, C, NH,
-             dtype_name(dt));
+    attn_finish(cb, op, dqkv, (size_t)B * T * C3, B, T, C, NH, dt, st);
 }

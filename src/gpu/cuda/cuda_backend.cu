@@ -19,37 +19,15 @@ void cu_fail(cuda_backend *cb, const char *fmt, ...)
     va_end(ap);
 }
 
-static void fail_v(cuda_backend *cb, const char *what, const char *op, const char *fmt,
-                   va_list ap)
+int cu_check_result(cuda_backend *cb, cu_result r, const char *op, const char *fmt, ...)
 {
+    if (!r.kind) return 0;
     char sizes[160];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(sizes, sizeof sizes, fmt, ap);
-    cu_fail(cb, "CUDA %s in %s (%s)", what, op, sizes);
-}
-
-int cu_check(cuda_backend *cb, cudaError_t code, const char *op, const char *fmt, ...)
-{
-    if (code == cudaSuccess) return 0;
-    char what[160];
-    snprintf(what, sizeof what, "error %s: %s", cudaGetErrorName(code),
-             cudaGetErrorString(code));
-    va_list ap;
-    va_start(ap, fmt);
-    fail_v(cb, what, op, fmt, ap);
     va_end(ap);
-    return -1;
-}
-
-int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const char *fmt, ...)
-{
-    if (code == CUBLAS_STATUS_SUCCESS) return 0;
-    char what[160];
-    snprintf(what, sizeof what, "cuBLAS error %s: %s", cublasGetStatusName(code),
-             cublasGetStatusString(code));
-    va_list ap;
-    va_start(ap, fmt);
-    fail_v(cb, what, op, fmt, ap);
-    va_end(ap);
+    cu_fail(cb, "CUDA %s %s: %s in %s (%s)", r.kind, r.name, r.desc, op, sizes);
     return -1;
 }
 
@@ -174,7 +152,7 @@ int cu_sync(cuda_backend *cb, const char *where)
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-static void *cuda_alloc(backend *be, size_t bytes)
+void *cuda_alloc(backend *be, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed) return NULL;
@@ -218,7 +196,7 @@ static void *cuda_alloc(backend *be, size_t bytes)
     return p;
 }
 
-static void cuda_free(backend *be, void *p)
+void cuda_free(backend *be, void *p)
 {
     cuda_backend *cb = cu_of(be);
     if (!p) return;
@@ -261,7 +239,7 @@ void *cu_scratch(cuda_backend *cb, cu_scratch_slot slot, size_t bytes)
     return p;
 }
 
-static void cuda_zero(backend *be, void *p, size_t bytes)
+void cuda_zero(backend *be, void *p, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes) return;
@@ -271,7 +249,7 @@ static void cuda_zero(backend *be, void *p, size_t bytes)
 
 /* Pageable source: cudaMemcpyAsync returns once the bytes are staged, so the caller may
  * reuse its buffer at once; the copy stays ordered with the kernels on the stream. */
-static void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes) return;
@@ -280,7 +258,7 @@ static void cuda_upload(backend *be, void *dst, const void *src, size_t bytes)
              "bk_upload", "%zu bytes", bytes);
 }
 
-static void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed) {
@@ -295,7 +273,7 @@ static void cuda_download(backend *be, void *dst, const void *src, size_t bytes)
         memset(dst, 0, bytes);
 }
 
-static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
+void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_backend *cb = cu_of(be);
     if (cb->failed || !bytes || dst == src) return;
@@ -315,7 +293,7 @@ static void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
 
 /* ---- lifetime ---- */
 
-static void cuda_destroy(backend *be)
+void cuda_destroy(backend *be)
 {
     cuda_backend *cb = cu_of(be);
     cu_enter(cb);
@@ -335,9 +313,9 @@ static void cuda_destroy(backend *be)
     free(cb);
 }
 
-static const char *cuda_describe(const backend *be) { return ((const cuda_backend *)be)->desc; }
+const char *cuda_describe(const backend *be) { return ((const cuda_backend *)be)->desc; }
 
-static int cuda_status(const backend *be, char *err, size_t errlen)
+int cuda_status(const backend *be, char *err, size_t errlen)
 {
     cuda_backend *cb = (cuda_backend *)be;
     cu_enter(cb);
@@ -348,41 +326,11 @@ static int cuda_status(const backend *be, char *err, size_t errlen)
     return -1;
 }
 
-static const bk_ops cuda_ops = {
-    .destroy = cuda_destroy,
-    .describe = cuda_describe,
-    .status = cuda_status,
-    .alloc = cuda_alloc,
-    .free = cuda_free,
-    .zero = cuda_zero,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .copy = cuda_copy,
-    .cast = cuda_cast,
-    .stats = cuda_stats,
-    .sum = cuda_sum,
-    .sumsq = cuda_sumsq,
-    .scale = cuda_scale,
-    .gemm = cuda_gemm,
-    .encoder_forward = cuda_encoder_forward,
-    .encoder_backward = cuda_encoder_backward,
-    .layernorm_forward = cuda_layernorm_forward,
-    .layernorm_backward = cuda_layernorm_backward,
-    .matmul_forward = cuda_matmul_forward,
-    .matmul_backward = cuda_matmul_backward,
-    .attention_forward = cuda_attention_forward,
-    .attention_backward = cuda_attention_backward,
-    .gelu_forward = cuda_gelu_forward,
-    .gelu_backward = cuda_gelu_backward,
-    .residual_forward = cuda_residual_forward,
-    .add_inplace = cuda_add_inplace,
-    .crossentropy_forward = cuda_crossentropy_forward,
-    .crossentropy_backward = cuda_crossentropy_backward,
-    .unscale = cuda_unscale,
-    .unscale_multi = cuda_unscale_multi,
-    .sumsq_multi = cuda_sumsq_multi,
-    .adamw = cuda_adamw,
-};
+/* In the order of bk_ops (C++ wants designators in declaration order). */
+#define CUDA_SLOT(ret, name, params, args) .name = cuda_##name,
+static const bk_ops cuda_ops = {BK_OPS(CUDA_SLOT, CUDA_SLOT) BK_OPS_OPTIONAL(CUDA_SLOT, CUDA_SLOT)
+                                    BK_OPS_BACKEND(CUDA_SLOT, CUDA_SLOT)};
+#undef CUDA_SLOT
 
 static backend *create_fail(cuda_backend *cb, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

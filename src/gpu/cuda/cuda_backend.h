@@ -98,12 +98,44 @@ typedef struct cu_tlist {
     const long long *bstart;
 } cu_tlist;
 
+/* The tensor global block b belongs to: the last t with bstart[t] <= b (an empty tensor's
+ * range is empty, so it is skipped over). */
+static __device__ __forceinline__ int cu_tlist_tensor(const cu_tlist &list, int count,
+                                                     long long b)
+{
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (list.bstart[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
 /* cuda_backend.cu */
-/* Records the first error; fmt describes the sizes. Returns -1 when code is an error. */
-int cu_check(cuda_backend *cb, cudaError_t code, const char *op, const char *fmt, ...)
+/* The result of a CUDA runtime or cuBLAS call as text; kind is NULL on success. */
+typedef struct cu_result {
+    const char *kind, *name, *desc;
+} cu_result;
+
+static inline cu_result cu_runtime_result(cudaError_t e)
+{
+    if (e == cudaSuccess) return cu_result{NULL, NULL, NULL};
+    return cu_result{"error", cudaGetErrorName(e), cudaGetErrorString(e)};
+}
+
+static inline cu_result cu_blas_result(cublasStatus_t s)
+{
+    if (s == CUBLAS_STATUS_SUCCESS) return cu_result{NULL, NULL, NULL};
+    return cu_result{"cuBLAS error", cublasGetStatusName(s), cublasGetStatusString(s)};
+}
+
+/* Records the first error, "CUDA <kind> <name>: <desc> in <op> (<sizes>)", fmt describing
+ * the sizes. Returns -1 when r is an error, else 0. */
+int cu_check_result(cuda_backend *cb, cu_result r, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int cu_check_blas(cuda_backend *cb, cublasStatus_t code, const char *op, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define cu_check(cb, code, ...) cu_check_result((cb), cu_runtime_result(code), __VA_ARGS__)
+#define cu_check_blas(cb, code, ...) cu_check_result((cb), cu_blas_result(code), __VA_ARGS__)
 void cu_fail(cuda_backend *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Remember which op is being launched (for errors that surface at a later sync). */
 void cu_op(cuda_backend *cb, const char *op, long a, long b, long c, long d);
@@ -123,19 +155,6 @@ void cu_to_lowp(cuda_backend *cb, uint16_t *dst, const float *src, size_t n, dty
 /* dst = round_dt(src + bias[col]) for an (rows, cols) matrix, stats into slot. */
 void cu_round_bias(cuda_backend *cb, float *dst, const float *src, const float *bias,
                    size_t rows, size_t cols, dtype_t dt, cu_dstats *slot);
-void cuda_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
-void cuda_stats(backend *be, const float *x, size_t n, num_stats *st);
-double cuda_sum(backend *be, const float *x, size_t n);
-double cuda_sumsq(backend *be, const float *x, size_t n);
-void cuda_sumsq_multi(backend *be, const float *const *x, const size_t *n, int count,
-                      double *out);
-void cuda_scale(backend *be, float *x, size_t n, float s);
-void cuda_gelu_forward(backend *be, float *out, const float *inp, size_t n, dtype_t dt,
-                       num_stats *st);
-void cuda_gelu_backward(backend *be, float *dinp, const float *inp, const float *dout, size_t n,
-                        dtype_t dt, num_stats *st);
-void cuda_residual_forward(backend *be, float *out, const float *a, const float *b, size_t n);
-void cuda_add_inplace(backend *be, float *acc, const float *x, size_t n);
 
 /* cuda_gemm.cu */
 /* Column-major-agnostic helper: C(M,N) fp32 row-major (ldc) = alpha op(A) op(B) + beta C,
@@ -144,49 +163,16 @@ int cu_gemm_raw(cuda_backend *cb, const char *op, float *C, long ldc, long strid
                 const void *A, long lda, long strideA, int transA, const void *B, long ldb,
                 long strideB, int transB, dtype_t dt, int M, int N, int K, float alpha,
                 float beta, int batch);
-void cuda_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
-               const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
-               int accumulate, num_stats *st);
-void cuda_matmul_forward(backend *be, float *out, const float *inp, const float *w,
-                         const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
-                         dtype_t dt_w, dtype_t dt_out, num_stats *st);
-void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                          const float *inp, const float *w, int N, int C, int OC, int w_trans,
-                          dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw);
 
-/* cuda_encoder.cu */
-void cuda_encoder_forward(backend *be, float *out, const int32_t *tokens, const float *wte,
-                          const float *wpe, int B, int T, int C);
-void cuda_encoder_backward(backend *be, float *dwte, float *dwpe, const float *dout,
-                           const int32_t *tokens, int B, int T, int C);
-
-/* cuda_layernorm.cu */
-void cuda_layernorm_forward(backend *be, float *out, float *mean, float *rstd, const float *inp,
-                            const float *w, const float *b, int N, int C, dtype_t dt_out,
-                            num_stats *st);
-void cuda_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
-                             const float *inp, const float *w, const float *mean,
-                             const float *rstd, int N, int C);
-
-/* cuda_attention.cu */
-void cuda_attention_forward(backend *be, float *out, float *att, const float *qkv, int B, int T,
-                            int C, int NH, dtype_t dt, num_stats *st);
-void cuda_attention_backward(backend *be, float *dqkv, float *scratch, const float *dout,
-                             const float *qkv, const float *att, int B, int T, int C, int NH,
-                             dtype_t dt, num_stats *st);
-
-/* cuda_loss.cu */
-void cuda_crossentropy_forward(backend *be, float *losses, const float *logits,
-                               const int32_t *targets, int N, int V);
-void cuda_crossentropy_backward(backend *be, float *dlogits, const float *logits,
-                                const int32_t *targets, int N, int V, float dloss, dtype_t dt,
-                                num_stats *st);
-
-/* cuda_optim.cu */
-int cuda_unscale(backend *be, float *g, size_t n, float inv_scale);
-int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
-                       float inv_scale);
-void cuda_adamw(backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                const bk_adamw_scalars *s, float grad_mult);
+/* cuda_<name> for every op of backend_impl.h, multi-tensor forms included. Lifetime and
+ * memory live in cuda_backend.cu, the rest in the file of their layer: cuda_gemm.cu (gemm,
+ * matmul_*), cuda_encoder.cu, cuda_layernorm.cu, cuda_attention.cu, cuda_elementwise.cu
+ * (cast, stats, sum, sumsq, sumsq_multi, scale, gelu_*, residual_forward, add_inplace),
+ * cuda_loss.cu (crossentropy_*), cuda_optim.cu (unscale, unscale_multi, adamw). */
+#define CUDA_DECLARE(ret, name, params, args) ret cuda_##name params;
+BK_OPS(CUDA_DECLARE, CUDA_DECLARE)
+BK_OPS_OPTIONAL(CUDA_DECLARE, CUDA_DECLARE)
+BK_OPS_BACKEND(CUDA_DECLARE, CUDA_DECLARE)
+#undef CUDA_DECLARE
 
 #endif

@@ -2,6 +2,7 @@
  * reductions, scaling, GELU (tanh approximation) and residual adds on the device. */
 #include "cuda_backend.h"
 #include "cuda_numerics.cuh"
+#include "opmath.h"
 
 #define GRID_STRIDE(i, n)                                                                   \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                 \
@@ -130,23 +131,11 @@ __global__ void reduce_final_k(double *out, const double *part, size_t nb)
     if (threadIdx.x == 0) *out = s;
 }
 
-/* Multi-tensor: global block b belongs to tensor t with bstart[t] <= b < bstart[t + 1]. */
-__device__ int tensor_of_block(const long long *bstart, int count, long long b)
-{
-    int lo = 0, hi = count - 1;
-    while (lo < hi) { /* the last t with bstart[t] <= b (empty tensors are skipped over) */
-        int mid = (lo + hi + 1) / 2;
-        if (bstart[mid] <= b) lo = mid;
-        else hi = mid - 1;
-    }
-    return lo;
-}
-
 __global__ void reduce_multi_blocks_k(double *part, const cu_tlist list, int count)
 {
     __shared__ double sh[RED_THREADS];
     long long b = blockIdx.x;
-    int t = tensor_of_block(list.bstart, count, b);
+    int t = cu_tlist_tensor(list, count, b);
     double s = reduce_one_block(list.ptr[t], list.n[t], (size_t)(b - list.bstart[t]), 1, sh);
     if (threadIdx.x == 0) part[b] = s;
 }
@@ -222,22 +211,16 @@ void cuda_scale(backend *be, float *x, size_t n, float s)
     cu_check(cb, cudaGetLastError(), "bk_scale", "n=%zu", n);
 }
 
-/* ---- GELU, same expressions as cpu_elementwise.c (nvcc -fmad=false keeps them unfused) ---- */
-
-#define GELU_K 0.7978845608028654f
+/* ---- GELU: opmath.h's expressions with CUDA's tanhf (-fmad=false keeps them unfused) ---- */
 
 __device__ __forceinline__ float gelu_fwd1(float x)
 {
-    float cube = 0.044715f * x * x * x;
-    return 0.5f * x * (1.0f + tanhf(GELU_K * (x + cube)));
+    return gelu_from_tanh(x, tanhf(gelu_arg(x)));
 }
 
 __device__ __forceinline__ float gelu_bwd1(float x)
 {
-    float cube = 0.044715f * x * x * x;
-    float th = tanhf(GELU_K * (x + cube));
-    float sech2 = 1.0f - th * th;
-    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return gelu_grad_from_tanh(x, tanhf(gelu_arg(x)));
 }
 
 __global__ void gelu_fwd_k(float *out, const float *inp, size_t n, int dt, cu_dstats *slot)

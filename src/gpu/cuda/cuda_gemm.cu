@@ -46,6 +46,22 @@ static const float *rounded_f32(cuda_backend *cb, cu_scratch_slot slot, const fl
     return r;
 }
 
+/* A(na) and B(nb) as one GEMM reads them, in the dtype it returns: 16-bit operands of their
+ * common dtype (tensor cores), else each rounded to its dtype and multiplied in fp32. */
+static dtype_t gemm_operands(cuda_backend *cb, const float *A, size_t na, dtype_t dta,
+                             const float *B, size_t nb, dtype_t dtb, const void **a,
+                             const void **b)
+{
+    if (dta == dtb) {
+        *a = operand(cb, CU_SCR_A, A, na, dta);
+        *b = operand(cb, CU_SCR_B, B, nb, dtb);
+        return dta;
+    }
+    *a = rounded_f32(cb, CU_SCR_A, A, na, dta);
+    *b = rounded_f32(cb, CU_SCR_B, B, nb, dtb);
+    return DT_F32;
+}
+
 void cuda_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
                const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
                int accumulate, num_stats *st)
@@ -56,19 +72,12 @@ void cuda_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, 
     float beta = accumulate ? 1.0f : 0.0f;
     if (K <= 0) {
         if (!accumulate) cudaMemsetAsync(C, 0, (size_t)M * N * sizeof *C, cb->stream);
-    } else if (dta == dtb) {
-        const void *a = operand(cb, CU_SCR_A, A, (size_t)M * K, dta);
-        const void *b = operand(cb, CU_SCR_B, B, (size_t)K * N, dtb);
-        if (!a || !b) return;
-        if (cu_gemm_raw(cb, "bk_gemm", C, N, 0, a, transA ? M : K, 0, transA, b,
-                        transB ? K : N, 0, transB, dta, M, N, K, alpha, beta, 1))
-            return;
     } else {
-        const float *a = rounded_f32(cb, CU_SCR_A, A, (size_t)M * K, dta);
-        const float *b = rounded_f32(cb, CU_SCR_B, B, (size_t)K * N, dtb);
-        if (!a || !b) return;
-        if (cu_gemm_raw(cb, "bk_gemm", C, N, 0, a, transA ? M : K, 0, transA, b,
-                        transB ? K : N, 0, transB, DT_F32, M, N, K, alpha, beta, 1))
+        const void *a, *b;
+        dtype_t dt = gemm_operands(cb, A, (size_t)M * K, dta, B, (size_t)K * N, dtb, &a, &b);
+        if (!a || !b ||
+            cu_gemm_raw(cb, "bk_gemm", C, N, 0, a, transA ? M : K, 0, transA, b,
+                        transB ? K : N, 0, transB, dt, M, N, K, alpha, beta, 1))
             return;
     }
     if (dtc != DT_F32 || st)
@@ -84,21 +93,12 @@ void cuda_matmul_forward(backend *be, float *out, const float *inp, const float 
     cuda_backend *cb = cu_of(be);
     if (cb->failed || N <= 0 || OC <= 0) return;
     cu_op(cb, "bk_matmul_forward", N, C, OC, dt_out);
-    int rc;
-    if (dt_in == dt_w) {
-        const void *x = operand(cb, CU_SCR_A, inp, (size_t)N * C, dt_in);
-        const void *y = operand(cb, CU_SCR_B, w, (size_t)C * OC, dt_w);
-        if (!x || !y) return;
-        rc = cu_gemm_raw(cb, "bk_matmul_forward", out, OC, 0, x, C, 0, 0, y, w_trans ? C : OC,
-                         0, w_trans, dt_in, N, OC, C, 1.0f, 0.0f, 1);
-    } else {
-        const float *x = rounded_f32(cb, CU_SCR_A, inp, (size_t)N * C, dt_in);
-        const float *y = rounded_f32(cb, CU_SCR_B, w, (size_t)C * OC, dt_w);
-        if (!x || !y) return;
-        rc = cu_gemm_raw(cb, "bk_matmul_forward", out, OC, 0, x, C, 0, 0, y, w_trans ? C : OC,
-                         0, w_trans, DT_F32, N, OC, C, 1.0f, 0.0f, 1);
-    }
-    if (rc) return;
+    const void *x, *y;
+    dtype_t dt = gemm_operands(cb, inp, (size_t)N * C, dt_in, w, (size_t)C * OC, dt_w, &x, &y);
+    if (!x || !y ||
+        cu_gemm_raw(cb, "bk_matmul_forward", out, OC, 0, x, C, 0, 0, y, w_trans ? C : OC, 0,
+                    w_trans, dt, N, OC, C, 1.0f, 0.0f, 1))
+        return;
     /* the bias joins the fp32 accumulator before the single rounding */
     if (dt_out != DT_F32 || b || st)
         cu_round_bias(cb, out, out, b, (size_t)N, (size_t)OC, dt_out,

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "cuda_backend.h"
+#include "opmath.h"
 
 __global__ void unscale_k(float *g, size_t n, float inv, int *found)
 {
@@ -46,12 +47,7 @@ enum { UNS_BLOCK = 16384 };
 __global__ void unscale_multi_k(const cu_tlist list, int count, float inv, int *found)
 {
     long long b = blockIdx.x;
-    int lo = 0, hi = count - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if (list.bstart[mid] <= b) lo = mid;
-        else hi = mid - 1;
-    }
+    int lo = cu_tlist_tensor(list, count, b);
     float *g = list.ptr[lo];
     size_t i0 = (size_t)(b - list.bstart[lo]) * UNS_BLOCK, end = min(list.n[lo], i0 + UNS_BLOCK);
     int f = 0;
@@ -101,27 +97,13 @@ int cuda_unscale_multi(backend *be, float *const *g, const size_t *n, int count,
     return first;
 }
 
-/* torch.lerp's formula (ATen Lerp.h) for a scalar weight, as cpu_optim.c. */
-__device__ __forceinline__ float adamw_lerp(float a, float b, float w)
-{
-    return fabsf(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
-}
-
-/* The same op sequence as cpu_adamw (built with -fmad=false: each op rounds once). */
+/* The update of opmath.h, element by element, as cpu_adamw. */
 __global__ void adamw_k(float *p, const float *g, float *m, float *v, size_t n,
                         bk_adamw_scalars c, float grad_mult)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i] * grad_mult;
-        float mi = adamw_lerp(m[i], gi, c.w1);
-        float vi = v[i] * c.b2;
-        vi = vi + c.ob2 * gi * gi;
-        float pi = c.wd ? p[i] * c.decay : p[i];
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi + c.nstep * (mi / (sqrtf(vi) / c.bc2s + c.eps));
-    }
+         i += (size_t)gridDim.x * blockDim.x)
+        adamw_update(p + i, m + i, v + i, g[i] * grad_mult, &c);
 }
 
 /* Scalars formed on the host in double once for every backend (bk_adamw). */
