@@ -9,10 +9,6 @@
 
 #include "csv_out.h"
 
-struct compare_csv {
-    csv_out *out;
-};
-
 static const csv_out_spec SPEC = {
     "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos", NULL, NULL, 0,
 };
@@ -24,17 +20,7 @@ const char *compare_csv_header(void)
 
 compare_csv *compare_csv_open(const char *path, char *err, size_t errlen)
 {
-    compare_csv *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    w->out = csv_out_open(path, &SPEC, err, errlen);
-    if (!w->out) {
-        free(w);
-        return NULL;
-    }
-    return w;
+    return csv_out_open(path, &SPEC, err, errlen);
 }
 
 static void write_row(csv_out *out, int64_t step, const char *a, const char *b,
@@ -55,23 +41,18 @@ int compare_csv_write(compare_csv *w, const divergence *d, const lane *ls, char 
         const div_pair *p = &d->p[k];
         const char *a = ls[p->a].name, *b = ls[p->b].name;
         double all[5] = {p->loss_a, p->loss_b, p->loss_diff, p->weight_rel_l2, p->grad_cos};
-        write_row(w->out, d->step, a, b, "all", all);
+        write_row(w, d->step, a, b, "all", all);
         for (int l = 0; l < d->n_layers; l++) {
             double v[5] = {NAN, NAN, NAN, p->layer_rel_l2[l], p->layer_cos[l]};
-            write_row(w->out, d->step, a, b, d->layer[l], v);
+            write_row(w, d->step, a, b, d->layer[l], v);
         }
     }
-    return csv_out_flush(w->out, err, errlen);
+    return csv_out_flush(w, err, errlen);
 }
 
-const char *compare_csv_notice(const compare_csv *w)
-{
-    return csv_out_notice(w->out);
-}
+const char *compare_csv_notice(const compare_csv *w) { return csv_out_notice(w); }
 
 void compare_csv_close(compare_csv *w)
 {
-    if (!w) return;
-    csv_out_close(w->out);
-    free(w);
+    if (w) csv_out_close(w);
 }

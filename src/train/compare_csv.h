@@ -7,7 +7,7 @@
 
 #include "divergence.h"
 
-typedef struct compare_csv compare_csv;
+typedef struct csv_out compare_csv; /* a csv_out with compare.csv's header */
 
 /* Opens <path> for appending, header first when the file is new or empty. NULL + err. */
 compare_csv *compare_csv_open(const char *path, char *err, size_t errlen);

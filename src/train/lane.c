@@ -17,10 +17,7 @@ _Static_assert(LANE_NAME == sizeof(((feed_replica *)0)->name), "the screen shows
 
 size_t lane_bytes(const gpt_config *c, int B, int T)
 {
-    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
-    size_t params = (size_t)c->vocab_size * C + (size_t)c->block_size * C +
-                    L * (12 * C * C + 13 * C) + 2 * C;
-    return gpt_memory_bytes(c, B, T) + 2 * params * sizeof(float);
+    return gpt_memory_bytes(c, B, T) + 2 * gpt_config_params(c) * sizeof(float);
 }
 
 size_t lane_mem_available(void)
@@ -431,11 +428,4 @@ int lane_set_override(lane *ls, int n, const char *pattern, int dtype, char *err
         if ((matched = prec_set_override(&ls[i].policy, pattern, dtype, err, errlen)) < 0)
             return -1; /* same rows in every lane: the first refusal is the only one */
     return matched;
-}
-
-int lane_find(const lane *ls, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(ls[i].name, name) == 0) return i;
-    return -1;
 }

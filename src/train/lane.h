@@ -108,7 +108,5 @@ void lane_window_reset(lane *l);
  * matched, or -1 + err. */
 int lane_set_override(lane *ls, int n, const char *pattern, int dtype, char *err,
                       size_t errlen);
-/* Index of the lane named `name`, -1 when none. */
-int lane_find(const lane *ls, int n, const char *name);
 
 #endif

@@ -504,13 +504,20 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
 
 backend *gpt_backend(const gpt *m) { return m->be; }
 
+size_t gpt_config_params(const gpt_config *c)
+{
+    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
+    return (size_t)c->vocab_size * C + (size_t)c->block_size * C + L * (12 * C * C + 13 * C) +
+           2 * C;
+}
+
 /* Mirrors gpt_create's allocations (parameters x 5 buffers, activations, scratch) so a caller
  * can check memory before creating another model. */
 size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
 {
     size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
-    size_t NH = (size_t)c->n_head, P = (size_t)c->block_size, BT = (size_t)B * (size_t)T;
-    size_t params = V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C;
+    size_t NH = (size_t)c->n_head, BT = (size_t)B * (size_t)T;
+    size_t params = gpt_config_params(c);
     size_t att = (size_t)B * NH * (size_t)T * (size_t)T;
     /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
     size_t per_block = 18 * BT * C + 4 * BT + att;

@@ -79,6 +79,8 @@ void gpt_zero_grads(gpt *m);
 void gpt_logits_row(gpt *m, int b, int t, float *out);
 /* The backend the model's buffers live on (checkpoints move them to and from the host). */
 backend *gpt_backend(const gpt *m);
+/* Parameters of a model of this shape (gpt_num_params before creating it). */
+size_t gpt_config_params(const gpt_config *cfg);
 /* Bytes gpt_create allocates on the backend for this shape (what one more model costs). */
 size_t gpt_memory_bytes(const gpt_config *cfg, int B, int T);
 
