@@ -55,14 +55,8 @@ int main(int argc, char **argv)
     scaler_init(&sc, mode == DT_F16, 1, 65536.0f, 2.0f, 0.5f, 2000, 0.0f);
     optim opt;
     optim_init(&opt, 3e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, SCHED_CONSTANT, 0, steps);
-    int nt = gpt_num_tensors(model);
-    optim_tensor *ts = calloc((size_t)nt, sizeof *ts);
-    for (int i = 0; i < nt; i++) {
-        const gpt_tensor *t = gpt_tensor_at(model, i);
-        ts[i] = (optim_tensor){gpt_params(model) + t->offset, gpt_grads(model) + t->offset,
-                               gpt_adam_m(model) + t->offset, gpt_adam_v(model) + t->offset,
-                               t->numel, t->decay};
-    }
+    int nt;
+    optim_tensor *ts = optim_tensors_from_model(model, &nt);
 
     int32_t x[B * T], y[B * T];
     float first = NAN, loss = NAN;

@@ -31,14 +31,8 @@ static void run(backend *be, dtype_t mode, float init_scale, run_log *log)
     scaler_init(&sc, mode == DT_F16, 1, init_scale, 2.0f, 0.5f, 2, 0.0f);
     optim opt;
     optim_init(&opt, 1e-3, 0.9, 0.999, 1e-8, 0.1, 1.0, SCHED_CONSTANT, 0, STEPS);
-    int nt = gpt_num_tensors(m);
-    optim_tensor *ts = calloc((size_t)nt, sizeof *ts);
-    for (int i = 0; i < nt; i++) {
-        const gpt_tensor *t = gpt_tensor_at(m, i);
-        ts[i] = (optim_tensor){gpt_params(m) + t->offset, gpt_grads(m) + t->offset,
-                               gpt_adam_m(m) + t->offset, gpt_adam_v(m) + t->offset, t->numel,
-                               t->decay};
-    }
+    int nt;
+    optim_tensor *ts = optim_tensors_from_model(m, &nt);
     gpt_row_stats *st = calloc((size_t)pol.n, sizeof *st);
     uint64_t s = 77; /* the same batches on both backends */
     int32_t x[B * T], y[B * T];

@@ -1,11 +1,9 @@
 /* Tests for src/train/divergence.c: the distance / cosine arithmetic on known vectors, layer
- * grouping and pair order from real replicas, and the compare.csv writer. */
+ * grouping and pair order from real lanes (the compare.csv writer: test_compare_csv.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backend.h"
 #include "divergence.h"
@@ -30,46 +28,44 @@ Test(divergence, pair_stats_known_values)
     cr_assert(isnan(rel) && isnan(cos));
 }
 
-Test(divergence, layers_pairs_and_csv)
+Test(divergence, layers_and_pairs)
 {
-    char err[512], dir[] = "/tmp/mptui-div-XXXXXX", path[128];
-    cr_assert_not_null(mkdtemp(dir));
+    char err[512];
     backend *be = bk_create(BK_CPU, 1, err, sizeof err);
     cr_assert_not_null(be, "%s", err);
     gpt_config gc = {1, 1, 8, 4, 16};
-    replica_set rs;
-    memset(&rs, 0, sizeof rs);
-    rs.n = 3;
+    lane ls[LANE_MAX];
+    memset(ls, 0, sizeof ls);
     static const dtype_t modes[3] = {DT_F16, DT_BF16, DT_F32};
     for (int i = 0; i < 3; i++) {
-        rs.r[i].model = gpt_create(be, &gc, 1, 4, err, sizeof err);
-        cr_assert_not_null(rs.r[i].model, "%s", err);
-        cr_assert_eq(prec_init(&rs.r[i].policy, 1, modes[i]), 0);
-        snprintf(rs.r[i].name, sizeof rs.r[i].name, "%s", dtype_name(modes[i]));
-        size_t n = gpt_num_params(rs.r[i].model);
+        ls[i].model = gpt_create(be, &gc, 1, 4, err, sizeof err);
+        cr_assert_not_null(ls[i].model, "%s", err);
+        cr_assert_eq(prec_init(&ls[i].policy, 1, modes[i]), 0);
+        snprintf(ls[i].name, sizeof ls[i].name, "%s", dtype_name(modes[i]));
+        size_t n = gpt_num_params(ls[i].model);
         for (size_t j = 0; j < n; j++) {
-            gpt_params(rs.r[i].model)[j] = 1.0f + (i == 1 && j == 0 ? 1.0f : 0.0f);
-            gpt_grads(rs.r[i].model)[j] = (j % 2 ? 1.0f : -1.0f) * (i == 2 ? -1.0f : 1.0f);
+            gpt_params(ls[i].model)[j] = 1.0f + (i == 1 && j == 0 ? 1.0f : 0.0f);
+            gpt_grads(ls[i].model)[j] = (j % 2 ? 1.0f : -1.0f) * (i == 2 ? -1.0f : 1.0f);
         }
-        rs.r[i].win_loss_sum = 2.0 * (i + 1);
-        rs.r[i].win_loss_n = 2;
+        ls[i].win_loss_sum = 2.0 * (i + 1);
+        ls[i].win_loss_n = 2;
     }
     divergence d;
-    cr_assert_eq(divergence_init(&d, &rs), 0);
+    cr_assert_eq(divergence_init(&d, ls, 3), 0);
     cr_assert_eq(d.n_layers, 2 + 6 + 1);
     cr_assert_str_eq(d.layer[0], "wte");
     cr_assert_str_eq(d.layer[2], "h.0.ln_1");
     cr_assert_str_eq(d.layer[3], "h.0.attn.c_attn");
     cr_assert_str_eq(d.layer[8], "ln_f");
-    cr_assert_eq(d.hi[8], gpt_num_params(rs.r[0].model));
+    cr_assert_eq(d.hi[8], gpt_num_params(ls[0].model));
     cr_assert_eq(d.lo[3], d.hi[2]);
-    /* fp32 (replica 2) is the reference of the pairs it is in */
+    /* fp32 (lane 2) is the reference of the pairs it is in */
     cr_assert_eq(d.n_pairs, 3);
     cr_assert(d.p[0].a == 0 && d.p[0].b == 1);
     cr_assert(d.p[1].a == 2 && d.p[1].b == 0);
     cr_assert(d.p[2].a == 2 && d.p[2].b == 1);
-    divergence_compute(&d, &rs, 12);
-    size_t n = gpt_num_params(rs.r[0].model);
+    divergence_compute(&d, ls, 3, 12);
+    size_t n = gpt_num_params(ls[0].model);
     cr_assert_eq(d.step, 12);
     cr_assert_float_eq(d.p[0].loss_diff, 2.0 - 1.0, 1e-15);
     cr_assert_float_eq(d.p[0].weight_rel_l2, 1.0 / sqrt((double)n), 1e-12);
@@ -79,40 +75,10 @@ Test(divergence, layers_pairs_and_csv)
     cr_assert_float_eq(d.p[0].layer_rel_l2[0], 1.0 / sqrt((double)(16 * 8)), 1e-12);
     cr_assert_eq(d.p[0].layer_rel_l2[1], 0.0);
 
-    snprintf(path, sizeof path, "%s/compare.csv", dir);
-    compare_csv *w = compare_csv_open(path, err, sizeof err);
-    cr_assert_not_null(w, "%s", err);
-    cr_assert_eq(compare_csv_write(w, &d, &rs, err, sizeof err), 0, "%s", err);
-    compare_csv_close(w);
-    w = compare_csv_open(path, err, sizeof err); /* appending keeps one header */
-    cr_assert_not_null(w, "%s", err);
-    compare_csv_close(w);
-    FILE *f = fopen(path, "r");
-    char line[256];
-    int rows = 0;
-    cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert_str_eq(line, "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos\n");
-    cr_assert_not_null(fgets(line, sizeof line, f));
-    char want[160];
-    snprintf(want, sizeof want, "12,fp16,bf16,all,1,2,1,%.9g,1\n", 1.0 / sqrt((double)n));
-    cr_assert_str_eq(line, want);
-    cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert(strncmp(line, "12,fp16,bf16,wte,,,,0.0883883476,", 33) == 0, "%s", line);
-    rows = 3;
-    while (fgets(line, sizeof line, f)) rows++;
-    fclose(f);
-    cr_assert_eq(rows, 1 + 3 * (1 + 9));
-    cr_assert_null(compare_csv_open(dir, err, sizeof err));
-    char msg[200];
-    snprintf(msg, sizeof msg, "%s: cannot open for appending: Is a directory", dir);
-    cr_assert_str_eq(err, msg);
-
     divergence_free(&d);
     for (int i = 0; i < 3; i++) {
-        gpt_free(rs.r[i].model);
-        prec_free(&rs.r[i].policy);
+        gpt_free(ls[i].model);
+        prec_free(&ls[i].policy);
     }
     bk_destroy(be);
-    snprintf(msg, sizeof msg, "rm -rf '%s'", dir);
-    cr_assert_eq(system(msg), 0);
 }

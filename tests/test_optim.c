@@ -2,6 +2,7 @@
  * global grad norm, and optim_step against a double-precision AdamW written here. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -249,5 +250,40 @@ Test(optim, step_forms_scalars_from_double_hyper_parameters)
     bk_free(be, ts[0].g);
     bk_free(be, ts[0].m);
     bk_free(be, ts[0].v);
+    bk_destroy(be);
+}
+
+/* The table walks every tensor of the model in order, over the four flat buffers, and marks
+ * weight decay on 2-D Linear weights only. */
+Test(optim, tensors_from_model)
+{
+    char err[256];
+    backend *be = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    gpt_config gc = {1, 1, 8, 4, 16};
+    gpt *m = gpt_create(be, &gc, 1, 4, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    int n = -1;
+    optim_tensor *ts = optim_tensors_from_model(m, &n);
+    cr_assert_not_null(ts);
+    cr_assert_eq(n, gpt_num_tensors(m));
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const gpt_tensor *g = gpt_tensor_at(m, i);
+        cr_assert_eq(ts[i].p, gpt_params(m) + g->offset);
+        cr_assert_eq(ts[i].g, gpt_grads(m) + g->offset);
+        cr_assert_eq(ts[i].m, gpt_adam_m(m) + g->offset);
+        cr_assert_eq(ts[i].v, gpt_adam_v(m) + g->offset);
+        cr_assert_eq(ts[i].n, g->numel);
+        cr_assert_eq(ts[i].decay, g->decay);
+        total += ts[i].n;
+    }
+    cr_assert_eq(total, gpt_num_params(m));
+    cr_assert_str_eq(gpt_tensor_at(m, 0)->name, "transformer.wte.weight");
+    cr_assert_eq(ts[0].decay, 0, "embeddings are not decayed");
+    cr_assert_str_eq(gpt_tensor_at(m, 4)->name, "transformer.h.0.attn.c_attn.weight");
+    cr_assert_eq(ts[4].decay, 1);
+    free(ts);
+    gpt_free(m);
     bk_destroy(be);
 }

@@ -270,7 +270,7 @@ Test(trainer, resume_latest_without_checkpoint_fails_clearly)
 
 /* ---- lockstep comparison ---- */
 
-static void run_cmp(const mp_config *c, const replica_spec *sp, int n, const feed_cmd *cmds,
+static void run_cmp(const mp_config *c, const lane_spec *sp, int n, const feed_cmd *cmds,
                     int ncmds, run_out *o)
 {
     char err[512] = "";
@@ -307,7 +307,7 @@ Test(trainer, compare_same_mode_replicas_are_bit_identical)
     static metric_row a[64], b[64];
     small_config(&c, "fp16", 20);
     cr_assert_eq(cfg_set(&c, "logging_steps", "5", err, sizeof err), 0);
-    replica_spec sp[2] = {{"a", DT_F16, 0}, {"b", DT_F16, 0}};
+    lane_spec sp[2] = {{"a", DT_F16, 0}, {"b", DT_F16, 0}};
     run_cmp(&c, sp, 2, NULL, 0, &o);
     size_t na = rows_of(&o, "a", MR_TRAIN, a), nb = rows_of(&o, "b", MR_TRAIN, b);
     cr_assert_eq(na, 4);
@@ -487,7 +487,7 @@ Test(trainer, compare_overflow_in_one_replica_does_not_disturb_the_other)
     static metric_row p[64], r32[64], r16[64];
     small_config(&c, "fp32", 20);
     run(&c, NULL, 0, &plain);
-    replica_spec sp[2] = {{"", DT_F32, 0}, {"", DT_F16, 1099511627776.0}};
+    lane_spec sp[2] = {{"", DT_F32, 0}, {"", DT_F16, 1099511627776.0}};
     run_cmp(&c, sp, 2, NULL, 0, &cmp);
     size_t np = rows_of(&plain, "", MR_TRAIN, p);
     cr_assert_eq(rows_of(&cmp, "fp32", MR_TRAIN, r32), np);

@@ -1,10 +1,7 @@
-/* divergence.c — pairwise drift between lockstep replicas, computed in double on host copies
- * at logged steps only, and compare.csv (RFC 4180 via libcsv, flushed every step). */
+/* divergence.c — pairwise drift between the lanes of a comparison, computed in double on
+ * host copies at logged steps only. */
 #include "divergence.h"
 
-#include "csv_out.h"
-
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,33 +42,33 @@ static int layers_build(divergence *d, const gpt *m)
     return 0;
 }
 
-/* fp32 is the reference of a pair when it is one of them; else the earlier replica. */
-static void pairs_build(divergence *d, const replica_set *s)
+/* fp32 is the reference of a pair when it is one of them; else the earlier lane. */
+static void pairs_build(divergence *d, const lane *ls, int n)
 {
     d->n_pairs = 0;
-    for (int i = 0; i < s->n; i++)
-        for (int j = i + 1; j < s->n; j++) {
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
             div_pair *p = &d->p[d->n_pairs++];
-            int swap = s->r[j].policy.mode == DT_F32 && s->r[i].policy.mode != DT_F32;
+            int swap = ls[j].policy.mode == DT_F32 && ls[i].policy.mode != DT_F32;
             p->a = swap ? j : i;
             p->b = swap ? i : j;
         }
 }
 
-int divergence_init(divergence *d, replica_set *s)
+int divergence_init(divergence *d, const lane *ls, int n)
 {
     memset(d, 0, sizeof *d);
     d->step = -1;
-    d->n_replicas = s->n;
-    d->n_params = gpt_num_params(s->r[0].model);
-    if (layers_build(d, s->r[0].model)) goto oom;
-    pairs_build(d, s);
+    d->n_lanes = n;
+    d->n_params = gpt_num_params(ls[0].model);
+    if (layers_build(d, ls[0].model)) goto oom;
+    pairs_build(d, ls, n);
     for (int k = 0; k < d->n_pairs; k++) {
         d->p[k].layer_rel_l2 = calloc((size_t)d->n_layers, sizeof(double));
         d->p[k].layer_cos = calloc((size_t)d->n_layers, sizeof(double));
         if (!d->p[k].layer_rel_l2 || !d->p[k].layer_cos) goto oom;
     }
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < n; i++) {
         d->w[i] = malloc(d->n_params * sizeof(float));
         d->g[i] = malloc(d->n_params * sizeof(float));
         if (!d->w[i] || !d->g[i]) goto oom;
@@ -91,7 +88,7 @@ void divergence_free(divergence *d)
         free(d->p[k].layer_rel_l2);
         free(d->p[k].layer_cos);
     }
-    for (int i = 0; i < REPLICA_MAX; i++) {
+    for (int i = 0; i < LANE_MAX; i++) {
         free(d->w[i]);
         free(d->g[i]);
     }
@@ -117,14 +114,14 @@ void divergence_pair_stats(const float *a, const float *b, size_t n, double *rel
                ? ab / (sqrt(aa) * sqrt(bb)) : NAN;
 }
 
-static double window_loss(const replica *r)
+static double window_loss(const lane *l)
 {
-    return r->win_loss_n ? r->win_loss_sum / r->win_loss_n : NAN;
+    return l->win_loss_n ? l->win_loss_sum / l->win_loss_n : NAN;
 }
 
-static void pair_compute(divergence *d, const replica_set *s, div_pair *p)
+static void pair_compute(divergence *d, const lane *ls, div_pair *p)
 {
-    const replica *ra = &s->r[p->a], *rb = &s->r[p->b];
+    const lane *ra = &ls[p->a], *rb = &ls[p->b];
     p->loss_a = window_loss(ra);
     p->loss_b = window_loss(rb);
     p->loss_diff = p->loss_b - p->loss_a;
@@ -144,83 +141,14 @@ static void pair_compute(divergence *d, const replica_set *s, div_pair *p)
     }
 }
 
-void divergence_compute(divergence *d, replica_set *s, int64_t step)
+void divergence_compute(divergence *d, const lane *ls, int n, int64_t step)
 {
     size_t bytes = d->n_params * sizeof(float);
-    for (int i = 0; i < s->n && i < d->n_replicas; i++) {
-        backend *be = gpt_backend(s->r[i].model);
-        bk_download(be, d->w[i], gpt_params(s->r[i].model), bytes);
-        bk_download(be, d->g[i], gpt_grads(s->r[i].model), bytes);
+    for (int i = 0; i < n && i < d->n_lanes; i++) {
+        backend *be = gpt_backend(ls[i].model);
+        bk_download(be, d->w[i], gpt_params(ls[i].model), bytes);
+        bk_download(be, d->g[i], gpt_grads(ls[i].model), bytes);
     }
-    for (int k = 0; k < d->n_pairs; k++) pair_compute(d, s, &d->p[k]);
+    for (int k = 0; k < d->n_pairs; k++) pair_compute(d, ls, &d->p[k]);
     d->step = step;
-}
-
-/* ---- compare.csv ---- */
-
-struct compare_csv {
-    csv_out *out;
-};
-
-static const csv_out_spec SPEC = {
-    "step,a,b,layer,loss_a,loss_b,loss_diff,weight_rel_l2,grad_cos", NULL, NULL, 0,
-};
-
-const char *compare_csv_header(void)
-{
-    return SPEC.header;
-}
-
-compare_csv *compare_csv_open(const char *path, char *err, size_t errlen)
-{
-    compare_csv *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    w->out = csv_out_open(path, &SPEC, err, errlen);
-    if (!w->out) {
-        free(w);
-        return NULL;
-    }
-    return w;
-}
-
-static void write_row(csv_out *out, int64_t step, const char *a, const char *b,
-                      const char *layer, const double v[5])
-{
-    char num[6][48];
-    snprintf(num[0], sizeof num[0], "%lld", (long long)step);
-    for (int k = 0; k < 5; k++) csv_fmt_num(num[k + 1], sizeof num[k + 1], v[k]);
-    const char *cells[9] = {num[0], a, b, layer, num[1], num[2], num[3], num[4], num[5]};
-    csv_out_row(out, cells, 9);
-}
-
-int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s, char *err,
-                      size_t errlen)
-{
-    errno = 0;
-    for (int k = 0; k < d->n_pairs; k++) {
-        const div_pair *p = &d->p[k];
-        const char *a = s->r[p->a].name, *b = s->r[p->b].name;
-        double all[5] = {p->loss_a, p->loss_b, p->loss_diff, p->weight_rel_l2, p->grad_cos};
-        write_row(w->out, d->step, a, b, "all", all);
-        for (int l = 0; l < d->n_layers; l++) {
-            double v[5] = {NAN, NAN, NAN, p->layer_rel_l2[l], p->layer_cos[l]};
-            write_row(w->out, d->step, a, b, d->layer[l], v);
-        }
-    }
-    return csv_out_flush(w->out, err, errlen);
-}
-
-const char *compare_csv_notice(const compare_csv *w)
-{
-    return csv_out_notice(w->out);
-}
-
-void compare_csv_close(compare_csv *w)
-{
-    if (!w) return;
-    csv_out_close(w->out);
-    free(w);
 }

@@ -1,19 +1,18 @@
-/* divergence.h — how far lockstep replicas have drifted apart at a logged step (loss
- * difference, relative L2 distance of master weights, gradient cosine per layer) and the
- * compare.csv writer for those numbers. */
+/* divergence.h — how far the lanes of a comparison have drifted apart at a logged step (loss
+ * difference, relative L2 distance of master weights, gradient cosine per layer). */
 #ifndef MPTUI_DIVERGENCE_H
 #define MPTUI_DIVERGENCE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "replica.h"
+#include "lane.h"
 
-#define DIV_PAIRS 3 /* pairs among REPLICA_MAX replicas */
+#define DIV_PAIRS (LANE_MAX * (LANE_MAX - 1) / 2) /* pairs among LANE_MAX lanes */
 #define DIV_LAYER_NAME 48
 
 typedef struct {
-    int a, b;              /* replica indices; a is the reference: fp32 when one of them is */
+    int a, b;              /* lane indices; a is the reference: fp32 when one of them is */
     double loss_a, loss_b; /* logged-window mean train losses */
     double loss_diff;      /* loss_b - loss_a */
     double weight_rel_l2;  /* ||w_b - w_a|| / ||w_a|| over every fp32 master weight */
@@ -31,33 +30,20 @@ typedef struct {
     int n_pairs;
     div_pair p[DIV_PAIRS];
     size_t n_params;
-    int n_replicas;
-    float *w[REPLICA_MAX], *g[REPLICA_MAX]; /* host copies */
+    int n_lanes;
+    float *w[LANE_MAX], *g[LANE_MAX]; /* host copies */
 } divergence;
 
-/* Sizes the tables for s's replicas (the layers come from the model's tensor names).
+/* Sizes the tables for n lanes (the layers come from the model's tensor names).
  * 0 ok, -1 out of memory. */
-int divergence_init(divergence *d, replica_set *s);
+int divergence_init(divergence *d, const lane *ls, int n);
 void divergence_free(divergence *d);
-/* Fills every pair from the replicas' current masters, gradients (as left by the last step:
+/* Fills every pair from the lanes' current masters, gradients (as left by the last step:
  * unscaled) and logging windows. */
-void divergence_compute(divergence *d, replica_set *s, int64_t step);
+void divergence_compute(divergence *d, const lane *ls, int n, int64_t step);
 /* ||b - a|| / ||a|| and the cosine of a and b over n floats, in double. rel_l2 is NAN when a is
  * all zero; cos NAN when either is zero or anything is not finite. */
 void divergence_pair_stats(const float *a, const float *b, size_t n, double *rel_l2,
                            double *cos);
-
-typedef struct compare_csv compare_csv;
-
-/* Opens <path> for appending, header first when the file is new or empty. NULL + err. */
-compare_csv *compare_csv_open(const char *path, char *err, size_t errlen);
-/* One row per pair for the whole model (layer "all", losses filled) and one per pair and
- * layer (loss cells empty); flushed. 0 ok, -1 + err. */
-int compare_csv_write(compare_csv *w, const divergence *d, const replica_set *s, char *err,
-                      size_t errlen);
-/* NULL, or one line for the user about what the open repaired (an incomplete last row cut). */
-const char *compare_csv_notice(const compare_csv *w);
-void compare_csv_close(compare_csv *w);
-const char *compare_csv_header(void);
 
 #endif

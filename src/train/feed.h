@@ -13,7 +13,8 @@
 #define FEED_MAX_LAYERS 520 /* precision-map rows (64 blocks x 8 + 8) */
 #define FEED_MSG 256
 #define FEED_SAMPLE 512
-#define FEED_MAX_REPLICAS 3 /* REPLICA_MAX */
+#define FEED_MAX_LANES 3   /* LANE_MAX (lane.c asserts it) */
+#define FEED_MAX_PAIRS (FEED_MAX_LANES * (FEED_MAX_LANES - 1) / 2) /* DIV_PAIRS */
 
 typedef enum { RUN_STARTING = 0, RUN_RUNNING, RUN_PAUSED, RUN_FINISHED, RUN_FAILED } run_state;
 
@@ -92,10 +93,10 @@ typedef struct {
     /* lockstep comparison: n_replicas = 0 when none runs; while one runs, the fields above
      * (mode, scaler, eval, precision map) describe the selected replica */
     int n_replicas, replica_selected;
-    feed_replica replicas[FEED_MAX_REPLICAS];
+    feed_replica replicas[FEED_MAX_LANES];
     int64_t div_step;           /* -1 = no logged step yet */
     int n_div;
-    feed_div div[FEED_MAX_REPLICAS];
+    feed_div div[FEED_MAX_PAIRS];
 } feed_snapshot;
 
 typedef enum {

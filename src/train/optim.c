@@ -21,6 +21,20 @@ void optim_init(optim *o, double lr, double beta1, double beta2, double eps,
     o->t = 0;
 }
 
+optim_tensor *optim_tensors_from_model(gpt *m, int *n)
+{
+    int nt = gpt_num_tensors(m);
+    optim_tensor *ts = calloc((size_t)(nt > 0 ? nt : 1), sizeof *ts);
+    *n = ts ? nt : 0;
+    for (int i = 0; ts && i < nt; i++) {
+        const gpt_tensor *g = gpt_tensor_at(m, i);
+        ts[i] = (optim_tensor){gpt_params(m) + g->offset, gpt_grads(m) + g->offset,
+                               gpt_adam_m(m) + g->offset, gpt_adam_v(m) + g->offset, g->numel,
+                               g->decay};
+    }
+    return ts;
+}
+
 static double max1(int64_t x) { return x > 1 ? (double)x : 1.0; }
 
 double optim_lr_lambda(sched_kind sched, int64_t done, int64_t warmup, int64_t total)

@@ -8,12 +8,17 @@
 
 #include "backend.h"
 #include "config.h"
+#include "model.h"
 
 typedef struct {
     float *p, *g, *m, *v; /* backend buffers of one tensor */
     size_t n;
     int decay;            /* 1: weight decay applies (2-D Linear weights only) */
 } optim_tensor;
+
+/* The model's tensors as the optimizer walks them (masters, gradients, m, v of each), in
+ * gpt_tensor order. Allocated; the caller frees it. NULL when out of memory. */
+optim_tensor *optim_tensors_from_model(gpt *m, int *n);
 
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay, max_grad_norm;

@@ -1,5 +1,5 @@
-/* trainer.h — one training run: builds backend, data, model, policy, scaler and optimizer
- * from a config, runs the step loop with logging / eval / save, and talks to a feed. */
+/* trainer.h — one training run: builds backend, data, model and its lanes (policy, scaler,
+ * optimizer) from a config, runs the step loop with logging / eval / save, talks to a feed. */
 #ifndef MPTUI_TRAINER_H
 #define MPTUI_TRAINER_H
 
@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "feed.h"
-#include "replica.h"
+#include "lane.h"
 
 typedef struct trainer trainer;
 
@@ -20,10 +20,9 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
                         char *err, size_t errlen);
 /* Runs until max_steps, a quit command, or trainer_request_stop. 0 ok, -1 + err. */
 int trainer_run(trainer *t, char *err, size_t errlen);
-/* Forks the run's current state into n lockstep replicas (2..3; same mode twice is allowed
+/* Forks the run's current state into n lockstep lanes (2..3; same mode twice is allowed
  * here, with distinct names). Refused when one is running or memory is short. 0 ok, -1 + err. */
-int trainer_compare_start(trainer *t, const replica_spec *specs, int n, char *err,
-                          size_t errlen);
+int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, size_t errlen);
 /* Safe from a signal handler: the run stops after the current step, everything flushed. */
 void trainer_request_stop(trainer *t);
 /* One-paragraph summary of the finished run (final loss, eval, overflows, speed). */

@@ -1,0 +1,431 @@
+/* lane.c — the lanes of a run: set-up, the fork into a comparison and the hand-back at its
+ * end, and the lockstep step (one batch sequence, a scaler / policy / optimizer per lane). */
+#include "lane.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "feed.h"
+
+_Static_assert(LANE_MAX == FEED_MAX_LANES, "the screen shows every lane");
+_Static_assert(LANE_NAME == sizeof(((feed_replica *)0)->name), "the screen shows lane names");
+
+/* ---- memory ---- */
+
+size_t lane_bytes(const gpt_config *c, int B, int T)
+{
+    return gpt_memory_bytes(c, B, T) + 2 * gpt_config_num_params(c) * sizeof(float);
+}
+
+size_t lane_mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                fclose(f);
+                return (size_t)kb * 1024;
+            }
+        fclose(f);
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : SIZE_MAX;
+}
+
+static void fmt_bytes(size_t b, char *buf, size_t len)
+{
+    double v = (double)b;
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (v >= 1024 && i < 4) v /= 1024, i++;
+    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen)
+{
+    if (n_new <= 0) return 0;
+    size_t need = each > SIZE_MAX / (size_t)n_new ? SIZE_MAX : each * (size_t)n_new;
+    if (need <= available) return 0;
+    char a[32], b[32], c[32];
+    fmt_bytes(need, a, sizeof a);
+    fmt_bytes(available, b, sizeof b);
+    fmt_bytes(each, c, sizeof c);
+    snprintf(err, errlen, "compare: %d more replica%s %s (%s each) but only %s is "
+             "available; compare fewer modes or use a smaller model or batch", n_new,
+             n_new == 1 ? " needs" : "s need", a, c, b);
+    return -1;
+}
+
+/* ---- specs ---- */
+
+int lane_parse_modes(const char *list, lane_spec *specs, char *err, size_t errlen)
+{
+    char buf[64];
+    if (!list || strlen(list) >= sizeof buf) {
+        snprintf(err, errlen, "compare: the mode list is missing or too long");
+        return -1;
+    }
+    strcpy(buf, list);
+    int n = 0, seen[DT_COUNT] = {0};
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        dtype_t dt;
+        if (dtype_parse(tok, &dt) || dt >= DT_COUNT) {
+            snprintf(err, errlen, "compare: '%s' is not one of fp32, fp16, bf16", tok);
+            return -1;
+        }
+        if (seen[dt]++) {
+            snprintf(err, errlen, "compare: '%s' given twice", tok);
+            return -1;
+        }
+        if (n == LANE_MAX) {
+            snprintf(err, errlen, "compare: '%s' lists more than %d modes", list, LANE_MAX);
+            return -1;
+        }
+        memset(&specs[n], 0, sizeof specs[n]);
+        specs[n++].mode = dt;
+    }
+    if (n < 2) {
+        snprintf(err, errlen, "compare: '%s' needs two or three modes, e.g. fp16,bf16", list);
+        return -1;
+    }
+    return n;
+}
+
+/* ---- one lane ---- */
+
+void lane_scaler_fresh(scaler *sc, const mp_config *c, dtype_t mode, double static_scale)
+{
+    if (static_scale > 0) {
+        scaler_init(sc, 1, 0, (float)static_scale, (float)c->growth_factor,
+                    (float)c->backoff_factor, c->growth_interval, (float)c->min_loss_scale);
+        return;
+    }
+    int enabled = c->loss_scale == LS_DYNAMIC || c->loss_scale == LS_STATIC ||
+                  (c->loss_scale == LS_AUTO && mode == DT_F16);
+    float init = c->loss_scale == LS_STATIC ? (float)c->static_scale : (float)c->init_scale;
+    scaler_init(sc, enabled, c->loss_scale != LS_STATIC, init, (float)c->growth_factor,
+                (float)c->backoff_factor, c->growth_interval, (float)c->min_loss_scale);
+}
+
+void lane_set_mode(lane *l, const mp_config *c, dtype_t mode)
+{
+    scaler keep = l->sc;
+    prec_set_mode(&l->policy, mode);
+    lane_scaler_fresh(&l->sc, c, mode, 0);
+    /* counters describe the whole run, whatever the mode */
+    l->sc.overflow_total = keep.overflow_total;
+    l->sc.overflow_window = keep.overflow_window;
+    l->sc.last_overflow_step = keep.last_overflow_step;
+    memcpy(l->sc.first_nonfinite, keep.first_nonfinite, sizeof keep.first_nonfinite);
+}
+
+/* The optimizer table and statistics of the lane's model and policy. */
+static int lane_tables(lane *l)
+{
+    l->stats = calloc((size_t)l->policy.n, sizeof *l->stats);
+    l->ot = optim_tensors_from_model(l->model, &l->n_ot);
+    return l->stats && l->ot ? 0 : -1;
+}
+
+int lane_init(lane *l, gpt *model, const mp_config *c, int64_t total_steps)
+{
+    l->model = model;
+    l->owns_model = 0;
+    if (lane_tables(l)) return -1;
+    optim_init(&l->opt, c->learning_rate, c->adam_beta1, c->adam_beta2, c->adam_epsilon,
+               c->weight_decay, c->max_grad_norm, c->lr_scheduler_type, c->warmup_steps,
+               total_steps);
+    lane_scaler_fresh(&l->sc, c, l->policy.mode, 0);
+    l->last_loss = l->last_lr = l->last_norm = l->last_scale = NAN;
+    return 0;
+}
+
+void lane_free(lane *l)
+{
+    if (l->owns_model) gpt_free(l->model);
+    prec_free(&l->policy);
+    free(l->stats);
+    free(l->ot);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- fork and keep ---- */
+
+/* A new model with the source's masters and AdamW state (bit copies). */
+static gpt *lane_clone(gpt *src, int B, int T, char *err, size_t errlen)
+{
+    backend *be = gpt_backend(src);
+    gpt *m = gpt_create(be, gpt_get_config(src), B, T, err, errlen);
+    if (!m) return NULL;
+    size_t bytes = gpt_num_params(m) * sizeof(float);
+    bk_copy(be, gpt_params(m), gpt_params(src), bytes);
+    bk_copy(be, gpt_adam_m(m), gpt_adam_m(src), bytes);
+    bk_copy(be, gpt_adam_v(m), gpt_adam_v(src), bytes);
+    return m;
+}
+
+/* The lane that continues the run: the first in the run's mode, else the first. */
+static int heir_index(dtype_t mode, const lane_spec *specs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (specs[i].mode == mode) return i;
+    return 0;
+}
+
+/* Lane i of a fork from src: its policy keeps src's overrides in the spec's mode. */
+static int fork_one(lane *l, const lane *src, const mp_config *c, const lane_spec *sp,
+                    int is_heir)
+{
+    snprintf(l->name, sizeof l->name, "%s", sp->name[0] ? sp->name : dtype_name(sp->mode));
+    if (prec_init(&l->policy, src->policy.n_layer, sp->mode)) return -1;
+    for (int i = 0; i < src->policy.n && i < l->policy.n; i++)
+        l->policy.rows[i].override = src->policy.rows[i].override;
+    prec_set_mode(&l->policy, sp->mode);
+    if (lane_tables(l)) return -1;
+    if (is_heir && sp->static_scale <= 0) l->sc = src->sc;
+    else lane_scaler_fresh(&l->sc, c, sp->mode, sp->static_scale);
+    l->opt = src->opt;
+    /* the steps before the fork are every lane's */
+    l->win_loss_sum = src->win_loss_sum;
+    l->win_loss_n = src->win_loss_n;
+    if (is_heir) {
+        l->last_loss = src->last_loss, l->last_lr = src->last_lr, l->last_norm = src->last_norm;
+        l->last_scale = src->last_scale, l->last_skipped = src->last_skipped;
+    } else {
+        l->last_loss = l->last_lr = l->last_norm = l->last_scale = NAN;
+    }
+    return 0;
+}
+
+int lane_fork(lane *ls, int *n_lanes, int *heir, const mp_config *c, const lane_spec *specs,
+              int n, int B, int T, size_t available, char *err, size_t errlen)
+{
+    if (n < 2 || n > LANE_MAX) {
+        snprintf(err, errlen, "compare: %d replicas asked; 2 or %d can run side by side", n,
+                 LANE_MAX);
+        return -1;
+    }
+    const lane *src = &ls[0];
+    size_t each = lane_bytes(gpt_get_config(src->model), B, T);
+    if (lane_check_memory(n - 1, each, available, err, errlen)) return -1;
+    lane nl[LANE_MAX];
+    memset(nl, 0, sizeof nl);
+    int h = heir_index(src->policy.mode, specs, n), made = 0;
+    for (; made < n; made++) {
+        lane *l = &nl[made];
+        if (made == h) {
+            l->model = src->model;
+        } else if (!(l->model = lane_clone(src->model, B, T, err, errlen))) {
+            goto fail;
+        } else {
+            l->owns_model = 1;
+        }
+        if (fork_one(l, src, c, &specs[made], made == h)) {
+            snprintf(err, errlen, "compare: out of memory");
+            made++;
+            goto fail;
+        }
+    }
+    ls[0].model = NULL; /* now the heir's */
+    lane_free(&ls[0]);
+    memcpy(ls, nl, sizeof nl);
+    *n_lanes = n;
+    *heir = h;
+    return 0;
+fail:
+    for (int i = 0; i < made; i++) lane_free(&nl[i]);
+    return -1;
+}
+
+void lane_keep(lane *ls, int *n_lanes, int keep, gpt *model)
+{
+    lane *k = &ls[keep];
+    if (k->model != model) {
+        backend *be = gpt_backend(model);
+        size_t bytes = gpt_num_params(model) * sizeof(float);
+        bk_copy(be, gpt_params(model), gpt_params(k->model), bytes);
+        bk_copy(be, gpt_adam_m(model), gpt_adam_m(k->model), bytes);
+        bk_copy(be, gpt_adam_v(model), gpt_adam_v(k->model), bytes);
+        for (int i = 0; i < *n_lanes; i++)
+            if (ls[i].model == model) { /* its table walks the run's model: the keeper's now */
+                optim_tensor *ot = ls[i].ot;
+                ls[i].ot = k->ot;
+                k->ot = ot;
+            }
+        gpt_free(k->model);
+        k->model = model;
+        k->owns_model = 0;
+    }
+    k->name[0] = 0; /* a single run's rows carry no label */
+    lane kept = *k;
+    memset(k, 0, sizeof *k);
+    for (int i = 0; i < *n_lanes; i++) lane_free(&ls[i]);
+    ls[0] = kept;
+    *n_lanes = 1;
+}
+
+/* ---- one step ---- */
+
+/* The tensor to blame for an overflow: the first activation (forward order) whose rounding
+ * overflowed, else the first gradient in backward order (the last row), else the parameter
+ * gradient. */
+static void lane_blame(const lane *l, int64_t step, const char *param, char *out, size_t outlen)
+{
+    const prec_policy *p = &l->policy;
+    snprintf(out, outlen, "%s grad", param ? param : "?");
+    if (!l->have_stats || l->stats_step != step) return; /* stale: another step's */
+    for (int i = 0; i < p->n; i++)
+        if (l->stats[i].act.overflow || l->stats[i].act.nonfinite) {
+            snprintf(out, outlen, "%s act", p->rows[i].name);
+            return;
+        }
+    for (int i = p->n - 1; i >= 0; i--) {
+        const gpt_row_stats *s = &l->stats[i];
+        if (s->grad.overflow || s->grad.nonfinite || s->wgrad.overflow || s->wgrad.nonfinite) {
+            snprintf(out, outlen, "%s grad", p->rows[i].name);
+            return;
+        }
+    }
+}
+
+/* One multi-tensor pass (a single GPU synchronization); per tensor if the lists cannot be
+ * allocated. Returns 1 when a gradient is not finite, *first = its tensor. */
+static int lane_unscale(lane *l, const char **first)
+{
+    backend *be = gpt_backend(l->model);
+    float inv = scaler_inv_scale(&l->sc);
+    int found = 0, n = l->n_ot;
+    *first = NULL;
+    float **g = calloc((size_t)(n > 0 ? n : 1), sizeof *g);
+    size_t *cnt = calloc((size_t)(n > 0 ? n : 1), sizeof *cnt);
+    if (g && cnt) {
+        for (int i = 0; i < n; i++) g[i] = l->ot[i].g, cnt[i] = l->ot[i].n;
+        int i = bk_unscale_multi(be, g, cnt, n, inv);
+        if (i >= 0) found = 1, *first = gpt_tensor_at(l->model, i)->name;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (bk_unscale(be, l->ot[i].g, l->ot[i].n, inv) && !found) {
+                found = 1;
+                *first = gpt_tensor_at(l->model, i)->name;
+            }
+    }
+    free(g);
+    free(cnt);
+    return found;
+}
+
+static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never "-nan" */
+
+/* Unscale, scaler update, clip + AdamW or skip. */
+static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int accum,
+                        float scale)
+{
+    backend *be = gpt_backend(l->model);
+    const char *first;
+    int found = lane_unscale(l, &first);
+    char where[64];
+    if (found) lane_blame(l, step, first, where, sizeof where);
+    int skip = scaler_update(&l->sc, found, step, found ? where : NULL);
+    double norm = NAN, lr = optim_current_lr(&l->opt);
+    if (!skip) {
+        norm = canon_nan(optim_grad_norm(be, l->ot, l->n_ot));
+        lr = optim_step(&l->opt, be, l->ot, l->n_ot, optim_clip_coef(norm, l->opt.max_grad_norm));
+    }
+    l->last_loss = n_fin == accum ? loss_sum / n_fin : NAN;
+    l->last_lr = lr;
+    l->last_norm = norm;
+    l->last_scale = scale;
+    l->last_skipped = skip;
+    if (n_fin) l->win_loss_sum += loss_sum / n_fin, l->win_loss_n++;
+}
+
+/* Puts the data RNG back; statistics half overwritten by this step are not shown. */
+static int lane_abandon(lane *ls, int n, const lane_batches *b, rng_state rng0, int log_step,
+                        int why)
+{
+    *b->rng = rng0;
+    for (int i = 0; log_step && i < n; i++) ls[i].have_stats = 0;
+    return why;
+}
+
+int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step,
+              const atomic_int *stop, int nan_stop, int *at, double *bad_loss)
+{
+    rng_state rng0 = *b->rng;
+    float scale[LANE_MAX];
+    double loss_sum[LANE_MAX] = {0};
+    int n_fin[LANE_MAX] = {0};
+    for (int i = 0; i < n; i++) {
+        lane *l = &ls[i];
+        if (log_step) memset(l->stats, 0, (size_t)l->policy.n * sizeof *l->stats);
+        gpt_refresh_copies(l->model, &l->policy);
+        gpt_zero_grads(l->model);
+        scale[i] = scaler_loss_scale(&l->sc);
+        if (log_step) { /* unscaled gradient statistics with this lane's own scale */
+            gpt_set_stats_unscale(l->model, scaler_inv_scale(&l->sc));
+            l->stats_step = step;
+        }
+    }
+    for (int k = 0; k < b->accum; k++) {
+        if (k > 0 && stop && atomic_load(stop)) {
+            *at = k;
+            return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_STOPPED);
+        }
+        data_train_batch(b->data, b->rng, b->B, b->T, b->inputs, b->targets); /* once for all */
+        for (int i = 0; i < n; i++) {
+            lane *l = &ls[i];
+            gpt_row_stats *st = log_step ? l->stats : NULL;
+            float loss = gpt_forward(l->model, &l->policy, b->inputs, b->targets, b->B, b->T, st);
+            gpt_backward(l->model, &l->policy, scale[i] / (float)b->accum, st);
+            if (isfinite(loss)) loss_sum[i] += loss, n_fin[i]++;
+            else if (n_fin[i] == k && i == 0) *bad_loss = loss; /* the first bad micro-batch */
+        }
+    }
+    /* With a scaler a non-finite loss is an overflow (skipped below); without one the weights
+     * would turn NaN. */
+    for (int i = 0; nan_stop && i < n; i++)
+        if (n_fin[i] < b->accum && !ls[i].sc.enabled)
+            return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_NONFINITE);
+    for (int i = 0; i < n; i++) {
+        ls[i].have_stats = ls[i].have_stats || log_step;
+        lane_update(&ls[i], step, loss_sum[i], n_fin[i], b->accum, scale[i]);
+    }
+    return LANE_STEP_DONE;
+}
+
+/* ---- rows, commands ---- */
+
+void lane_row(const lane *l, metric_row *r)
+{
+    r->precision = l->policy.mode;
+    snprintf(r->replica, sizeof r->replica, "%s", l->name);
+    r->loss = l->win_loss_n ? l->win_loss_sum / l->win_loss_n : NAN;
+    r->lr = l->last_lr;
+    r->grad_norm = l->last_norm;
+    r->loss_scale = l->last_scale;
+    r->overflow = l->last_skipped;
+    r->overflow_total = l->sc.overflow_total;
+}
+
+void lane_window_reset(lane *l)
+{
+    scaler_window_reset(&l->sc);
+    l->win_loss_sum = 0;
+    l->win_loss_n = 0;
+}
+
+int lane_set_override(lane *ls, int n, const char *pattern, int dtype, char *err,
+                      size_t errlen)
+{
+    int matched = -1;
+    for (int i = 0; i < n; i++)
+        if ((matched = prec_set_override(&ls[i].policy, pattern, dtype, err, errlen)) < 0)
+            return -1; /* same rows in every lane: the first refusal is the only one */
+    return matched;
+}

@@ -1,0 +1,92 @@
+/* trainer_impl.h — the trainer's state, shared by trainer.c (set-up, loop, commands),
+ * trainer_log.c (rows, lines, eval, snapshot) and trainer_ckpt.c (save, resume). */
+#ifndef MPTUI_TRAINER_IMPL_H
+#define MPTUI_TRAINER_IMPL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "compare_csv.h"
+#include "data.h"
+#include "divergence.h"
+#include "lane.h"
+#include "layers_csv.h"
+#include "metrics.h"
+#include "model.h"
+#include "rng.h"
+#include "trainer.h"
+
+struct trainer {
+    mp_config cfg;
+    feed *feed;
+    trainer_log_fn log;
+    void *log_ud;
+    backend *be;
+    dataset data;
+    gpt *model;                  /* the run's model: lane 0's in a single run */
+    /* n_lanes >= 1 lanes stepped in lockstep; n_lanes > 1 is a comparison, whose lane
+     * `selected` the screen, the summary and c (end) follow */
+    lane lanes[LANE_MAX];
+    int n_lanes, selected;
+    rng_state data_rng, sample_rng;
+    metrics_csv *csv;
+    layers_csv *lcsv;            /* layers.csv beside metrics.csv */
+    int B, T, accum, eval_B;
+    int64_t step, max_steps, steps_per_epoch;
+    int32_t *inputs, *targets;   /* host, (max(B, eval_B), T) */
+    /* logging window (the losses are each lane's) */
+    double win_t0;
+    int64_t win_tokens, win_steps;
+    double win_time_base;        /* seconds the window had run before a resume */
+    double t_start, elapsed_base;
+    double tokens_per_s, step_time;
+    double best_metric;          /* lowest eval loss, NAN = none */
+    int64_t best_step;
+    uint64_t tokens_seen;
+    metric_row *history;         /* every logged row: trainer_state.json's log_history */
+    size_t n_history, cap_history;
+    int64_t last_save_step;
+    int64_t save_tried_step;     /* a failed save is not retried (and reported) at that step */
+    int64_t evaluated_step;      /* step of the last eval row, -1 = none: one eval per step */
+    int64_t nan_step;            /* > 0: stopped there on a non-finite loss (no scaler) */
+    double nan_loss;
+    int save_failed_stop;
+    cfg_override ovr[CFG_MAX_OVERRIDES]; /* overrides in the order given: replaying them */
+    int n_ovr;                          /* rebuilds the policy (checkpoints store them) */
+    char resumed_from[CFG_PATH_MAX];
+    atomic_int stop;
+    int paused;
+    feed_snapshot *snap;
+    char msg[FEED_MSG];
+    uint64_t msg_seq;
+    int msg_err;
+    divergence div;              /* while n_lanes > 1 */
+    compare_csv *ccsv;
+};
+
+/* The lane the screen, the summary and the headline numbers follow. */
+static inline lane *trainer_sel(trainer *t) { return &t->lanes[t->selected]; }
+
+double trainer_now(void);
+double trainer_elapsed(const trainer *t);
+/* A notice for the user: the log callback (stdout when headless) and the screen's message
+ * line. Never written to the terminal directly. */
+void trainer_notify(trainer *t, int is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* <logging_dir or output_dir/logs>/name: the one rule for where the CSV logs live. */
+void trainer_log_path(const trainer *t, const char *name, char *out, size_t outlen);
+/* A log file repaired on open (an incomplete last line cut) is worth one line to the user. */
+void trainer_csv_notice(trainer *t, const char *notice);
+
+/* trainer_log.c */
+void trainer_log_train(trainer *t);
+void trainer_eval(trainer *t);
+void trainer_publish(trainer *t, run_state state);
+
+/* trainer_ckpt.c */
+int trainer_save(trainer *t);
+int trainer_resume(trainer *t, char *err, size_t errlen);
+
+#endif
