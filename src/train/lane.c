@@ -107,7 +107,7 @@ void lane_scaler_fresh(scaler *sc, const mp_config *c, dtype_t mode, double stat
         return;
     }
     int enabled = c->loss_scale == LS_DYNAMIC || c->loss_scale == LS_STATIC ||
-                  (c->loss_scale == LS_AUTO && mode == DT_F16);
+                  (c->loss_scale == LS_AUTO && dtype_auto_scaled(mode));
     float init = c->loss_scale == LS_STATIC ? (float)c->static_scale : (float)c->init_scale;
     scaler_init(sc, enabled, c->loss_scale != LS_STATIC, init, (float)c->growth_factor,
                 (float)c->backoff_factor, c->growth_interval, (float)c->min_loss_scale);

@@ -9,7 +9,7 @@
 
 /* The picker's keys are the digits 1..DT_COUNT; its "all" choice runs every dtype at once. */
 _Static_assert(DT_COUNT <= 9, "one picker digit per other dtype, plus one for all");
-_Static_assert(DT_COUNT <= FEED_MAX_REPLICAS, "the picker's all-choice runs DT_COUNT replicas");
+_Static_assert(DT_COUNT <= FEED_MAX_LANES, "the picker's all-choice runs DT_COUNT lanes");
 _Static_assert(DT_COUNT < 31, "CMD_COMPARE_START carries a bit per dtype in an int");
 
 /* The m cycle starts at the dtype table's first row. */
