@@ -795,21 +795,14 @@ static void *run_in_thread(void *p)
 
 static int path_exists(const char *p) { return access(p, F_OK) == 0; }
 
-/* A million micro-batches per step: the stop request ends the step between two of them,
- * abandons it (no optimizer step on a partial sum) and saves the state of the last full
- * step; resuming that checkpoint gives exactly a fresh run's rows (the data RNG went back). */
-Test(trainer, stop_inside_long_accumulation_abandons_the_step_with_a_clean_state)
+/* Runs c on a thread whose step 1 is a million micro-batches, stops it inside that step and
+ * checks the run ended cleanly at step 0; the log lines land in lc. */
+static void stop_inside_step_1(const mp_config *c, log_capture *lc)
 {
-    mp_config c;
-    char err[512] = "", ck[128], sub[128];
-    static log_capture lc;
-    memset(&lc, 0, sizeof lc);
-    small_config(&c, "fp32", 5);
-    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "1048576", err, sizeof err), 0);
-    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
-    cr_assert_eq(cfg_set(&c, "save_steps", "1000", err, sizeof err), 0);
+    char err[512] = "";
+    memset(lc, 0, sizeof *lc);
     feed *f = feed_create();
-    run_thread r = {trainer_create(&c, f, capture_line, &lc, err, sizeof err), 0, ""};
+    run_thread r = {trainer_create(c, f, capture_line, lc, err, sizeof err), 0, ""};
     cr_assert_not_null(r.t, "%s", err);
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, run_in_thread, &r), 0);
@@ -821,13 +814,28 @@ Test(trainer, stop_inside_long_accumulation_abandons_the_step_with_a_clean_state
     cr_assert_eq(r.rc, 0, "%s", r.err);
     feed_get_snapshot(f, &snap);
     cr_assert_eq(snap.step, 0);
+    trainer_free(r.t);
+    feed_destroy(f);
+}
+
+/* A million micro-batches per step: the stop request ends the step between two of them,
+ * abandons it (no optimizer step on a partial sum) and saves the state of the last full
+ * step; resuming that checkpoint gives exactly a fresh run's rows (the data RNG went back). */
+Test(trainer, stop_inside_long_accumulation_abandons_the_step_with_a_clean_state)
+{
+    mp_config c;
+    char err[512] = "", ck[128], sub[128];
+    static log_capture lc;
+    small_config(&c, "fp32", 5);
+    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "1048576", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
+    cr_assert_eq(cfg_set(&c, "save_steps", "1000", err, sizeof err), 0);
+    stop_inside_step_1(&c, &lc);
     cr_assert(strstr(lc.text, "stopped during step 1 (micro-batch ") != NULL, "%s", lc.text);
     cr_assert(strstr(lc.text, "that step is abandoned; the state is the one after step 0") != NULL,
               "%s", lc.text);
     snprintf(ck, sizeof ck, "%s/checkpoint-0", dir);
     cr_assert(path_exists(ck), "no %s: %s", ck, lc.text);
-    trainer_free(r.t);
-    feed_destroy(f);
 
     static run_out fresh, resumed;
     cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "2", err, sizeof err), 0);
@@ -854,31 +862,16 @@ Test(trainer, stop_inside_long_accumulation_of_a_comparison_abandons_the_step)
     mp_config c;
     char err[512] = "", ck[160];
     static log_capture lc;
-    memset(&lc, 0, sizeof lc);
     small_config(&c, "fp32", 5);
     cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "1048576", err, sizeof err), 0);
     cr_assert_eq(cfg_set(&c, "compare", "fp32,bf16", err, sizeof err), 0);
     cr_assert_eq(cfg_set(&c, "save_strategy", "steps", err, sizeof err), 0);
     cr_assert_eq(cfg_set(&c, "save_steps", "1000", err, sizeof err), 0);
-    feed *f = feed_create();
-    run_thread r = {trainer_create(&c, f, capture_line, &lc, err, sizeof err), 0, ""};
-    cr_assert_not_null(r.t, "%s", err);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, run_in_thread, &r), 0);
-    static feed_snapshot snap;
-    while (feed_get_snapshot(f, &snap) == 0) usleep(1000);
-    usleep(300 * 1000);
-    trainer_request_stop(r.t);
-    pthread_join(th, NULL);
-    cr_assert_eq(r.rc, 0, "%s", r.err);
-    feed_get_snapshot(f, &snap);
-    cr_assert_eq(snap.step, 0);
+    stop_inside_step_1(&c, &lc);
     cr_assert(strstr(lc.text, "stopped during step 1: that step is abandoned by every replica; "
                               "the state is the one after step 0") != NULL, "%s", lc.text);
     snprintf(ck, sizeof ck, "%s/compare-bf16/checkpoint-0", dir);
     cr_assert(path_exists(ck), "no %s: %s", ck, lc.text);
-    trainer_free(r.t);
-    feed_destroy(f);
 }
 
 /* e pressed right after the scheduled eval of step 2 (the key is read at the top of the next
