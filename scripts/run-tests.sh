@@ -10,6 +10,12 @@ if [ "$mode" = thread ]; then
     # second_deadlock_stack: full reports; exitcode 66 makes any report fail the test.
     export TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1 exitcode=66}"
 fi
+# Criterion's .timeout leaks a watchdog record LeakSanitizer reports at random: see
+# tests/test_deadline.h.
+if grep -n '\.timeout *=' tests/*.c; then
+    echo "FAILED: tests use Criterion's .timeout above; call test_deadline() (tests/test_deadline.h)"
+    rc=1
+fi
 for t in tests/tui/*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"

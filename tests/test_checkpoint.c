@@ -21,6 +21,7 @@
 #include "model.h"
 #include "safetensors.h"
 #include "test_ckpt_util.h"
+#include "test_deadline.h"
 
 static char tdir[256];
 static char err[1024];
@@ -482,8 +483,9 @@ static void put_fifo(const char *dir, const char *name)
     cr_assert_eq(mkfifo(p, 0600), 0);
 }
 
-Test(checkpoint, fifo_files_refused, .timeout = 30)
+Test(checkpoint, fifo_files_refused)
 {
+    test_deadline(30);
     static const char *const names[] = {"model.safetensors", "optimizer.safetensors",
                                         "config.json", "trainer_state.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "test_deadline.h"
 
 static char msg[32768];
 
@@ -594,8 +595,9 @@ static const char *write_tmp_bytes(const char *name, const char *bytes, size_t n
 }
 
 /* A FIFO without a writer blocked the open forever; /dev/zero was read without end. */
-Test(config, fifo_and_device_refused, .init = setup_dir, .fini = teardown_dir, .timeout = 20)
+Test(config, fifo_and_device_refused, .init = setup_dir, .fini = teardown_dir)
 {
+    test_deadline(20);
     char fifo[300], err[512], want[700];
     snprintf(fifo, sizeof fifo, "%s/run.cfg", tmpdir);
     cr_assert_eq(mkfifo(fifo, 0600), 0);

@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "rng.h"
+#include "test_deadline.h"
 
 static char tmpdir[256];
 
@@ -417,8 +418,9 @@ static void expect_exact(const char *path, const char *val, const char *want)
     cr_assert_str_eq(err, want);
 }
 
-Test(data, fifo_and_devices_refused, .timeout = 20)
+Test(data, fifo_and_devices_refused)
 {
+    test_deadline(20);
     const char *fifo = tpath("fifo");
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     char want[700];

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "test_cpu_util.h"
+#include "test_deadline.h"
 
 /* All the outputs of one pass of ops, appended in order, and every stats record. */
 typedef struct {
@@ -205,7 +206,9 @@ static void check_thread_counts(ops_fn fn, const char *what)
     free(ref.v);
 }
 
-TestSuite(determinism, .timeout = 300);
+static void deadline(void) { test_deadline(300); }
+
+TestSuite(determinism, .init = deadline);
 
 Test(determinism, gemm_bits_same_for_1_2_3_threads) { check_thread_counts(run_gemms, "gemm"); }
 Test(determinism, linear_bits_same_for_1_2_3_threads)

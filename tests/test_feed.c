@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "feed.h"
+#include "test_deadline.h"
 
 static metric_row row_at(int64_t step)
 {
@@ -162,8 +163,9 @@ static void *producer(void *p)
     return NULL;
 }
 
-Test(feed, producer_and_reader_threads, .timeout = 60)
+Test(feed, producer_and_reader_threads)
 {
+    test_deadline(60);
     feed *f = feed_create();
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, producer, f), 0);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "layers_csv.h"
+#include "test_deadline.h"
 
 #define MAXR 512
 #define MAXC 12
@@ -349,9 +350,9 @@ static double pct_sum(const table *t, const char *step, const char *tensor)
     return s;
 }
 
-Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = teardown)
 {
+    test_deadline(120);
     mp_config c;
     static feed_snapshot snap;
     small_run_config(&c, "fp16", 25); /* logs at 10, 20 and the last step, 25 */
@@ -398,9 +399,9 @@ Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = t
 }
 
 /* Without loss scaling (bf16) the unscaled gradient is the stored one: identical rows. */
-Test(layers_csv, no_scaling_gradient_equals_scaled, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(layers_csv, no_scaling_gradient_equals_scaled, .init = setup, .fini = teardown)
 {
+    test_deadline(120);
     mp_config c;
     small_run_config(&c, "bf16", 10);
     train(&c, NULL);
@@ -422,8 +423,9 @@ Test(layers_csv, no_scaling_gradient_equals_scaled, .init = setup, .fini = teard
 }
 
 /* Resume from the latest checkpoint: the same layers.csv continues, one header. */
-Test(layers_csv, resumed_run_appends, .init = setup, .fini = teardown, .timeout = 120)
+Test(layers_csv, resumed_run_appends, .init = setup, .fini = teardown)
 {
+    test_deadline(120);
     mp_config c;
     char err[256];
     small_run_config(&c, "fp16", 20);

@@ -8,12 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_deadline.h"
+
 static char dir[64];
 
 static void mk(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mptui-main-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+    test_deadline(120);
 }
 
 static void rm(void)
@@ -23,7 +26,7 @@ static void rm(void)
     cr_assert_eq(system(cmd), 0);
 }
 
-TestSuite(main, .init = mk, .fini = rm, .timeout = 120);
+TestSuite(main, .init = mk, .fini = rm);
 
 static const char *bin(void)
 {

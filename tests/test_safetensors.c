@@ -9,6 +9,7 @@
 
 #include "numerics.h"
 #include "safetensors.h"
+#include "test_deadline.h"
 
 static char tdir[256];
 static char err[512];
@@ -345,8 +346,9 @@ Test(safetensors, disk_full_reported)
  * as are devices and directories. The timeout catches a hang. */
 #include <sys/stat.h>
 
-Test(safetensors, fifo_and_devices_refused, .timeout = 20)
+Test(safetensors, fifo_and_devices_refused)
 {
+    test_deadline(20);
     char p[300], want[600];
     path_of(p, sizeof p, "model.safetensors");
     cr_assert_eq(mkfifo(p, 0600), 0);

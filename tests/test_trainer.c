@@ -12,6 +12,7 @@
 #include "config.h"
 #include "feed.h"
 #include "trainer.h"
+#include "test_deadline.h"
 
 static char dir[64];
 
@@ -19,6 +20,7 @@ static void mk(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mptui-trainer-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+    test_deadline(120);
 }
 
 static void rm(void)
@@ -28,7 +30,7 @@ static void rm(void)
     cr_assert_eq(system(cmd), 0);
 }
 
-TestSuite(trainer, .init = mk, .fini = rm, .timeout = 120);
+TestSuite(trainer, .init = mk, .fini = rm);
 
 /* A model small enough for tests under sanitizers: 2 layers, 64 wide, context 64. */
 static void small_config(mp_config *c, const char *precision, int steps)
