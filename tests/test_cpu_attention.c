@@ -219,7 +219,8 @@ static void close_dt(const float *got, const float *want, size_t n, dtype_t dt,
 static void fill_dyadic(float *x, size_t n, uint64_t seed, dtype_t dt)
 {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n; i++) x[i] = num_round1((float)((int)(tu_next(&s) % 33) - 16) / 8.0f, dt);
+    for (size_t i = 0; i < n; i++)
+        x[i] = num_round1((float)((int)(tu_next(&s) % 33) - 16) / 8.0f, dt);
 }
 
 typedef struct {
