@@ -147,7 +147,7 @@ bk_kind bk_get_kind(const backend *be);
          const float *rowstats, int B, int T, int C, int NH, dtype_t dt, num_stats *st),     \
         (be, dqkv, dout, qkv, rowstats, B, T, C, NH, dt, st))                                \
     /* Bytes of backend-owned scratch the two attention ops use at this shape (a memory       \
-     * budget adds it): CPU nthreads x (2 min(T,64) T + 2 T hd) floats; CUDA                  \
+     * budget adds it): CPU nthreads x (2 min(T,64) T + 2 T hd) floats, rounded up to 16;    \
      * docs/cuda.md "Attention". 0 for an empty shape. */                                    \
     OP(size_t, attention_workspace, (const backend *be, int B, int T, int C, int NH),        \
        (be, B, T, C, NH))                                                                    \

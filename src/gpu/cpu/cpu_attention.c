@@ -33,10 +33,11 @@ enum { ATT_QB = 64 };
 static int att_qb(int T) { return T < ATT_QB ? T : ATT_QB; }
 
 /* Floats of per-thread workspace: the backward's two (qb, T) blocks and its dK, dV
- * accumulators (T, hd); the forward uses the first block only. */
+ * accumulators (T, hd); the forward uses the first block only. Rounded up to 16 floats so
+ * every thread's block starts 64-byte aligned, as the forward's did for its backward. */
 static size_t att_ws_floats(int T, int hd)
 {
-    return 2 * (size_t)att_qb(T) * T + 2 * (size_t)T * hd;
+    return (2 * (size_t)att_qb(T) * T + 2 * (size_t)T * hd + 15) & ~(size_t)15;
 }
 
 size_t cpu_attention_workspace(const backend *be, int B, int T, int C, int NH)
