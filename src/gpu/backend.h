@@ -132,18 +132,25 @@ bk_kind bk_get_kind(const backend *be);
          num_stats *st_dinp, num_stats *st_dw),                                              \
         (be, dinp, dw, db, dout, inp, w, N, C, OC, w_trans, dt_g, st_dinp, st_dw))           \
                                                                                              \
-    /* ---- causal self-attention ----                                                       \
+    /* ---- causal self-attention (docs/precision.md), never a (T,T) tensor ----              \
      * qkv (B,T,3C) in dt -> out (B,T,C) in dt. Per head: scores = round_dt(QK^T / sqrt(hd)), \
-     * causal mask, softmax in fp32 saved to att (B,NH,T,T), AV with att rounded to dt. */   \
+     * causal mask, softmax in fp32, AV with the probabilities rounded to dt. rowstats        \
+     * (B,NH,T,2) fp32: each query row's softmax max and 1/sum, from which the backward       \
+     * recomputes the forward's probabilities bit for bit. */                                 \
     OPV(void, attention_forward,                                                             \
-        (backend *be, float *out, float *att, const float *qkv, int B, int T, int C, int NH, \
-         dtype_t dt, num_stats *st),                                                         \
-        (be, out, att, qkv, B, T, C, NH, dt, st))                                            \
-    /* dqkv (B,T,3C) overwritten, rounded to dt; scratch needs B*NH*T*T floats. */           \
+        (backend *be, float *out, float *rowstats, const float *qkv, int B, int T, int C,    \
+         int NH, dtype_t dt, num_stats *st),                                                 \
+        (be, out, rowstats, qkv, B, T, C, NH, dt, st))                                       \
+    /* dqkv (B,T,3C) overwritten, rounded to dt; rowstats from attention_forward. */          \
     OPV(void, attention_backward,                                                            \
-        (backend *be, float *dqkv, float *scratch, const float *dout, const float *qkv,      \
-         const float *att, int B, int T, int C, int NH, dtype_t dt, num_stats *st),          \
-        (be, dqkv, scratch, dout, qkv, att, B, T, C, NH, dt, st))                            \
+        (backend *be, float *dqkv, const float *dout, const float *qkv,                      \
+         const float *rowstats, int B, int T, int C, int NH, dtype_t dt, num_stats *st),     \
+        (be, dqkv, dout, qkv, rowstats, B, T, C, NH, dt, st))                                \
+    /* Bytes of backend-owned scratch the two attention ops use at this shape (a memory       \
+     * budget adds it): CPU nthreads x (2 min(T,64) T + 2 T hd) floats, rounded up to 16;    \
+     * docs/cuda.md "Attention". 0 for an empty shape. */                                    \
+    OP(size_t, attention_workspace, (const backend *be, int B, int T, int C, int NH),        \
+       (be, B, T, C, NH))                                                                    \
                                                                                              \
     /* ---- GELU (tanh approximation), computed in fp32, stored in dt ---- */                \
     OPV(void, gelu_forward,                                                                  \

@@ -18,7 +18,7 @@ enum {
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C) c; (B,T) fp32 */
     float *qkv;                       /* (B,T,3C) */
-    float *att;                       /* (B,NH,T,T) fp32 softmax */
+    float *att;                       /* (B,NH,T,2) fp32 softmax row max, 1/sum */
     float *atty;                      /* (B,T,C) */
     float *attproj;                   /* (B,T,C) */
     float *res2;                      /* (B,T,C) fp32: residual after attention */
@@ -42,7 +42,7 @@ struct gpt {
     gpt_block_acts *blocks;
     float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
     /* backward scratch, reused across blocks */
-    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *datt, *qkv_cast;
+    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *qkv_cast;
     int have_targets;
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
@@ -132,7 +132,7 @@ static void acts_alloc(gpt *m, allocator *a)
         b->ln1_mean = falloc(a, BT);
         b->ln1_rstd = falloc(a, BT);
         b->qkv = falloc(a, BT * 3 * C);
-        b->att = falloc(a, B * NH * T * T);
+        b->att = falloc(a, B * NH * T * 2);
         b->atty = falloc(a, BT * C);
         b->attproj = falloc(a, BT * C);
         b->res2 = falloc(a, BT * C);
@@ -157,7 +157,6 @@ static void acts_alloc(gpt *m, allocator *a)
     m->d3c = falloc(a, BT * 3 * C);
     m->d4c = falloc(a, BT * 4 * C);
     m->d4c2 = falloc(a, BT * 4 * C);
-    m->datt = falloc(a, B * NH * T * T);
     m->qkv_cast = falloc(a, BT * 3 * C);
     m->hscratch_n = BT * 4 * C;
     m->hscratch = falloc(a, m->hscratch_n);
@@ -212,7 +211,7 @@ void gpt_free(gpt *m)
     if (!m) return;
     float **bufs[] = {&m->params, &m->grads, &m->m, &m->v, &m->wcopy, &m->encoded, &m->lnf,
                       &m->lnf_mean, &m->lnf_rstd, &m->logits, &m->losses, &m->dres, &m->dlnf,
-                      &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2, &m->datt,
+                      &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2,
                       &m->qkv_cast, &m->hscratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bfree(m, *bufs[i]);
     for (int l = 0; m->blocks && l < m->cfg.n_layer; l++) {
@@ -451,7 +450,7 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
         bk_cast(be, m->qkv_cast, a->qkv, NC * 3, r[PR_ATTN].act, NULL);
         qkv = m->qkv_cast;
     }
-    bk_attention_backward(be, m->d3c, m->datt, m->dc2, qkv, a->att, B, T, C, NH,
+    bk_attention_backward(be, m->d3c, m->dc2, qkv, a->att, B, T, C, NH,
                           r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
     grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
     linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, m->d3c, a->ln1, N,
@@ -521,11 +520,11 @@ size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
     size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
     size_t NH = (size_t)c->n_head, BT = (size_t)B * (size_t)T;
     size_t params = gpt_config_num_params(c);
-    size_t att = (size_t)B * NH * (size_t)T * (size_t)T;
+    size_t att = (size_t)B * NH * (size_t)T * 2; /* attention row stats */
     /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
     size_t per_block = 18 * BT * C + 4 * BT + att;
     /* encoded, lnf, dres, dlnf, dc, dc2 (6), d3c and qkv_cast (3 each), d4c, d4c2 and
-     * hscratch (4 each); lnf mean/rstd and losses; logits and dlogits; datt */
-    size_t acts = L * per_block + 24 * BT * C + 3 * BT + 2 * BT * V + att;
+     * hscratch (4 each); lnf mean/rstd and losses; logits and dlogits */
+    size_t acts = L * per_block + 24 * BT * C + 3 * BT + 2 * BT * V;
     return (5 * params + acts) * sizeof(float) + 2 * BT * sizeof(int32_t);
 }

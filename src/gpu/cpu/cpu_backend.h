@@ -30,7 +30,7 @@ typedef enum {
     CPU_SCR_B,
     CPU_SCR_C,
     CPU_SCR_OUT,    /* fp32 GEMM result before rounding (weight gradients) */
-    CPU_SCR_ATT,    /* attention: per-thread (T,T) rounded probabilities */
+    CPU_SCR_ATT,    /* attention: per-thread query-block workspace (cpu_attention.c) */
     CPU_SCR_RED,    /* reduction partials */
     CPU_SCR_COUNT
 } cpu_scratch_slot;
