@@ -294,10 +294,8 @@ int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, 
         return -1;
     }
     int maxB = t->B > t->eval_B ? t->B : t->eval_B;
-    /* on a GPU the models live in device memory the backend does not report: only the host
-     * copies for the divergence metrics are checked there */
-    size_t avail = lane_mem_available();
-    if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
+    /* what the backend can still give (MemAvailable, or free device memory on CUDA) */
+    size_t avail = bk_mem_available(t->be);
     if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, maxB, t->T, avail, err,
                   errlen))
         return -1;

@@ -291,6 +291,41 @@ void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
              "bk_copy", "%zu bytes", bytes);
 }
 
+/* ---- memory planning (docs/memory.md) ---- */
+
+size_t cuda_mem_available(const backend *be)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    cu_enter(cb);
+    size_t free_b = 0, total = 0;
+    if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return free_b;
+}
+
+static size_t ws_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* An upper bound of the scratch slots (cu_scratch grows a slot to 1.5x a request): 16-bit
+ * GEMM operands (A, B, C; 16-bit attention's Q/K/V and (T,T) probabilities share them), the
+ * fp32 weight gradient and overlapping-copy buffer (OUT), reduction partials (RED). */
+size_t cuda_workspace_bytes(const backend *be, const bk_workspace_req *r)
+{
+    (void)be;
+    size_t n = r->ln_rows, C = r->ln_c, tt = (size_t)r->att_BNH * r->att_T * r->att_T;
+    size_t att = r->att_T ? 1 : 0;
+    size_t a = ws_max(r->gemm_a * 2, att * n * 3 * C * 2);
+    size_t b = ws_max(r->gemm_b * 2, att * tt * 2);
+    size_t c = ws_max(r->gemm_c * 2, att * n * C * 2);
+    size_t out = ws_max(ws_max(r->wgrad, r->gemm_a) * 4, att * tt * 2);
+    size_t red = ws_max((n + 63) / 64 * 2 * C * 4, (r->reduce + 255) / 256 * 8);
+    size_t slot[] = {a, b, c, out, red}, total = 0;
+    for (size_t i = 0; i < sizeof slot / sizeof slot[0]; i++)
+        total += slot[i] ? align256(slot[i] + slot[i] / 2) : 0;
+    return total;
+}
+
 /* ---- lifetime ---- */
 
 void cuda_destroy(backend *be)
