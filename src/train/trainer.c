@@ -146,11 +146,15 @@ static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size
                            errlen);
 }
 
+/* The peak at train batch B with the eval batch no larger (the batch a refusal suggests). */
 static size_t peak_at(void *ctx, int B)
 {
+    const trainer *t = ctx;
+    gpt_config gc = run_gpt_config(t);
     gpt_mem_plan plan;
     char err[256];
-    return run_plan(ctx, B, &plan, err, sizeof err) ? 0 : plan.total;
+    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, &plan, err, sizeof err)
+               ? 0 : plan.total;
 }
 
 /* The plan checked against what the backend has: 0 fits; TRAINER_NO_MEMORY + the one-line
@@ -166,10 +170,9 @@ static int check_memory(trainer *t, char *err, size_t errlen)
              t->cfg.n_embd);
     mem_refusal(err, errlen, what, t->B, t->T, dtype_name(t->lanes[0].policy.mode),
                 t->mem_plan.total, t->mem_available, fit, peak_at(t, fit > 0 ? fit : 1));
-    if (t->eval_B > (fit > 0 ? fit : 1)) { /* the eval batch sizes the buffers too: say so */
+    if (fit > 0 && t->eval_B > fit) { /* the eval batch sizes the buffers too: say so */
         size_t len = strlen(err);
-        snprintf(err + len, errlen - len, " (the buffers are sized by "
-                 "--per_device_eval_batch_size %d too: lower it as well)", t->eval_B);
+        snprintf(err + len, errlen - len, " with --per_device_eval_batch_size %d", fit);
     }
     return TRAINER_NO_MEMORY;
 }
