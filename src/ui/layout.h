@@ -20,9 +20,9 @@ typedef struct {
 } ui_layout;
 
 /* The Memory panel's width, and the screen sizes that give it room: a column right of the
- * map from UI_MEM_MIN_W columns (the map keeps >= 82), else a band under the map from
+ * map from UI_MEM_MIN_W columns (the map keeps >= 81), else a band under the map from
  * UI_MEM_MIN_H rows, UI_MEM_BAND_H high. */
-#define UI_MEM_W 52
+#define UI_MEM_W 53
 #define UI_MEM_MIN_W 134
 #define UI_MEM_MIN_H 50
 #define UI_MEM_BAND_H 17
