@@ -79,9 +79,9 @@ bk_kind bk_get_kind(const backend *be);
         (be, host_dst, src, bytes))                                                          \
     OPV(void, copy, (backend *be, void *dst, const void *src, size_t bytes),                 \
         (be, dst, src, bytes))                                                               \
-    /* Bytes this backend can still allocate (CPU: MemAvailable; CUDA: free device memory). */ \
+    /* Bytes this backend can still allocate (CPU: MemAvailable; CUDA: free device bytes) */ \
     OP(size_t, mem_available, (const backend *be), (be))                                     \
-    /* Bytes of scratch the ops take for a step of operands up to r (docs/memory.md). */      \
+    /* Bytes of scratch the ops take for a step of operands up to r (docs/memory.md) */      \
     OP(size_t, workspace_bytes, (const backend *be, const bk_workspace_req *r), (be, r))     \
                                                                                              \
     /* ---- casts and reductions ---- */                                                     \

@@ -117,7 +117,7 @@ static int config_check(const gpt_config *c, char *err, size_t errlen)
  * its plan row: kind and the dtype of its values under the policy. dt -1: the weight copies,
  * whose dtype is each tensor's (the plan splits them). */
 typedef struct {
-    void **slot;
+    void *slot;   /* the address of a float * or int32_t * field */
     size_t n;
     mem_kind kind;
     int dt;
@@ -146,7 +146,7 @@ static int pdt(const buf_walk *w, int row, int which)
     return which ? r->grad : r->act;
 }
 
-#define BUF(field, n, kind, dt) buf_emit(w, (void *)&(field), (n), (kind), (dt))
+#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt))
 
 static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
 {
@@ -213,19 +213,25 @@ static void bufs_walk(const buf_walk *w, int maxB, int maxT)
 
 typedef struct { backend *be; int failed; } allocator;
 
+/* A slot is a float * or int32_t * field: its pointer moves through memcpy, which may write
+ * any object, rather than through a void ** (another pointer type). */
 static void alloc_one(void *ctx, const gpt_buf *b)
 {
     allocator *a = ctx;
     int store = mem_store_dtype(b->dt < 0 ? DT_F32 : b->dt);
-    *b->slot = bk_alloc(a->be, b->n * mem_dt_bytes(store));
-    if (!*b->slot) a->failed = 1;
+    void *p = bk_alloc(a->be, b->n * mem_dt_bytes(store));
+    if (!p) a->failed = 1;
+    memcpy(b->slot, &p, sizeof p);
 }
 
 static void free_one(void *ctx, const gpt_buf *b)
 {
     gpt *m = ctx;
-    if (*b->slot) bk_free(m->be, *b->slot);
-    *b->slot = NULL;
+    void *p;
+    memcpy(&p, b->slot, sizeof p);
+    if (p) bk_free(m->be, p);
+    p = NULL;
+    memcpy(b->slot, &p, sizeof p);
 }
 
 gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
