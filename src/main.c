@@ -79,18 +79,34 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* The exit status of a run that could not start: 2 when its memory plan does not fit (a
+ * bad value, as docs/memory.md says), else 1. */
+static int open_failed(int why) { return why == TRAINER_NO_MEMORY ? 2 : 1; }
+
+/* --dry_run: the memory plan on stdout; 0 when it fits, 2 (and the refusal) when not. */
+static int run_dry(const mp_config *c)
+{
+    static char table[8192];
+    char err[512] = "";
+    int rc = trainer_dry_run(c, table, sizeof table, err, sizeof err);
+    if (rc >= 0) fputs(table, stdout);
+    if (rc) fprintf(stderr, "mptui: %s\n", err);
+    return rc == 0 ? 0 : open_failed(rc);
+}
+
 static int run_headless(const mp_config *c)
 {
     char err[512] = "";
+    int why = 0;
     install_signals();
-    trainer *t = trainer_create(c, NULL, log_stdout, NULL, err, sizeof err);
+    trainer *t = trainer_open(c, NULL, log_stdout, NULL, &why, err, sizeof err);
     if (!t) {
         fprintf(stderr, "mptui: %s\n", err);
-        return 1;
+        return open_failed(why);
     }
     watch_trainer(t);
     int rc = trainer_run(t, err, sizeof err);
-    char summary[1024];
+    char summary[4096];
     trainer_summary(t, summary, sizeof summary);
     printf("%s\n", summary);
     g_trainer = NULL;
@@ -109,12 +125,13 @@ static int run_screen(const mp_config *c)
     }
     FILE *logf = open_log(c);
     feed *f = feed_create();
-    trainer *t = f ? trainer_create(c, f, log_file, logf, err, sizeof err) : NULL;
+    int why = -1;
+    trainer *t = f ? trainer_open(c, f, log_file, logf, &why, err, sizeof err) : NULL;
     if (!t) {
         fprintf(stderr, "mptui: %s\n", f ? err : "out of memory");
         feed_destroy(f);
         if (logf) fclose(logf);
-        return 1;
+        return open_failed(why);
     }
     watch_trainer(t);
     worker_args w = {t, 0, ""};
@@ -130,7 +147,7 @@ static int run_screen(const mp_config *c)
     int ui_rc = tui_run(f, &o, err, sizeof err);
     trainer_request_stop(t); /* the screen is gone: finish the step, flush, join */
     pthread_join(th, NULL);
-    char summary[1024];
+    char summary[4096];
     trainer_summary(t, summary, sizeof summary);
     printf("%s\n", summary);
     g_trainer = NULL;
@@ -157,5 +174,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "mptui: %s\n", msg);
         return 2;
     }
+    if (c.dry_run) return run_dry(&c);
     return c.headless ? run_headless(&c) : run_screen(&c);
 }

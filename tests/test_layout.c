@@ -15,7 +15,13 @@ static void check_layout(int w, int h)
         for (int j = i + 1; j < P_COUNT; j++)
             cr_assert(!rect_overlap(l.r[i], l.r[j]), "panels %d and %d overlap at %dx%d", i, j, w, h);
     }
+    if (l.mem.w) { /* the Memory panel, where there is room, is part of the tiling */
+        cr_assert(rect_inside(l.mem, w, h));
+        for (int i = 0; i < P_COUNT; i++) cr_assert(!rect_overlap(l.r[i], l.mem));
+        area += l.mem.w * l.mem.h;
+    }
     cr_assert_eq(area, w * h, "the panels tile the screen");
+    cr_assert_geq(l.r[P_MAP].w, 80);
     cr_assert_geq(l.r[P_MAP].h, 7);
     cr_assert_geq(l.r[P_LOSS].h, 11);
     cr_assert_geq(l.r[P_SCALE].w, 34);
@@ -58,7 +64,7 @@ Test(layout, compare_tiles_the_screen)
             for (int n = 2; n <= 3; n++) {
                 ui_layout l;
                 cr_assert_eq(layout_compute_compare(&l, w, h, n, n == 3 ? 3 : 1), 0);
-                int area = l.div.w * l.div.h;
+                int area = l.div.w * l.div.h + l.mem.w * l.mem.h;
                 for (int i = 0; i < P_COUNT; i++) {
                     cr_assert(rect_inside(l.r[i], w, h));
                     cr_assert(!rect_overlap(l.r[i], l.div), "panel %d over the divergence band", i);

@@ -265,3 +265,89 @@ Test(main, explicit_precision_beats_a_resumed_checkpoint_and_says_so)
     cr_assert(strstr(r.out, "overrides") == NULL, "no flag, the checkpoint's mode: %s", r.out);
     cr_assert(strstr(r.out, "| bf16\n") != NULL, "%s", r.out);
 }
+
+/* ---- issue 13: the memory plan, checked before anything large is allocated ---- */
+
+Test(main, memory_refusal_is_one_line_exit_2)
+{
+    expect_one_line(H "--n_embd 65536 --n_head 4", 2,
+                    "mptui: memory: a 4L/4H/65536d model at batch 16 x 128 in fp16 needs ");
+    result r;
+    run(&r, H "--n_embd 65536 --n_head 4");
+    cr_assert(strstr(r.err, " available; even batch 1 needs ") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "use a smaller model (--n_layer, --n_embd), a shorter --block_size, "
+                            "or free memory") != NULL, "%s", r.err);
+    cr_assert_str_eq(r.out, "", "nothing trained: %s", r.out);
+}
+
+/* 2^20 sequences of 256 tokens need terabytes: the line names a batch that fits. */
+Test(main, memory_refusal_names_the_batch_that_fits)
+{
+    result r;
+    run(&r, H "--n_layer 1 --n_embd 64 --n_head 2 --block_size 256 --per_device_eval_batch_size 1 "
+              "--per_device_train_batch_size 1048576 --precision bf16");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert_eq(lines(r.err), 1, "%s", r.err);
+    const char *want = "mptui: memory: a 1L/2H/64d model at batch 1048576 x 256 in bf16 needs ";
+    cr_assert(strstr(r.err, want) == r.err, "%s", r.err);
+    const char *p = strstr(r.err, " available; --per_device_train_batch_size ");
+    cr_assert_not_null(p, "%s", r.err);
+    int fit = 0;
+    char unit[8];
+    double gib;
+    cr_assert_eq(sscanf(p, " available; --per_device_train_batch_size %d fits (%lf %3s)", &fit,
+                        &gib, unit), 3, "%s", r.err);
+    cr_assert(fit >= 1 && fit < 1048576, "%d", fit);
+}
+
+#define DRY "--dry_run --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32 " \
+            "--per_device_train_batch_size 4 --per_device_eval_batch_size 4 --output_dir out "
+
+Test(main, dry_run_prints_the_plan_and_trains_nothing)
+{
+    result r;
+    run(&r, DRY "--precision bf16");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    cr_assert(strstr(r.out, "memory plan: 1L/2H/32d model (vocab 256), batch 4 x 32, bf16, cpu (")
+              == r.out, "%s", r.out);
+    /* params: 256*32 + 32*32 + 12*32^2 + 13*32 + 2*32 = 21984 floats */
+    cr_assert(strstr(r.out, "\n  master weights             fp32  fp32     85.9 KiB    85.9 KiB\n")
+              != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "\n  activations                bf16  fp32 ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "\n  backend workspace          fp32  fp32 ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "\n  total (peak) ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, " available: fits\n") != NULL, "%s", r.out);
+    cr_assert_null(strstr(r.out, "done:"), "%s", r.out);
+    char path[128];
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_neq(access(path, F_OK), 0, "a dry run writes nothing");
+    /* a config-file key too */
+    write_file("dry.cfg", "dry_run = true\n", 15);
+    run(&r, "--config dry.cfg --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "memory plan: 1L/2H/32d model") == r.out, "%s", r.out);
+}
+
+Test(main, dry_run_that_does_not_fit_exits_2)
+{
+    result r;
+    run(&r, "--dry_run --device cpu --n_embd 65536 --n_head 4");
+    cr_assert_eq(r.code, 2, "%s", r.err);
+    cr_assert(strstr(r.out, " available: does not fit\n") != NULL, "%s", r.out);
+    cr_assert_eq(lines(r.err), 1, "%s", r.err);
+    cr_assert(strstr(r.err, "mptui: memory: a 4L/4H/65536d model") == r.err, "%s", r.err);
+}
+
+Test(main, headless_summary_has_a_memory_section)
+{
+    result r;
+    run(&r, TINY "--per_device_eval_batch_size 4 --max_steps 1 --save_strategy no --precision fp32");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    const char *m = strstr(r.out, "\nmemory (fp32, batch 4 x 32)\n  buffer ");
+    cr_assert_not_null(m, "%s", r.out);
+    cr_assert(strstr(m, "\n  weight copies (idle)       fp32  fp32 ") != NULL, "%s", m);
+    cr_assert(strstr(m, "\n  total (peak) ") != NULL, "%s", m);
+    cr_assert(strstr(m, " available: fits\n") != NULL, "%s", m);
+    cr_assert(strstr(r.out, "done: 1/1 steps") < m, "after the summary line: %s", r.out);
+}

@@ -1041,3 +1041,72 @@ Test(trainer, huge_eval_batch_allocates_by_windows)
     cr_assert(o.snap.have_eval);
     cr_assert(isfinite(o.snap.eval_loss));
 }
+
+/* ---- issue 13: the memory plan in the snapshot, the refusal, the dry run ---- */
+
+static const mem_row *mem_find(const gpt_mem_plan *p, mem_kind k, int dt, int idle)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->rows[i].kind == k && p->rows[i].dt == dt && p->rows[i].idle == idle)
+            return &p->rows[i];
+    return NULL;
+}
+
+Test(trainer, snapshot_memory_plan_follows_the_mode)
+{
+    mp_config c;
+    static run_out o;
+    small_config(&c, "bf16", 4);
+    feed_cmd cmd = {.kind = CMD_SET_MODE, .arg = DT_F32};
+    run(&c, NULL, 0, &o);
+    const gpt_mem_plan *p = &o.snap.mem;
+    cr_assert_gt(p->n, 0);
+    cr_assert_not_null(mem_find(p, MEM_ACT, DT_BF16, 0));
+    cr_assert_not_null(mem_find(p, MEM_WCOPY, DT_BF16, 0));
+    cr_assert_gt(o.snap.mem_available, 0);
+    /* the same plan as before the run was allocated: the model's shape, lane 0's policy */
+    prec_policy pol;
+    cr_assert_eq(prec_init(&pol, 2, DT_BF16), 0);
+    gpt_config gc = {2, 2, 64, 64, 256};
+    gpt_mem_plan want;
+    char err[256];
+    cr_assert_eq(gpt_memory_plan(&gc, &pol, 8, 64, NULL, &want, err, sizeof err), 0, "%s", err);
+    const mem_row *ws = mem_find(p, MEM_WORKSPACE, DT_F32, 0);
+    cr_assert_not_null(ws);
+    cr_assert_eq(p->total - ws->bytes, want.total);
+    prec_free(&pol);
+    run(&c, &cmd, 1, &o); /* m to fp32: every copy idle, no 16-bit rows */
+    p = &o.snap.mem;
+    cr_assert_null(mem_find(p, MEM_ACT, DT_BF16, 0));
+    cr_assert_null(mem_find(p, MEM_WCOPY, DT_BF16, 0));
+    cr_assert_eq(mem_find(p, MEM_WCOPY, DT_F32, 1)->values,
+                 mem_find(p, MEM_MASTER, DT_F32, 0)->values);
+}
+
+Test(trainer, memory_refusal_before_allocating)
+{
+    mp_config c;
+    char err[512] = "";
+    small_config(&c, "fp16", 1);
+    cr_assert_eq(cfg_set(&c, "n_embd", "65536", err, sizeof err), 0);
+    int why = 0;
+    trainer *t = trainer_open(&c, NULL, NULL, NULL, &why, err, sizeof err);
+    cr_assert_null(t);
+    cr_assert_eq(why, TRAINER_NO_MEMORY);
+    cr_assert(strstr(err, "memory: a 2L/2H/65536d model at batch 8 x 64 in fp16 needs ") == err,
+              "%s", err);
+    char table[4096];
+    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), TRAINER_NO_MEMORY);
+    cr_assert(strstr(table, "does not fit") != NULL, "%s", table);
+    cr_assert_eq(cfg_set(&c, "n_embd", "64", err, sizeof err), 0);
+    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(table, "memory plan: 2L/2H/64d model (vocab 256), batch 8 x 64, fp16, cpu")
+              == table, "%s", table);
+    cr_assert(strstr(table, "available: fits\n") != NULL, "%s", table);
+    cr_assert_eq(cfg_set(&c, "n_head", "3", err, sizeof err), 0); /* other errors: -1 */
+    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), -1);
+    cr_assert_str_eq(err, "model: n_embd (64) must be divisible by n_head (3)");
+    t = trainer_open(&c, NULL, NULL, NULL, &why, err, sizeof err);
+    cr_assert_null(t);
+    cr_assert_eq(why, -1);
+}

@@ -29,6 +29,18 @@
 
 typedef struct backend backend;
 
+/* The largest operands one training step hands the ops, in values (0 = none): what
+ * bk_workspace_bytes sizes a backend's scratch from (memory planning, docs/memory.md). */
+typedef struct {
+    size_t gemm_a;   /* largest GEMM left operand rounded to a 16-bit dtype (inputs, dout) */
+    size_t gemm_b;   /* largest right operand rounded to a 16-bit dtype (weights) */
+    size_t gemm_c;   /* largest weight-gradient input rounded to a 16-bit dtype */
+    size_t wgrad;    /* largest weight gradient (C x OC), formed in fp32 before it is added */
+    size_t ln_rows, ln_c; /* LayerNorm backward rows and width */
+    size_t reduce;   /* largest tensor reduced (bk_sum, bk_sumsq) */
+    int att_B, att_T, att_C, att_NH; /* attention's shape (bk_attention_workspace); 0: none */
+} bk_workspace_req;
+
 typedef enum { BK_CPU = 0, BK_CUDA = 1 } bk_kind;
 
 /* nthreads <= 0: all cores. Returns NULL and fills err when the backend cannot start. */
@@ -66,6 +78,10 @@ bk_kind bk_get_kind(const backend *be);
         (be, host_dst, src, bytes))                                                          \
     OPV(void, copy, (backend *be, void *dst, const void *src, size_t bytes),                 \
         (be, dst, src, bytes))                                                               \
+    /* Bytes this backend can still allocate (CPU: MemAvailable; CUDA: free device bytes) */ \
+    OP(size_t, mem_available, (const backend *be), (be))                                     \
+    /* Bytes of scratch the ops take for a step of operands up to r (docs/memory.md) */      \
+    OP(size_t, workspace_bytes, (const backend *be, const bk_workspace_req *r), (be, r))     \
                                                                                              \
     /* ---- casts and reductions ---- */                                                     \
     /* dst = round_dt(src), n floats; dst may equal src. */                                  \

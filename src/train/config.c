@@ -503,6 +503,7 @@ static const cfg_option OPTIONS[] = {
     ENUM(device, G_RUN, device_names, "auto", "auto|cpu|cuda", "compute device"),
     INT(threads, G_RUN, 0, 1024, 0, "0", "N", "CPU threads (0 = all cores)"),
     BOOL(headless, G_RUN, "false", "no TUI; progress lines on stdout"),
+    BOOL(dry_run, G_RUN, "false", "print the memory plan (peak vs available) and exit"),
     INT(delay, G_RUN, 1, 100, 0, "1", "N", "TUI refresh in tenths of a second"),
     BOOL(no_color, G_RUN, "false", "monochrome TUI (also NO_COLOR)"),
     ALIAS_BOOL("no-color", no_color, G_RUN, "same as --no_color"),

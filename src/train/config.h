@@ -66,6 +66,7 @@ typedef struct {
     double sample_temperature; /* 0 = greedy */
     /* run */
     int headless;
+    int dry_run;             /* print the memory plan and exit (docs/memory.md) */
     device_kind device;
     int threads;             /* 0 = all cores */
     int delay;               /* TUI refresh in tenths of a second */

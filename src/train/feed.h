@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memplan.h"
 #include "metrics.h"
 #include "numerics.h"
 
@@ -97,6 +98,10 @@ typedef struct {
     int64_t div_step;           /* -1 = no logged step yet */
     int n_div;
     feed_div div[FEED_MAX_PAIRS];
+    /* memory: the plan under the (selected lane's) policy now, and what the backend can
+     * still give (docs/memory.md); mem.n = 0 before the first snapshot */
+    gpt_mem_plan mem;
+    uint64_t mem_available;
 } feed_snapshot;
 
 typedef enum {

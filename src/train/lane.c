@@ -15,35 +15,11 @@ _Static_assert(LANE_NAME == sizeof(((feed_replica *)0)->name), "the screen shows
 
 /* ---- memory ---- */
 
+/* The model's part is its memory plan's total (gpt_memory_plan, docs/memory.md); the
+ * backend's workspace is shared by every lane, so it is not counted again. */
 size_t lane_bytes(const gpt_config *c, int B, int T)
 {
     return gpt_memory_bytes(c, B, T) + 2 * gpt_config_num_params(c) * sizeof(float);
-}
-
-size_t lane_mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256];
-        unsigned long long kb;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
-                fclose(f);
-                return (size_t)kb * 1024;
-            }
-        fclose(f);
-    }
-    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : SIZE_MAX;
-}
-
-static void fmt_bytes(size_t b, char *buf, size_t len)
-{
-    double v = (double)b;
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int i = 0;
-    while (v >= 1024 && i < 4) v /= 1024, i++;
-    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
 int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen)
@@ -52,9 +28,9 @@ int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_
     size_t need = each > SIZE_MAX / (size_t)n_new ? SIZE_MAX : each * (size_t)n_new;
     if (need <= available) return 0;
     char a[32], b[32], c[32];
-    fmt_bytes(need, a, sizeof a);
-    fmt_bytes(available, b, sizeof b);
-    fmt_bytes(each, c, sizeof c);
+    mem_fmt_bytes(need, a, sizeof a);
+    mem_fmt_bytes(available, b, sizeof b);
+    mem_fmt_bytes(each, c, sizeof c);
     snprintf(err, errlen, "compare: %d more replica%s %s (%s each) but only %s is "
              "available; compare fewer modes or use a smaller model or batch", n_new,
              n_new == 1 ? " needs" : "s need", a, c, b);

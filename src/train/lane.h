@@ -63,8 +63,6 @@ void lane_set_mode(lane *l, const mp_config *c, dtype_t mode);
 /* Memory one more lane costs: a model (gpt_memory_bytes) plus host copies of its weights and
  * gradients for the divergence metrics. */
 size_t lane_bytes(const gpt_config *c, int B, int T);
-/* Memory the machine can give now: MemAvailable from /proc/meminfo, else free pages. */
-size_t lane_mem_available(void);
 /* 0 when n_new lanes of `each` bytes fit in `available`; else -1 and one line saying how
  * much is needed and how much is there. */
 int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen);

@@ -110,59 +110,127 @@ static int config_check(const gpt_config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- buffers: the one list gpt_create allocates, gpt_free frees and gpt_memory_plan sums
+ * (docs/memory.md) ---- */
+
+/* One buffer: where its pointer lives (NULL while only planning), its size in values, and
+ * its plan row: kind and the dtype of its values under the policy. dt -1: the weight copies,
+ * whose dtype is each tensor's (the plan splits them). */
+typedef struct {
+    void *slot;   /* the address of a float * or int32_t * field */
+    size_t n;
+    mem_kind kind;
+    int dt;
+} gpt_buf;
+
+typedef struct {
+    gpt *m;                 /* tensors built; blocks NULL while only planning */
+    const prec_policy *p;   /* NULL: the allocation view, every value fp32 */
+    void (*fn)(void *ctx, const gpt_buf *b);
+    void *ctx;
+} buf_walk;
+
+static void *slot_of(const buf_walk *w, void *field) { return w->m->blocks ? field : NULL; }
+
+static void buf_emit(const buf_walk *w, void *field, size_t n, mem_kind kind, int dt)
+{
+    gpt_buf b = {slot_of(w, field), n, kind, dt};
+    w->fn(w->ctx, &b);
+}
+
+/* The dtype policy row `row` gives `which` (0 act, 1 grad); fp32 without a policy. */
+static int pdt(const buf_walk *w, int row, int which)
+{
+    if (!w->p) return DT_F32;
+    const prec_layer *r = &w->p->rows[row];
+    return which ? r->grad : r->act;
+}
+
+#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt))
+
+static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
+{
+    gpt *m = w->m;
+    size_t C = (size_t)m->cfg.n_embd, NH = (size_t)m->cfg.n_head, BT = B * T;
+    gpt_block_acts dummy, *b = m->blocks ? &m->blocks[l] : &dummy;
+    int r = prec_block_row(l, 0);
+    BUF(b->ln1, BT * C, MEM_ACT, pdt(w, r + PR_LN1, 0));
+    BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
+    BUF(b->ln1_rstd, BT, MEM_ACT, DT_F32);
+    BUF(b->qkv, BT * 3 * C, MEM_ACT, pdt(w, r + PR_QKV, 0));
+    BUF(b->att, B * NH * T * 2, MEM_ACT, DT_F32); /* attention's row max and 1/sum */
+    BUF(b->atty, BT * C, MEM_ACT, pdt(w, r + PR_ATTN, 0));
+    BUF(b->attproj, BT * C, MEM_ACT, pdt(w, r + PR_ATTPROJ, 0));
+    BUF(b->res2, BT * C, MEM_ACT, DT_F32);
+    BUF(b->ln2, BT * C, MEM_ACT, pdt(w, r + PR_LN2, 0));
+    BUF(b->ln2_mean, BT, MEM_ACT, DT_F32);
+    BUF(b->ln2_rstd, BT, MEM_ACT, DT_F32);
+    BUF(b->fch, BT * 4 * C, MEM_ACT, pdt(w, r + PR_FC, 0));
+    BUF(b->fch_gelu, BT * 4 * C, MEM_ACT, pdt(w, r + PR_GELU, 0));
+    BUF(b->fcproj, BT * C, MEM_ACT, pdt(w, r + PR_FCPROJ, 0));
+    BUF(b->res3, BT * C, MEM_ACT, DT_F32);
+}
+
+static void bufs_walk(const buf_walk *w, int maxB, int maxT)
+{
+    gpt *m = w->m;
+    size_t B = (size_t)maxB, T = (size_t)maxT, C = (size_t)m->cfg.n_embd;
+    size_t NH = (size_t)m->cfg.n_head, V = (size_t)m->cfg.vocab_size, BT = B * T;
+    size_t P = m->n_params;
+    int L = m->cfg.n_layer, r0 = prec_block_row(0, 0);
+    int rf = 2 + L * PREC_ROWS_PER_BLOCK, rh = rf + 1; /* ln_f, lm_head (prec_row_lnf) */
+    BUF(m->params, P, MEM_MASTER, DT_F32);
+    BUF(m->grads, P, MEM_GRAD, DT_F32);
+    BUF(m->m, P, MEM_ADAM_M, DT_F32);
+    BUF(m->v, P, MEM_ADAM_V, DT_F32);
+    BUF(m->wcopy, P, MEM_WCOPY, -1);
+    BUF(m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32);
+    BUF(m->d_targets, BT, MEM_TOKENS, MEM_DT_I32);
+    BUF(m->encoded, BT * C, MEM_ACT, DT_F32);
+    for (int l = 0; l < L; l++) bufs_block(w, l, B, T);
+    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf, 0));
+    BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
+    BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
+    BUF(m->logits, BT * V, MEM_ACT, pdt(w, rh, 0)); /* the classifier's rows */
+    BUF(m->losses, BT, MEM_ACT, DT_F32);
+    /* backward scratch, reused by every block: dtypes of block 0's rows */
+    BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
+    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf, 1));
+    BUF(m->dlogits, BT * V, MEM_SCRATCH, pdt(w, rh, 1));
+    BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ, 1));
+    BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2, 1));
+    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV, 1));
+    BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU, 1));
+    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC, 1));
+    BUF(m->qkv_cast, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_ATTN, 0));
+    BUF(m->hscratch, BT * 4 * C, MEM_SCRATCH, DT_F32);
+}
+
+#undef BUF
+
 /* ---- allocation ---- */
 
 typedef struct { backend *be; int failed; } allocator;
 
-static float *falloc(allocator *a, size_t n)
+/* A slot is a float * or int32_t * field: its pointer moves through memcpy, which may write
+ * any object, rather than through a void ** (another pointer type). */
+static void alloc_one(void *ctx, const gpt_buf *b)
 {
-    float *p = bk_alloc(a->be, n * sizeof(float));
+    allocator *a = ctx;
+    int store = mem_store_dtype(b->dt < 0 ? DT_F32 : b->dt);
+    void *p = bk_alloc(a->be, b->n * mem_dt_bytes(store));
     if (!p) a->failed = 1;
-    return p;
+    memcpy(b->slot, &p, sizeof p);
 }
 
-static void acts_alloc(gpt *m, allocator *a)
+static void free_one(void *ctx, const gpt_buf *b)
 {
-    size_t B = (size_t)m->maxB, T = (size_t)m->maxT, C = (size_t)m->cfg.n_embd;
-    size_t NH = (size_t)m->cfg.n_head, V = (size_t)m->cfg.vocab_size, BT = B * T;
-    m->encoded = falloc(a, BT * C);
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        gpt_block_acts *b = &m->blocks[l];
-        b->ln1 = falloc(a, BT * C);
-        b->ln1_mean = falloc(a, BT);
-        b->ln1_rstd = falloc(a, BT);
-        b->qkv = falloc(a, BT * 3 * C);
-        b->att = falloc(a, B * NH * T * 2);
-        b->atty = falloc(a, BT * C);
-        b->attproj = falloc(a, BT * C);
-        b->res2 = falloc(a, BT * C);
-        b->ln2 = falloc(a, BT * C);
-        b->ln2_mean = falloc(a, BT);
-        b->ln2_rstd = falloc(a, BT);
-        b->fch = falloc(a, BT * 4 * C);
-        b->fch_gelu = falloc(a, BT * 4 * C);
-        b->fcproj = falloc(a, BT * C);
-        b->res3 = falloc(a, BT * C);
-    }
-    m->lnf = falloc(a, BT * C);
-    m->lnf_mean = falloc(a, BT);
-    m->lnf_rstd = falloc(a, BT);
-    m->logits = falloc(a, BT * V);
-    m->losses = falloc(a, BT);
-    m->dres = falloc(a, BT * C);
-    m->dlnf = falloc(a, BT * C);
-    m->dlogits = falloc(a, BT * V);
-    m->dc = falloc(a, BT * C);
-    m->dc2 = falloc(a, BT * C);
-    m->d3c = falloc(a, BT * 3 * C);
-    m->d4c = falloc(a, BT * 4 * C);
-    m->d4c2 = falloc(a, BT * 4 * C);
-    m->qkv_cast = falloc(a, BT * 3 * C);
-    m->hscratch_n = BT * 4 * C;
-    m->hscratch = falloc(a, m->hscratch_n);
-    m->d_inputs = bk_alloc(m->be, BT * sizeof(int32_t));
-    m->d_targets = bk_alloc(m->be, BT * sizeof(int32_t));
-    if (!m->d_inputs || !m->d_targets) a->failed = 1;
+    gpt *m = ctx;
+    void *p;
+    memcpy(&p, b->slot, sizeof p);
+    if (p) bk_free(m->be, p);
+    p = NULL;
+    memcpy(b->slot, &p, sizeof p);
 }
 
 gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
@@ -186,12 +254,10 @@ gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, siz
     if (!m->tensors || !m->blocks) goto oom;
     tensors_build(m);
     allocator a = {be, 0};
-    m->params = falloc(&a, m->n_params);
-    m->grads = falloc(&a, m->n_params);
-    m->m = falloc(&a, m->n_params);
-    m->v = falloc(&a, m->n_params);
-    m->wcopy = falloc(&a, m->n_params);
-    acts_alloc(m, &a);
+    /* the allocation view (no policy): storage is fp32 whatever the mode (docs/memory.md) */
+    buf_walk w = {m, NULL, alloc_one, &a};
+    bufs_walk(&w, B, T);
+    m->hscratch_n = (size_t)B * T * 4 * cfg->n_embd;
     if (a.failed) goto oom;
     return m;
 oom:
@@ -201,28 +267,13 @@ oom:
     return NULL;
 }
 
-static void bfree(gpt *m, void *p)
-{
-    if (p) bk_free(m->be, p);
-}
-
 void gpt_free(gpt *m)
 {
     if (!m) return;
-    float **bufs[] = {&m->params, &m->grads, &m->m, &m->v, &m->wcopy, &m->encoded, &m->lnf,
-                      &m->lnf_mean, &m->lnf_rstd, &m->logits, &m->losses, &m->dres, &m->dlnf,
-                      &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2,
-                      &m->qkv_cast, &m->hscratch};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bfree(m, *bufs[i]);
-    for (int l = 0; m->blocks && l < m->cfg.n_layer; l++) {
-        gpt_block_acts *b = &m->blocks[l];
-        float *bb[] = {b->ln1, b->ln1_mean, b->ln1_rstd, b->qkv, b->att, b->atty, b->attproj,
-                       b->res2, b->ln2, b->ln2_mean, b->ln2_rstd, b->fch, b->fch_gelu,
-                       b->fcproj, b->res3};
-        for (size_t i = 0; i < sizeof bb / sizeof bb[0]; i++) bfree(m, bb[i]);
+    if (m->tensors && m->blocks) {
+        buf_walk w = {m, NULL, free_one, m};
+        bufs_walk(&w, m->maxB, m->maxT);
     }
-    bfree(m, m->d_inputs);
-    bfree(m, m->d_targets);
     free(m->blocks);
     free(m->tensors);
     free(m);
@@ -513,18 +564,125 @@ size_t gpt_config_num_params(const gpt_config *c)
            2 * C;
 }
 
-/* Mirrors gpt_create's allocations (parameters x 5 buffers, activations, scratch) so a caller
- * can check memory before creating another model. */
+
+/* ---- memory plan (docs/memory.md) ---- */
+
+typedef struct {
+    gpt_mem_plan *plan;
+    const gpt *m;
+    const prec_policy *p;
+} plan_ctx;
+
+static void plan_one(void *ctx, const gpt_buf *b)
+{
+    plan_ctx *pc = ctx;
+    if (b->dt >= 0) {
+        mem_plan_add(pc->plan, b->kind, b->dt, 0, b->n);
+        return;
+    }
+    /* the weight copies: each tensor's part in its row's weight dtype; an fp32 row reads the
+     * master, so its part of the buffer is idle */
+    for (int i = 0; i < pc->m->n_tensors; i++) {
+        const gpt_tensor *t = &pc->m->tensors[i];
+        int dt = pc->p ? (int)pc->p->rows[t->prec_row].w : DT_F32;
+        mem_plan_add(pc->plan, MEM_WCOPY, dt, dt == DT_F32, t->numel);
+    }
+}
+
+static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
+
+/* A Linear of n rows, IC -> OC, at policy row r: what the backend rounds into scratch
+ * (forward operands in the weight dtype, backward ones in the gradient dtype) and the fp32
+ * weight gradient it forms before adding it. */
+static void ws_linear(bk_workspace_req *q, const prec_layer *r, size_t n, size_t IC, size_t OC)
+{
+    if (r->w != DT_F32) {
+        ws_max(&q->gemm_a, n * IC);
+        ws_max(&q->gemm_b, IC * OC);
+    }
+    if (r->grad != DT_F32) {
+        ws_max(&q->gemm_a, n * OC);
+        ws_max(&q->gemm_b, IC * OC);
+        ws_max(&q->gemm_c, n * IC);
+    }
+    ws_max(&q->wgrad, IC * OC);
+}
+
+/* The largest operands one training step at B x T hands the backend (bk_workspace_req). */
+static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_workspace_req *q)
+{
+    size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size, n = (size_t)B * T;
+    memset(q, 0, sizeof *q);
+    q->ln_rows = n;
+    q->ln_c = C;
+    q->reduce = n; /* the losses */
+    for (int i = 0; i < m->n_tensors; i++) ws_max(&q->reduce, m->tensors[i].numel); /* norms */
+    prec_layer f32 = {.w = DT_F32, .act = DT_F32, .grad = DT_F32};
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : NULL;
+        ws_linear(q, r ? &r[PR_QKV] : &f32, n, C, 3 * C);
+        ws_linear(q, r ? &r[PR_ATTPROJ] : &f32, n, C, C);
+        ws_linear(q, r ? &r[PR_FC] : &f32, n, C, 4 * C);
+        ws_linear(q, r ? &r[PR_FCPROJ] : &f32, n, 4 * C, C);
+    }
+    q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
+    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : &f32, n, C, V);
+}
+
+/* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
+static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, int B, int T,
+                      const backend *be, gpt_mem_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    gpt tmp;
+    if (!m) {
+        memset(&tmp, 0, sizeof tmp);
+        tmp.cfg = *c;
+        tmp.tensors = calloc((size_t)(2 + c->n_layer * GPT_TENSORS_PER_BLOCK + 2),
+                             sizeof *tmp.tensors);
+        if (!tmp.tensors) return -1;
+        tensors_build(&tmp);
+        m = &tmp;
+    }
+    if (p && p->n_layer != c->n_layer) p = NULL;
+    gpt view = *m; /* planning only: no blocks, so no slot is touched */
+    view.blocks = NULL;
+    plan_ctx pc = {out, m, p};
+    buf_walk w = {&view, p, plan_one, &pc};
+    bufs_walk(&w, B, T);
+    if (be) {
+        bk_workspace_req q;
+        workspace_req(m, p, B, T, &q);
+        mem_plan_add_bytes(out, MEM_WORKSPACE, bk_workspace_bytes(be, &q));
+    }
+    if (m == &tmp) free(tmp.tensors);
+    return 0;
+}
+
+int gpt_memory_plan(const gpt_config *c, const prec_policy *p, int B, int T, const backend *be,
+                    gpt_mem_plan *out, char *err, size_t errlen)
+{
+    if (config_check(c, err, errlen)) return -1;
+    if (B < 1 || T < 1 || T > c->block_size) {
+        snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
+                 c->block_size);
+        return -1;
+    }
+    if (plan_build(NULL, c, p, B, T, be, out)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)
+{
+    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, out)) memset(out, 0, sizeof *out);
+}
+
 size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
 {
-    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
-    size_t NH = (size_t)c->n_head, BT = (size_t)B * (size_t)T;
-    size_t params = gpt_config_num_params(c);
-    size_t att = (size_t)B * NH * (size_t)T * 2; /* attention row stats */
-    /* per block: 18 (B,T,C)-sized buffers (qkv 3, fch and fch_gelu 4 each), 4 (B,T), att */
-    size_t per_block = 18 * BT * C + 4 * BT + att;
-    /* encoded, lnf, dres, dlnf, dc, dc2 (6), d3c and qkv_cast (3 each), d4c, d4c2 and
-     * hscratch (4 each); lnf mean/rstd and losses; logits and dlogits */
-    size_t acts = L * per_block + 24 * BT * C + 3 * BT + 2 * BT * V;
-    return (5 * params + acts) * sizeof(float) + 2 * BT * sizeof(int32_t);
+    gpt_mem_plan plan;
+    char err[256];
+    return gpt_memory_plan(c, NULL, B, T, NULL, &plan, err, sizeof err) ? 0 : plan.total;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "memplan.h"
 #include "precision.h"
 #include "rng.h"
 
@@ -82,7 +83,17 @@ backend *gpt_backend(const gpt *m);
 /* Parameters of a model of this shape: gpt_num_params of the model gpt_create would build
  * (wte, wpe, 12 C^2 + 13 C per block, ln_f), without building it. */
 size_t gpt_config_num_params(const gpt_config *cfg);
-/* Bytes gpt_create allocates on the backend for this shape (what one more model costs). */
+/* Bytes gpt_create allocates on the backend for this shape (what one more model costs):
+ * the total of gpt_memory_plan without a policy or a backend. 0 for a bad shape. */
 size_t gpt_memory_bytes(const gpt_config *cfg, int B, int T);
+/* The memory plan of a model of this shape for micro-batches of up to B x T, before any
+ * allocation: exactly the buffers gpt_create allocates, each in the plan row of its role and
+ * its dtype under policy p (NULL: every value fp32), plus, when be is given, the workspace
+ * that backend's ops take for one training step (docs/memory.md). 0 ok; -1 + err for a bad
+ * shape (as gpt_create says it). */
+int gpt_memory_plan(const gpt_config *cfg, const prec_policy *p, int B, int T,
+                    const backend *be, gpt_mem_plan *out, char *err, size_t errlen);
+/* The plan of an existing model under policy p (its allocation shape, its backend). */
+void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out);
 
 #endif

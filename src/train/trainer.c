@@ -126,11 +126,63 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-static int setup_model(trainer *t, char *err, size_t errlen)
+/* ---- memory plan (docs/memory.md) ---- */
+
+/* The batch the model's buffers are allocated for when training at micro-batch B. */
+static int alloc_batch(const trainer *t, int B) { return B > t->eval_B ? B : t->eval_B; }
+
+static gpt_config run_gpt_config(const trainer *t)
 {
     gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
                      t->data.vocab_size};
-    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
+    return gc;
+}
+
+/* The plan of the run at micro-batch B (lane 0's policy, the run's backend). */
+static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
+{
+    gpt_config gc = run_gpt_config(t);
+    return gpt_memory_plan(&gc, &t->lanes[0].policy, alloc_batch(t, B), t->T, t->be, plan, err,
+                           errlen);
+}
+
+/* The peak at train batch B with the eval batch no larger (the batch a refusal suggests). */
+static size_t peak_at(void *ctx, int B)
+{
+    const trainer *t = ctx;
+    gpt_config gc = run_gpt_config(t);
+    gpt_mem_plan plan;
+    char err[256];
+    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, &plan, err, sizeof err)
+               ? 0 : plan.total;
+}
+
+/* The plan checked against what the backend has: 0 fits; TRAINER_NO_MEMORY + the one-line
+ * refusal (with the largest train batch that fits); -1 + err for a bad shape. */
+static int check_memory(trainer *t, char *err, size_t errlen)
+{
+    if (run_plan(t, t->B, &t->mem_plan, err, errlen)) return -1;
+    t->mem_available = bk_mem_available(t->be);
+    if (t->mem_plan.total <= t->mem_available) return 0;
+    int fit = mem_largest_batch(peak_at, t, t->B - 1, t->mem_available);
+    char what[64];
+    snprintf(what, sizeof what, "%dL/%dH/%dd model", t->cfg.n_layer, t->cfg.n_head,
+             t->cfg.n_embd);
+    mem_refusal(err, errlen, what, t->B, t->T, dtype_name(t->lanes[0].policy.mode),
+                t->mem_plan.total, t->mem_available, fit, peak_at(t, fit > 0 ? fit : 1));
+    if (fit > 0 && t->eval_B > fit) { /* the eval batch sizes the buffers too: say so */
+        size_t len = strlen(err);
+        snprintf(err + len, errlen - len, " with --per_device_eval_batch_size %d", fit);
+    }
+    return TRAINER_NO_MEMORY;
+}
+
+static int setup_model(trainer *t, char *err, size_t errlen)
+{
+    gpt_config gc = run_gpt_config(t);
+    int maxB = alloc_batch(t, t->B);
+    int rc = check_memory(t, err, errlen);
+    if (rc) return rc;
     t->model = gpt_create(t->be, &gc, maxB, t->T, err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
@@ -163,8 +215,9 @@ static int setup_csv(trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
-                        char *err, size_t errlen)
+/* The first steps of trainer_open, up to the model: data, policy, backend. */
+static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                            char *err, size_t errlen)
 {
     trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -181,9 +234,46 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     t->accum = cfg->gradient_accumulation_steps;
     t->n_lanes = 1; /* a single run is a set of one */
     atomic_init(&t->stop, 0);
-    if (setup_data(t, err, errlen) || setup_policy(t, err, errlen)) goto fail;
-    if (!(t->be = make_backend(t, err, errlen))) goto fail;
-    if (setup_model(t, err, errlen)) goto fail;
+    if (setup_data(t, err, errlen) || setup_policy(t, err, errlen) ||
+        !(t->be = make_backend(t, err, errlen))) {
+        if (!err[0]) snprintf(err, errlen, "out of memory");
+        trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
+{
+    trainer *t = setup_early(cfg, NULL, NULL, NULL, err, errlen);
+    if (!t) return -1;
+    int rc = check_memory(t, err, errlen);
+    if (rc >= 0) {
+        char title[256];
+        snprintf(title, sizeof title, "memory plan: %dL/%dH/%dd model (vocab %d), batch %d x "
+                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd, t->data.vocab_size,
+                 alloc_batch(t, t->B), t->T, dtype_name(t->lanes[0].policy.mode),
+                 bk_describe(t->be));
+        mem_plan_format(&t->mem_plan, title, t->mem_available, out, outlen);
+    }
+    trainer_free(t);
+    return rc;
+}
+
+trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                      int *why, char *err, size_t errlen)
+{
+    if (why) *why = 0;
+    trainer *t = setup_early(cfg, f, log, log_ud, err, errlen);
+    if (!t) {
+        if (why) *why = -1;
+        return NULL;
+    }
+    int rc = setup_model(t, err, errlen);
+    if (rc) {
+        if (why) *why = rc;
+        goto fail;
+    }
     t->best_metric = NAN;
     t->best_step = -1;
     t->last_save_step = -1;
@@ -195,9 +285,16 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;
     return t;
 fail:
+    if (why && !*why) *why = -1;
     if (!err[0]) snprintf(err, errlen, "out of memory");
     trainer_free(t);
     return NULL;
+}
+
+trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                        char *err, size_t errlen)
+{
+    return trainer_open(cfg, f, log, log_ud, NULL, err, errlen);
 }
 
 void trainer_free(trainer *t)
@@ -294,10 +391,8 @@ int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, 
         return -1;
     }
     int maxB = t->B > t->eval_B ? t->B : t->eval_B;
-    /* on a GPU the models live in device memory the backend does not report: only the host
-     * copies for the divergence metrics are checked there */
-    size_t avail = lane_mem_available();
-    if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
+    /* what the backend can still give (MemAvailable, or free device memory on CUDA) */
+    size_t avail = bk_mem_available(t->be);
     if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, maxB, t->T, avail, err,
                   errlen))
         return -1;
@@ -491,6 +586,9 @@ int trainer_run(trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+static void summary_memory(const trainer *t, char *out, size_t outlen);
+static void summary_replicas(const trainer *t, char *out, size_t outlen);
+
 void trainer_summary(const trainer *t, char *out, size_t outlen)
 {
     char ev[128] = "no eval";
@@ -503,7 +601,28 @@ void trainer_summary(const trainer *t, char *out, size_t outlen)
              (long long)t->max_steps, trainer_elapsed(t), sel->last_loss, ev,
              (long long)sel->sc.overflow_total, scaler_loss_scale(&sel->sc),
              dtype_name(sel->policy.mode));
-    if (t->n_lanes == 1) return;
+    if (t->n_lanes > 1) summary_replicas(t, out, outlen);
+    summary_memory(t, out, outlen);
+}
+
+/* The `memory` section: the selected lane's plan (its policy now) against what the backend
+ * had at the start. */
+static void summary_memory(const trainer *t, char *out, size_t outlen)
+{
+    gpt_mem_plan plan;
+    char title[96];
+    size_t len = strlen(out);
+    if (!t->model || outlen - len < 2) return;
+    gpt_model_memory_plan(t->model, &t->lanes[t->selected].policy, &plan);
+    snprintf(title, sizeof title, "\nmemory (%s, batch %d x %d)",
+             dtype_name(t->lanes[t->selected].policy.mode), alloc_batch(t, t->B), t->T);
+    mem_plan_format(&plan, title, t->mem_available, out + len, outlen - len);
+    len = strlen(out);
+    if (len && out[len - 1] == '\n') out[len - 1] = '\0'; /* main adds the last newline */
+}
+
+static void summary_replicas(const trainer *t, char *out, size_t outlen)
+{
     /* the headline numbers are the selected lane's: add each one */
     size_t len = strlen(out);
     snprintf(out + len, outlen - len, " (selected replica)");

@@ -18,6 +18,16 @@ typedef void (*trainer_log_fn)(void *ud, const char *line);
  * NULL + one-line err on failure. */
 trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
                         char *err, size_t errlen);
+/* Why trainer_open refused: the run's memory plan does not fit in what the backend has
+ * (docs/memory.md); err is the one-line refusal, checked before any large allocation. */
+#define TRAINER_NO_MEMORY 2
+/* trainer_create that says why it failed in *why: TRAINER_NO_MEMORY or -1 (0 on success). */
+trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
+                      int *why, char *err, size_t errlen);
+/* --dry_run: loads the data (for the vocabulary), makes the backend and writes the run's
+ * memory plan as a table into out, allocating no model. 0 when it fits; TRAINER_NO_MEMORY
+ * (table written, err the refusal) when it does not; -1 + err on any other failure. */
+int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen);
 /* Runs until max_steps, a quit command, or trainer_request_stop. 0 ok, -1 + err. */
 int trainer_run(trainer *t, char *err, size_t errlen);
 /* Forks the run's current state into n lockstep lanes (2..3; same mode twice is allowed
@@ -25,7 +35,8 @@ int trainer_run(trainer *t, char *err, size_t errlen);
 int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, size_t errlen);
 /* Safe from a signal handler: the run stops after the current step, everything flushed. */
 void trainer_request_stop(trainer *t);
-/* One-paragraph summary of the finished run (final loss, eval, overflows, speed). */
+/* One-paragraph summary of the finished run (final loss, eval, overflows, speed), then a
+ * `memory` section: the plan of the selected lane's policy, compact. */
 void trainer_summary(const trainer *t, char *out, size_t outlen);
 void trainer_free(trainer *t);
 

@@ -62,6 +62,9 @@ struct trainer {
     char msg[FEED_MSG];
     uint64_t msg_seq;
     int msg_err;
+    gpt_mem_plan mem_plan;       /* the memory plan (docs/memory.md) the run was checked */
+    size_t mem_available;        /* against, and what the backend had then (refreshed by */
+    double mem_asked;            /* the snapshot at most once a second, trainer_now time) */
     divergence div;              /* while n_lanes > 1 */
     compare_csv *ccsv;
 };

@@ -275,6 +275,19 @@ static void snap_progress(trainer *t, feed_snapshot *s, run_state state)
     }
 }
 
+/* The memory plan under the policy now (the compute copies follow a mode switch), and
+ * what the backend can still give, asked at most once a second (docs/memory.md). */
+static void snap_memory(trainer *t, feed_snapshot *s, const prec_policy *p)
+{
+    gpt_model_memory_plan(t->model, p, &s->mem);
+    double now = trainer_now();
+    if (!t->mem_available || now - t->mem_asked >= 1.0) {
+        t->mem_available = bk_mem_available(t->be);
+        t->mem_asked = now;
+    }
+    s->mem_available = t->mem_available;
+}
+
 void trainer_publish(trainer *t, run_state state)
 {
     if (!t->feed) return;
@@ -299,6 +312,7 @@ void trainer_publish(trainer *t, run_state state)
     s->lr = sel->last_lr;
     s->grad_norm = sel->last_norm;
     s->mode = sel->policy.mode;
+    snap_memory(t, s, &sel->policy);
     feed_replica f;
     snap_scaler(&sel->sc, &f);
     s->scaler_enabled = f.scaler_enabled;

@@ -10,6 +10,19 @@ int layout_too_small(int w, int h) { return w < UI_MIN_W || h < UI_MIN_H; }
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
+/* The Memory panel, taken from the map band when the screen has room for it. */
+static void layout_memory(ui_layout *l)
+{
+    ui_rect *map = &l->r[P_MAP];
+    if (l->w >= UI_MEM_MIN_W) {
+        map->w -= UI_MEM_W;
+        l->mem = (ui_rect){map->x + map->w, map->y, UI_MEM_W, map->h};
+    } else if (l->h >= UI_MEM_MIN_H) {
+        map->h -= UI_MEM_BAND_H;
+        l->mem = (ui_rect){map->x, map->y + map->h, map->w, UI_MEM_BAND_H};
+    }
+}
+
 int layout_compute(ui_layout *l, int w, int h)
 {
     memset(l, 0, sizeof *l);
@@ -30,6 +43,7 @@ int layout_compute(ui_layout *l, int w, int h)
     l->r[P_EVAL] = (ui_rect){left_w, head_h + scale_h, right_w, eval_h};
     l->r[P_MAP] = (ui_rect){0, head_h + top, w, body - top};
     l->r[P_FOOTER] = (ui_rect){0, h - foot_h, w, foot_h};
+    layout_memory(l);
     return 0;
 }
 

@@ -15,7 +15,17 @@ typedef struct {
     int too_small;
     ui_rect r[P_COUNT];
     ui_rect div;    /* divergence panel while comparing; zero size otherwise */
+    ui_rect mem;    /* Memory panel: right of the map when wide, below it when tall; zero
+                     * size when there is no room (80x24) */
 } ui_layout;
+
+/* The Memory panel's width, and the screen sizes that give it room: a column right of the
+ * map from UI_MEM_MIN_W columns (the map keeps >= 81), else a band under the map from
+ * UI_MEM_MIN_H rows, UI_MEM_BAND_H high. */
+#define UI_MEM_W 53
+#define UI_MEM_MIN_W 134
+#define UI_MEM_MIN_H 50
+#define UI_MEM_BAND_H 17
 
 /* 1 when w x h cannot hold the panels. */
 int layout_too_small(int w, int h);

@@ -483,6 +483,7 @@ void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_vie
         panel_eval(g, l.r[P_EVAL], s, v);
     }
     panel_map(g, l.r[P_MAP], s, v);
+    panel_memory(g, l.mem, s, v);
     panel_footer(g, l.r[P_FOOTER], s, v);
     if (v->help) panel_help(g, v);
 }

@@ -58,6 +58,9 @@ void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
 /* Also clamps v->selected / v->scroll to the rows and records v->map_page. */
 void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v);
 void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
+/* The memory plan of the run under its policy now: a row per role and dtype, bytes as
+ * stored and fp32-equivalent, the total and what is available (panel_memory.c). */
+void panel_memory(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
 void panel_help(ui_grid *g, const ui_view *v);
 void panel_too_small(ui_grid *g);
 /* The whole screen for the grid's size (the too-small notice below 80x24). */

@@ -96,6 +96,18 @@ screen_back() { hides 'too small' && shows 'Precision map' && shows "step [0-9]+
 until_ok 10 screen_back || fail "100x30: the screen did not come back"
 echo "e2e: resize -> too-small notice, then the screen again"
 
+# wide enough, the Memory panel shows the plan in the run's mode (hidden at 100x30)
+hides 'total \(peak\)' || fail "100x30: the Memory panel should be hidden"
+tmux -S "$sock" resize-window -t e2e -x 140 -y 30 || fail "tmux resize-window failed"
+mem_shown() {
+    local m
+    m=$(mode_label | grep -Eo 'FP32|FP16|BF16')
+    shows "Memory $m" && shows 'total \(peak\)' && shows 'master weights +fp32'
+}
+until_ok 10 mem_shown || fail "140x30: no Memory panel in the run's mode"
+echo "e2e: 140x30 -> Memory panel, $(screen | grep -Eo 'total \(peak\) +[0-9.]+ [KMG]iB' | head -n 1)"
+tmux -S "$sock" resize-window -t e2e -x 100 -y 30 || fail "tmux resize-window failed"
+
 # c: the picker, 1 = the first other mode; the legend shows both replicas, Tab moves the
 # selection (brackets), c ends the comparison keeping the selected one
 key c

@@ -101,14 +101,53 @@ void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes)
 {
     if (bytes <= cb->scr_cap[slot]) return cb->scr[slot];
     free(cb->scr[slot]);
-    /* Grow by 1.5x so a slowly growing request does not reallocate every call. */
-    size_t cap = round_up64(bytes + bytes / 2);
+    /* Exactly the request: a step asks the same few shapes every time, so a slot grows a
+     * few times in the first step and never again, and its size is what cpu_workspace_bytes
+     * plans (docs/memory.md). */
+    size_t cap = round_up64(bytes);
     cb->scr[slot] = aligned_alloc(64, cap);
     cb->scr_cap[slot] = cb->scr[slot] ? cap : 0;
     if (!cb->scr[slot])
         cpu_fail(cb, "out of memory for CPU backend scratch (cpu_backend.c): "
                      "use a smaller batch or model");
     return cb->scr[slot];
+}
+
+size_t cpu_mem_available(const backend *be)
+{
+    (void)be;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                fclose(f);
+                return (size_t)kb * 1024;
+            }
+        fclose(f);
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : SIZE_MAX;
+}
+
+/* What the scratch slots grow to (cpu_scratch: exactly the largest request): rounded GEMM
+ * operands (A, B, C), the fp32 weight gradient (OUT), attention's per-thread query blocks
+ * (ATT, cpu_attention.c) and the larger of the LayerNorm backward's and the
+ * sums' partials (RED). */
+size_t cpu_workspace_bytes(const backend *be, const bk_workspace_req *r)
+{
+    const cpu_backend *cb = (const cpu_backend *)be;
+    size_t f = sizeof(float);
+    size_t ln = (r->ln_rows + CPU_LN_ROWS - 1) / CPU_LN_ROWS * 2 * r->ln_c * f;
+    size_t sums = (r->reduce + CPU_RED_BLOCK - 1) / CPU_RED_BLOCK * sizeof(double);
+    size_t att = r->att_T ? cpu_attention_workspace(be, r->att_B, r->att_T, r->att_C, r->att_NH) : 0;
+    size_t slot[] = {r->gemm_a * f, r->gemm_b * f, r->gemm_c * f, r->wgrad * f, att,
+                     ln > sums ? ln : sums};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof slot / sizeof slot[0]; i++)
+        total += slot[i] ? round_up64(slot[i]) : 0;
+    return total;
 }
 
 void cpu_blas_threads(cpu_backend *cb, int n)

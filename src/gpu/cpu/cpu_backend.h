@@ -23,6 +23,8 @@ enum { CPU_RED_BLOCK = 4096 };
 /* Elements per chunk of the elementwise loops, and the size below which they stay on one
  * thread (the team costs more than the work). */
 enum { CPU_EW_CHUNK = 16384 };
+/* Rows per partial of the LayerNorm backward's dw / db sums (fixed, for the same reason). */
+enum { CPU_LN_ROWS = 64 };
 
 /* Scratch slots, each grown on demand and reused (no allocation in the steady state). */
 typedef enum {

@@ -41,22 +41,20 @@ void cpu_layernorm_forward(backend *be, float *out, float *mean, float *rstd, co
     cpu_parallel(cpu_of(be), cpu_items(N), 1, N > 16, st, ln_forward_row, &j);
 }
 
-enum { LN_ROWS = 64 }; /* rows per dw/db partial: fixed, so sums do not depend on threads */
-
 void cpu_layernorm_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
                             const float *rstd, int N, int C)
 {
     cpu_backend *cb = cpu_of(be);
-    int nb = (N + LN_ROWS - 1) / LN_ROWS;
+    int nb = (N + CPU_LN_ROWS - 1) / CPU_LN_ROWS;
     float *part = cpu_scratch(cb, CPU_SCR_RED, (size_t)nb * 2 * C * sizeof *part);
     if (!part) return;
 #pragma omp parallel for num_threads(cb->nthreads) schedule(static) if (nb > 1)
     for (int blk = 0; blk < nb; blk++) {
         float *pw = part + (size_t)blk * 2 * C, *pb = pw + C;
         memset(pw, 0, 2 * (size_t)C * sizeof *pw);
-        int n1 = (blk + 1) * LN_ROWS < N ? (blk + 1) * LN_ROWS : N;
-        for (int n = blk * LN_ROWS; n < n1; n++) {
+        int n1 = (blk + 1) * CPU_LN_ROWS < N ? (blk + 1) * CPU_LN_ROWS : N;
+        for (int n = blk * CPU_LN_ROWS; n < n1; n++) {
             const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
             float *di = dinp + (size_t)n * C;
             float m = mean[n], s = rstd[n], dnm = 0.0f, dnnm = 0.0f;

@@ -291,6 +291,38 @@ void cuda_copy(backend *be, void *dst, const void *src, size_t bytes)
              "bk_copy", "%zu bytes", bytes);
 }
 
+/* ---- memory planning (docs/memory.md) ---- */
+
+size_t cuda_mem_available(const backend *be)
+{
+    cuda_backend *cb = (cuda_backend *)be;
+    cu_enter(cb);
+    size_t free_b = 0, total = 0;
+    if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return free_b;
+}
+
+static size_t ws_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* An upper bound of the scratch slots (cu_scratch grows a slot to 1.5x a request): 16-bit
+ * GEMM operands (A, B, C), the fp32 weight gradient and overlapping-copy buffer (OUT),
+ * reduction partials (RED), plus all of attention's workspace as if it shared no slot. */
+size_t cuda_workspace_bytes(const backend *be, const bk_workspace_req *r)
+{
+    size_t n = r->ln_rows, C = r->ln_c;
+    size_t a = r->gemm_a * 2, b = r->gemm_b * 2, c = r->gemm_c * 2;
+    size_t out = ws_max(r->wgrad, r->gemm_a) * 4;
+    size_t red = ws_max((n + 63) / 64 * 2 * C * 4, (r->reduce + 255) / 256 * 8);
+    size_t att = r->att_T ? cuda_attention_workspace(be, r->att_B, r->att_T, r->att_C, r->att_NH) : 0;
+    size_t slot[] = {a, b, c, out, red, att}, total = 0;
+    for (size_t i = 0; i < sizeof slot / sizeof slot[0]; i++)
+        total += slot[i] ? align256(slot[i] + slot[i] / 2) : 0;
+    return total;
+}
+
 /* ---- lifetime ---- */
 
 void cuda_destroy(backend *be)

@@ -1,0 +1,292 @@
+/* Tests for src/train/memplan.c and model.c's memory plan: the plan against what gpt_create
+ * and one training step take from the heap, rows of a small shape counted by hand, the
+ * largest-batch search and the refusal line (the binary's exit code: test_main.c). */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backend.h"
+#include "memplan.h"
+#include "model.h"
+#include "precision.h"
+#include "rng.h"
+
+static const mem_row *find_row(const gpt_mem_plan *p, mem_kind k, int dt, int idle)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->rows[i].kind == k && p->rows[i].dt == dt && p->rows[i].idle == idle)
+            return &p->rows[i];
+    return NULL;
+}
+
+static size_t heap_used(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+/* gpt_create plus one forward / backward / AdamW step under mode, measured with mallinfo2
+ * against the plan: the model's buffers (create) and the backend's workspace (the step). */
+static void check_heap(dtype_t mode, int nthreads)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("ASan's allocator does not report through mallinfo2");
+#endif
+    const gpt_config cfg = {2, 2, 64, 64, 256};
+    int B = 4, T = 64;
+    char err[256];
+    prec_policy p;
+    cr_assert_eq(prec_init(&p, cfg.n_layer, mode), 0);
+    backend *be = bk_create(BK_CPU, nthreads, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    gpt_mem_plan plan;
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, B, T, be, &plan, err, sizeof err), 0, "%s", err);
+    int32_t in[4 * 64], tg[4 * 64];
+    for (int i = 0; i < B * T; i++) in[i] = (i * 7) % 256, tg[i] = (i * 11 + 3) % 256;
+
+    size_t h0 = heap_used();
+    gpt *m = gpt_create(be, &cfg, B, T, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    size_t h1 = heap_used();
+    rng_state r;
+    rng_seed(&r, 1);
+    gpt_init_weights(m, &r);
+    gpt_refresh_copies(m, &p);
+    gpt_row_stats *st = calloc((size_t)p.n, sizeof *st);
+    cr_assert_not_null(st);
+    float loss = gpt_forward(m, &p, in, tg, B, T, st);
+    cr_assert(loss > 0, "loss %g", loss);
+    gpt_backward(m, &p, 1.0f, st);
+    size_t n = gpt_num_params(m);
+    bk_adamw(be, gpt_params(m), gpt_grads(m), gpt_adam_m(m), gpt_adam_v(m), n, 1e-3, 0.9, 0.999,
+             1e-8, 0.0, 1, 1.0f);
+    cr_assert_eq(bk_status(be, err, sizeof err), 0, "%s", err);
+    free(st);
+    size_t h2 = heap_used();
+
+    const mem_row *ws = find_row(&plan, MEM_WORKSPACE, DT_F32, 0);
+    cr_assert_not_null(ws);
+    double model = (double)(plan.total - ws->bytes), got = (double)(h1 - h0);
+    /* per buffer: bk_alloc's 64-byte header and malloc's own few bytes or page */
+    cr_assert(got >= model && got <= model * 1.02 + 65536, "%s: plan %.0f, allocated %.0f",
+              dtype_name(mode), model, got);
+    double step = (double)h2 - (double)h1, wsb = (double)ws->bytes;
+    cr_assert(step >= wsb && step <= wsb + 8 * 4096, "%s x%d: workspace plan %.0f, step took %.0f",
+              dtype_name(mode), nthreads, wsb, step);
+    /* the model's part is gpt_memory_bytes (and what the comparison fork checks) */
+    cr_assert_eq(gpt_memory_bytes(&cfg, B, T), plan.total - ws->bytes);
+    gpt_mem_plan live;
+    gpt_model_memory_plan(m, &p, &live);
+    cr_assert_eq(live.total, plan.total);
+    gpt_free(m);
+    bk_destroy(be);
+    prec_free(&p);
+}
+
+Test(memplan, plan_matches_heap_fp32) { check_heap(DT_F32, 1); }
+Test(memplan, plan_matches_heap_bf16) { check_heap(DT_BF16, 2); }
+Test(memplan, plan_matches_heap_fp16) { check_heap(DT_F16, 1); }
+
+/* L=1, NH=2, C=8, block 4, V=16 at B=2, T=4, bf16, counted by hand (docs/memory.md). */
+Test(memplan, rows_by_hand)
+{
+    const gpt_config cfg = {1, 2, 8, 4, 16};
+    char err[256];
+    prec_policy p;
+    cr_assert_eq(prec_init(&p, 1, DT_BF16), 0);
+    backend *be = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    gpt_mem_plan plan;
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0, "%s", err);
+    /* params: wte 16*8 + wpe 4*8 + block 12*64 + 13*8 + ln_f 16 = 1048 */
+    static const struct { mem_kind k; int dt, idle; size_t values; } want[] = {
+        {MEM_MASTER, DT_F32, 0, 1048},
+        {MEM_GRAD, DT_F32, 0, 1048},
+        {MEM_ADAM_M, DT_F32, 0, 1048},
+        {MEM_ADAM_V, DT_F32, 0, 1048},
+        /* wte (lm_head's copy) 128 + c_attn 216 + attn.c_proj 72 + c_fc 288 + mlp.c_proj 264 */
+        {MEM_WCOPY, DT_BF16, 0, 968},
+        {MEM_WCOPY, DT_F32, 1, 80},      /* wpe 32, ln_1 / ln_2 / ln_f 16 each */
+        /* encoded 64, LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res2 / res3 64 each,
+         * losses 8 */
+        {MEM_ACT, DT_F32, 0, 280},
+        /* ln1 64, qkv 192, atty 64, attproj 64, ln2 64, fch 256, gelu 256, fcproj 64,
+         * ln_f 64, logits 128 */
+        {MEM_ACT, DT_BF16, 0, 1216},
+        {MEM_TOKENS, MEM_DT_I32, 0, 16},
+        {MEM_SCRATCH, DT_F32, 0, 320},   /* dres 64, hscratch 256 */
+        /* dlnf 64, dlogits 128, dc 64, dc2 64, d3c 192, d4c 256, d4c2 256, qkv_cast 192 */
+        {MEM_SCRATCH, DT_BF16, 0, 1216},
+        /* GEMM slots A, B, C, OUT 256 floats each, attention 1 thread x (2 x 4 x 4 query
+         * block + 2 x 4 x 4 dK / dV), partials 8 -> 64 bytes */
+        {MEM_WORKSPACE, DT_F32, 0, 4 * 256 + 64 + 16},
+    };
+    size_t n = sizeof want / sizeof want[0], total = 0;
+    cr_assert_eq(plan.n, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const mem_row *r = &plan.rows[i];
+        cr_assert_eq(r->kind, want[i].k, "row %zu", i);
+        cr_assert_eq(r->dt, want[i].dt, "row %zu", i);
+        cr_assert_eq(r->idle, want[i].idle, "row %zu", i);
+        cr_assert_eq(r->values, want[i].values, "row %zu (%s): %zu", i, mem_kind_name(r->kind),
+                     r->values);
+        cr_assert_eq(r->store, r->dt == MEM_DT_I32 ? MEM_DT_I32 : DT_F32, "stored in fp32 today");
+        cr_assert_eq(r->bytes, 4 * want[i].values);
+        cr_assert_eq(r->fp32_bytes, 4 * want[i].values);
+        total += 4 * want[i].values;
+    }
+    cr_assert_eq(plan.total, total);
+    cr_assert_eq(plan.total_fp32, total);
+    /* an fp32 policy: every copy idle, no rounded GEMM operands */
+    prec_set_mode(&p, DT_F32);
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0);
+    cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_F32, 1)->values, 1048);
+    cr_assert_null(find_row(&plan, MEM_WCOPY, DT_BF16, 0));
+    cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 1496);
+    cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes, 1024 + 256 + 64);
+    /* storage is fp32 either way: only the workspace differs */
+    cr_assert_eq(plan.total, total - 4 * (4 * 256 + 64 + 16) + 1024 + 256 + 64);
+    bk_destroy(be);
+    prec_free(&p);
+}
+
+Test(memplan, bad_shape)
+{
+    const gpt_config bad = {1, 3, 8, 4, 16};
+    char err[256];
+    gpt_mem_plan plan;
+    cr_assert_eq(gpt_memory_plan(&bad, NULL, 1, 4, NULL, &plan, err, sizeof err), -1);
+    cr_assert_str_eq(err, "model: n_embd (8) must be divisible by n_head (3)");
+    const gpt_config ok = {1, 2, 8, 4, 16};
+    cr_assert_eq(gpt_memory_plan(&ok, NULL, 1, 5, NULL, &plan, err, sizeof err), -1);
+    cr_assert_str_eq(err, "model: batch 1 x 5 does not fit (block_size 4)");
+    cr_assert_eq(gpt_memory_bytes(&bad, 1, 4), 0);
+}
+
+/* The fp32-equivalent column: what the same values would take in fp32, whatever they are
+ * stored in. Rows are added by hand here, so a 16-bit storage is visible too. */
+Test(memplan, fp32_equivalent)
+{
+    gpt_mem_plan p;
+    memset(&p, 0, sizeof p);
+    mem_plan_add(&p, MEM_ACT, DT_BF16, 0, 1000);
+    mem_plan_add(&p, MEM_ACT, DT_F32, 0, 10);
+    mem_plan_add(&p, MEM_ACT, DT_BF16, 0, 24);
+    mem_plan_add(&p, MEM_MASTER, DT_F32, 0, 5);
+    mem_plan_add_bytes(&p, MEM_WORKSPACE, 6);
+    mem_plan_add_bytes(&p, MEM_WORKSPACE, 0);
+    cr_assert_eq(p.n, 4);
+    cr_assert_eq(p.rows[0].kind, MEM_MASTER); /* sorted by kind, then dtype */
+    cr_assert_eq(p.rows[1].dt, DT_F32);
+    cr_assert_eq(p.rows[2].dt, DT_BF16);
+    cr_assert_eq(p.rows[2].values, 1024);
+    cr_assert_eq(p.rows[2].fp32_bytes, 4096);
+    cr_assert_eq(p.rows[2].bytes, 1024 * mem_dt_bytes(mem_store_dtype(DT_BF16)));
+    cr_assert_eq(p.rows[3].bytes, 8); /* 6 bytes -> 2 fp32 slots */
+    cr_assert_eq(p.total_fp32, 4 * (1024 + 10 + 5 + 2));
+    cr_assert_eq(mem_dt_bytes(DT_BF16), 2);
+    cr_assert_eq(mem_dt_bytes(DT_F16), 2);
+    cr_assert_eq(mem_dt_bytes(DT_F32), 4);
+    cr_assert_eq(mem_dt_bytes(MEM_DT_I32), 4);
+    cr_assert_eq(mem_store_dtype(DT_F16), DT_F32);
+}
+
+Test(memplan, format)
+{
+    gpt_mem_plan p;
+    memset(&p, 0, sizeof p);
+    mem_plan_add(&p, MEM_MASTER, DT_F32, 0, 256 << 10);
+    mem_plan_add(&p, MEM_WCOPY, DT_BF16, 0, 1 << 20);
+    mem_plan_add(&p, MEM_WCOPY, DT_F32, 1, 256);
+    char out[2048];
+    mem_plan_format(&p, "memory plan: test", (size_t)3 << 30, out, sizeof out);
+    cr_assert_str_eq(out,
+                     "memory plan: test\n"
+                     "  buffer                     dtype stored      bytes  fp32-equiv\n"
+                     "  master weights             fp32  fp32      1.0 MiB     1.0 MiB\n"
+                     "  weight copies              bf16  fp32      4.0 MiB     4.0 MiB\n"
+                     "  weight copies (idle)       fp32  fp32      1.0 KiB     1.0 KiB\n"
+                     "  total (peak)                               5.0 MiB     5.0 MiB\n"
+                     "  peak 5.0 MiB, 3.0 GiB available: fits\n");
+    mem_plan_format(&p, "t", (size_t)4 << 20, out, sizeof out);
+    cr_assert(strstr(out, "  peak 5.0 MiB, 4.0 MiB available: does not fit\n") != NULL, "%s", out);
+    mem_plan_format(&p, "t", 0, out, sizeof out);
+    cr_assert_null(strstr(out, "available"));
+    char small[40];
+    mem_plan_format(&p, "memory plan: test", 0, small, sizeof small); /* truncates safely */
+    cr_assert_eq(strlen(small), sizeof small - 1);
+}
+
+/* peak(B) = 100 + 10 B bytes */
+static size_t linear_peak(void *ctx, int B)
+{
+    (void)ctx;
+    return B < 1 ? 0 : 100 + 10 * (size_t)B;
+}
+
+Test(memplan, largest_batch)
+{
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 64, 150), 5);
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 64, 149), 4);
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 3, 1000), 3);
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 64, 109), 0);
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 0, 1000), 0);
+    cr_assert_eq(mem_largest_batch(linear_peak, NULL, 1 << 20, (size_t)1 << 40), 1 << 20);
+}
+
+/* The run's own search: a real plan, a made-up available figure. */
+static size_t gpt_peak(void *ctx, int B)
+{
+    const gpt_config *c = ctx;
+    return gpt_memory_bytes(c, B, 64);
+}
+
+Test(memplan, largest_batch_of_a_model)
+{
+    gpt_config c = {2, 2, 64, 64, 256};
+    size_t at5 = gpt_memory_bytes(&c, 5, 64), at6 = gpt_memory_bytes(&c, 6, 64);
+    cr_assert(at5 < at6);
+    cr_assert_eq(mem_largest_batch(gpt_peak, &c, 16, at5), 5);
+    cr_assert_eq(mem_largest_batch(gpt_peak, &c, 16, at6 - 1), 5);
+    cr_assert_eq(mem_largest_batch(gpt_peak, &c, 16, gpt_memory_bytes(&c, 1, 64) - 1), 0);
+}
+
+Test(memplan, refusal)
+{
+    char out[512];
+    size_t gib = (size_t)1 << 30;
+    mem_refusal(out, sizeof out, "12L/12H/768d model", 4, 1024, "bf16", 9 * gib + gib / 10,
+                6 * gib + gib / 5, 2, 5 * gib + 4 * gib / 5);
+    cr_assert_str_eq(out, "memory: a 12L/12H/768d model at batch 4 x 1024 in bf16 needs 9.1 GiB, "
+                          "6.2 GiB available; --per_device_train_batch_size 2 fits (5.8 GiB)");
+    mem_refusal(out, sizeof out, "1L/1H/65536d model", 1, 64, "fp32", 80 * gib, gib, 0, 80 * gib);
+    cr_assert_str_eq(out, "memory: a 1L/1H/65536d model at batch 1 x 64 in fp32 needs 80.0 GiB, "
+                          "1.0 GiB available; even batch 1 needs 80.0 GiB: use a smaller model "
+                          "(--n_layer, --n_embd), a shorter --block_size, or free memory");
+}
+
+Test(memplan, names)
+{
+    cr_assert_str_eq(mem_kind_name(MEM_ADAM_V), "AdamW v");
+    cr_assert_str_eq(mem_kind_name(MEM_WORKSPACE), "backend workspace");
+    cr_assert_str_eq(mem_kind_name(MEM_KIND_COUNT), "?");
+    cr_assert_str_eq(mem_dt_name(MEM_DT_I32), "int32");
+    cr_assert_str_eq(mem_dt_name(DT_BF16), "bf16");
+    char b[32];
+    mem_fmt_bytes(512, b, sizeof b);
+    cr_assert_str_eq(b, "512 B");
+    mem_fmt_bytes(1536, b, sizeof b);
+    cr_assert_str_eq(b, "1.5 KiB");
+}
+
+/* What the backend reports it can still give. */
+Test(memplan, mem_available)
+{
+    char err[256];
+    backend *be = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    size_t a = bk_mem_available(be);
+    cr_assert(a > ((size_t)16 << 20) && a < SIZE_MAX, "%zu", a);
+    bk_destroy(be);
+}
