@@ -175,7 +175,7 @@ static void bufs_walk(const buf_walk *w, int maxB, int maxT)
 {
     gpt *m = w->m;
     size_t B = (size_t)maxB, T = (size_t)maxT, C = (size_t)m->cfg.n_embd;
-    size_t NH = (size_t)m->cfg.n_head, V = (size_t)m->cfg.vocab_size, BT = B * T;
+    size_t V = (size_t)m->cfg.vocab_size, BT = B * T;
     size_t P = m->n_params;
     int L = m->cfg.n_layer, r0 = prec_block_row(0, 0);
     int rf = 2 + L * PREC_ROWS_PER_BLOCK, rh = rf + 1; /* ln_f, lm_head (prec_row_lnf) */

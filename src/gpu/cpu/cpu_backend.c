@@ -137,7 +137,6 @@ size_t cpu_mem_available(const backend *be)
  * sums' partials (RED). */
 size_t cpu_workspace_bytes(const backend *be, const bk_workspace_req *r)
 {
-    const cpu_backend *cb = (const cpu_backend *)be;
     size_t f = sizeof(float);
     size_t ln = (r->ln_rows + CPU_LN_ROWS - 1) / CPU_LN_ROWS * 2 * r->ln_c * f;
     size_t sums = (r->reduce + CPU_RED_BLOCK - 1) / CPU_RED_BLOCK * sizeof(double);
