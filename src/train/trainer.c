@@ -108,10 +108,6 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (c->vocab_size > 0 && t->data.is_bytes)
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
-    /* buffers for the eval windows there are, not for the option: a huge eval batch over a
-     * few windows allocates a few windows */
-    int nw = data_eval_windows(&t->data, t->T, 0);
-    if (t->eval_B > nw) t->eval_B = nw > 0 ? nw : 1;
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
     if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
     double steps = ceil(c->num_train_epochs * (double)t->steps_per_epoch);
@@ -130,16 +126,17 @@ static int setup_model(trainer *t, char *err, size_t errlen)
 {
     gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
                      t->data.vocab_size};
-    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
-    t->model = gpt_create(t->be, &gc, maxB, t->T, err, errlen);
+    /* for the training batch only: eval runs in chunks of it (eval_run), so
+     * --per_device_eval_batch_size never sizes memory */
+    t->model = gpt_create(t->be, &gc, t->B, t->T, err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
     gpt_init_weights(t->model, &init_rng);
     rng_seed(&t->data_rng, t->cfg.seed ^ 0x64617461ull);   /* "data" */
     rng_seed(&t->sample_rng, t->cfg.seed ^ 0x73616d70ull); /* "samp" */
-    t->inputs = malloc((size_t)maxB * t->T * sizeof(int32_t));
-    t->targets = malloc((size_t)maxB * t->T * sizeof(int32_t));
+    t->inputs = malloc((size_t)t->B * t->T * sizeof(int32_t));
+    t->targets = malloc((size_t)t->B * t->T * sizeof(int32_t));
     t->snap = calloc(1, sizeof *t->snap);
     if (!t->inputs || !t->targets || !t->snap ||
         lane_init(&t->lanes[0], t->model, &t->cfg, t->max_steps)) {
@@ -293,12 +290,11 @@ int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, 
         snprintf(err, errlen, "compare: a comparison is already running (c ends it)");
         return -1;
     }
-    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
     /* on a GPU the models live in device memory the backend does not report: only the host
      * copies for the divergence metrics are checked there */
     size_t avail = lane_mem_available();
     if (bk_get_kind(t->be) != BK_CPU) avail = SIZE_MAX;
-    if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, maxB, t->T, avail, err,
+    if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, t->B, t->T, avail, err,
                   errlen))
         return -1;
     if (divergence_init(&t->div, t->lanes, t->n_lanes)) {
