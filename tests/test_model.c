@@ -528,7 +528,7 @@ Test(model, classifier_fused_backward_uses_the_forwards_logits)
         bk_upload(be, gpt_params(m), p, n * sizeof *p);
         bk_download(be, g, gpt_grads(m), n * sizeof *g);
         int same = memcmp(g, ref.g, n * sizeof *g) == 0;
-        cr_assert_eq(same, fused, fused ? "the fused backward recomputed" : "no recompute?");
+        cr_assert_eq(same, fused, "%s", fused ? "the fused backward recomputed" : "no recompute?");
     }
     gpt_set_classifier_rows(m, 0);
     free(p);
