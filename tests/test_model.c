@@ -408,7 +408,8 @@ Test(model, classifier_chunks_match_one_chunk_to_summation_order)
     size_t n = gpt_num_params(m);
     for (int k = 0; k < 2; k++) {
         const step_out *c = k ? &row : &ch;
-        cr_assert(fabs(c->loss - one.loss) <= 1e-6 * one.loss, "loss %.9g vs %.9g", c->loss, one.loss);
+        cr_assert(fabs(c->loss - one.loss) <= 1e-6 * one.loss, "loss %.9g vs %.9g", c->loss,
+                  one.loss);
         for (int ti = 0; ti < gpt_num_tensors(m); ti++) {
             const gpt_tensor *t = gpt_tensor_at(m, ti);
             float mx = 0;

@@ -28,8 +28,9 @@ typedef struct {
     float *res3;                      /* (B,T,C) fp32: block output */
 } gpt_block_acts;
 
-/* The classifier in chunks of rows (docs/layers.md, "Classifier"): logits never exist for
- * more than one chunk; the tied lm_head's weight gradient sums there before its rounding. */
+/* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
+ * never exist for more than one chunk; the tied lm_head's weight gradient sums in dw before
+ * its one rounding. */
 typedef struct {
     float *logits, *dlogits; /* (chunk, V): one chunk of rows */
     float *dw;               /* (V, C) fp32: unrounded sum over the chunks of dlogits^T @ lnf */
@@ -348,7 +349,7 @@ static void grad_to(gpt *m, float *g, size_t n, dtype_t from, dtype_t to, gpt_ro
 
 void gpt_set_stats_unscale(gpt *m, float inv_scale) { m->stats_inv = inv_scale; }
 
-/* ---- classifier (docs/layers.md, "Classifier") ---- */
+/* ---- classifier (docs/precision.md, "The classifier in chunks") ---- */
 
 int gpt_classifier_rows(int V, int N)
 {
@@ -363,7 +364,7 @@ void gpt_set_classifier_rows(gpt *m, int rows)
 }
 
 /* Logits of rows [c0, c0 + rows) into cls.logits: lm_head's GEMM, rounded to its act dtype.
- * A row's bits depend on the chunk's shape (docs/layers.md), so every caller cuts the same
+ * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
  * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
 static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 {
@@ -621,7 +622,8 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
     size_t V = (size_t)m->cfg.vocab_size;
     int n = b * m->T + t, N = m->B * m->T, c0 = n / k->chunk * k->chunk;
     /* the whole chunk, as the forward cuts it: a lone row could round otherwise */
-    if (k->in_logits != n / k->chunk) cls_logits(m, c0, N - c0 < k->chunk ? N - c0 : k->chunk, NULL);
+    if (k->in_logits != n / k->chunk)
+        cls_logits(m, c0, N - c0 < k->chunk ? N - c0 : k->chunk, NULL);
     bk_download(m->be, out, k->logits + (size_t)(n - c0) * V, V * sizeof(float));
 }
 

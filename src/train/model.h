@@ -66,8 +66,8 @@ void gpt_refresh_copies(gpt *m, const prec_policy *p);
  * allocation. Returns the mean cross-entropy (fp32 math), or NAN when it is not finite.
  * targets NULL: no classifier at all (for sampling; see gpt_logits_row). stats (one entry
  * per policy row, may be NULL) collect activation rounding. The logits exist one chunk of
- * gpt_classifier_rows rows at a time (docs/layers.md, "Classifier"). A forward never
- * touches the gradients. */
+ * gpt_classifier_rows rows at a time (docs/precision.md, "The classifier in chunks"). A
+ * forward never touches the gradients. */
 float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
                   int B, int T, gpt_row_stats *stats);
 /* Fused classifier (llm.c style): the next gpt_forward with targets also runs the classifier's
