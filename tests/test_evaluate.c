@@ -1,6 +1,6 @@
 /* Tests for src/train/evaluate.c: a stop request ends long evaluations promptly (between
  * batches, between sampled tokens) with a clean state; --eval_max_batches products past
- * INT_MAX; exact loss over the windows. */
+ * INT_MAX; exact loss over the windows, the same bits for any eval batch. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>

@@ -1,5 +1,6 @@
 /* Tests for src/train/model.c: tensor table (HF names, Conv1D shapes), GPT-2 init,
- * whole-model gradient check in fp32 by central differences, precision effects. */
+ * whole-model gradient check in fp32 by central differences, precision effects, the chunked
+ * and fused classifier (same bits either way), sampling rows, memory of the classifier. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
