@@ -32,10 +32,9 @@ typedef struct {
  * never exist for more than one chunk; the tied lm_head's weight gradient sums in dw before
  * its one rounding. */
 typedef struct {
-    float *logits, *dlogits; /* (chunk, V): one chunk of rows */
     float *dw;               /* (V, C) fp32: unrounded sum over the chunks of dlogits^T @ lnf */
     int chunk, chunk_max;    /* rows per chunk now / allocated */
-    int in_logits;           /* chunk index whose logits are in `logits`, -1 none */
+    int in_logits;           /* chunk index whose logits are in m->logits, -1: none */
     dtype_t w_dt, act_dt;    /* lm_head's weight and act dtypes at the last forward */
     int prepared;            /* gpt_prepare_backward is pending, for multiplier prep_mult */
     float prep_mult;
@@ -59,11 +58,11 @@ struct gpt {
     int32_t *d_inputs, *d_targets;        /* (B,T) on the backend */
     float *encoded;                       /* (B,T,C) fp32 */
     gpt_block_acts *blocks;
-    float *lnf, *lnf_mean, *lnf_rstd, *losses;
+    float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
     /* backward scratch, reused across blocks */
-    float *dres, *dlnf, *dc, *dc2, *d3c, *d4c, *d4c2, *datt, *qkv_cast;
+    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *datt, *qkv_cast;
     int have_targets;
-    gpt_classifier cls;
+    gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
     size_t hscratch_n;
@@ -167,14 +166,14 @@ static void acts_alloc(gpt *m, allocator *a)
     m->lnf = falloc(a, BT * C);
     m->lnf_mean = falloc(a, BT);
     m->lnf_rstd = falloc(a, BT);
-    m->losses = falloc(a, BT);
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(m->cfg.vocab_size, m->maxB * m->maxT);
-    m->cls.logits = falloc(a, (size_t)m->cls.chunk * V);
-    m->cls.dlogits = falloc(a, (size_t)m->cls.chunk * V);
-    m->cls.dw = falloc(a, V * C);
     m->cls.in_logits = -1;
+    m->cls.dw = falloc(a, V * C);
+    m->logits = falloc(a, (size_t)m->cls.chunk * V);
+    m->losses = falloc(a, BT);
     m->dres = falloc(a, BT * C);
     m->dlnf = falloc(a, BT * C);
+    m->dlogits = falloc(a, (size_t)m->cls.chunk * V);
     m->dc = falloc(a, BT * C);
     m->dc2 = falloc(a, BT * C);
     m->d3c = falloc(a, BT * 3 * C);
@@ -234,8 +233,8 @@ void gpt_free(gpt *m)
 {
     if (!m) return;
     float **bufs[] = {&m->params, &m->grads, &m->m, &m->v, &m->wcopy, &m->encoded, &m->lnf,
-                      &m->lnf_mean, &m->lnf_rstd, &m->cls.logits, &m->losses, &m->dres, &m->dlnf,
-                      &m->cls.dlogits, &m->cls.dw, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2, &m->datt,
+                      &m->lnf_mean, &m->lnf_rstd, &m->logits, &m->losses, &m->dres, &m->dlnf,
+                      &m->dlogits, &m->dc, &m->dc2, &m->d3c, &m->d4c, &m->d4c2, &m->datt,
                       &m->qkv_cast, &m->hscratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bfree(m, *bufs[i]);
     for (int l = 0; m->blocks && l < m->cfg.n_layer; l++) {
@@ -245,6 +244,7 @@ void gpt_free(gpt *m)
                        b->fcproj, b->res3};
         for (size_t i = 0; i < sizeof bb / sizeof bb[0]; i++) bfree(m, bb[i]);
     }
+    bfree(m, m->cls.dw);
     bfree(m, m->d_inputs);
     bfree(m, m->d_targets);
     free(m->blocks);
@@ -363,7 +363,7 @@ void gpt_set_classifier_rows(gpt *m, int rows)
     m->cls.chunk = rows < 1 || rows > m->cls.chunk_max ? m->cls.chunk_max : rows;
 }
 
-/* Logits of rows [c0, c0 + rows) into cls.logits: lm_head's GEMM, rounded to its act dtype.
+/* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
  * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
  * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
 static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
@@ -372,12 +372,12 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     /* wt() of the tied wte (tensor 0), from the dtype the forward saw */
     const float *w = (k->w_dt == DT_F32 ? m->params : m->wcopy) + m->tensors[0].offset;
-    bk_matmul_forward(m->be, k->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
+    bk_matmul_forward(m->be, m->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
                       k->w_dt, k->w_dt, k->act_dt, st);
     k->in_logits = c0 / k->chunk;
 }
 
-/* Backward of the chunk whose logits are in cls.logits: dlogits = round_g(dloss (softmax -
+/* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
  * onehot)), dlnf's rows = round_g(dlogits @ W), and cls.dw += dlogits^T @ lnf unrounded (the
  * first chunk overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
 static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, int N,
@@ -387,14 +387,14 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     dtype_t gh = p->rows[prec_row_lmhead(p)].grad, gf = p->rows[prec_row_lnf(p)].grad;
     const float *lnf = m->lnf + (size_t)c0 * C;
-    bk_crossentropy_backward(m->be, k->dlogits, k->logits, m->d_targets + c0, rows, V,
+    bk_crossentropy_backward(m->be, m->dlogits, m->logits, m->d_targets + c0, rows, V,
                              mult / (float)N, gh, sg(s, ih));
-    grad_pass(m, k->dlogits, (size_t)rows * V, gh, s, ih);
-    bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, k->dlogits, lnf, wt(m, p, 0),
+    grad_pass(m, m->dlogits, (size_t)rows * V, gh, s, ih);
+    bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, m->dlogits, lnf, wt(m, p, 0),
                        rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
     /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed
      * over the chunks in fp32 and rounded once by gpt_backward */
-    bk_gemm(m->be, k->dw, DT_F32, k->dlogits, gh, 1, lnf, gh, 0, V, C, rows, 1.0f, c0 > 0, NULL);
+    bk_gemm(m->be, k->dw, DT_F32, m->dlogits, gh, 1, lnf, gh, 0, V, C, rows, 1.0f, c0 > 0, NULL);
 }
 
 /* Logits and losses of the forward's N rows, chunk by chunk; with a pending
@@ -410,7 +410,7 @@ static void cls_forward(gpt *m, const prec_policy *p, int N, gpt_row_stats *st)
     for (int c0 = 0; c0 < N; c0 += k->chunk) {
         int rows = N - c0 < k->chunk ? N - c0 : k->chunk;
         cls_logits(m, c0, rows, sa(st, rh));
-        bk_crossentropy_forward(m->be, m->losses + c0, k->logits, m->d_targets + c0, rows, V);
+        bk_crossentropy_forward(m->be, m->losses + c0, m->logits, m->d_targets + c0, rows, V);
         if (k->fused) cls_backward_chunk(m, p, c0, rows, N, k->fused_mult, k->fused_st, 0, 1);
     }
 }
@@ -624,7 +624,7 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
     /* the whole chunk, as the forward cuts it: a lone row could round otherwise */
     if (k->in_logits != n / k->chunk)
         cls_logits(m, c0, N - c0 < k->chunk ? N - c0 : k->chunk, NULL);
-    bk_download(m->be, out, k->logits + (size_t)(n - c0) * V, V * sizeof(float));
+    bk_download(m->be, out, m->logits + (size_t)(n - c0) * V, V * sizeof(float));
 }
 
 double gpt_loss_sum(const gpt *m) { return m->cls.loss_sum; }
