@@ -232,6 +232,8 @@ Test(trainer, eval_batch_never_sizes_memory)
         small_config(&c, "bf16", 2);
         cr_assert_eq(cfg_set(&c, "per_device_eval_batch_size", eb[k], err, sizeof err), 0);
         cr_assert_eq(cfg_set(&c, "eval_max_batches", "0", err, sizeof err), 0);
+        /* 1% of the corpus: still far more eval windows than the training batch's 8 */
+        cr_assert_eq(cfg_set(&c, "validation_split_percentage", "1", err, sizeof err), 0);
         cr_assert_eq(cfg_set(&c, "eval_steps", "2", err, sizeof err), 0);
         trainer *t;
         feed *f;
