@@ -84,9 +84,9 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
  * stats (default 1: no extra pass, grad_unscaled equals grad). */
 void gpt_set_stats_unscale(gpt *m, float inv_scale);
 void gpt_zero_grads(gpt *m);
-/* Copies logits (V floats) of position t of sequence b of the last forward to host: computed
- * from the kept ln_f output with the weights as they are now, bit-identical to the row of
- * the chunked forward (the chunk that holds it is recomputed unless it is still there). */
+/* Copies logits (V floats) of position t of sequence b of the last forward to host (call it
+ * before the weights change): the chunk that holds the row is recomputed from the kept ln_f
+ * output unless it is still there, bit-identical to the row a forward with targets computes. */
 void gpt_logits_row(gpt *m, int b, int t, float *out);
 /* Sum in double of the per-position losses of the last forward with targets. */
 double gpt_loss_sum(const gpt *m);
