@@ -64,8 +64,10 @@ int main(int argc, char **argv)
         gpt_refresh_copies(model, &policy);         /* fp32 masters -> low-precision copies */
         gpt_zero_grads(model);                       /* optimizer.zero_grad() */
         data_train_batch(&data, &rng, B, T, x, y);
+        float mult = scaler_loss_scale(&sc);
+        gpt_prepare_backward(model, mult); /* optional: classifier backward fused in the forward */
         loss = gpt_forward(model, &policy, x, y, B, T, NULL);      /* autocast forward */
-        gpt_backward(model, &policy, scaler_loss_scale(&sc), NULL); /* scale(loss).backward() */
+        gpt_backward(model, &policy, mult, NULL);    /* scale(loss).backward() */
         int found_inf = 0;                           /* scaler.unscale_(optimizer) */
         for (int i = 0; i < nt; i++)
             found_inf |= bk_unscale(be, ts[i].g, ts[i].n, scaler_inv_scale(&sc));

@@ -1,6 +1,6 @@
 /* Tests for src/train/evaluate.c: a stop request ends long evaluations promptly (between
  * batches, between sampled tokens) with a clean state; --eval_max_batches products past
- * INT_MAX; exact loss over the windows. */
+ * INT_MAX; exact loss over the windows, the same bits for any eval batch. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
@@ -104,4 +104,35 @@ Test(evaluate, max_batches_times_batch_past_int_max_means_every_window)
     cr_assert_eq(eval_run(&b, &big), 0); /* (INT_MAX / 2) * 4 overflowed an int (UBSan) */
     cr_assert_eq(big.windows, 8);
     cr_assert_eq(memcmp(&all.loss, &big.loss, sizeof all.loss), 0);
+}
+
+/* The eval batch only counts windows for --eval_max_batches: forwards always take the
+ * model's batch (here 4), so the loss has the same bits for eval batch 1, 8 or 16 (past the
+ * training batch, with scratch for 4 windows only), and it is the mean of the per-window
+ * losses. */
+Test(evaluate, loss_does_not_depend_on_the_eval_batch)
+{
+    rng_state r;
+    rng_seed(&r, 1);
+    eval_result res[3];
+    const int batches[3] = {1, 8, 16};
+    for (int k = 0; k < 3; k++) {
+        eval_args a = args(0, 0, &r, NULL);
+        a.batch = batches[k];
+        cr_assert_eq(eval_run(&a, &res[k]), 0);
+        cr_assert_eq(res[k].windows, 8);
+    }
+    cr_assert_eq(memcmp(&res[0].loss, &res[1].loss, sizeof res[0].loss), 0);
+    cr_assert_eq(memcmp(&res[0].loss, &res[2].loss, sizeof res[0].loss), 0);
+    double sum = 0;
+    for (int w = 0; w < 8; w++) { /* one window per forward */
+        data_eval_batch(&d, w, 1, T, in, tg);
+        sum += gpt_forward(m, &pol, in, tg, 1, T, NULL);
+    }
+    cr_assert(fabs(res[0].loss - sum / 8) <= 1e-6 * sum / 8, "%.9g vs %.9g", res[0].loss, sum / 8);
+    /* --eval_max_batches 1 with eval batch 2: two windows, in one forward */
+    eval_args a = args(1, 0, &r, NULL);
+    a.batch = 2;
+    cr_assert_eq(eval_run(&a, &res[0]), 0);
+    cr_assert_eq(res[0].windows, 2);
 }

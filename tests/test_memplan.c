@@ -115,7 +115,7 @@ Test(memplan, rows_by_hand)
          * ln_f 64, logits 128 */
         {MEM_ACT, DT_BF16, 0, 1216},
         {MEM_TOKENS, MEM_DT_I32, 0, 16},
-        {MEM_SCRATCH, DT_F32, 0, 320},   /* dres 64, hscratch 256 */
+        {MEM_SCRATCH, DT_F32, 0, 448},   /* dres 64, hscratch 256, lm_head dW sum 16 x 8 */
         /* dlnf 64, dlogits 128, dc 64, dc2 64, d3c 192, d4c 256, d4c2 256, qkv_cast 192 */
         {MEM_SCRATCH, DT_BF16, 0, 1216},
         /* GEMM slots A, B, C, OUT 256 floats each, attention 1 thread x (2 x 4 x 4 query

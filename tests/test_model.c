@@ -1,5 +1,6 @@
 /* Tests for src/train/model.c: tensor table (HF names, Conv1D shapes), GPT-2 init,
- * whole-model gradient check in fp32 by central differences, precision effects. */
+ * whole-model gradient check in fp32 by central differences, precision effects, the chunked
+ * and fused classifier (same bits either way), sampling rows, memory of the classifier. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -301,4 +302,238 @@ Test(model, sampling_forward_without_targets)
     float logits[32];
     gpt_logits_row(m, 0, 4, logits);
     for (int i = 0; i < 32; i++) cr_assert(isfinite(logits[i]));
+}
+
+/* ---- chunked classifier (docs/layers.md, "Classifier") ---- */
+
+typedef struct {
+    double loss;
+    float *g;          /* gradients, gpt_num_params floats */
+    gpt_row_stats *st; /* pol.n rows */
+} step_out;
+
+static void step_free(step_out *o)
+{
+    free(o->g);
+    free(o->st);
+}
+
+/* One forward + backward from zero gradients with the classifier cut into `rows`-row
+ * chunks; `fused`: gpt_prepare_backward(mult) first. */
+static step_out step_run(int rows, int fused, float mult)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    step_out o = {0, malloc(gpt_num_params(m) * sizeof(float)),
+                  calloc((size_t)pol.n, sizeof(gpt_row_stats))};
+    cr_assert(o.g && o.st);
+    gpt_set_classifier_rows(m, rows);
+    gpt_refresh_copies(m, &pol);
+    gpt_zero_grads(m);
+    if (fused) gpt_prepare_backward(m, mult);
+    o.loss = gpt_forward(m, &pol, x, y, B, T, o.st);
+    gpt_backward(m, &pol, mult, o.st);
+    bk_download(be, o.g, gpt_grads(m), gpt_num_params(m) * sizeof(float));
+    gpt_set_classifier_rows(m, 0);
+    return o;
+}
+
+static void assert_same_step(const step_out *a, const step_out *b, const char *what)
+{
+    cr_assert_eq(memcmp(&a->loss, &b->loss, sizeof a->loss), 0, "%s: loss", what);
+    cr_assert_eq(memcmp(a->g, b->g, gpt_num_params(m) * sizeof(float)), 0, "%s: gradients", what);
+    for (int i = 0; i < pol.n; i++)
+        cr_assert_eq(memcmp(&a->st[i], &b->st[i], sizeof a->st[i]), 0, "%s: stats of %s", what,
+                     pol.rows[i].name);
+}
+
+/* The fused classifier (backward inside the forward) and the recomputing backward give the
+ * same bits: loss, every gradient, every statistic; N = 16 rows in chunks of 3 (6 chunks,
+ * the last one short). */
+static void fused_equals_recompute(dtype_t dt, float mult)
+{
+    prec_set_mode(&pol, dt);
+    if (mult != 1.0f) gpt_set_stats_unscale(m, 1.0f / mult);
+    step_out f = step_run(3, 1, mult), r = step_run(3, 0, mult);
+    assert_same_step(&f, &r, dtype_name(dt));
+    int rh = prec_row_lmhead(&pol);
+    cr_assert_eq(f.st[rh].grad.count, (uint64_t)B * T * 32); /* every dlogits element once */
+    cr_assert_eq(f.st[rh].wgrad.count, (uint64_t)32 * 16);    /* dW rounded once */
+    if (mult != 1.0f && dt != DT_F32) cr_assert_eq(f.st[rh].grad_pass.count, (uint64_t)B * T * 32);
+    gpt_set_stats_unscale(m, 1.0f);
+    step_free(&f);
+    step_free(&r);
+}
+
+Test(model, classifier_fused_equals_recompute_fp32) { fused_equals_recompute(DT_F32, 1.0f); }
+Test(model, classifier_fused_equals_recompute_bf16) { fused_equals_recompute(DT_BF16, 1.0f); }
+Test(model, classifier_fused_equals_recompute_fp16_scaled)
+{
+    fused_equals_recompute(DT_F16, 1024.0f);
+}
+
+/* A prepare for another multiplier is not used (the backward recomputes), and a second
+ * backward of the same forward recomputes too: both as a plain backward. */
+Test(model, classifier_fused_only_for_its_multiplier)
+{
+    prec_set_mode(&pol, DT_BF16);
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    step_out r = step_run(3, 0, 4.0f);
+    size_t n = gpt_num_params(m);
+    float *g = malloc(n * sizeof *g), *g2 = malloc(n * sizeof *g2);
+    gpt_set_classifier_rows(m, 3);
+    gpt_zero_grads(m);
+    gpt_prepare_backward(m, 2.0f);
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    gpt_backward(m, &pol, 4.0f, NULL);
+    bk_download(be, g, gpt_grads(m), n * sizeof *g);
+    cr_assert_eq(memcmp(g, r.g, n * sizeof *g), 0, "prepared for 2, backward for 4");
+    gpt_backward(m, &pol, 4.0f, NULL); /* the same forward again: adds the same again */
+    bk_download(be, g2, gpt_grads(m), n * sizeof *g2);
+    for (size_t i = 0; i < n; i++) /* wte's two parts add one after the other */
+        cr_assert_float_eq(g2[i], 2.0f * g[i], 1e-6f * fabsf(g[i]) + 1e-12f, "%zu", i);
+    gpt_set_classifier_rows(m, 0);
+    free(g);
+    free(g2);
+    step_free(&r);
+}
+
+/* Chunks change only where each row's GEMM and the rows' sum of dW = dlogits^T lnf round:
+ * against one chunk of all 16 rows (the unchunked shapes), loss and gradients agree to fp32
+ * summation-order error and the statistics count the same elements. */
+Test(model, classifier_chunks_match_one_chunk_to_summation_order)
+{
+    step_out one = step_run(0, 1, 1.0f), ch = step_run(3, 1, 1.0f), row = step_run(1, 0, 1.0f);
+    cr_assert_eq(gpt_classifier_rows(tiny.vocab_size, B * T), B * T, "the default is one chunk");
+    size_t n = gpt_num_params(m);
+    for (int k = 0; k < 2; k++) {
+        const step_out *c = k ? &row : &ch;
+        cr_assert(fabs(c->loss - one.loss) <= 1e-6 * one.loss, "loss %.9g vs %.9g", c->loss,
+                  one.loss);
+        for (int ti = 0; ti < gpt_num_tensors(m); ti++) {
+            const gpt_tensor *t = gpt_tensor_at(m, ti);
+            float mx = 0;
+            for (size_t j = 0; j < t->numel; j++) mx = fmaxf(mx, fabsf(one.g[t->offset + j]));
+            for (size_t j = 0; j < t->numel; j++)
+                cr_assert(fabsf(c->g[t->offset + j] - one.g[t->offset + j]) <= 1e-5f * mx,
+                          "%s[%zu]: %.9g vs %.9g", t->name, j, (double)c->g[t->offset + j],
+                          (double)one.g[t->offset + j]);
+        }
+        for (int i = 0; i < pol.n; i++) {
+            cr_assert_eq(c->st[i].act.count, one.st[i].act.count, "%s", pol.rows[i].name);
+            cr_assert_eq(c->st[i].grad.count, one.st[i].grad.count, "%s", pol.rows[i].name);
+            cr_assert_eq(c->st[i].wgrad.count, one.st[i].wgrad.count, "%s", pol.rows[i].name);
+            cr_assert_float_eq(c->st[i].act.amax, one.st[i].act.amax, 1e-5f * one.st[i].act.amax);
+        }
+    }
+    (void)n;
+    step_free(&one);
+    step_free(&ch);
+    step_free(&row);
+}
+
+/* A forward never touches the gradients: eval's (no prepare) nor a fused one (its weight
+ * gradient waits in the model until gpt_backward). */
+Test(model, forward_leaves_gradients_untouched)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    size_t n = gpt_num_params(m);
+    float *pat = malloc(n * sizeof *pat), *g = malloc(n * sizeof *g);
+    for (size_t i = 0; i < n; i++) pat[i] = (float)(i % 97) * 0.25f - 3.0f;
+    bk_upload(be, gpt_grads(m), pat, n * sizeof *pat);
+    gpt_refresh_copies(m, &pol);
+    gpt_set_classifier_rows(m, 3);
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    bk_download(be, g, gpt_grads(m), n * sizeof *g);
+    cr_assert_eq(memcmp(g, pat, n * sizeof *g), 0, "eval forward");
+    gpt_prepare_backward(m, 1.0f);
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    bk_download(be, g, gpt_grads(m), n * sizeof *g);
+    cr_assert_eq(memcmp(g, pat, n * sizeof *g), 0, "fused forward");
+    gpt_set_classifier_rows(m, 0);
+    free(pat);
+    free(g);
+}
+
+/* gpt_logits_row gives the bits the chunked forward computed: the last chunk's rows are still
+ * in the buffer after a forward with targets; any other row recomputes its chunk, and
+ * a later row of the last chunk then recomputes it with the same bits. A sampling forward
+ * (no targets) gives the same rows. */
+Test(model, logits_row_is_the_chunked_forwards_row)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    enum { V = 32 };
+    prec_set_mode(&pol, DT_BF16);
+    gpt_refresh_copies(m, &pol);
+    gpt_set_classifier_rows(m, 3);
+    float kept[V], again[V], r0[V], s[V];
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    gpt_logits_row(m, 1, 7, kept); /* row 15: in the last chunk [15, 16) */
+    gpt_logits_row(m, 0, 0, r0);
+    gpt_logits_row(m, 1, 7, again);
+    cr_assert_eq(memcmp(kept, again, sizeof kept), 0);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) { /* row by row after a forward without targets */
+            float a[V];
+            gpt_forward(m, &pol, x, y, B, T, NULL);
+            gpt_logits_row(m, b, t, a);
+            gpt_forward(m, &pol, x, NULL, B, T, NULL);
+            gpt_logits_row(m, b, t, s);
+            cr_assert_eq(memcmp(a, s, sizeof a), 0, "row %d", b * T + t);
+            if (b == 0 && t == 0) cr_assert_eq(memcmp(a, r0, sizeof a), 0);
+            for (int v = 0; v < V; v++) /* rounded to lm_head's act dtype, bf16 */
+                cr_assert_eq(s[v], num_round1(s[v], DT_BF16));
+        }
+    gpt_set_classifier_rows(m, 0);
+}
+
+Test(model, classifier_rows_follow_the_shape_only)
+{
+    cr_assert_eq(gpt_classifier_rows(50257, 4 * 1024), (8 << 20) / 50257); /* 166 */
+    cr_assert_eq(gpt_classifier_rows(50257, 100), 100);
+    cr_assert_eq(gpt_classifier_rows(1 << 24, 1024), 1);
+    cr_assert_eq(gpt_classifier_rows(256, 1 << 20), 32768);
+    /* GPT-2 124M at B=4, T=1024: one more vocabulary entry costs a row in each of the five
+     * parameter-sized buffers, in dW's (V,C) sum and in the two 166-row chunks; not 2 B*T
+     * floats of whole-batch logits and dlogits */
+    gpt_config g = {12, 12, 768, 1024, 50257}, g1 = g;
+    g1.vocab_size = 50256;
+    cr_assert_eq(gpt_memory_bytes(&g, 4, 1024) - gpt_memory_bytes(&g1, 4, 1024),
+                 (5 * 768 + 768 + 2 * 166) * sizeof(float));
+    cr_assert_eq(gpt_max_batch(m), B);
+}
+
+/* The fused part really runs inside the forward: weights changed between the forward and
+ * the backward leave its gradients as they were, while the recomputing backward sees them. */
+Test(model, classifier_fused_backward_uses_the_forwards_logits)
+{
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    step_out ref = step_run(3, 0, 1.0f);
+    size_t n = gpt_num_params(m), V = 32, C = 16;
+    float *p = malloc(n * sizeof *p), *g = malloc(n * sizeof *g);
+    bk_download(be, p, gpt_params(m), n * sizeof *p);
+    for (int fused = 1; fused >= 0; fused--) {
+        gpt_set_classifier_rows(m, 3);
+        gpt_refresh_copies(m, &pol);
+        gpt_zero_grads(m);
+        if (fused) gpt_prepare_backward(m, 1.0f);
+        gpt_forward(m, &pol, x, y, B, T, NULL);
+        for (size_t i = 0; i < V * C; i++) p[i] *= 2.0f; /* wte, tensor 0 */
+        bk_upload(be, gpt_params(m), p, n * sizeof *p);
+        gpt_refresh_copies(m, &pol);
+        gpt_backward(m, &pol, 1.0f, NULL);
+        for (size_t i = 0; i < V * C; i++) p[i] *= 0.5f;
+        bk_upload(be, gpt_params(m), p, n * sizeof *p);
+        bk_download(be, g, gpt_grads(m), n * sizeof *g);
+        int same = memcmp(g, ref.g, n * sizeof *g) == 0;
+        cr_assert_eq(same, fused, "%s", fused ? "the fused backward recomputed" : "no recompute?");
+    }
+    gpt_set_classifier_rows(m, 0);
+    free(p);
+    free(g);
+    step_free(&ref);
 }

@@ -2,6 +2,7 @@
  * learning in every mode, loss-scaling behaviour, determinism and commands. */
 #include <criterion/criterion.h>
 #include <csv.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -202,6 +203,53 @@ Test(trainer, eval_rows_and_perplexity)
     cr_assert_eq(evals, 2);
     cr_assert(o.snap.have_eval);
     cr_assert_float_eq(o.snap.eval_bits, o.snap.eval_loss / log(2.0), 1e-9);
+}
+
+/* Heap bytes trainer_create takes (the model, its lane, data and scratch). */
+static double create_bytes(const mp_config *c, trainer **t, feed **f)
+{
+    char err[512] = "";
+    struct mallinfo2 a = mallinfo2();
+    *f = feed_create();
+    *t = trainer_create(c, *f, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(*t, "%s", err);
+    struct mallinfo2 b = mallinfo2();
+    return (double)(b.uordblks + b.hblkhd) - (double)(a.uordblks + a.hblkhd);
+}
+
+/* --per_device_eval_batch_size never sizes memory (eval runs in chunks of the training
+ * batch), and the eval loss does not depend on it. */
+Test(trainer, eval_batch_never_sizes_memory)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("ASan's allocator does not report through mallinfo2");
+#endif
+    double used[2], loss[2];
+    const char *eb[2] = {"1", "100000"};
+    for (int k = 0; k < 2; k++) {
+        mp_config c;
+        char err[512] = "";
+        small_config(&c, "bf16", 2);
+        cr_assert_eq(cfg_set(&c, "per_device_eval_batch_size", eb[k], err, sizeof err), 0);
+        cr_assert_eq(cfg_set(&c, "eval_max_batches", "0", err, sizeof err), 0);
+        /* 1% of the corpus: still far more eval windows than the training batch's 8 */
+        cr_assert_eq(cfg_set(&c, "validation_split_percentage", "1", err, sizeof err), 0);
+        cr_assert_eq(cfg_set(&c, "eval_steps", "2", err, sizeof err), 0);
+        trainer *t;
+        feed *f;
+        used[k] = create_bytes(&c, &t, &f);
+        cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+        feed_snapshot snap;
+        cr_assert(feed_get_snapshot(f, &snap) > 0);
+        cr_assert(snap.have_eval);
+        loss[k] = snap.eval_loss;
+        trainer_free(t);
+        feed_destroy(f);
+    }
+    /* the training batch is 8 windows of 64 tokens; the eval windows are hundreds */
+    cr_assert(fabs(used[1] - used[0]) <= 0.01 * used[0], "eval batch 1: %.0f bytes, 100000: %.0f",
+              used[0], used[1]);
+    cr_assert_eq(memcmp(&loss[0], &loss[1], sizeof loss[0]), 0, "%.17g vs %.17g", loss[0], loss[1]);
 }
 
 Test(trainer, missing_data_file_is_one_clear_line)

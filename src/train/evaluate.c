@@ -85,16 +85,20 @@ int eval_run(const eval_args *a, eval_result *out)
     /* in 64 bits: --eval_max_batches times the batch can pass INT_MAX */
     long long max_windows = a->max_batches > 0 ? (long long)a->max_batches * a->batch : 0;
     int nw = data_eval_windows(a->data, a->T, max_windows > INT_MAX ? INT_MAX : (int)max_windows);
+    /* Forwards of the training batch's size whatever --per_device_eval_batch_size says: the
+     * model has buffers for that many windows, and the groups (hence the bits of every
+     * loss) do not depend on the eval batch (docs/data.md, "Eval windows"). */
+    int group = gpt_max_batch(a->model);
     double sum = 0;
     for (int w = 0, cnt; w < nw; w += cnt) {
         if (w > 0 && stopped(a)) {
             if (p == &full) prec_free(&full);
             return 1;
         }
-        cnt = nw - w < a->batch ? nw - w : a->batch;
+        cnt = nw - w < group ? nw - w : group;
         data_eval_batch(a->data, w, cnt, a->T, a->inputs, a->targets);
-        float loss = gpt_forward(a->model, p, a->inputs, a->targets, cnt, a->T, NULL);
-        sum += (double)loss * cnt * a->T;
+        gpt_forward(a->model, p, a->inputs, a->targets, cnt, a->T, NULL);
+        sum += gpt_loss_sum(a->model); /* the positions' sum: no mean rounded to fp32 */
     }
     memset(out, 0, sizeof *out);
     out->windows = nw;

@@ -15,8 +15,9 @@ typedef struct {
     const dataset *data;
     const prec_policy *policy; /* NULL: full eval, every row cast to full_dtype */
     dtype_t full_dtype;
-    int batch, T, max_batches;  /* max_batches 0 = every window */
-    int32_t *inputs, *targets;  /* host scratch, batch x T */
+    int batch, T, max_batches;  /* max_batches 0 = every window; max_batches x batch
+                                 * windows are evaluated, gpt_max_batch(model) per forward */
+    int32_t *inputs, *targets;  /* host scratch, gpt_max_batch(model) x T */
     int sample_length;          /* 0 = no sample */
     float temperature;          /* 0 = greedy */
     rng_state *sample_rng;

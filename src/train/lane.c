@@ -357,8 +357,10 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
         for (int i = 0; i < n; i++) {
             lane *l = &ls[i];
             gpt_row_stats *st = log_step ? l->stats : NULL;
+            float mult = scale[i] / (float)b->accum;
+            gpt_prepare_backward(l->model, mult); /* classifier backward inside the forward */
             float loss = gpt_forward(l->model, &l->policy, b->inputs, b->targets, b->B, b->T, st);
-            gpt_backward(l->model, &l->policy, scale[i] / (float)b->accum, st);
+            gpt_backward(l->model, &l->policy, mult, st);
             if (isfinite(loss)) loss_sum[i] += loss, n_fin[i]++;
             else if (n_fin[i] == k && i == 0) *bad_loss = loss; /* the first bad micro-batch */
         }

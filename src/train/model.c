@@ -28,6 +28,24 @@ typedef struct {
     float *res3;                      /* (B,T,C) fp32: block output */
 } gpt_block_acts;
 
+/* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
+ * never exist for more than one chunk; the tied lm_head's weight gradient sums in dw before
+ * its one rounding. */
+typedef struct {
+    float *dw;               /* (V, C) fp32: unrounded sum over the chunks of dlogits^T @ lnf */
+    int chunk, chunk_max;    /* rows per chunk now / allocated */
+    int in_logits;           /* chunk index whose logits are in m->logits, -1: none */
+    dtype_t w_dt, act_dt;    /* lm_head's weight and act dtypes at the last forward */
+    int prepared;            /* gpt_prepare_backward is pending, for multiplier prep_mult */
+    float prep_mult;
+    int fused;               /* the last forward ran the classifier backward for fused_mult */
+    float fused_mult;
+    gpt_row_stats *fused_st; /* fst, or NULL when the forward gathered no stats */
+    gpt_row_stats fst[2];    /* what the fused part counted: [0] lm_head, [1] ln_f. Owned by
+                              * the model: on CUDA the counts land at the next sync */
+    double loss_sum;         /* sum over the last forward's positions */
+} gpt_classifier;
+
 struct gpt {
     gpt_config cfg;
     backend *be;
@@ -44,7 +62,9 @@ struct gpt {
     /* backward scratch, reused across blocks */
     float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *qkv_cast;
     int have_targets;
+    gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
+    num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
     float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
     size_t hscratch_n;
 };
@@ -191,12 +211,14 @@ static void bufs_walk(const buf_walk *w, int maxB, int maxT)
     BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf, 0));
     BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
     BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
-    BUF(m->logits, BT * V, MEM_ACT, pdt(w, rh, 0)); /* the classifier's rows */
+    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, maxB * maxT);
+    BUF(m->logits, chunk * V, MEM_ACT, pdt(w, rh, 0)); /* one chunk of the classifier's rows */
     BUF(m->losses, BT, MEM_ACT, DT_F32);
     /* backward scratch, reused by every block: dtypes of block 0's rows */
     BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
     BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf, 1));
-    BUF(m->dlogits, BT * V, MEM_SCRATCH, pdt(w, rh, 1));
+    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh, 1));
+    BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
     BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ, 1));
     BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2, 1));
     BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV, 1));
@@ -258,6 +280,8 @@ gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, siz
     buf_walk w = {m, NULL, alloc_one, &a};
     bufs_walk(&w, B, T);
     m->hscratch_n = (size_t)B * T * 4 * cfg->n_embd;
+    m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
+    m->cls.in_logits = -1;
     if (a.failed) goto oom;
     return m;
 oom:
@@ -376,6 +400,94 @@ static void grad_to(gpt *m, float *g, size_t n, dtype_t from, dtype_t to, gpt_ro
 
 void gpt_set_stats_unscale(gpt *m, float inv_scale) { m->stats_inv = inv_scale; }
 
+/* ---- classifier (docs/precision.md, "The classifier in chunks") ---- */
+
+int gpt_classifier_rows(int V, int N)
+{
+    int rows = GPT_CLASSIFIER_FLOATS / (V > 0 ? V : 1);
+    if (rows < 1) rows = 1;
+    return rows < N ? rows : (N > 0 ? N : 1);
+}
+
+void gpt_set_classifier_rows(gpt *m, int rows)
+{
+    m->cls.chunk = rows < 1 || rows > m->cls.chunk_max ? m->cls.chunk_max : rows;
+}
+
+/* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
+ * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
+ * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
+static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
+{
+    gpt_classifier *k = &m->cls;
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    /* wt() of the tied wte (tensor 0), from the dtype the forward saw */
+    const float *w = (k->w_dt == DT_F32 ? m->params : m->wcopy) + m->tensors[0].offset;
+    bk_matmul_forward(m->be, m->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
+                      k->w_dt, k->w_dt, k->act_dt, st);
+    k->in_logits = c0 / k->chunk;
+}
+
+/* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
+ * onehot)), dlnf's rows = round_g(dlogits @ W), and cls.dw += dlogits^T @ lnf unrounded (the
+ * first chunk overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
+static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, int N,
+                               float mult, gpt_row_stats *s, int ih, int iff)
+{
+    gpt_classifier *k = &m->cls;
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    dtype_t gh = p->rows[prec_row_lmhead(p)].grad, gf = p->rows[prec_row_lnf(p)].grad;
+    const float *lnf = m->lnf + (size_t)c0 * C;
+    bk_crossentropy_backward(m->be, m->dlogits, m->logits, m->d_targets + c0, rows, V,
+                             mult / (float)N, gh, sg(s, ih));
+    grad_pass(m, m->dlogits, (size_t)rows * V, gh, s, ih);
+    bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, m->dlogits, lnf, wt(m, p, 0),
+                       rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
+    /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed
+     * over the chunks in fp32 and rounded once by gpt_backward */
+    bk_gemm(m->be, k->dw, DT_F32, m->dlogits, gh, 1, lnf, gh, 0, V, C, rows, 1.0f, c0 > 0, NULL);
+}
+
+/* Logits and losses of the forward's N rows, chunk by chunk; with a pending
+ * gpt_prepare_backward each chunk's backward runs while its logits exist. */
+static void cls_forward(gpt *m, const prec_policy *p, int N, gpt_row_stats *st)
+{
+    gpt_classifier *k = &m->cls;
+    int V = m->cfg.vocab_size, rh = prec_row_lmhead(p);
+    k->fused = k->prepared;
+    k->fused_mult = k->prep_mult;
+    k->fused_st = st ? k->fst : NULL;
+    memset(k->fst, 0, sizeof k->fst);
+    for (int c0 = 0; c0 < N; c0 += k->chunk) {
+        int rows = N - c0 < k->chunk ? N - c0 : k->chunk;
+        cls_logits(m, c0, rows, sa(st, rh));
+        bk_crossentropy_forward(m->be, m->losses + c0, m->logits, m->d_targets + c0, rows, V);
+        if (k->fused) cls_backward_chunk(m, p, c0, rows, N, k->fused_mult, k->fused_st, 0, 1);
+    }
+}
+
+void gpt_prepare_backward(gpt *m, float dloss_mult)
+{
+    m->cls.prepared = 1;
+    m->cls.prep_mult = dloss_mult;
+}
+
+/* The encoder's counts (m->enc_stats, written by the backend at its next synchronizing call)
+ * into the wte and wpe rows: act after a forward, grad after a backward. */
+static void enc_stats_merge(gpt *m, gpt_row_stats *st, int grad)
+{
+    num_stats_merge(grad ? &st[0].grad : &st[0].act, &m->enc_stats);
+    num_stats_merge(grad ? &st[1].grad : &st[1].act, &m->enc_stats);
+}
+
+/* bk_status is a synchronizing call: every count an op was given has landed after it. A
+ * failed op is reported by the engine's own once-per-step bk_status. */
+static void enc_stats_land(gpt *m, gpt_row_stats *st, int grad)
+{
+    bk_status(m->be, NULL, 0);
+    enc_stats_merge(m, st, grad);
+}
+
 /* ---- forward ---- */
 
 static void block_forward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
@@ -417,19 +529,16 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
 float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
                   int B, int T, gpt_row_stats *st)
 {
-    int C = m->cfg.n_embd, V = m->cfg.vocab_size, N = B * T, L = m->cfg.n_layer;
+    int C = m->cfg.n_embd, N = B * T, L = m->cfg.n_layer;
     backend *be = m->be;
     m->B = B;
     m->T = T;
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
     bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
-    if (st) { /* wte and wpe share the encoder's output (and its gradient) */
-        num_stats e;
-        num_stats_reset(&e);
-        bk_stats(be, m->encoded, (size_t)N * C, &e);
-        num_stats_merge(&st[0].act, &e);
-        num_stats_merge(&st[1].act, &e);
-    }
+    /* wte and wpe share the encoder's output (and its gradient); the counts land in a
+     * model-owned record at the next synchronizing call (backend.h), merged after it */
+    num_stats_reset(&m->enc_stats);
+    if (st) bk_stats(be, m->encoded, (size_t)N * C, &m->enc_stats);
     const float *res = m->encoded;
     for (int l = 0; l < L; l++) {
         block_forward(m, p, l, res, B, T, st);
@@ -439,14 +548,24 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
     int lnw = tix(L, 0); /* ln_f.weight follows the last block */
     bk_layernorm_forward(be, m->lnf, m->lnf_mean, m->lnf_rstd, res, mp(m, lnw), mp(m, lnw + 1),
                          N, C, p->rows[rf].act, sa(st, rf));
-    bk_matmul_forward(be, m->logits, m->lnf, wt(m, p, 0), NULL, N, C, V, 1, p->rows[rh].w,
-                      p->rows[rh].w, p->rows[rh].act, sa(st, rh));
+    m->cls.w_dt = p->rows[rh].w;
+    m->cls.act_dt = p->rows[rh].act;
+    m->cls.in_logits = -1;
+    m->cls.fused = 0;
     m->have_targets = targets != NULL;
-    if (!targets) return NAN;
+    if (!targets) { /* sampling: gpt_logits_row computes the chunk it needs */
+        m->cls.prepared = 0;
+        if (st) enc_stats_land(m, st, 0);
+        return NAN;
+    }
     bk_upload(be, m->d_targets, targets, (size_t)N * sizeof(int32_t));
-    bk_crossentropy_forward(be, m->losses, m->logits, m->d_targets, N, V);
+    cls_forward(m, p, N, st);
+    m->cls.prepared = 0;
     if (st) bk_stats(be, m->losses, (size_t)N, &st[prec_row_loss(p)].act);
-    double mean = bk_sum(be, m->losses, (size_t)N) / N;
+    /* the sum synchronises: the fused part's counts are in cls.fst from here on */
+    m->cls.loss_sum = bk_sum(be, m->losses, (size_t)N);
+    if (st) enc_stats_merge(m, st, 0);
+    double mean = m->cls.loss_sum / N;
     return isfinite(mean) ? (float)mean : NAN;
 }
 
@@ -518,12 +637,26 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
     backend *be = m->be;
     if (!m->have_targets) return;
 
-    bk_crossentropy_backward(be, m->dlogits, m->logits, m->d_targets, N, V, dloss_mult / (float)N,
-                             p->rows[rh].grad, sg(st, rh));
-    grad_pass(m, m->dlogits, (size_t)N * V, p->rows[rh].grad, st, rh);
-    bk_matmul_backward(be, m->dlnf, gp(m, 0), NULL, m->dlogits, m->lnf, wt(m, p, 0), N, C, V, 1,
-                       p->rows[rh].grad, sgp(st, rf, p->rows[rh].grad, p->rows[rf].grad),
-                       sw(st, rh));
+    gpt_classifier *k = &m->cls;
+    /* the fused part serves only the multiplier it ran for, and only once; a backward that
+     * wants counts the forward did not gather recomputes too (the same bits either way) */
+    if (k->fused && k->fused_mult == dloss_mult && (!st || k->fused_st)) {
+        if (st) {
+            num_stats_merge(&st[rh].grad, &k->fst[0].grad);
+            num_stats_merge(&st[rh].grad_pass, &k->fst[0].grad_pass);
+            num_stats_merge(&st[rf].grad, &k->fst[1].grad);
+        }
+    } else {
+        for (int c0 = 0; c0 < N; c0 += k->chunk) {
+            int rows = N - c0 < k->chunk ? N - c0 : k->chunk;
+            cls_logits(m, c0, rows, NULL);
+            cls_backward_chunk(m, p, c0, rows, N, dloss_mult, st, rh, rf);
+        }
+    }
+    k->fused = 0;
+    /* dW += round_g(sum over all rows), the one rounding matmul_backward makes */
+    bk_cast(be, k->dw, k->dw, (size_t)V * C, p->rows[rh].grad, sw(st, rh));
+    bk_add_inplace(be, gp(m, 0), k->dw, (size_t)V * C);
     grad_to(m, m->dlnf, NC, p->rows[rh].grad, p->rows[rf].grad, st, rf);
     bk_zero(be, m->dres, NC * sizeof(float));
     const float *res_last = m->blocks[L - 1].res3;
@@ -535,11 +668,11 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         block_backward(m, p, l, res, B, T, st);
     }
     if (st) {
-        num_stats e;
-        num_stats_reset(&e);
-        bk_stats(be, m->dres, NC, &e);
-        num_stats_merge(&st[0].grad, &e);
-        num_stats_merge(&st[1].grad, &e);
+        num_stats_reset(&m->enc_stats);
+        bk_stats(be, m->dres, NC, &m->enc_stats);
+        /* grad_unscaled is derived from counts the backward's ops deliver at the next
+         * synchronizing call (on CUDA): sync once, on steps that gather statistics only */
+        enc_stats_land(m, st, 1);
         /* recomputed from the running sums, so accumulation micro-batches add up */
         for (int i = 0; i < p->n; i++)
             health_unscaled(&st[i].grad, &st[i].grad_pass, m->stats_inv, &st[i].grad_unscaled);
@@ -551,9 +684,17 @@ void gpt_zero_grads(gpt *m) { bk_zero(m->be, m->grads, m->n_params * sizeof(floa
 
 void gpt_logits_row(gpt *m, int b, int t, float *out)
 {
+    gpt_classifier *k = &m->cls;
     size_t V = (size_t)m->cfg.vocab_size;
-    bk_download(m->be, out, m->logits + ((size_t)b * m->T + t) * V, V * sizeof(float));
+    int n = b * m->T + t, N = m->B * m->T, c0 = n / k->chunk * k->chunk;
+    /* the whole chunk, as the forward cuts it: a lone row could round otherwise */
+    if (k->in_logits != n / k->chunk)
+        cls_logits(m, c0, N - c0 < k->chunk ? N - c0 : k->chunk, NULL);
+    bk_download(m->be, out, m->logits + (size_t)(n - c0) * V, V * sizeof(float));
 }
+
+double gpt_loss_sum(const gpt *m) { return m->cls.loss_sum; }
+int gpt_max_batch(const gpt *m) { return m->maxB; }
 
 backend *gpt_backend(const gpt *m) { return m->be; }
 
@@ -626,7 +767,9 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
         ws_linear(q, r ? &r[PR_FCPROJ] : &f32, n, 4 * C, C);
     }
     q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
-    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : &f32, n, C, V);
+    /* the classifier's GEMMs run one chunk of rows at a time */
+    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
+    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : &f32, chunk, C, V);
 }
 
 /* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */

@@ -65,10 +65,19 @@ float *gpt_adam_v(gpt *m);
 void gpt_refresh_copies(gpt *m, const prec_policy *p);
 /* Forward of a micro-batch: inputs / targets are host arrays (B,T), B x T within the
  * allocation. Returns the mean cross-entropy (fp32 math), or NAN when it is not finite.
- * targets NULL: logits only (for sampling; see gpt_logits_row). stats (one entry per policy
- * row, may be NULL) collect activation rounding. */
+ * targets NULL: no classifier at all (for sampling; see gpt_logits_row). stats (one entry
+ * per policy row, may be NULL) collect activation rounding. The logits exist one chunk of
+ * gpt_classifier_rows rows at a time (docs/precision.md, "The classifier in chunks"). A
+ * forward never touches the gradients. */
 float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
                   int B, int T, gpt_row_stats *stats);
+/* Fused classifier (llm.c style): the next gpt_forward with targets also runs the classifier's
+ * backward for dloss_mult while each chunk's logits exist, into model scratch (no gradient
+ * changes until gpt_backward). A gpt_backward with the same dloss_mult then skips that part;
+ * any other backward recomputes the logits chunk by chunk (one more GEMM, the same bits).
+ * Give the forward and the backward the same stats (both or neither). The next gpt_forward
+ * consumes the request. */
+void gpt_prepare_backward(gpt *m, float dloss_mult);
 /* Backward of the last forward: d(loss * dloss_mult)/dparams ADDED into the fp32 gradients
  * (dloss_mult = loss scale / accumulation steps). stats collect gradient rounding. */
 void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats *stats);
@@ -76,8 +85,22 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
  * stats (default 1: no extra pass, grad_unscaled equals grad). */
 void gpt_set_stats_unscale(gpt *m, float inv_scale);
 void gpt_zero_grads(gpt *m);
-/* Copies logits (V floats) of position t of sequence b of the last forward to host. */
+/* Copies logits (V floats) of position t of sequence b of the last forward to host (call it
+ * before the weights change): the chunk that holds the row is recomputed from the kept ln_f
+ * output unless it is still there, bit-identical to the row a forward with targets computes. */
 void gpt_logits_row(gpt *m, int b, int t, float *out);
+/* Sum in double of the per-position losses of the last forward with targets. */
+double gpt_loss_sum(const gpt *m);
+/* The B the model was created for: the most sequences one forward may take. */
+int gpt_max_batch(const gpt *m);
+/* Floats one classifier chunk aims at (logits and dlogits hold one chunk each). */
+#define GPT_CLASSIFIER_FLOATS (8 << 20)
+/* Rows per classifier chunk for vocabulary V and N = B x T rows: GPT_CLASSIFIER_FLOATS / V,
+ * at least 1, at most N. A function of the shape only, so results never depend on threads. */
+int gpt_classifier_rows(int V, int N);
+/* Tests: cut the classifier into chunks of `rows` (1 .. the allocated chunk; anything else
+ * restores the default). */
+void gpt_set_classifier_rows(gpt *m, int rows);
 /* The backend the model's buffers live on (checkpoints move them to and from the host). */
 backend *gpt_backend(const gpt *m);
 /* Parameters of a model of this shape: gpt_num_params of the model gpt_create would build

@@ -108,10 +108,6 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (c->vocab_size > 0 && t->data.is_bytes)
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
-    /* buffers for the eval windows there are, not for the option: a huge eval batch over a
-     * few windows allocates a few windows */
-    int nw = data_eval_windows(&t->data, t->T, 0);
-    if (t->eval_B > nw) t->eval_B = nw > 0 ? nw : 1;
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
     if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
     double steps = ceil(c->num_train_epochs * (double)t->steps_per_epoch);
@@ -128,9 +124,6 @@ static int setup_data(trainer *t, char *err, size_t errlen)
 
 /* ---- memory plan (docs/memory.md) ---- */
 
-/* The batch the model's buffers are allocated for when training at micro-batch B. */
-static int alloc_batch(const trainer *t, int B) { return B > t->eval_B ? B : t->eval_B; }
-
 static gpt_config run_gpt_config(const trainer *t)
 {
     gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
@@ -142,11 +135,11 @@ static gpt_config run_gpt_config(const trainer *t)
 static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    return gpt_memory_plan(&gc, &t->lanes[0].policy, alloc_batch(t, B), t->T, t->be, plan, err,
+    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, plan, err,
                            errlen);
 }
 
-/* The peak at train batch B with the eval batch no larger (the batch a refusal suggests). */
+/* The peak at train batch B (the batch a refusal suggests; eval runs in chunks of it). */
 static size_t peak_at(void *ctx, int B)
 {
     const trainer *t = ctx;
@@ -170,28 +163,25 @@ static int check_memory(trainer *t, char *err, size_t errlen)
              t->cfg.n_embd);
     mem_refusal(err, errlen, what, t->B, t->T, dtype_name(t->lanes[0].policy.mode),
                 t->mem_plan.total, t->mem_available, fit, peak_at(t, fit > 0 ? fit : 1));
-    if (fit > 0 && t->eval_B > fit) { /* the eval batch sizes the buffers too: say so */
-        size_t len = strlen(err);
-        snprintf(err + len, errlen - len, " with --per_device_eval_batch_size %d", fit);
-    }
     return TRAINER_NO_MEMORY;
 }
 
 static int setup_model(trainer *t, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    int maxB = alloc_batch(t, t->B);
     int rc = check_memory(t, err, errlen);
     if (rc) return rc;
-    t->model = gpt_create(t->be, &gc, maxB, t->T, err, errlen);
+    /* for the training batch only: eval runs in chunks of it (eval_run), so
+     * --per_device_eval_batch_size never sizes memory */
+    t->model = gpt_create(t->be, &gc, t->B, t->T, err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
     gpt_init_weights(t->model, &init_rng);
     rng_seed(&t->data_rng, t->cfg.seed ^ 0x64617461ull);   /* "data" */
     rng_seed(&t->sample_rng, t->cfg.seed ^ 0x73616d70ull); /* "samp" */
-    t->inputs = malloc((size_t)maxB * t->T * sizeof(int32_t));
-    t->targets = malloc((size_t)maxB * t->T * sizeof(int32_t));
+    t->inputs = malloc((size_t)t->B * t->T * sizeof(int32_t));
+    t->targets = malloc((size_t)t->B * t->T * sizeof(int32_t));
     t->snap = calloc(1, sizeof *t->snap);
     if (!t->inputs || !t->targets || !t->snap ||
         lane_init(&t->lanes[0], t->model, &t->cfg, t->max_steps)) {
@@ -252,7 +242,7 @@ int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, s
         char title[256];
         snprintf(title, sizeof title, "memory plan: %dL/%dH/%dd model (vocab %d), batch %d x "
                  "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd, t->data.vocab_size,
-                 alloc_batch(t, t->B), t->T, dtype_name(t->lanes[0].policy.mode),
+                 t->B, t->T, dtype_name(t->lanes[0].policy.mode),
                  bk_describe(t->be));
         mem_plan_format(&t->mem_plan, title, t->mem_available, out, outlen);
     }
@@ -390,10 +380,9 @@ int trainer_compare_start(trainer *t, const lane_spec *specs, int n, char *err, 
         snprintf(err, errlen, "compare: a comparison is already running (c ends it)");
         return -1;
     }
-    int maxB = t->B > t->eval_B ? t->B : t->eval_B;
     /* what the backend can still give (MemAvailable, or free device memory on CUDA) */
     size_t avail = bk_mem_available(t->be);
-    if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, maxB, t->T, avail, err,
+    if (lane_fork(t->lanes, &t->n_lanes, &t->selected, &t->cfg, specs, n, t->B, t->T, avail, err,
                   errlen))
         return -1;
     if (divergence_init(&t->div, t->lanes, t->n_lanes)) {
@@ -615,7 +604,7 @@ static void summary_memory(const trainer *t, char *out, size_t outlen)
     if (!t->model || outlen - len < 2) return;
     gpt_model_memory_plan(t->model, &t->lanes[t->selected].policy, &plan);
     snprintf(title, sizeof title, "\nmemory (%s, batch %d x %d)",
-             dtype_name(t->lanes[t->selected].policy.mode), alloc_batch(t, t->B), t->T);
+             dtype_name(t->lanes[t->selected].policy.mode), t->B, t->T);
     mem_plan_format(&plan, title, t->mem_available, out + len, outlen - len);
     len = strlen(out);
     if (len && out[len - 1] == '\n') out[len - 1] = '\0'; /* main adds the last newline */

@@ -35,7 +35,7 @@ struct trainer {
     layers_csv *lcsv;            /* layers.csv beside metrics.csv */
     int B, T, accum, eval_B;
     int64_t step, max_steps, steps_per_epoch;
-    int32_t *inputs, *targets;   /* host, (max(B, eval_B), T) */
+    int32_t *inputs, *targets;   /* host, (B, T): eval reuses them in chunks of B */
     /* logging window (the losses are each lane's) */
     double win_t0;
     int64_t win_tokens, win_steps;
