@@ -169,7 +169,7 @@ endif
 test-unit: $(BUILD)/mptui $(EX_BIN) $(BUILD)/tests/all
 	$(BUILD)/tests/all
 
-# bench_gpt2 (GPT-2 124M: tok/s per mode, peak RSS per mode) takes 2-3 min on 2 idle
+# bench_gpt2 (GPT-2 124M: tok/s per mode, peak RSS per mode) takes about 4 min on 2 idle
 # cores; BENCH_GPT2_ARGS="--rounds 5" (or --no-memory, --no-pytorch) changes its share.
 BENCH_GPT2_ARGS ?=
 bench: $(BUILD)/mptui $(BENCH_BIN)
