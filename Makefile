@@ -2,7 +2,7 @@
 #   make                 build ./mptui (installs missing Debian packages first: make deps)
 #   make test            build and run the Criterion suite + terminal end-to-end tests
 #   make SAN=address,undefined test | make SAN=thread test   sanitizer builds (own build dir)
-#   make bench           CPU benchmarks          make clean
+#   make bench           CPU benchmarks (GPT-2 124M included)          make clean
 #   make bench-gpu       GPT-2 124M on the GPU (fp32/fp16/bf16) next to PyTorch AMP (docs/cuda.md)
 #   make CUDA=0 | make NVCC=   CPU-only build even where nvcc exists
 #   make DEPS_PREFIX=DIR  headers/libs from DIR/usr (dpkg -x tree, scripts/cuda-deps.sh)
@@ -169,8 +169,12 @@ endif
 test-unit: $(BUILD)/mptui $(EX_BIN) $(BUILD)/tests/all
 	$(BUILD)/tests/all
 
+# bench_gpt2 (GPT-2 124M: tok/s per mode, peak RSS per mode) takes about 4 min on 2 idle
+# cores; BENCH_GPT2_ARGS="--rounds 5" (or --no-memory, --no-pytorch) changes its share.
+BENCH_GPT2_ARGS ?=
 bench: $(BUILD)/mptui $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCH_BIN); do echo "== $$b"; \
+	  case $$b in */bench_gpt2) $$b $(BENCH_GPT2_ARGS);; *) $$b;; esac || exit 1; done
 
 # GPU benchmark: GPT-2 124M, T=1024, fp32/fp16/bf16 through the trainer, then the same model in
 # PyTorch AMP; prints tokens/s, MFU and the ratio. Needs a GPU (and torch + transformers).

@@ -1,5 +1,7 @@
-/* bench_numerics.c — elements/s of num_round (fp16 / bf16, with and without stats) and of
- * the array conversions, SIMD path vs portable, median of 5 runs on 4M-element arrays. */
+/* bench_numerics.c — elements/s of num_round (fp16 / bf16, with and without stats), of
+ * num_is_exact on values already stored in the dtype (the check that lets a GEMM skip its
+ * rounded input copy: compare with num_round) and of the array conversions, SIMD path vs
+ * portable, median of 5 runs on 4M-element arrays. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +12,17 @@
 
 enum { N = 1 << 22, REPS = 5 };
 
-typedef enum { OP_ROUND, OP_ROUND_STATS, OP_TO_HALF, OP_FROM_HALF } op_kind;
-static const char *const op_names[] = {"num_round", "num_round+stats", "f32->half array",
-                                       "half->f32 array"};
+typedef enum { OP_ROUND, OP_ROUND_STATS, OP_EXACT, OP_TO_HALF, OP_FROM_HALF } op_kind;
+static const char *const op_names[] = {"num_round", "num_round+stats", "num_is_exact (yes)",
+                                       "f32->half array", "half->f32 array"};
 
 typedef struct {
     float *src, *dst;
     uint16_t *half;
+    float *exact; /* src rounded to the dtype being measured: num_is_exact scans it all */
 } bufs;
+
+static volatile int sink;
 
 static double now_s(void)
 {
@@ -39,6 +44,7 @@ static void run_once(const bufs *b, op_kind op, dtype_t dt)
     switch (op) {
     case OP_ROUND: num_round(b->dst, b->src, N, dt, NULL); break;
     case OP_ROUND_STATS: num_round(b->dst, b->src, N, dt, &st); break;
+    case OP_EXACT: sink = num_is_exact(b->exact, N, dt); break;
     case OP_TO_HALF:
         if (dt == DT_F16) num_f32_to_f16_array(b->half, b->src, N);
         else num_f32_to_bf16_array(b->half, b->src, N);
@@ -79,8 +85,9 @@ static void fill(float *x)
 
 int main(void)
 {
-    bufs b = {malloc(N * sizeof(float)), malloc(N * sizeof(float)), malloc(N * sizeof(uint16_t))};
-    if (!b.src || !b.dst || !b.half) {
+    bufs b = {malloc(N * sizeof(float)), malloc(N * sizeof(float)), malloc(N * sizeof(uint16_t)),
+              malloc(N * sizeof(float))};
+    if (!b.src || !b.dst || !b.half || !b.exact) {
         fprintf(stderr, "bench_numerics: out of memory for %d-element arrays\n", N);
         return 1;
     }
@@ -95,6 +102,7 @@ int main(void)
     for (int op = OP_ROUND; op <= OP_FROM_HALF; op++) {
         for (int d = 0; d < 2; d++) {
             num_set_portable(0);
+            num_round(b.exact, b.src, N, dts[d], NULL);
             double simd = median_rate(&b, (op_kind)op, dts[d]);
             num_set_portable(1);
             double port = median_rate(&b, (op_kind)op, dts[d]);
@@ -106,5 +114,6 @@ int main(void)
     free(b.src);
     free(b.dst);
     free(b.half);
+    free(b.exact);
     return 0;
 }

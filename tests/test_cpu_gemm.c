@@ -293,3 +293,37 @@ static void check_split(int M, int N, int K)
 
 Test(cpu_gemm, row_split_matches_naive_and_one_thread) { check_split(130, 48, 33); }
 Test(cpu_gemm, column_split_matches_naive_and_one_thread) { check_split(40, 150, 29); }
+
+/* An input already stored in its dtype is read as it is (no rounded copy); one value that
+ * rounding changes, even in the last of several check chunks, still gets the whole input
+ * rounded: the result equals the fp32 GEMM of the rounded input, bit for bit. */
+Test(cpu_gemm, bf16_input_rounded_only_when_a_value_changes)
+{
+    backend *be = tu_backend();
+    enum { M = 300, N = 24, K = 200 }; /* A: 60000 values, several elementwise chunks */
+    float *A = tu_buf(be, M * K), *Ar = tu_buf(be, M * K), *B = tu_buf(be, K * N);
+    float *C = tu_buf(be, M * N), *Cr = tu_buf(be, M * N), *C32 = tu_buf(be, M * N);
+    tu_fill(A, M * K, 11, 1.0f);
+    tu_fill(B, K * N, 12, 1.0f);
+    num_round(A, A, M * K, DT_BF16, NULL);
+    for (int changed = 0; changed <= 1; changed++) {
+        if (changed) A[M * K - 1] = 1.0f + 0x1p-9f; /* bf16 keeps 7 bits: becomes 1 */
+        num_round(Ar, A, M * K, DT_BF16, NULL);
+        float before = A[M * K - 1];
+        bk_gemm(be, C, DT_F32, A, DT_BF16, 0, B, DT_F32, 0, M, N, K, 1.0f, 0, NULL);
+        bk_gemm(be, Cr, DT_F32, Ar, DT_F32, 0, B, DT_F32, 0, M, N, K, 1.0f, 0, NULL);
+        bk_gemm(be, C32, DT_F32, A, DT_F32, 0, B, DT_F32, 0, M, N, K, 1.0f, 0, NULL);
+        cr_assert_eq(memcmp(C, Cr, M * N * sizeof *C), 0, "changed=%d: not the rounded GEMM",
+                     changed);
+        /* the unrounded value would have shown in the last row */
+        cr_assert_eq(memcmp(C, C32, M * N * sizeof *C) != 0, changed, "changed=%d", changed);
+        cr_assert_eq(A[M * K - 1], before, "the input itself is never modified");
+    }
+    bk_free(be, A);
+    bk_free(be, Ar);
+    bk_free(be, B);
+    bk_free(be, C);
+    bk_free(be, Cr);
+    bk_free(be, C32);
+    bk_destroy(be);
+}

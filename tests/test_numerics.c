@@ -932,3 +932,83 @@ Test(numerics, portable_switch_reports_old_value)
     cr_assert_eq(num_set_portable(0), 1);
     cr_assert_eq(num_has_f16c(), had);
 }
+
+/* ---- num_is_exact: may a reader skip the rounded copy? ---- */
+
+enum { EX_LEN = 75 }; /* two 32-value SIMD blocks, one 8-vector, a 3-value scalar tail */
+
+/* v placed at `at` among values already stored in dt: num_is_exact, SIMD and portable, must
+ * say whether the scalar rounding gives v's bits back (and, v not NaN, the reference too). */
+static void exact_case(const ref_fmt *f, dtype_t dt, float v, int at)
+{
+    float buf[EX_LEN];
+    for (int i = 0; i < EX_LEN; i++) buf[i] = num_round1((float)(i - 30) * 0.3712f, dt);
+    buf[at] = v;
+    int want = bits(num_round1(v, dt)) == bits(v);
+    if (!isnan(v))
+        cr_assert_eq(want, bits(ref_decode(f, ref_encode(f, v))) == bits(v), "ref %08x",
+                     bits(v));
+    for (int portable = 0; portable <= 1; portable++) {
+        num_set_portable(portable);
+        cr_assert_eq(num_is_exact(buf, EX_LEN, dt), want, "%s %s: %08x at %d",
+                     dtype_name(dt), portable ? "portable" : "simd", bits(v), at);
+    }
+    num_set_portable(0);
+}
+
+static void exact_check(const ref_fmt *f, dtype_t dt)
+{
+    static const uint32_t edges[] = {
+        0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u,   /* zeros, infinities */
+        0x7fc00000u, 0xffc00000u, 0x7fc00001u, 0x7fc02000u,   /* quiet NaNs, payloads */
+        0x7fc10000u, 0x7f800001u, 0x7fa00000u, 0xff810000u,   /* more; signalling NaNs */
+        0x00000001u, 0x00010000u, 0x80010000u, 0x00400000u,   /* fp32 / bf16 subnormals */
+        0x33800000u, 0x33000000u, 0x33c00000u, 0x387fc000u,   /* fp16 subnormals, 2^-25 tie */
+        0x3f808000u, 0x3f810000u, 0x3f818000u, 0x3f800001u,   /* bf16 ties and exact */
+        0x3f801000u, 0x3f802000u, 0x3f803000u, 0x477fe000u,   /* fp16 ties, exact, 65504 */
+        0x477ff000u, 0x7f7f0000u, 0x7f7f8000u, 0x7f7fffffu,   /* 65520, bf16 max, overflow */
+    };
+    int ne = (int)(sizeof edges / sizeof edges[0]);
+    for (int e = 0; e < ne; e++)
+        for (int at = 0; at < EX_LEN; at++) exact_case(f, dt, from_bits(edges[e]), at);
+    uint64_t seed = 0xe4ac7000u + (uint64_t)dt;
+    for (int kind = 0; kind < RND_KINDS; kind++)
+        for (int i = 0; i < 20000; i++) {
+            float v = rnd_input(&seed, kind);
+            exact_case(f, dt, v, i % EX_LEN);
+            exact_case(f, dt, num_round1(v, dt), (i * 7) % EX_LEN); /* stored in dt */
+        }
+    /* every length, all stored in dt: yes; one changed value anywhere: no */
+    float buf[EX_LEN];
+    for (int n = 0; n <= EX_LEN; n++)
+        for (int portable = 0; portable <= 1; portable++) {
+            num_set_portable(portable);
+            for (int i = 0; i < n; i++) buf[i] = num_round1((float)i * 1.1f + 0.01f, dt);
+            cr_assert_eq(num_is_exact(buf, (size_t)n, dt), 1, "length %d", n);
+            if (n == 0) continue;
+            buf[n - 1] = from_bits(bits(buf[n - 1]) + 1); /* one fp32 ulp off */
+            cr_assert_eq(num_is_exact(buf, (size_t)n, dt), 0, "length %d, last", n);
+        }
+    num_set_portable(0);
+}
+
+Test(numerics, is_exact_fast_path_matches_scalar_fp16)
+{
+    ref_fmt f = ref_f16();
+    exact_check(&f, DT_F16);
+    free(f.val);
+}
+
+Test(numerics, is_exact_fast_path_matches_scalar_bf16)
+{
+    ref_fmt f = ref_bf16();
+    exact_check(&f, DT_BF16);
+    free(f.val);
+}
+
+Test(numerics, is_exact_fp32_is_always_yes)
+{
+    float x[3] = {0.1f, NAN, from_bits(0x7f800001u)};
+    cr_assert_eq(num_is_exact(x, 3, DT_F32), 1);
+    cr_assert_eq(num_is_exact(x, 0, DT_BF16), 1);
+}

@@ -208,6 +208,43 @@ static size_t from_bf16_simd(float *dst, const uint16_t *src, size_t n)
     }
     return i;
 }
+
+/* Whether rounding changes any of the elements, 32 at a time (the differences of four
+ * vectors OR-ed before one test); returns how many it checked, *changed set on the first
+ * block that differs (that block counted as unchecked). */
+__attribute__((target("avx2,f16c")))
+static inline __m256i round_diff(__m256 x, dtype_t dt)
+{
+    __m256i r = dt == DT_F16
+                    ? _mm256_castps_si256(_mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)))
+                    : bf16_round_bits(x);
+    return _mm256_xor_si256(r, _mm256_castps_si256(x));
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t exact_simd(const float *x, size_t n, dtype_t dt, int *changed)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i d = _mm256_or_si256(
+            _mm256_or_si256(round_diff(_mm256_loadu_ps(x + i), dt),
+                            round_diff(_mm256_loadu_ps(x + i + 8), dt)),
+            _mm256_or_si256(round_diff(_mm256_loadu_ps(x + i + 16), dt),
+                            round_diff(_mm256_loadu_ps(x + i + 24), dt)));
+        if (!_mm256_testz_si256(d, d)) {
+            *changed = 1;
+            return i;
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256i d = round_diff(_mm256_loadu_ps(x + i), dt);
+        if (!_mm256_testz_si256(d, d)) {
+            *changed = 1;
+            return i;
+        }
+    }
+    return i;
+}
 #endif
 
 static int use_simd(void) { return num_has_f16c(); }
@@ -292,6 +329,22 @@ static void round_plain(float *dst, const float *src, size_t n, dtype_t dt)
     }
     size_t i = use_simd() ? half_simds[dt].round(dst, src, n) : 0;
     for (; i < n; i++) dst[i] = num_round1(src[i], dt);
+}
+
+int num_is_exact(const float *x, size_t n, dtype_t dt)
+{
+    if (dt != DT_F16 && dt != DT_BF16) return 1; /* DT_F32 (and an invalid dt) copy */
+    size_t i = 0;
+#ifdef NUM_X86
+    if (use_simd()) {
+        int changed = 0;
+        i = exact_simd(x, n, dt, &changed);
+        if (changed) return 0;
+    }
+#endif
+    for (; i < n; i++)
+        if (f2u(num_round1(x[i], dt)) != f2u(x[i])) return 0;
+    return 1;
 }
 
 void num_stats_reset(num_stats *st)

@@ -74,6 +74,10 @@ void num_stats_merge(num_stats *into, const num_stats *from);
  * When st is non-NULL the counts of this call are ADDED to it (reset it yourself). */
 void num_round(float *dst, const float *src, size_t n, dtype_t dt, num_stats *st);
 float num_round1(float x, dtype_t dt);
+/* 1 when num_round(dst, x, n, dt, NULL) would give back x bit for bit (every value already
+ * stored in dt, NaN payloads included), so a reader may skip the rounded copy; 0 as soon as
+ * one value would change. DT_F32: 1. Reads only, stops at the first changed value. */
+int num_is_exact(const float *x, size_t n, dtype_t dt);
 
 /* Force the portable (non-SIMD) path, for tests and benchmarks; returns the old value. */
 int num_set_portable(int portable);

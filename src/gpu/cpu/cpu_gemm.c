@@ -5,11 +5,31 @@
 
 #include "cpu_backend.h"
 
-/* x as a tensor of dtype dt: itself for fp32, else a rounded copy in scratch `slot`. */
+typedef struct {
+    const float *x;
+    dtype_t dt;
+    int changed; /* set by any chunk that finds a value rounding would change */
+} exact_job;
+
+static void exact_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    (void)ps;
+    exact_job *j = ctx;
+    if (__atomic_load_n(&j->changed, __ATOMIC_RELAXED)) return;
+    if (!num_is_exact(j->x + i0, k, j->dt)) __atomic_store_n(&j->changed, 1, __ATOMIC_RELAXED);
+}
+
+/* x as a tensor of dtype dt: itself for fp32 or when every value is already stored in dt
+ * (the usual case: weight copies and activations are rounded where they are written, so a
+ * read-only check replaces a rounding pass and its scratch, with the same bits), else a
+ * rounded copy in scratch `slot`. */
 static const float *gemm_input(cpu_backend *cb, cpu_scratch_slot slot, const float *x,
                                size_t n, dtype_t dt)
 {
     if (dt == DT_F32) return x;
+    exact_job j = {x, dt, 0};
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, NULL, exact_chunk, &j);
+    if (!j.changed) return x;
     float *r = cpu_scratch(cb, slot, n * sizeof *r);
     if (r) cpu_round_par(cb, r, x, n, dt, NULL);
     return r;
