@@ -118,9 +118,10 @@ Test(memplan, rows_by_hand)
         {MEM_SCRATCH, DT_F32, 0, 448},   /* dres 64, hscratch 256, lm_head dW sum 16 x 8 */
         /* dlnf 64, dlogits 128, dc 64, dc2 64, d3c 192, d4c 256, d4c2 256, qkv_cast 192 */
         {MEM_SCRATCH, DT_BF16, 0, 1216},
-        /* GEMM slots A, B, C, OUT 256 floats each, attention 1 thread x (2 x 4 x 4 query
-         * block + 2 x 4 x 4 dK / dV), partials 8 -> 64 bytes */
-        {MEM_WORKSPACE, DT_F32, 0, 4 * 256 + 64 + 16},
+        /* every GEMM operand is already in its dtype (no rounded copy); the fp32 weight
+         * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
+         * dK / dV), partials 8 -> 64 bytes */
+        {MEM_WORKSPACE, DT_F32, 0, 256 + 64 + 16},
     };
     size_t n = sizeof want / sizeof want[0], total = 0;
     cr_assert_eq(plan.n, (int)n);
@@ -145,8 +146,16 @@ Test(memplan, rows_by_hand)
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_BF16, 0));
     cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 1496);
     cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes, 1024 + 256 + 64);
-    /* storage is fp32 either way: only the workspace differs */
-    cr_assert_eq(plan.total, total - 4 * (4 * 256 + 64 + 16) + 1024 + 256 + 64);
+    /* storage is fp32 either way, and so is the workspace */
+    cr_assert_eq(plan.total, total);
+    /* an override that makes c_attn (weight copy, output and gradient in bf16) read ln_1's
+     * fp32 output: rounded copies of that input for the forward (A: 8 x 8) and for dW
+     * (C: 8 x 8); its weight is already in bf16 (no B) */
+    prec_set_mode(&p, DT_F32);
+    cr_assert_eq(prec_set_override(&p, "h.0.attn.c_attn", DT_BF16, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0);
+    cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes,
+                 1024 + 256 + 64 + 4 * (64 + 64));
     bk_destroy(be);
     prec_free(&p);
 }

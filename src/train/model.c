@@ -732,21 +732,23 @@ static void plan_one(void *ctx, const gpt_buf *b)
 
 static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
 
-/* A Linear of n rows, IC -> OC, at policy row r: what the backend rounds into scratch
- * (forward operands in the weight dtype, backward ones in the gradient dtype) and the fp32
- * weight gradient it forms before adding it. */
-static void ws_linear(bk_workspace_req *q, const prec_layer *r, size_t n, size_t IC, size_t OC)
+/* Whether the backend copies an operand stored in dtype `have` into scratch to round it to
+ * `to`: not when `to` is fp32 or the operand is already in it (cpu_gemm.c reads such inputs
+ * as they are, docs/numerics.md). Otherwise it may, so the plan counts it (an upper bound:
+ * values that happen to be representable need no copy). */
+static int ws_rounds(dtype_t have, dtype_t to) { return to != DT_F32 && have != to; }
+
+/* A Linear of n rows, IC -> OC, at policy row r whose input was stored in dtype `in`: the
+ * operands the backend rounds into scratch (forward: the input to the weight dtype; backward:
+ * the weight and the input to the gradient dtype; dout arrives in it) and the fp32 weight
+ * gradient it forms before adding it (when wgrad is set). */
+static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, size_t n,
+                      size_t IC, size_t OC, int wgrad)
 {
-    if (r->w != DT_F32) {
-        ws_max(&q->gemm_a, n * IC);
-        ws_max(&q->gemm_b, IC * OC);
-    }
-    if (r->grad != DT_F32) {
-        ws_max(&q->gemm_a, n * OC);
-        ws_max(&q->gemm_b, IC * OC);
-        ws_max(&q->gemm_c, n * IC);
-    }
-    ws_max(&q->wgrad, IC * OC);
+    if (ws_rounds(in, r->w)) ws_max(&q->gemm_a, n * IC);
+    if (ws_rounds(r->w, r->grad)) ws_max(&q->gemm_b, IC * OC);
+    if (ws_rounds(in, r->grad)) ws_max(wgrad ? &q->gemm_c : &q->gemm_b, n * IC);
+    if (wgrad) ws_max(&q->wgrad, IC * OC);
 }
 
 /* The largest operands one training step at B x T hands the backend (bk_workspace_req). */
@@ -758,18 +760,22 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
     q->ln_c = C;
     q->reduce = n; /* the losses */
     for (int i = 0; i < m->n_tensors; i++) ws_max(&q->reduce, m->tensors[i].numel); /* norms */
-    prec_layer f32 = {.w = DT_F32, .act = DT_F32, .grad = DT_F32};
+    prec_layer f32[PREC_ROWS_PER_BLOCK];
+    for (int i = 0; i < PREC_ROWS_PER_BLOCK; i++)
+        f32[i] = (prec_layer){.w = DT_F32, .act = DT_F32, .grad = DT_F32};
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : NULL;
-        ws_linear(q, r ? &r[PR_QKV] : &f32, n, C, 3 * C);
-        ws_linear(q, r ? &r[PR_ATTPROJ] : &f32, n, C, C);
-        ws_linear(q, r ? &r[PR_FC] : &f32, n, C, 4 * C);
-        ws_linear(q, r ? &r[PR_FCPROJ] : &f32, n, 4 * C, C);
+        const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : f32;
+        ws_linear(q, &r[PR_QKV], r[PR_LN1].act, n, C, 3 * C, 1);
+        ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, n, C, C, 1);
+        ws_linear(q, &r[PR_FC], r[PR_LN2].act, n, C, 4 * C, 1);
+        ws_linear(q, &r[PR_FCPROJ], r[PR_GELU].act, n, 4 * C, C, 1);
     }
     q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
-    /* the classifier's GEMMs run one chunk of rows at a time */
+    /* the classifier runs one chunk of rows at a time; its weight gradient is a GEMM into the
+     * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
-    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : &f32, chunk, C, V);
+    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : f32, p ? p->rows[prec_row_lnf(p)].act : DT_F32,
+              chunk, C, V, 0);
 }
 
 /* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
