@@ -66,8 +66,11 @@ static void check_heap(dtype_t mode, int nthreads)
     size_t h2 = heap_used();
 
     const mem_row *ws = find_row(&plan, MEM_WORKSPACE, DT_F32, 0);
+    const mem_row *stage = find_row(&plan, MEM_STAGING, DT_F32, 0);
     cr_assert_not_null(ws);
-    double model = (double)(plan.total - ws->bytes), got = (double)(h1 - h0);
+    cr_assert_not_null(stage);
+    cr_assert_eq(stage->values, 3 * gpt_num_params(m), "a checkpoint load's three host copies");
+    double model = (double)(plan.total - ws->bytes - stage->bytes), got = (double)(h1 - h0);
     /* per buffer: bk_alloc's 64-byte header and malloc's own few bytes or page */
     cr_assert(got >= model && got <= model * 1.02 + 65536, "%s: plan %.0f, allocated %.0f",
               dtype_name(mode), model, got);
@@ -75,7 +78,7 @@ static void check_heap(dtype_t mode, int nthreads)
     cr_assert(step >= wsb && step <= wsb + 8 * 4096, "%s x%d: workspace plan %.0f, step took %.0f",
               dtype_name(mode), nthreads, wsb, step);
     /* the model's part is gpt_memory_bytes (and what the comparison fork checks) */
-    cr_assert_eq(gpt_memory_bytes(&cfg, B, T), plan.total - ws->bytes);
+    cr_assert_eq(gpt_memory_bytes(&cfg, B, T), plan.total - ws->bytes - stage->bytes);
     gpt_mem_plan live;
     gpt_model_memory_plan(m, &p, &live);
     cr_assert_eq(live.total, plan.total);
@@ -122,6 +125,7 @@ Test(memplan, rows_by_hand)
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
          * dK / dV), partials 8 -> 64 bytes */
         {MEM_WORKSPACE, DT_F32, 0, 256 + 64 + 16},
+        {MEM_STAGING, DT_F32, 0, 3 * 1048}, /* a checkpoint load: weights, m, v on the host */
     };
     size_t n = sizeof want / sizeof want[0], total = 0;
     cr_assert_eq(plan.n, (int)n);

@@ -63,7 +63,7 @@ const char *mem_kind_name(mem_kind k)
 {
     static const char *names[MEM_KIND_COUNT] = {
         "master weights", "gradients", "AdamW m", "AdamW v", "weight copies", "activations",
-        "token ids", "backward scratch", "backend workspace",
+        "token ids", "backward scratch", "backend workspace", "checkpoint staging",
     };
     return (unsigned)k < MEM_KIND_COUNT ? names[k] : "?";
 }

@@ -321,23 +321,30 @@ int gpt_find_tensor(const gpt *m, const char *name)
 
 /* ---- init ---- */
 
+/* Values are drawn in parameter order and uploaded a bounded chunk at a time, so a large
+ * model's start holds no host copy of its weights (the memory plan counts none). */
+#define GPT_INIT_CHUNK ((size_t)1 << 20)
+
 void gpt_init_weights(gpt *m, rng_state *r)
 {
-    float *host = malloc(m->n_params * sizeof *host);
-    if (!host) return; /* gpt_create already reserved the backend memory; host is tiny */
+    size_t cap = m->n_params < GPT_INIT_CHUNK ? m->n_params : GPT_INIT_CHUNK;
+    float *host = malloc((cap ? cap : 1) * sizeof *host);
+    if (!host) return; /* gpt_create already reserved the backend memory; host is 4 MiB */
     float proj_std = 0.02f / sqrtf(2.0f * (float)m->cfg.n_layer);
     for (int i = 0; i < m->n_tensors; i++) {
         const gpt_tensor *t = &m->tensors[i];
-        float *p = host + t->offset;
         int is_ln = strstr(t->name, ".ln_") != NULL;
         int is_proj = strstr(t->name, "c_proj.weight") != NULL;
-        for (size_t j = 0; j < t->numel; j++) {
-            if (is_ln) p[j] = strstr(t->name, ".weight") ? 1.0f : 0.0f;
-            else if (t->ndim == 1) p[j] = 0.0f;
-            else p[j] = rng_normal(r) * (is_proj ? proj_std : 0.02f);
+        for (size_t j0 = 0; j0 < t->numel; j0 += cap) {
+            size_t k = t->numel - j0 < cap ? t->numel - j0 : cap;
+            for (size_t j = 0; j < k; j++) {
+                if (is_ln) host[j] = strstr(t->name, ".weight") ? 1.0f : 0.0f;
+                else if (t->ndim == 1) host[j] = 0.0f;
+                else host[j] = rng_normal(r) * (is_proj ? proj_std : 0.02f);
+            }
+            bk_upload(m->be, m->params + t->offset + j0, host, k * sizeof *host);
         }
     }
-    bk_upload(m->be, m->params, host, m->n_params * sizeof *host);
     free(host);
     bk_zero(m->be, m->m, m->n_params * sizeof(float));
     bk_zero(m->be, m->v, m->n_params * sizeof(float));
@@ -803,6 +810,10 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
         bk_workspace_req q;
         workspace_req(m, p, B, T, &q);
         mem_plan_add_bytes(out, MEM_WORKSPACE, bk_workspace_bytes(be, &q));
+        /* ckpt_load validates all three tensor sets before uploading any (checkpoint.c);
+         * on a GPU they are host memory, not the device's */
+        if (bk_get_kind(be) == BK_CPU)
+            mem_plan_add(out, MEM_STAGING, DT_F32, 0, 3 * m->n_params);
     }
     if (m == &tmp) free(tmp.tensors);
     return 0;

@@ -10,7 +10,7 @@ static const char *short_name(const mem_row *r)
 {
     static const char *names[MEM_KIND_COUNT] = {
         "master weights", "gradients", "AdamW m", "AdamW v", "weight copies", "activations",
-        "token ids", "bwd scratch", "workspace",
+        "token ids", "bwd scratch", "workspace", "ckpt staging",
     };
     if (r->kind == MEM_WCOPY && r->idle) return "copies (idle)";
     return (unsigned)r->kind < MEM_KIND_COUNT ? names[r->kind] : "?";
