@@ -1175,10 +1175,11 @@ static char *slurp(const char *path, size_t *len)
     return s;
 }
 
-/* A headless run logging layers.csv every step, with accumulation: with the CPU backend
- * delivering counts only at synchronizing calls (as CUDA), layers.csv is the same bytes and
- * the training rows the same values as with counts delivered at once. */
-static void layers_same_when_deferred(const char *precision)
+/* A headless run logging layers.csv every step, with accumulation (compare: lockstep lanes
+ * on one backend): with the CPU backend delivering counts only at synchronizing calls (as
+ * CUDA), layers.csv is the same bytes and the training rows the same values as with counts
+ * delivered at once. */
+static void layers_same_when_deferred(const char *precision, const char *compare)
 {
     char *csv[2];
     size_t len[2];
@@ -1191,6 +1192,7 @@ static void layers_same_when_deferred(const char *precision)
         cr_assert_eq(cfg_set(&c, "output_dir", out, err, sizeof err), 0, "%s", err);
         cr_assert_eq(cfg_set(&c, "logging_steps", "1", err, sizeof err), 0, "%s", err);
         cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "2", err, sizeof err), 0);
+        if (compare) cr_assert_eq(cfg_set(&c, "compare", compare, err, sizeof err), 0, "%s", err);
         feed *f = feed_create();
         trainer *t = trainer_create(&c, f, NULL, NULL, err, sizeof err);
         cr_assert_not_null(t, "%s", err);
@@ -1205,6 +1207,7 @@ static void layers_same_when_deferred(const char *precision)
     }
     cr_assert_gt(len[0], 1000, "%s: layers.csv has the steps' rows", precision);
     cr_assert(strstr(csv[0], "\n4,") != NULL, "%s: step 4 logged", precision);
+    if (compare) cr_assert(strstr(csv[0], "\n4,bf16,lm_head,gradient,") != NULL, "%s", csv[0]);
     cr_assert_eq(len[0], len[1], "%s: layers.csv sizes differ", precision);
     size_t i = 0;
     while (i < len[0] && csv[0][i] == csv[1][i]) i++;
@@ -1230,9 +1233,13 @@ static void layers_same_when_deferred(const char *precision)
 
 Test(trainer, layers_csv_same_when_stats_land_at_the_sync_fp16)
 {
-    layers_same_when_deferred("fp16");
+    layers_same_when_deferred("fp16", NULL);
 }
 Test(trainer, layers_csv_same_when_stats_land_at_the_sync_bf16)
 {
-    layers_same_when_deferred("bf16");
+    layers_same_when_deferred("bf16", NULL);
+}
+Test(trainer, layers_csv_same_when_stats_land_at_the_sync_compare)
+{
+    layers_same_when_deferred("fp16", "fp16,bf16");
 }
