@@ -54,7 +54,7 @@ num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st)
     int i = 0;
     while (i < cb->n_pending && cb->pending[i].dst != st) i++;
     if (i == cb->n_pending) {
-        if (cb->n_pending == CPU_PENDING_STATS) cpu_stats_land(cb); /* as CUDA: a full table syncs */
+        if (cb->n_pending == CPU_PENDING_STATS) cpu_stats_land(cb); /* as CUDA's, full: sync */
         i = cb->n_pending++;
         cb->pending[i].dst = st;
         num_stats_reset(&cb->pending[i].acc);

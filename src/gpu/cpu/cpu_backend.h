@@ -39,7 +39,8 @@ typedef enum {
 
 /* Deferred stats (bk_cpu_defer_stats, docs/cuda.md "Stats delivery"): the counts an op owes
  * a caller's num_stats, held until the next synchronizing call. As many records as CUDA has
- * device slots; a full table lands early, as CUDA synchronizes then too. */
+ * device slots; a full table lands early, as CUDA synchronizes then too. Like CUDA's stream,
+ * one thread at a time drives a backend's ops, so the table needs no lock. */
 enum { CPU_PENDING_STATS = 1024 };
 typedef struct {
     num_stats *dst; /* the caller's object */
