@@ -64,6 +64,7 @@ num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st)
 
 void cpu_stats_land(cpu_backend *cb)
 {
+    if (!cb->n_pending) return; /* off: no write, so a sync from another thread is no race */
     for (int i = 0; i < cb->n_pending; i++)
         num_stats_merge(cb->pending[i].dst, &cb->pending[i].acc);
     cb->n_pending = 0;
