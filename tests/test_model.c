@@ -569,3 +569,125 @@ Test(model, classifier_fused_backward_uses_the_forwards_logits)
     free(g);
     step_free(&ref);
 }
+
+/* ---- stats delivery (backend.h: on CUDA counts land at the next synchronizing call) ---- */
+
+enum { DS_STEPS = 2, DS_ACCUM = 2, DS_SNAPS = DS_STEPS * DS_ACCUM * 2 + 1 };
+
+/* What a short training run saw: every row's stats right after each gpt_forward and
+ * gpt_backward (and a sampling forward at the end), the losses and the final weights. */
+typedef struct {
+    gpt_row_stats *snap; /* DS_SNAPS x pol.n */
+    float loss[DS_STEPS * DS_ACCUM];
+    float *w;
+} ds_run;
+
+/* DS_STEPS optimizer steps of DS_ACCUM micro-batches with per-row stats, as lane_step
+ * drives the model: a loss scale and its unscaled view, the fused classifier on the first
+ * micro-batch (the recomputing backward on the second), then unscale and AdamW. The stats
+ * are read as soon as each call returns. defer: the CPU backend delivers counts as CUDA. */
+static ds_run ds_train(dtype_t dt, float scale, int defer)
+{
+    char err[256];
+    backend *b2 = bk_create(BK_CPU, 2, err, sizeof err);
+    cr_assert_not_null(b2, "%s", err);
+    bk_cpu_defer_stats(b2, defer);
+    gpt *g = gpt_create(b2, &tiny, B, T, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    rng_state r;
+    rng_seed(&r, 11);
+    gpt_init_weights(g, &r);
+    prec_policy p;
+    cr_assert_eq(prec_init(&p, tiny.n_layer, dt), 0);
+    gpt_set_classifier_rows(g, 5); /* 4 chunks, the last short */
+    size_t n = gpt_num_params(g), rs = (size_t)p.n * sizeof(gpt_row_stats);
+    ds_run o = {calloc(DS_SNAPS, rs), {0}, malloc(n * sizeof(float))};
+    gpt_row_stats *st = calloc(1, rs);
+    cr_assert(o.snap && o.w && st);
+    int s = 0;
+    for (int step = 0; step < DS_STEPS; step++) {
+        memset(st, 0, rs);
+        gpt_refresh_copies(g, &p);
+        gpt_zero_grads(g);
+        gpt_set_stats_unscale(g, 1.0f / scale);
+        float mult = scale / DS_ACCUM;
+        for (int k = 0; k < DS_ACCUM; k++) {
+            int32_t x[B * T], y[B * T];
+            for (int i = 0; i < B * T; i++) {
+                x[i] = (i * 7 + 3 + 11 * (step * DS_ACCUM + k)) % tiny.vocab_size;
+                y[i] = (i * 5 + 1 + 3 * k) % tiny.vocab_size;
+            }
+            if (k == 0) gpt_prepare_backward(g, mult);
+            o.loss[step * DS_ACCUM + k] = gpt_forward(g, &p, x, y, B, T, st);
+            memcpy(&o.snap[(size_t)s++ * p.n], st, rs);
+            gpt_backward(g, &p, mult, st);
+            memcpy(&o.snap[(size_t)s++ * p.n], st, rs);
+        }
+        bk_unscale(b2, gpt_grads(g), n, 1.0f / scale);
+        bk_adamw(b2, gpt_params(g), gpt_grads(g), gpt_adam_m(g), gpt_adam_v(g), n, 1e-2, 0.9,
+                 0.95, 1e-8, 0.1, step + 1, 1.0f);
+    }
+    int32_t x[T];
+    for (int i = 0; i < T; i++) x[i] = (i * 3 + 1) % tiny.vocab_size;
+    memset(st, 0, rs);
+    gpt_refresh_copies(g, &p);
+    cr_assert(isnan(gpt_forward(g, &p, x, NULL, 1, T, st))); /* sampling: no sum to sync */
+    memcpy(&o.snap[(size_t)s++ * p.n], st, rs);
+    bk_download(b2, o.w, gpt_params(g), n * sizeof(float));
+    cr_assert_eq(bk_status(b2, err, sizeof err), 0, "%s", err);
+    free(st);
+    prec_free(&p);
+    gpt_free(g);
+    bk_destroy(b2);
+    return o;
+}
+
+/* Deferred delivery gives exactly the immediate mode's stats, field by field, at every
+ * point the engine reads them: what the model promises is complete when a call returns. */
+static void stats_same_when_deferred(dtype_t dt, float scale)
+{
+    ds_run now = ds_train(dt, scale, 0), later = ds_train(dt, scale, 1);
+    static const char *const field[] = {"act", "grad", "grad_unscaled", "grad_pass", "wgrad"};
+    int nrows = pol.n; /* the same rows: the same tiny shape */
+    uint64_t counted = 0, passed = 0;
+    for (int s = 0; s < DS_SNAPS; s++)
+        for (int i = 0; i < nrows; i++) {
+            const gpt_row_stats *ra = &now.snap[(size_t)s * nrows + i];
+            const gpt_row_stats *rb = &later.snap[(size_t)s * nrows + i];
+            const num_stats *a[5] = {&ra->act, &ra->grad, &ra->grad_unscaled, &ra->grad_pass,
+                                     &ra->wgrad};
+            const num_stats *b[5] = {&rb->act, &rb->grad, &rb->grad_unscaled, &rb->grad_pass,
+                                     &rb->wgrad};
+            for (int f = 0; f < 5; f++) {
+                cr_assert_eq(memcmp(a[f], b[f], sizeof *a[f]), 0,
+                             "%s: snapshot %d (%s), row %s, %s: count %llu vs %llu deferred, "
+                             "amax %g vs %g", dtype_name(dt), s,
+                             s == DS_SNAPS - 1 ? "sampling forward"
+                             : s % 2           ? "after gpt_backward"
+                                               : "after gpt_forward",
+                             pol.rows[i].name, field[f], (unsigned long long)a[f]->count,
+                             (unsigned long long)b[f]->count, (double)a[f]->amax,
+                             (double)b[f]->amax);
+                counted += a[f]->count;
+            }
+            passed += ra->grad_pass.count;
+        }
+    cr_assert_gt(counted, 0);
+    cr_assert_eq(passed > 0, dt != DT_F32 && scale != 1.0f, "grad_pass ran (%s)", dtype_name(dt));
+    /* wte's row: the encoder's counts (landed after a sync, merged by the model) */
+    cr_assert_eq(now.snap[0].act.count, (uint64_t)B * T * tiny.n_embd);
+    cr_assert_eq(now.snap[(size_t)1 * nrows].grad.count, (uint64_t)B * T * tiny.n_embd);
+    cr_assert_eq(memcmp(now.loss, later.loss, sizeof now.loss), 0, "losses");
+    cr_assert_eq(memcmp(now.w, later.w, gpt_num_params(m) * sizeof(float)), 0, "weights");
+    free(now.snap);
+    free(now.w);
+    free(later.snap);
+    free(later.w);
+}
+
+Test(model, stats_same_when_delivered_at_the_sync_fp16_scaled)
+{
+    stats_same_when_deferred(DT_F16, 1024.0f);
+}
+Test(model, stats_same_when_delivered_at_the_sync_bf16) { stats_same_when_deferred(DT_BF16, 1.0f); }
+Test(model, stats_same_when_delivered_at_the_sync_fp32) { stats_same_when_deferred(DT_F32, 1.0f); }

@@ -1158,3 +1158,88 @@ Test(trainer, memory_refusal_before_allocating)
     cr_assert_null(t);
     cr_assert_eq(why, -1);
 }
+
+/* ---- stats delivery (backend.h; docs/cuda.md "Stats delivery") ---- */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    static char buf[1 << 20];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    cr_assert_lt(*len, sizeof buf - 1, "%s: larger than the test reads", path);
+    char *s = malloc(*len + 1);
+    memcpy(s, buf, *len);
+    s[*len] = 0;
+    return s;
+}
+
+/* A headless run logging layers.csv every step, with accumulation (compare: lockstep lanes
+ * on one backend): with the CPU backend delivering counts only at synchronizing calls (as
+ * CUDA), layers.csv is the same bytes and the training rows the same values as with counts
+ * delivered at once. */
+static void layers_same_when_deferred(const char *precision, const char *compare)
+{
+    char *csv[2];
+    size_t len[2];
+    run_out *o = calloc(2, sizeof *o);
+    for (int defer = 0; defer <= 1; defer++) {
+        mp_config c;
+        small_config(&c, precision, 4);
+        char out[96], err[512] = "", path[160];
+        snprintf(out, sizeof out, "%s/%s", dir, defer ? "deferred" : "immediate");
+        cr_assert_eq(cfg_set(&c, "output_dir", out, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(cfg_set(&c, "logging_steps", "1", err, sizeof err), 0, "%s", err);
+        cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "2", err, sizeof err), 0);
+        if (compare) cr_assert_eq(cfg_set(&c, "compare", compare, err, sizeof err), 0, "%s", err);
+        feed *f = feed_create();
+        trainer *t = trainer_create(&c, f, NULL, NULL, err, sizeof err);
+        cr_assert_not_null(t, "%s", err);
+        bk_cpu_defer_stats(trainer_backend(t), defer);
+        cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+        uint64_t since = 0;
+        o[defer].n = feed_read_rows(f, &since, o[defer].rows, 256);
+        trainer_free(t);
+        feed_destroy(f);
+        snprintf(path, sizeof path, "%s/logs/layers.csv", out);
+        csv[defer] = slurp(path, &len[defer]);
+    }
+    cr_assert_gt(len[0], 1000, "%s: layers.csv has the steps' rows", precision);
+    cr_assert(strstr(csv[0], "\n4,") != NULL, "%s: step 4 logged", precision);
+    if (compare) cr_assert(strstr(csv[0], "\n4,bf16,lm_head,gradient,") != NULL, "%s", csv[0]);
+    cr_assert_eq(len[0], len[1], "%s: layers.csv sizes differ", precision);
+    size_t i = 0;
+    while (i < len[0] && csv[0][i] == csv[1][i]) i++;
+    if (i < len[0]) { /* the line where they part */
+        size_t b = i;
+        while (b > 0 && csv[0][b - 1] != '\n') b--;
+        cr_assert_fail("%s: layers.csv differs at byte %zu: '%.100s' vs deferred '%.100s'",
+                       precision, i, csv[0] + b, csv[1] + b);
+    }
+    cr_assert_eq(o[0].n, o[1].n);
+    for (size_t k = 0; k < o[0].n; k++) {
+        const metric_row *a = &o[0].rows[k], *b = &o[1].rows[k];
+        if (a->kind != MR_TRAIN) continue;
+        cr_assert(memcmp(&a->loss, &b->loss, sizeof a->loss) == 0 &&
+                      memcmp(&a->grad_norm, &b->grad_norm, sizeof a->grad_norm) == 0 &&
+                      a->loss_scale == b->loss_scale,
+                  "%s: row %zu differs", precision, k);
+    }
+    free(csv[0]);
+    free(csv[1]);
+    free(o);
+}
+
+Test(trainer, layers_csv_same_when_stats_land_at_the_sync_fp16)
+{
+    layers_same_when_deferred("fp16", NULL);
+}
+Test(trainer, layers_csv_same_when_stats_land_at_the_sync_bf16)
+{
+    layers_same_when_deferred("bf16", NULL);
+}
+Test(trainer, layers_csv_same_when_stats_land_at_the_sync_compare)
+{
+    layers_same_when_deferred("fp16", "fp16,bf16");
+}

@@ -19,7 +19,9 @@
  * - `num_stats *st` arguments may be NULL; when given, the op ADDS what rounding its output
  *   did (amax, overflow, underflow, non-finite) to it. On CUDA the counts are gathered on
  *   the device and land in *st at the next synchronizing call (bk_sum, bk_sumsq, bk_unscale,
- *   bk_download, bk_status), so *st must stay valid until then.
+ *   bk_unscale_multi, bk_sumsq_multi, bk_download, bk_status; an empty one does not
+ *   synchronize), so *st must stay valid until then and is read after one.
+ *   bk_cpu_defer_stats makes the CPU backend deliver them the same way (tests).
  * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the
  *   gradient dtype (docs/precision.md); activation gradients named `dinp` are overwritten unless
  *   the comment says +=.
@@ -51,6 +53,11 @@ void bk_destroy(backend *be);
  * NULL. OpenBLAS reads the variable only when it is loaded, so a program must set it and
  * re-execute itself (main.c does); 2.2x faster training on such CPUs (VMs, new models). */
 const char *bk_cpu_blas_coretype_hint(void);
+/* Testing aid emulating CUDA's stats delivery on the CPU backend (docs/cuda.md, "Stats
+ * delivery"): on, the counts an op owes a caller's num_stats are held by the backend and
+ * land only at the next synchronizing call (above); off (the default), at once. Values and
+ * bits are the same either way. Switching lands what is held; no-op on other backends. */
+void bk_cpu_defer_stats(backend *be, int on);
 bk_kind bk_get_kind(const backend *be);
 
 /*

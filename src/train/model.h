@@ -79,7 +79,9 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
  * consumes the request. */
 void gpt_prepare_backward(gpt *m, float dloss_mult);
 /* Backward of the last forward: d(loss * dloss_mult)/dparams ADDED into the fp32 gradients
- * (dloss_mult = loss scale / accumulation steps). stats collect gradient rounding. */
+ * (dloss_mult = loss scale / accumulation steps). stats collect gradient rounding. The stats
+ * of gpt_forward and gpt_backward are complete when they return, on every backend (the
+ * backend's counts have landed: one more synchronization on a backward with stats). */
 void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats *stats);
 /* 1 / loss scale for the unscaled gradient statistics of the next backwards that collect
  * stats (default 1: no extra pass, grad_unscaled equals grad). */

@@ -287,6 +287,8 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
     return trainer_open(cfg, f, log, log_ud, NULL, err, errlen);
 }
 
+backend *trainer_backend(const trainer *t) { return t->be; }
+
 void trainer_free(trainer *t)
 {
     if (!t) return;

@@ -38,6 +38,8 @@ void trainer_request_stop(trainer *t);
 /* One-paragraph summary of the finished run (final loss, eval, overflows, speed), then a
  * `memory` section: the plan of the selected lane's policy, compact. */
 void trainer_summary(const trainer *t, char *out, size_t outlen);
+/* The backend the run computes on, for tests (e.g. bk_cpu_defer_stats before trainer_run). */
+backend *trainer_backend(const trainer *t);
 void trainer_free(trainer *t);
 
 #endif

@@ -38,10 +38,44 @@ const char *cpu_describe(const backend *be)
 
 int cpu_status(const backend *be, char *err, size_t errlen)
 {
-    const cpu_backend *cb = (const cpu_backend *)be;
+    /* the once-per-step check synchronizes (backend.h); the backend was created writable */
+    cpu_backend *cb = (cpu_backend *)be;
+    cpu_stats_land(cb);
     if (!cb->failed) return 0;
     if (err && errlen) snprintf(err, errlen, "%s", cb->err);
     return -1;
+}
+
+/* ---- stats delivery (docs/cuda.md "Stats delivery") ---- */
+
+num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st)
+{
+    if (!st || !cb->defer_stats) return st;
+    int i = 0;
+    while (i < cb->n_pending && cb->pending[i].dst != st) i++;
+    if (i == cb->n_pending) {
+        if (cb->n_pending == CPU_PENDING_STATS) cpu_stats_land(cb); /* as CUDA's, full: sync */
+        i = cb->n_pending++;
+        cb->pending[i].dst = st;
+        num_stats_reset(&cb->pending[i].acc);
+    }
+    return &cb->pending[i].acc;
+}
+
+void cpu_stats_land(cpu_backend *cb)
+{
+    if (!cb->n_pending) return; /* off: no write, so a sync from another thread is no race */
+    for (int i = 0; i < cb->n_pending; i++)
+        num_stats_merge(cb->pending[i].dst, &cb->pending[i].acc);
+    cb->n_pending = 0;
+}
+
+void bk_cpu_defer_stats(backend *be, int on)
+{
+    if (!be || be->kind != BK_CPU) return;
+    cpu_backend *cb = cpu_of(be);
+    cpu_stats_land(cb); /* counts owed so far are not lost by switching */
+    cb->defer_stats = on != 0;
 }
 
 void cpu_fail(cpu_backend *cb, const char *msg)
@@ -95,6 +129,7 @@ void cpu_upload(backend *be, void *dst, const void *host_src, size_t bytes)
 void cpu_download(backend *be, void *host_dst, const void *src, size_t bytes)
 {
     cpu_copy(be, host_dst, src, bytes);
+    if (bytes) cpu_stats_land(cpu_of(be)); /* as CUDA: an empty download does not sync */
 }
 
 void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes)
@@ -170,8 +205,9 @@ void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *s
         size_t i0 = b * chunk;
         fn(ctx, i0, n - i0 < chunk ? n - i0 : chunk, st ? &part[CPU_TID()] : NULL);
     }
-    if (st)
-        for (int t = 0; t < nt; t++) num_stats_merge(st, &part[t]);
+    num_stats *dst = cpu_stats_dst(cb, st);
+    if (dst)
+        for (int t = 0; t < nt; t++) num_stats_merge(dst, &part[t]);
 }
 
 typedef struct {

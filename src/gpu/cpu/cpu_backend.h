@@ -37,6 +37,16 @@ typedef enum {
     CPU_SCR_COUNT
 } cpu_scratch_slot;
 
+/* Deferred stats (bk_cpu_defer_stats, docs/cuda.md "Stats delivery"): the counts an op owes
+ * a caller's num_stats, held until the next synchronizing call. As many records as CUDA has
+ * device slots; a full table lands early, as CUDA synchronizes then too. Like CUDA's stream,
+ * one thread at a time drives a backend's ops, so the table needs no lock. */
+enum { CPU_PENDING_STATS = 1024 };
+typedef struct {
+    num_stats *dst; /* the caller's object */
+    num_stats acc;  /* what it is owed */
+} cpu_pending_stats;
+
 typedef struct cpu_backend {
     backend base; /* must stay first */
     int nthreads;
@@ -47,6 +57,9 @@ typedef struct cpu_backend {
     size_t scr_cap[CPU_SCR_COUNT];
     pthread_mutex_t lock;     /* guards blocks: bk_alloc may be called from any thread */
     struct cpu_block *blocks; /* live bk_alloc blocks, freed by bk_destroy */
+    int defer_stats;          /* bk_cpu_defer_stats: counts land at the next sync */
+    int n_pending;
+    cpu_pending_stats pending[CPU_PENDING_STATS];
 } cpu_backend;
 
 static inline cpu_backend *cpu_of(backend *be) { return (cpu_backend *)be; }
@@ -55,6 +68,12 @@ static inline cpu_backend *cpu_of(backend *be) { return (cpu_backend *)be; }
 void *cpu_scratch(cpu_backend *cb, cpu_scratch_slot slot, size_t bytes); /* NULL: error set */
 void cpu_fail(cpu_backend *cb, const char *msg);
 void cpu_blas_threads(cpu_backend *cb, int n);
+/* Where an op adds the counts it owes st: st itself, or in deferred mode st's pending record.
+ * NULL for a NULL st. Every op adds into a caller's st through this (cpu_parallel). */
+num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st);
+/* A synchronizing call (bk_sum, bk_sumsq, bk_unscale, bk_download, bk_status): pending
+ * counts land in their callers' objects. */
+void cpu_stats_land(cpu_backend *cb);
 /* One chunk of a cpu_parallel loop: items [i0, i0 + k). ps is the running thread's own
  * stats (NULL when the loop's st is NULL), so threads never share one. */
 typedef void (*cpu_chunk_fn)(void *ctx, size_t i0, size_t k, num_stats *ps);
@@ -62,7 +81,7 @@ typedef void (*cpu_chunk_fn)(void *ctx, size_t i0, size_t k, num_stats *ps);
  * (static schedule) when par and there is more than one chunk. The chunks depend on n and
  * chunk only, never on the thread count, so results are bit-identical for any number of
  * threads; the threads' stats are merged into st (may be NULL) at the end, an order-free
- * merge (max, min, counts). */
+ * merge (max, min, counts), through cpu_stats_dst. */
 void cpu_parallel(cpu_backend *cb, size_t n, size_t chunk, int par, num_stats *st,
                   cpu_chunk_fn fn, void *ctx);
 /* An int count as cpu_parallel's n: a negative one is empty, as in a for loop. */

@@ -58,9 +58,15 @@ static double reduce_blocks(cpu_backend *cb, const float *x, size_t n, int sq)
     return s;
 }
 
-double cpu_sum(backend *be, const float *x, size_t n) { return reduce_blocks(cpu_of(be), x, n, 0); }
+/* Sums synchronize (backend.h): pending stats land, except for an empty one (as CUDA). */
+double cpu_sum(backend *be, const float *x, size_t n)
+{
+    if (n) cpu_stats_land(cpu_of(be));
+    return reduce_blocks(cpu_of(be), x, n, 0);
+}
 double cpu_sumsq(backend *be, const float *x, size_t n)
 {
+    if (n) cpu_stats_land(cpu_of(be));
     return reduce_blocks(cpu_of(be), x, n, 1);
 }
 

@@ -9,7 +9,7 @@
  * before scaling, and every value is scaled even when one is not finite. */
 int cpu_unscale(backend *be, float *g, size_t n, float inv_scale)
 {
-    (void)be; /* only the OpenMP pragmas read it (none in the TSan build) */
+    if (n) cpu_stats_land(cpu_of(be)); /* a synchronizing call (backend.h), as CUDA's */
     int found = 0;
 #pragma omp parallel for num_threads(cpu_of(be)->nthreads) schedule(static) \
     reduction(| : found) if (n > CPU_EW_CHUNK)
