@@ -1,6 +1,6 @@
-/* Tests for src/train/memplan.c and model.c's memory plan: the plan against what gpt_create
- * and one training step take from the heap, rows of a small shape counted by hand, the
- * largest-batch search and the refusal line (the binary's exit code: test_main.c). */
+/* Tests for src/train/memplan.c and model_plan.c (the model's buffer list and plan): the plan
+ * against what gpt_create and one training step take from the heap, rows of a small shape
+ * counted by hand, the largest-batch search and the refusal line (exit code: test_main.c). */
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* model.c — GPT-2 forward and backward as a sequence of backend ops, with every dtype read
  * from the precision policy; owns parameters, gradients, AdamW state and activations. */
-#include "model.h"
+#include "model_impl.h"
 
 #include "health.h"
 
@@ -8,66 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Parameter order within a block (Hugging Face state_dict order). */
-enum {
-    P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
-    P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB,
-};
-
-typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C) c; (B,T) fp32 */
-    float *qkv;                       /* (B,T,3C) */
-    float *att;                       /* (B,NH,T,2) fp32 softmax row max, 1/sum */
-    float *atty;                      /* (B,T,C) */
-    float *attproj;                   /* (B,T,C) */
-    float *res2;                      /* (B,T,C) fp32: residual after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch, *fch_gelu;            /* (B,T,4C) */
-    float *fcproj;                    /* (B,T,C) */
-    float *res3;                      /* (B,T,C) fp32: block output */
-} gpt_block_acts;
-
-/* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
- * never exist for more than one chunk; the tied lm_head's weight gradient sums in dw before
- * its one rounding. */
-typedef struct {
-    float *dw;               /* (V, C) fp32: unrounded sum over the chunks of dlogits^T @ lnf */
-    int chunk, chunk_max;    /* rows per chunk now / allocated */
-    int in_logits;           /* chunk index whose logits are in m->logits, -1: none */
-    dtype_t w_dt, act_dt;    /* lm_head's weight and act dtypes at the last forward */
-    int prepared;            /* gpt_prepare_backward is pending, for multiplier prep_mult */
-    float prep_mult;
-    int fused;               /* the last forward ran the classifier backward for fused_mult */
-    float fused_mult;
-    gpt_row_stats *fused_st; /* fst, or NULL when the forward gathered no stats */
-    gpt_row_stats fst[2];    /* what the fused part counted: [0] lm_head, [1] ln_f. Owned by
-                              * the model: on CUDA the counts land at the next sync */
-    double loss_sum;         /* sum over the last forward's positions */
-} gpt_classifier;
-
-struct gpt {
-    gpt_config cfg;
-    backend *be;
-    int maxB, maxT;
-    int B, T; /* shape of the last forward */
-    int n_tensors;
-    gpt_tensor *tensors;
-    size_t n_params;
-    float *params, *grads, *m, *v, *wcopy; /* flat, n_params floats each */
-    int32_t *d_inputs, *d_targets;        /* (B,T) on the backend */
-    float *encoded;                       /* (B,T,C) fp32 */
-    gpt_block_acts *blocks;
-    float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
-    /* backward scratch, reused across blocks */
-    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *qkv_cast;
-    int have_targets;
-    gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
-    float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
-    num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
-    float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
-    size_t hscratch_n;
-};
 
 /* ---- parameters ---- */
 
@@ -86,7 +26,7 @@ static void tensor_add(gpt *m, const char *name, int ndim, int s0, int s1, int d
     m->n_params += t->numel;
 }
 
-static void tensors_build(gpt *m)
+void gpt_tensors_build(gpt *m)
 {
     const gpt_config *c = &m->cfg;
     int C = c->n_embd, L = c->n_layer;
@@ -113,7 +53,7 @@ static void tensors_build(gpt *m)
     tensor_add(m, "transformer.ln_f.bias", 1, C, 0, 0, lnf_row);
 }
 
-static int config_check(const gpt_config *c, char *err, size_t errlen)
+int gpt_config_check(const gpt_config *c, char *err, size_t errlen)
 {
     if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->block_size < 2 ||
         c->vocab_size < 2) {
@@ -129,106 +69,6 @@ static int config_check(const gpt_config *c, char *err, size_t errlen)
     }
     return 0;
 }
-
-/* ---- buffers: the one list gpt_create allocates, gpt_free frees and gpt_memory_plan sums
- * (docs/memory.md) ---- */
-
-/* One buffer: where its pointer lives (NULL while only planning), its size in values, and
- * its plan row: kind and the dtype of its values under the policy. dt -1: the weight copies,
- * whose dtype is each tensor's (the plan splits them). */
-typedef struct {
-    void *slot;   /* the address of a float * or int32_t * field */
-    size_t n;
-    mem_kind kind;
-    int dt;
-} gpt_buf;
-
-typedef struct {
-    gpt *m;                 /* tensors built; blocks NULL while only planning */
-    const prec_policy *p;   /* NULL: the allocation view, every value fp32 */
-    void (*fn)(void *ctx, const gpt_buf *b);
-    void *ctx;
-} buf_walk;
-
-static void *slot_of(const buf_walk *w, void *field) { return w->m->blocks ? field : NULL; }
-
-static void buf_emit(const buf_walk *w, void *field, size_t n, mem_kind kind, int dt)
-{
-    gpt_buf b = {slot_of(w, field), n, kind, dt};
-    w->fn(w->ctx, &b);
-}
-
-/* The dtype policy row `row` gives `which` (0 act, 1 grad); fp32 without a policy. */
-static int pdt(const buf_walk *w, int row, int which)
-{
-    if (!w->p) return DT_F32;
-    const prec_layer *r = &w->p->rows[row];
-    return which ? r->grad : r->act;
-}
-
-#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt))
-
-static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
-{
-    gpt *m = w->m;
-    size_t C = (size_t)m->cfg.n_embd, NH = (size_t)m->cfg.n_head, BT = B * T;
-    gpt_block_acts dummy, *b = m->blocks ? &m->blocks[l] : &dummy;
-    int r = prec_block_row(l, 0);
-    BUF(b->ln1, BT * C, MEM_ACT, pdt(w, r + PR_LN1, 0));
-    BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
-    BUF(b->ln1_rstd, BT, MEM_ACT, DT_F32);
-    BUF(b->qkv, BT * 3 * C, MEM_ACT, pdt(w, r + PR_QKV, 0));
-    BUF(b->att, B * NH * T * 2, MEM_ACT, DT_F32); /* attention's row max and 1/sum */
-    BUF(b->atty, BT * C, MEM_ACT, pdt(w, r + PR_ATTN, 0));
-    BUF(b->attproj, BT * C, MEM_ACT, pdt(w, r + PR_ATTPROJ, 0));
-    BUF(b->res2, BT * C, MEM_ACT, DT_F32);
-    BUF(b->ln2, BT * C, MEM_ACT, pdt(w, r + PR_LN2, 0));
-    BUF(b->ln2_mean, BT, MEM_ACT, DT_F32);
-    BUF(b->ln2_rstd, BT, MEM_ACT, DT_F32);
-    BUF(b->fch, BT * 4 * C, MEM_ACT, pdt(w, r + PR_FC, 0));
-    BUF(b->fch_gelu, BT * 4 * C, MEM_ACT, pdt(w, r + PR_GELU, 0));
-    BUF(b->fcproj, BT * C, MEM_ACT, pdt(w, r + PR_FCPROJ, 0));
-    BUF(b->res3, BT * C, MEM_ACT, DT_F32);
-}
-
-static void bufs_walk(const buf_walk *w, int maxB, int maxT)
-{
-    gpt *m = w->m;
-    size_t B = (size_t)maxB, T = (size_t)maxT, C = (size_t)m->cfg.n_embd;
-    size_t V = (size_t)m->cfg.vocab_size, BT = B * T;
-    size_t P = m->n_params;
-    int L = m->cfg.n_layer, r0 = prec_block_row(0, 0);
-    int rf = 2 + L * PREC_ROWS_PER_BLOCK, rh = rf + 1; /* ln_f, lm_head (prec_row_lnf) */
-    BUF(m->params, P, MEM_MASTER, DT_F32);
-    BUF(m->grads, P, MEM_GRAD, DT_F32);
-    BUF(m->m, P, MEM_ADAM_M, DT_F32);
-    BUF(m->v, P, MEM_ADAM_V, DT_F32);
-    BUF(m->wcopy, P, MEM_WCOPY, -1);
-    BUF(m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32);
-    BUF(m->d_targets, BT, MEM_TOKENS, MEM_DT_I32);
-    BUF(m->encoded, BT * C, MEM_ACT, DT_F32);
-    for (int l = 0; l < L; l++) bufs_block(w, l, B, T);
-    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf, 0));
-    BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
-    BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
-    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, maxB * maxT);
-    BUF(m->logits, chunk * V, MEM_ACT, pdt(w, rh, 0)); /* one chunk of the classifier's rows */
-    BUF(m->losses, BT, MEM_ACT, DT_F32);
-    /* backward scratch, reused by every block: dtypes of block 0's rows */
-    BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
-    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf, 1));
-    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh, 1));
-    BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
-    BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ, 1));
-    BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2, 1));
-    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV, 1));
-    BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU, 1));
-    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC, 1));
-    BUF(m->qkv_cast, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_ATTN, 0));
-    BUF(m->hscratch, BT * 4 * C, MEM_SCRATCH, DT_F32);
-}
-
-#undef BUF
 
 /* ---- allocation ---- */
 
@@ -257,7 +97,7 @@ static void free_one(void *ctx, const gpt_buf *b)
 
 gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
 {
-    if (config_check(cfg, err, errlen)) return NULL;
+    if (gpt_config_check(cfg, err, errlen)) return NULL;
     if (B < 1 || T < 1 || T > cfg->block_size) {
         snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
                  cfg->block_size);
@@ -274,11 +114,11 @@ gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, siz
                         sizeof *m->tensors);
     m->blocks = calloc((size_t)cfg->n_layer, sizeof *m->blocks);
     if (!m->tensors || !m->blocks) goto oom;
-    tensors_build(m);
+    gpt_tensors_build(m);
     allocator a = {be, 0};
     /* the allocation view (no policy): storage is fp32 whatever the mode (docs/memory.md) */
     buf_walk w = {m, NULL, alloc_one, &a};
-    bufs_walk(&w, B, T);
+    gpt_bufs_walk(&w, B, T);
     m->hscratch_n = (size_t)B * T * 4 * cfg->n_embd;
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
@@ -296,7 +136,7 @@ void gpt_free(gpt *m)
     if (!m) return;
     if (m->tensors && m->blocks) {
         buf_walk w = {m, NULL, free_one, m};
-        bufs_walk(&w, m->maxB, m->maxT);
+        gpt_bufs_walk(&w, m->maxB, m->maxT);
     }
     free(m->blocks);
     free(m->tensors);
@@ -710,139 +550,4 @@ size_t gpt_config_num_params(const gpt_config *c)
     size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd;
     return (size_t)c->vocab_size * C + (size_t)c->block_size * C + L * (12 * C * C + 13 * C) +
            2 * C;
-}
-
-
-/* ---- memory plan (docs/memory.md) ---- */
-
-typedef struct {
-    gpt_mem_plan *plan;
-    const gpt *m;
-    const prec_policy *p;
-} plan_ctx;
-
-static void plan_one(void *ctx, const gpt_buf *b)
-{
-    plan_ctx *pc = ctx;
-    if (b->dt >= 0) {
-        mem_plan_add(pc->plan, b->kind, b->dt, 0, b->n);
-        return;
-    }
-    /* the weight copies: each tensor's part in its row's weight dtype; an fp32 row reads the
-     * master, so its part of the buffer is idle */
-    for (int i = 0; i < pc->m->n_tensors; i++) {
-        const gpt_tensor *t = &pc->m->tensors[i];
-        int dt = pc->p ? (int)pc->p->rows[t->prec_row].w : DT_F32;
-        mem_plan_add(pc->plan, MEM_WCOPY, dt, dt == DT_F32, t->numel);
-    }
-}
-
-static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
-
-/* Whether the backend copies an operand stored in dtype `have` into scratch to round it to
- * `to`: not when `to` is fp32 or the operand is already in it (cpu_gemm.c reads such inputs
- * as they are, docs/numerics.md). Otherwise it may, so the plan counts it (an upper bound:
- * values that happen to be representable need no copy). */
-static int ws_rounds(dtype_t have, dtype_t to) { return to != DT_F32 && have != to; }
-
-/* A Linear of n rows, IC -> OC, at policy row r whose input was stored in dtype `in`: the
- * operands the backend rounds into scratch (forward: the input to the weight dtype; backward:
- * the weight and the input to the gradient dtype; dout arrives in it) and the fp32 weight
- * gradient it forms before adding it (when wgrad is set). */
-static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, size_t n,
-                      size_t IC, size_t OC, int wgrad)
-{
-    if (ws_rounds(in, r->w)) ws_max(&q->gemm_a, n * IC);
-    if (ws_rounds(r->w, r->grad)) ws_max(&q->gemm_b, IC * OC);
-    if (ws_rounds(in, r->grad)) ws_max(wgrad ? &q->gemm_c : &q->gemm_b, n * IC);
-    if (wgrad) ws_max(&q->wgrad, IC * OC);
-}
-
-/* The largest operands one training step at B x T hands the backend (bk_workspace_req). */
-static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_workspace_req *q)
-{
-    size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size, n = (size_t)B * T;
-    memset(q, 0, sizeof *q);
-    q->ln_rows = n;
-    q->ln_c = C;
-    q->reduce = n; /* the losses */
-    for (int i = 0; i < m->n_tensors; i++) ws_max(&q->reduce, m->tensors[i].numel); /* norms */
-    prec_layer f32[PREC_ROWS_PER_BLOCK];
-    for (int i = 0; i < PREC_ROWS_PER_BLOCK; i++)
-        f32[i] = (prec_layer){.w = DT_F32, .act = DT_F32, .grad = DT_F32};
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : f32;
-        ws_linear(q, &r[PR_QKV], r[PR_LN1].act, n, C, 3 * C, 1);
-        ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, n, C, C, 1);
-        ws_linear(q, &r[PR_FC], r[PR_LN2].act, n, C, 4 * C, 1);
-        ws_linear(q, &r[PR_FCPROJ], r[PR_GELU].act, n, 4 * C, C, 1);
-    }
-    q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
-    /* the classifier runs one chunk of rows at a time; its weight gradient is a GEMM into the
-     * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
-    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
-    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : f32, p ? p->rows[prec_row_lnf(p)].act : DT_F32,
-              chunk, C, V, 0);
-}
-
-/* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
-static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, int B, int T,
-                      const backend *be, gpt_mem_plan *out)
-{
-    memset(out, 0, sizeof *out);
-    gpt tmp;
-    if (!m) {
-        memset(&tmp, 0, sizeof tmp);
-        tmp.cfg = *c;
-        tmp.tensors = calloc((size_t)(2 + c->n_layer * GPT_TENSORS_PER_BLOCK + 2),
-                             sizeof *tmp.tensors);
-        if (!tmp.tensors) return -1;
-        tensors_build(&tmp);
-        m = &tmp;
-    }
-    if (p && p->n_layer != c->n_layer) p = NULL;
-    gpt view = *m; /* planning only: no blocks, so no slot is touched */
-    view.blocks = NULL;
-    plan_ctx pc = {out, m, p};
-    buf_walk w = {&view, p, plan_one, &pc};
-    bufs_walk(&w, B, T);
-    if (be) {
-        bk_workspace_req q;
-        workspace_req(m, p, B, T, &q);
-        mem_plan_add_bytes(out, MEM_WORKSPACE, bk_workspace_bytes(be, &q));
-        /* ckpt_load validates all three tensor sets before uploading any (checkpoint.c);
-         * on a GPU they are host memory, not the device's */
-        if (bk_get_kind(be) == BK_CPU)
-            mem_plan_add(out, MEM_STAGING, DT_F32, 0, 3 * m->n_params);
-    }
-    if (m == &tmp) free(tmp.tensors);
-    return 0;
-}
-
-int gpt_memory_plan(const gpt_config *c, const prec_policy *p, int B, int T, const backend *be,
-                    gpt_mem_plan *out, char *err, size_t errlen)
-{
-    if (config_check(c, err, errlen)) return -1;
-    if (B < 1 || T < 1 || T > c->block_size) {
-        snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
-                 c->block_size);
-        return -1;
-    }
-    if (plan_build(NULL, c, p, B, T, be, out)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)
-{
-    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, out)) memset(out, 0, sizeof *out);
-}
-
-size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
-{
-    gpt_mem_plan plan;
-    char err[256];
-    return gpt_memory_plan(c, NULL, B, T, NULL, &plan, err, sizeof err) ? 0 : plan.total;
 }

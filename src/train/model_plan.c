@@ -1,0 +1,224 @@
+/* model_plan.c — the model's buffers as one list (allocated, freed and planned from it) and
+ * the memory plan: bytes by role and dtype, backend workspace, checkpoint staging. */
+#include "model_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- buffers: the one list gpt_create allocates, gpt_free frees and gpt_memory_plan sums
+ * (docs/memory.md) ---- */
+
+static void *slot_of(const buf_walk *w, void *field) { return w->m->blocks ? field : NULL; }
+
+static void buf_emit(const buf_walk *w, void *field, size_t n, mem_kind kind, int dt)
+{
+    gpt_buf b = {slot_of(w, field), n, kind, dt};
+    w->fn(w->ctx, &b);
+}
+
+/* The dtype policy row `row` gives `which` (0 act, 1 grad); fp32 without a policy. */
+static int pdt(const buf_walk *w, int row, int which)
+{
+    if (!w->p) return DT_F32;
+    const prec_layer *r = &w->p->rows[row];
+    return which ? r->grad : r->act;
+}
+
+#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt))
+
+static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
+{
+    gpt *m = w->m;
+    size_t C = (size_t)m->cfg.n_embd, NH = (size_t)m->cfg.n_head, BT = B * T;
+    gpt_block_acts dummy, *b = m->blocks ? &m->blocks[l] : &dummy;
+    int r = prec_block_row(l, 0);
+    BUF(b->ln1, BT * C, MEM_ACT, pdt(w, r + PR_LN1, 0));
+    BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
+    BUF(b->ln1_rstd, BT, MEM_ACT, DT_F32);
+    BUF(b->qkv, BT * 3 * C, MEM_ACT, pdt(w, r + PR_QKV, 0));
+    BUF(b->att, B * NH * T * 2, MEM_ACT, DT_F32); /* attention's row max and 1/sum */
+    BUF(b->atty, BT * C, MEM_ACT, pdt(w, r + PR_ATTN, 0));
+    BUF(b->attproj, BT * C, MEM_ACT, pdt(w, r + PR_ATTPROJ, 0));
+    BUF(b->res2, BT * C, MEM_ACT, DT_F32);
+    BUF(b->ln2, BT * C, MEM_ACT, pdt(w, r + PR_LN2, 0));
+    BUF(b->ln2_mean, BT, MEM_ACT, DT_F32);
+    BUF(b->ln2_rstd, BT, MEM_ACT, DT_F32);
+    BUF(b->fch, BT * 4 * C, MEM_ACT, pdt(w, r + PR_FC, 0));
+    BUF(b->fch_gelu, BT * 4 * C, MEM_ACT, pdt(w, r + PR_GELU, 0));
+    BUF(b->fcproj, BT * C, MEM_ACT, pdt(w, r + PR_FCPROJ, 0));
+    BUF(b->res3, BT * C, MEM_ACT, DT_F32);
+}
+
+void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
+{
+    gpt *m = w->m;
+    size_t B = (size_t)maxB, T = (size_t)maxT, C = (size_t)m->cfg.n_embd;
+    size_t V = (size_t)m->cfg.vocab_size, BT = B * T;
+    size_t P = m->n_params;
+    int L = m->cfg.n_layer, r0 = prec_block_row(0, 0);
+    int rf = 2 + L * PREC_ROWS_PER_BLOCK, rh = rf + 1; /* ln_f, lm_head (prec_row_lnf) */
+    BUF(m->params, P, MEM_MASTER, DT_F32);
+    BUF(m->grads, P, MEM_GRAD, DT_F32);
+    BUF(m->m, P, MEM_ADAM_M, DT_F32);
+    BUF(m->v, P, MEM_ADAM_V, DT_F32);
+    BUF(m->wcopy, P, MEM_WCOPY, -1);
+    BUF(m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32);
+    BUF(m->d_targets, BT, MEM_TOKENS, MEM_DT_I32);
+    BUF(m->encoded, BT * C, MEM_ACT, DT_F32);
+    for (int l = 0; l < L; l++) bufs_block(w, l, B, T);
+    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf, 0));
+    BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
+    BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
+    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, maxB * maxT);
+    BUF(m->logits, chunk * V, MEM_ACT, pdt(w, rh, 0)); /* one chunk of the classifier's rows */
+    BUF(m->losses, BT, MEM_ACT, DT_F32);
+    /* backward scratch, reused by every block: dtypes of block 0's rows */
+    BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
+    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf, 1));
+    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh, 1));
+    BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
+    BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ, 1));
+    BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2, 1));
+    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV, 1));
+    BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU, 1));
+    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC, 1));
+    BUF(m->qkv_cast, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_ATTN, 0));
+    BUF(m->hscratch, BT * 4 * C, MEM_SCRATCH, DT_F32);
+}
+
+#undef BUF
+
+/* ---- memory plan (docs/memory.md) ---- */
+
+typedef struct {
+    gpt_mem_plan *plan;
+    const gpt *m;
+    const prec_policy *p;
+} plan_ctx;
+
+static void plan_one(void *ctx, const gpt_buf *b)
+{
+    plan_ctx *pc = ctx;
+    if (b->dt >= 0) {
+        mem_plan_add(pc->plan, b->kind, b->dt, 0, b->n);
+        return;
+    }
+    /* the weight copies: each tensor's part in its row's weight dtype; an fp32 row reads the
+     * master, so its part of the buffer is idle */
+    for (int i = 0; i < pc->m->n_tensors; i++) {
+        const gpt_tensor *t = &pc->m->tensors[i];
+        int dt = pc->p ? (int)pc->p->rows[t->prec_row].w : DT_F32;
+        mem_plan_add(pc->plan, MEM_WCOPY, dt, dt == DT_F32, t->numel);
+    }
+}
+
+static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
+
+/* Whether the backend copies an operand stored in dtype `have` into scratch to round it to
+ * `to`: not when `to` is fp32 or the operand is already in it (cpu_gemm.c reads such inputs
+ * as they are, docs/numerics.md). Otherwise it may, so the plan counts it (an upper bound:
+ * values that happen to be representable need no copy). */
+static int ws_rounds(dtype_t have, dtype_t to) { return to != DT_F32 && have != to; }
+
+/* A Linear of n rows, IC -> OC, at policy row r whose input was stored in dtype `in`: the
+ * operands the backend rounds into scratch (forward: the input to the weight dtype; backward:
+ * the weight and the input to the gradient dtype; dout arrives in it) and the fp32 weight
+ * gradient it forms before adding it (when wgrad is set). */
+static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, size_t n,
+                      size_t IC, size_t OC, int wgrad)
+{
+    if (ws_rounds(in, r->w)) ws_max(&q->gemm_a, n * IC);
+    if (ws_rounds(r->w, r->grad)) ws_max(&q->gemm_b, IC * OC);
+    if (ws_rounds(in, r->grad)) ws_max(wgrad ? &q->gemm_c : &q->gemm_b, n * IC);
+    if (wgrad) ws_max(&q->wgrad, IC * OC);
+}
+
+/* The largest operands one training step at B x T hands the backend (bk_workspace_req). */
+static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_workspace_req *q)
+{
+    size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size, n = (size_t)B * T;
+    memset(q, 0, sizeof *q);
+    q->ln_rows = n;
+    q->ln_c = C;
+    q->reduce = n; /* the losses */
+    for (int i = 0; i < m->n_tensors; i++) ws_max(&q->reduce, m->tensors[i].numel); /* norms */
+    prec_layer f32[PREC_ROWS_PER_BLOCK];
+    for (int i = 0; i < PREC_ROWS_PER_BLOCK; i++)
+        f32[i] = (prec_layer){.w = DT_F32, .act = DT_F32, .grad = DT_F32};
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : f32;
+        ws_linear(q, &r[PR_QKV], r[PR_LN1].act, n, C, 3 * C, 1);
+        ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, n, C, C, 1);
+        ws_linear(q, &r[PR_FC], r[PR_LN2].act, n, C, 4 * C, 1);
+        ws_linear(q, &r[PR_FCPROJ], r[PR_GELU].act, n, 4 * C, C, 1);
+    }
+    q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
+    /* the classifier runs one chunk of rows at a time; its weight gradient is a GEMM into the
+     * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
+    size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
+    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : f32, p ? p->rows[prec_row_lnf(p)].act : DT_F32,
+              chunk, C, V, 0);
+}
+
+/* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
+static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, int B, int T,
+                      const backend *be, gpt_mem_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    gpt tmp;
+    if (!m) {
+        memset(&tmp, 0, sizeof tmp);
+        tmp.cfg = *c;
+        tmp.tensors = calloc((size_t)(2 + c->n_layer * GPT_TENSORS_PER_BLOCK + 2),
+                             sizeof *tmp.tensors);
+        if (!tmp.tensors) return -1;
+        gpt_tensors_build(&tmp);
+        m = &tmp;
+    }
+    if (p && p->n_layer != c->n_layer) p = NULL;
+    gpt view = *m; /* planning only: no blocks, so no slot is touched */
+    view.blocks = NULL;
+    plan_ctx pc = {out, m, p};
+    buf_walk w = {&view, p, plan_one, &pc};
+    gpt_bufs_walk(&w, B, T);
+    if (be) {
+        bk_workspace_req q;
+        workspace_req(m, p, B, T, &q);
+        mem_plan_add_bytes(out, MEM_WORKSPACE, bk_workspace_bytes(be, &q));
+        /* ckpt_load validates all three tensor sets before uploading any (checkpoint.c);
+         * on a GPU they are host memory, not the device's */
+        if (bk_get_kind(be) == BK_CPU)
+            mem_plan_add(out, MEM_STAGING, DT_F32, 0, 3 * m->n_params);
+    }
+    if (m == &tmp) free(tmp.tensors);
+    return 0;
+}
+
+int gpt_memory_plan(const gpt_config *c, const prec_policy *p, int B, int T, const backend *be,
+                    gpt_mem_plan *out, char *err, size_t errlen)
+{
+    if (gpt_config_check(c, err, errlen)) return -1;
+    if (B < 1 || T < 1 || T > c->block_size) {
+        snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
+                 c->block_size);
+        return -1;
+    }
+    if (plan_build(NULL, c, p, B, T, be, out)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)
+{
+    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, out)) memset(out, 0, sizeof *out);
+}
+
+size_t gpt_memory_bytes(const gpt_config *c, int B, int T)
+{
+    gpt_mem_plan plan;
+    char err[256];
+    return gpt_memory_plan(c, NULL, B, T, NULL, &plan, err, sizeof err) ? 0 : plan.total;
+}
