@@ -261,6 +261,12 @@ void gpt_set_classifier_rows(gpt *m, int rows)
     m->cls.chunk = rows < 1 || rows > m->cls.chunk_max ? m->cls.chunk_max : rows;
 }
 
+/* Rows of the chunk starting at c0 of the forward's N rows (the last one may be short). */
+static int cls_rows(const gpt_classifier *k, int c0, int N)
+{
+    return N - c0 < k->chunk ? N - c0 : k->chunk;
+}
+
 /* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
  * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
  * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
@@ -306,7 +312,7 @@ static void cls_forward(gpt *m, const prec_policy *p, int N, gpt_row_stats *st)
     k->fused_st = st ? k->fst : NULL;
     memset(k->fst, 0, sizeof k->fst);
     for (int c0 = 0; c0 < N; c0 += k->chunk) {
-        int rows = N - c0 < k->chunk ? N - c0 : k->chunk;
+        int rows = cls_rows(k, c0, N);
         cls_logits(m, c0, rows, sa(st, rh));
         bk_crossentropy_forward(m->be, m->losses + c0, m->logits, m->d_targets + c0, rows, V);
         if (k->fused) cls_backward_chunk(m, p, c0, rows, N, k->fused_mult, k->fused_st, 0, 1);
@@ -495,7 +501,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         }
     } else {
         for (int c0 = 0; c0 < N; c0 += k->chunk) {
-            int rows = N - c0 < k->chunk ? N - c0 : k->chunk;
+            int rows = cls_rows(k, c0, N);
             cls_logits(m, c0, rows, NULL);
             cls_backward_chunk(m, p, c0, rows, N, dloss_mult, st, rh, rf);
         }
@@ -536,7 +542,7 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
     int n = b * m->T + t, N = m->B * m->T, c0 = n / k->chunk * k->chunk;
     /* the whole chunk, as the forward cuts it: a lone row could round otherwise */
     if (k->in_logits != n / k->chunk)
-        cls_logits(m, c0, N - c0 < k->chunk ? N - c0 : k->chunk, NULL);
+        cls_logits(m, c0, cls_rows(k, c0, N), NULL);
     bk_download(m->be, out, m->logits + (size_t)(n - c0) * V, V * sizeof(float));
 }
 

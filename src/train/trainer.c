@@ -135,19 +135,15 @@ static gpt_config run_gpt_config(const trainer *t)
 static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, plan, err,
-                           errlen);
+    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, plan, err, errlen);
 }
 
 /* The peak at train batch B (the batch a refusal suggests; eval runs in chunks of it). */
 static size_t peak_at(void *ctx, int B)
 {
-    const trainer *t = ctx;
-    gpt_config gc = run_gpt_config(t);
     gpt_mem_plan plan;
     char err[256];
-    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, &plan, err, sizeof err)
-               ? 0 : plan.total;
+    return run_plan(ctx, B, &plan, err, sizeof err) ? 0 : plan.total;
 }
 
 /* The plan checked against what the backend has: 0 fits; TRAINER_NO_MEMORY + the one-line
