@@ -1,4 +1,5 @@
-/* test_cuda_elementwise.c — CUDA vs CPU: stats, double sums, scale, GELU, residual adds.
+/* test_cuda_elementwise.c — CUDA vs CPU: stats, double sums, scale, GELU, residual adds,
+ * 16-bit pack / unpack.
  * Tolerances: adds and scales are single fp32 operations (bit-exact); GELU differs by tanhf's
  * implementation (CUDA <= 2 ulp, glibc <= 1 ulp; 4 ulps of 1 = 2^-22 between them): the
  * forward moves by 0.5 |x| 2^-22, the backward by (0.5 + |x| (1 + 0.134 x^2)) 2^-22 |dout|
@@ -94,5 +95,39 @@ Test(cuda_elementwise, gelu_forward_backward_each_dtype)
         free(x);
         free(d);
     }
+    tc_pair_free(&p);
+}
+
+/* 16-bit storage: every fp16 / bf16 bit pattern unpacks to the CPU's float bits, and random
+ * fp32 values (not representable: rounded to nearest even) pack to the CPU's bits. */
+Test(cuda_elementwise, pack_unpack_bit_exact)
+{
+    tc_pair p = tc_pair_or_skip();
+    enum { N = 65536 };
+    uint16_t pat[N];
+    for (int i = 0; i < N; i++) pat[i] = (uint16_t)i;
+    float *x = tc_rand(N, 5, 1e4f, DT_F32);
+    for (int dt = DT_F16; dt <= DT_BF16; dt++) {
+        const char *name = dtype_name((dtype_t)dt);
+        void *hg = bk_alloc(p.gpu, sizeof pat), *hc = bk_alloc(p.cpu, sizeof pat);
+        cr_assert(hg && hc);
+        bk_upload(p.gpu, hg, pat, sizeof pat);
+        bk_upload(p.cpu, hc, pat, sizeof pat);
+        float *ug = tc_buf(p.gpu, N), *uc = tc_buf(p.cpu, N);
+        bk_unpack(p.gpu, ug, hg, N, (dtype_t)dt);
+        bk_unpack(p.cpu, uc, hc, N, (dtype_t)dt);
+        float *g = tc_down(p.gpu, ug, N), *c = tc_down(p.cpu, uc, N);
+        tc_bits_eq(g, c, N, name);
+        free(g);
+        free(c);
+        float *xg = tc_up(p.gpu, x, N), *xc = tc_up(p.cpu, x, N);
+        bk_pack(p.gpu, hg, xg, N, (dtype_t)dt);
+        bk_pack(p.cpu, hc, xc, N, (dtype_t)dt);
+        uint16_t bg[N], bc[N];
+        bk_download(p.gpu, bg, hg, sizeof bg);
+        bk_download(p.cpu, bc, hc, sizeof bc);
+        cr_assert_eq(memcmp(bg, bc, sizeof bg), 0, "%s pack", name);
+    }
+    free(x);
     tc_pair_free(&p);
 }

@@ -46,7 +46,7 @@ static void check_heap(dtype_t mode, int nthreads)
     for (int i = 0; i < B * T; i++) in[i] = (i * 7) % 256, tg[i] = (i * 11 + 3) % 256;
 
     size_t h0 = heap_used();
-    gpt *m = gpt_create(be, &cfg, B, T, err, sizeof err);
+    gpt *m = gpt_create_for(be, &cfg, &p, B, T, err, sizeof err); /* laid out for p */
     cr_assert_not_null(m, "%s", err);
     size_t h1 = heap_used();
     rng_state r;
@@ -77,8 +77,9 @@ static void check_heap(dtype_t mode, int nthreads)
     double step = (double)h2 - (double)h1, wsb = (double)ws->bytes;
     cr_assert(step >= wsb && step <= wsb + 8 * 4096, "%s x%d: workspace plan %.0f, step took %.0f",
               dtype_name(mode), nthreads, wsb, step);
-    /* the model's part is gpt_memory_bytes (and what the comparison fork checks) */
-    cr_assert_eq(gpt_memory_bytes(&cfg, B, T), plan.total - ws->bytes - stage->bytes);
+    /* the model's part in fp32 is gpt_memory_bytes (what the comparison fork checks) */
+    if (mode == DT_F32)
+        cr_assert_eq(gpt_memory_bytes(&cfg, B, T), plan.total - ws->bytes - stage->bytes);
     gpt_mem_plan live;
     gpt_model_memory_plan(m, &p, &live);
     cr_assert_eq(live.total, plan.total);
@@ -103,63 +104,69 @@ Test(memplan, rows_by_hand)
     gpt_mem_plan plan;
     cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0, "%s", err);
     /* params: wte 16*8 + wpe 4*8 + block 12*64 + 13*8 + ln_f 16 = 1048 */
-    static const struct { mem_kind k; int dt, idle; size_t values; } want[] = {
-        {MEM_MASTER, DT_F32, 0, 1048},
-        {MEM_GRAD, DT_F32, 0, 1048},
-        {MEM_ADAM_M, DT_F32, 0, 1048},
-        {MEM_ADAM_V, DT_F32, 0, 1048},
-        /* wte (lm_head's copy) 128 + c_attn 216 + attn.c_proj 72 + c_fc 288 + mlp.c_proj 264 */
-        {MEM_WCOPY, DT_BF16, 0, 968},
-        {MEM_WCOPY, DT_F32, 1, 80},      /* wpe 32, ln_1 / ln_2 / ln_f 16 each */
+    static const struct { mem_kind k; int dt, store; size_t values; } want[] = {
+        {MEM_MASTER, DT_F32, DT_F32, 1048},
+        {MEM_GRAD, DT_F32, DT_F32, 1048},
+        {MEM_ADAM_M, DT_F32, DT_F32, 1048},
+        {MEM_ADAM_V, DT_F32, DT_F32, 1048},
+        /* copies: wte (lm_head's) 128 + the biases c_attn 24, attn.c_proj 8, c_fc 32,
+         * mlp.c_proj 8; the block matrices are rounded by the GEMM from the masters */
+        {MEM_WCOPY, DT_BF16, DT_F32, 200},
         /* encoded 64, LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res2 / res3 64 each,
          * losses 8 */
-        {MEM_ACT, DT_F32, 0, 280},
-        /* ln1 64, qkv 192, atty 64, attproj 64, ln2 64, fch 256, gelu 256, fcproj 64,
-         * ln_f 64, logits 128 */
-        {MEM_ACT, DT_BF16, 0, 1216},
-        {MEM_TOKENS, MEM_DT_I32, 0, 16},
-        {MEM_SCRATCH, DT_F32, 0, 448},   /* dres 64, hscratch 256, lm_head dW sum 16 x 8 */
-        /* dlnf 64, dlogits 128, dc 64, dc2 64, d3c 192, d4c 256, d4c2 256, qkv_cast 192 */
-        {MEM_SCRATCH, DT_BF16, 0, 1216},
-        /* every GEMM operand is already in its dtype (no rounded copy); the fp32 weight
+        {MEM_ACT, DT_F32, DT_F32, 280},
+        {MEM_ACT, DT_BF16, DT_F32, 64 + 128},               /* ln_f 64, a chunk of logits */
+        {MEM_ACT, DT_BF16, DT_BF16, 64 + 192 + 64 + 64 + 256 + 256}, /* ln1 qkv atty ln2 fch gelu */
+        {MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 16},
+        {MEM_SCRATCH, DT_F32, DT_F32, 448},   /* dres 64, wide 256, lm_head dW sum 16 x 8 */
+        /* dlnf 64, dlogits 128, dc 64, dc2 64, d3c 192, d4c 256, d4c2 256; no qkv_cast */
+        {MEM_SCRATCH, DT_BF16, DT_F32, 1024},
+        /* the largest weight matrix rounded from its master (B: 32 x 8), the fp32 weight
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
          * dK / dV), partials 8 -> 64 bytes */
-        {MEM_WORKSPACE, DT_F32, 0, 256 + 64 + 16},
-        {MEM_STAGING, DT_F32, 0, 3 * 1048}, /* a checkpoint load: weights, m, v on the host */
+        {MEM_WORKSPACE, DT_F32, DT_F32, 256 + 256 + 64 + 16},
+        {MEM_STAGING, DT_F32, DT_F32, 3 * 1048}, /* a checkpoint load: weights, m, v on the host */
     };
-    size_t n = sizeof want / sizeof want[0], total = 0;
+    size_t n = sizeof want / sizeof want[0], total = 0, total32 = 0;
     cr_assert_eq(plan.n, (int)n);
     for (size_t i = 0; i < n; i++) {
         const mem_row *r = &plan.rows[i];
         cr_assert_eq(r->kind, want[i].k, "row %zu", i);
         cr_assert_eq(r->dt, want[i].dt, "row %zu", i);
-        cr_assert_eq(r->idle, want[i].idle, "row %zu", i);
+        cr_assert_eq(r->idle, 0, "row %zu", i);
+        cr_assert_eq(r->store, want[i].store, "row %zu", i);
         cr_assert_eq(r->values, want[i].values, "row %zu (%s): %zu", i, mem_kind_name(r->kind),
                      r->values);
-        cr_assert_eq(r->store, r->dt == MEM_DT_I32 ? MEM_DT_I32 : DT_F32, "stored in fp32 today");
-        cr_assert_eq(r->bytes, 4 * want[i].values);
+        size_t bytes = want[i].values * (want[i].store == DT_BF16 ? 2 : 4);
+        cr_assert_eq(r->bytes, bytes, "row %zu", i);
         cr_assert_eq(r->fp32_bytes, 4 * want[i].values);
-        total += 4 * want[i].values;
+        total += bytes;
+        total32 += 4 * want[i].values;
     }
     cr_assert_eq(plan.total, total);
-    cr_assert_eq(plan.total_fp32, total);
-    /* an fp32 policy: every copy idle, no rounded GEMM operands */
+    cr_assert_eq(plan.total_fp32, total32);
+    /* an fp32 policy: no copies, no 16-bit storage, no unpack buffer; the GEMMs read
+     * every operand as it is (no workspace slot for A, B or C) */
     prec_set_mode(&p, DT_F32);
     cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0);
-    cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_F32, 1)->values, 1048);
+    cr_assert_null(find_row(&plan, MEM_WCOPY, DT_F32, 0));
+    cr_assert_null(find_row(&plan, MEM_WCOPY, DT_F32, 1));
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_BF16, 0));
-    cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 1496);
+    cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 280 + 192 + 896);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 128 + 1024);
     cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes, 1024 + 256 + 64);
-    /* storage is fp32 either way, and so is the workspace */
-    cr_assert_eq(plan.total, total);
-    /* an override that makes c_attn (weight copy, output and gradient in bf16) read ln_1's
-     * fp32 output: rounded copies of that input for the forward (A: 8 x 8) and for dW
-     * (C: 8 x 8); its weight is already in bf16 (no B) */
-    prec_set_mode(&p, DT_F32);
+    for (int i = 0; i < plan.n; i++) cr_assert_eq(plan.rows[i].bytes, plan.rows[i].fp32_bytes);
+    /* an override that makes c_attn (weight and bias copies, output and gradient in bf16) read
+     * ln_1's fp32 output: rounded copies of that input for the forward (A: 8 x 8) and for dW
+     * (C: 8 x 8), and of its weight matrix from the master (B: 8 x 24); attention (fp32) then
+     * reads c_attn's bf16 output through a cast copy (qkv_cast), and the unpack buffer exists */
     cr_assert_eq(prec_set_override(&p, "h.0.attn.c_attn", DT_BF16, err, sizeof err), 1, "%s", err);
     cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0);
     cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes,
-                 1024 + 256 + 64 + 4 * (64 + 64));
+                 1024 + 256 + 64 + 4 * (64 + 64 + 192));
+    cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_BF16, 0)->values, 24);
+    cr_assert_eq(find_row(&plan, MEM_ACT, DT_BF16, 0)->values, 192);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 128 + 1024 - 192 + 192 + 256);
     bk_destroy(be);
     prec_free(&p);
 }
@@ -195,14 +202,22 @@ Test(memplan, fp32_equivalent)
     cr_assert_eq(p.rows[2].dt, DT_BF16);
     cr_assert_eq(p.rows[2].values, 1024);
     cr_assert_eq(p.rows[2].fp32_bytes, 4096);
-    cr_assert_eq(p.rows[2].bytes, 1024 * mem_dt_bytes(mem_store_dtype(DT_BF16)));
+    cr_assert_eq(p.rows[2].bytes, 1024 * 4); /* mem_plan_add: stored as fp32 */
+    cr_assert_eq(p.rows[2].store, DT_F32);
     cr_assert_eq(p.rows[3].bytes, 8); /* 6 bytes -> 2 fp32 slots */
     cr_assert_eq(p.total_fp32, 4 * (1024 + 10 + 5 + 2));
     cr_assert_eq(mem_dt_bytes(DT_BF16), 2);
     cr_assert_eq(mem_dt_bytes(DT_F16), 2);
     cr_assert_eq(mem_dt_bytes(DT_F32), 4);
     cr_assert_eq(mem_dt_bytes(MEM_DT_I32), 4);
-    cr_assert_eq(mem_store_dtype(DT_F16), DT_F32);
+    /* stored in 16 bits: half the bytes, the same fp32-equivalent; its own row */
+    mem_plan_add_stored(&p, MEM_ACT, DT_BF16, DT_BF16, 100);
+    cr_assert_eq(p.n, 5);
+    cr_assert_eq(p.rows[3].store, DT_BF16);
+    cr_assert_eq(p.rows[3].bytes, 200);
+    cr_assert_eq(p.rows[3].fp32_bytes, 400);
+    cr_assert_eq(p.total_fp32, 4 * (1024 + 10 + 5 + 2 + 100));
+    cr_assert_eq(p.total, 4 * (1024 + 10 + 5 + 2) + 200);
 }
 
 Test(memplan, format)

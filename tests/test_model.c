@@ -1,10 +1,14 @@
 /* Tests for src/train/model.c: tensor table (HF names, Conv1D shapes), GPT-2 init,
  * whole-model gradient check in fp32 by central differences, precision effects, the chunked
- * and fused classifier (same bits either way), sampling rows, memory of the classifier. */
+ * and fused classifier (same bits either way), sampling rows, memory of the classifier, the
+ * layout of 16-bit activations (same bits, refusal without memory). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "model.h"
@@ -528,13 +532,14 @@ Test(model, classifier_rows_follow_the_shape_only)
     cr_assert_eq(gpt_classifier_rows(50257, 100), 100);
     cr_assert_eq(gpt_classifier_rows(1 << 24, 1024), 1);
     cr_assert_eq(gpt_classifier_rows(256, 1 << 20), 32768);
-    /* GPT-2 124M at B=4, T=1024: one more vocabulary entry costs a row in each of the five
-     * parameter-sized buffers, in dW's (V,C) sum and in the two 166-row chunks; not 2 B*T
-     * floats of whole-batch logits and dlogits */
+    /* GPT-2 124M at B=4, T=1024 in fp32: one more vocabulary entry costs a row in each of the
+     * four parameter-sized buffers (masters, gradients, AdamW m and v: fp32 keeps no weight
+     * copies), in dW's (V,C) sum and in the two 166-row chunks; not 2 B*T floats of
+     * whole-batch logits and dlogits */
     gpt_config g = {12, 12, 768, 1024, 50257}, g1 = g;
     g1.vocab_size = 50256;
     cr_assert_eq(gpt_memory_bytes(&g, 4, 1024) - gpt_memory_bytes(&g1, 4, 1024),
-                 (5 * 768 + 768 + 2 * 166) * sizeof(float));
+                 (4 * 768 + 768 + 2 * 166) * sizeof(float));
     cr_assert_eq(gpt_max_batch(m), B);
 }
 
@@ -691,3 +696,100 @@ Test(model, stats_same_when_delivered_at_the_sync_fp16_scaled)
 }
 Test(model, stats_same_when_delivered_at_the_sync_bf16) { stats_same_when_deferred(DT_BF16, 1.0f); }
 Test(model, stats_same_when_delivered_at_the_sync_fp32) { stats_same_when_deferred(DT_F32, 1.0f); }
+
+/* Activations are stored in their row's dtype (docs/memory.md): a model laid out for a mixed
+ * bf16 policy (attention in fp16: a cast copy of c_attn's output; c_fc in fp32) gives the same
+ * bits as one re-laid out to it from fp32 at its first step, and as itself after a detour
+ * through fp32 and back; its plan stores the 16-bit activations in 2 bytes. */
+Test(model, layout_follows_the_policy_and_keeps_the_bits)
+{
+    char err[256];
+    prec_set_mode(&pol, DT_BF16);
+    cr_assert_eq(prec_set_override(&pol, "h.0.attn", DT_F16, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(prec_set_override(&pol, "h.*.mlp.c_fc", DT_F32, err, sizeof err), 2, "%s", err);
+    gpt_set_stats_unscale(m, 1.0f / 256.0f);
+    step_out a = step_run(0, 1, 256.0f); /* m was created fp32: re-laid out here */
+    prec_policy f32;
+    cr_assert_eq(prec_init(&f32, tiny.n_layer, DT_F32), 0);
+    cr_assert_eq(gpt_set_layout(m, &f32, err, sizeof err), 0, "%s", err);
+    gpt_mem_plan plan;
+    gpt_model_memory_plan(m, &f32, &plan);
+    for (int i = 0; i < plan.n; i++) cr_assert_eq(plan.rows[i].bytes, plan.rows[i].fp32_bytes);
+    step_out b = step_run(0, 1, 256.0f); /* gpt_refresh_copies lays it out for pol again */
+    assert_same_step(&a, &b, "bf16 after fp32");
+    gpt_model_memory_plan(m, &pol, &plan);
+    size_t act16 = 0;
+    for (int i = 0; i < plan.n; i++)
+        if (plan.rows[i].kind == MEM_ACT && plan.rows[i].store != DT_F32) {
+            cr_assert_eq(plan.rows[i].bytes * 2, plan.rows[i].fp32_bytes);
+            act16 += plan.rows[i].values;
+        }
+    /* per block: ln_1 16, c_attn 48, attn 16 (fp16 in block 0), ln_2 16, gelu 64 values a row;
+     * c_fc (64) is fp32 */
+    cr_assert_eq(act16, (size_t)2 * B * T * (16 + 48 + 16 + 16 + 64));
+    gpt *fresh = gpt_create_for(be, &tiny, &pol, B, T, err, sizeof err);
+    cr_assert_not_null(fresh, "%s", err);
+    bk_copy(be, gpt_params(fresh), gpt_params(m), gpt_num_params(m) * sizeof(float));
+    gpt *keep = m;
+    m = fresh;
+    gpt_set_stats_unscale(m, 1.0f / 256.0f);
+    step_out c = step_run(0, 1, 256.0f);
+    assert_same_step(&a, &c, "created for the policy");
+    m = keep;
+    gpt_free(fresh);
+    prec_free(&f32);
+    step_free(&a);
+    step_free(&b);
+    step_free(&c);
+}
+
+/* A layout that cannot get its memory: one "memory:" line, the model refuses to run (NaN,
+ * gpt_status) instead of writing into buffers too small, and works again once a layout fits. */
+Test(model, layout_without_memory_refuses_then_recovers)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    cr_skip_test("the sanitizers reserve address space beyond any small RLIMIT_AS");
+#endif
+    char err[256];
+    gpt_config big = {2, 2, 64, 64, 256};
+    prec_policy bf;
+    cr_assert_eq(prec_init(&bf, big.n_layer, DT_BF16), 0);
+    gpt *g = gpt_create_for(be, &big, &bf, 8, 64, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    gpt_mem_plan p16, p32;
+    prec_policy f32;
+    cr_assert_eq(prec_init(&f32, big.n_layer, DT_F32), 0);
+    gpt_model_memory_plan(g, &bf, &p16);
+    gpt_model_memory_plan(g, &f32, &p32);
+    cr_assert_gt(p32.total, p16.total + (1 << 20), "fp32 needs more: %zu vs %zu", p32.total,
+                 p16.total);
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    unsigned long pages = 0;
+    cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256 << 10);
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int32_t x[8 * 64], y[8 * 64];
+    for (int i = 0; i < 8 * 64; i++) x[i] = i % 256, y[i] = (i * 3) % 256;
+    int rc = gpt_set_layout(g, &f32, err, sizeof err);
+    float refused = gpt_forward(g, &f32, x, y, 8, 64, NULL); /* tries again, in vain */
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    cr_assert_eq(rc, -1);
+    cr_assert(strncmp(err, "memory: out of memory laying out the activations of a fp32 policy "
+                           "(batch 8 x 64)", 80) == 0, "%s", err);
+    cr_assert(isnan(refused));
+    char why[256];
+    cr_assert_eq(gpt_status(g, why, sizeof why), -1);
+    cr_assert_str_eq(why, err);
+    cr_assert(isfinite(gpt_forward(g, &f32, x, y, 8, 64, NULL)), "laid out once memory is there");
+    cr_assert_eq(gpt_status(g, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(gpt_set_layout(g, &bf, err, sizeof err), 0, "%s", err);
+    cr_assert(isfinite(gpt_forward(g, &bf, x, y, 8, 64, NULL)));
+    gpt_free(g);
+    prec_free(&f32);
+    prec_free(&bf);
+}

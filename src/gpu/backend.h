@@ -95,6 +95,14 @@ bk_kind bk_get_kind(const backend *be);
     OPV(void, cast,                                                                          \
         (backend *be, float *dst, const float *src, size_t n, dtype_t dt, num_stats *st),    \
         (be, dst, src, n, dt, st))                                                           \
+    /* 16-bit storage (docs/memory.md, "Activations stored in 16 bits"): dst holds n values \
+     * of 2 bytes, the bits of dt (fp16 or bf16), of src rounded to nearest even (exact for \
+     * values already in dt, the only ones the engine packs). */                             \
+    OPV(void, pack, (backend *be, void *dst, const float *src, size_t n, dtype_t dt),         \
+        (be, dst, src, n, dt))                                                               \
+    /* dst (n floats) = the values of n 2-byte dt values at src: exact. */                    \
+    OPV(void, unpack, (backend *be, float *dst, const void *src, size_t n, dtype_t dt),       \
+        (be, dst, src, n, dt))                                                               \
     /* Statistics of a tensor as stored (amax, amin_nz, non-finite), no rounding. */          \
     OPV(void, stats, (backend *be, const float *x, size_t n, num_stats *st), (be, x, n, st)) \
     OP(double, sum, (backend *be, const float *x, size_t n), (be, x, n))                     \

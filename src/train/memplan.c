@@ -12,38 +12,48 @@ size_t mem_dt_bytes(int dt)
     return d ? (size_t)d->bits / 8 : 4;
 }
 
-/* The one place that decides storage: fp32 for every value today (a 16-bit value is held
- * in an fp32 slot, docs/memory.md); token ids are int32. */
-int mem_store_dtype(int dt) { return dt == MEM_DT_I32 ? MEM_DT_I32 : DT_F32; }
-
-static int row_before(const mem_row *a, mem_kind kind, int dt, int idle)
+static int row_before(const mem_row *a, mem_kind kind, int dt, int store, int idle)
 {
     if (a->kind != kind) return a->kind < kind;
     if (a->idle != idle) return a->idle < idle;
-    return a->dt < dt;
+    if (a->dt != dt) return a->dt < dt;
+    return a->store < store;
 }
 
-static mem_row *row_for(gpt_mem_plan *p, mem_kind kind, int dt, int idle)
+static mem_row *row_for(gpt_mem_plan *p, mem_kind kind, int dt, int store, int idle)
 {
     int i = 0;
-    while (i < p->n && row_before(&p->rows[i], kind, dt, idle)) i++;
-    if (i < p->n && p->rows[i].kind == kind && p->rows[i].dt == dt && p->rows[i].idle == idle)
+    while (i < p->n && row_before(&p->rows[i], kind, dt, store, idle)) i++;
+    if (i < p->n && p->rows[i].kind == kind && p->rows[i].dt == dt &&
+        p->rows[i].store == store && p->rows[i].idle == idle)
         return &p->rows[i];
-    if (p->n == MEM_MAX_ROWS) return NULL; /* cannot happen: kinds x dtypes x idle < 32 */
+    if (p->n == MEM_MAX_ROWS) return NULL; /* cannot happen: the model makes < 20 rows */
     memmove(&p->rows[i + 1], &p->rows[i], (size_t)(p->n - i) * sizeof p->rows[0]);
     p->n++;
     mem_row *r = &p->rows[i];
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->dt = dt;
-    r->store = mem_store_dtype(dt);
+    r->store = store;
     r->idle = idle;
     return r;
 }
 
+void mem_plan_add_stored(gpt_mem_plan *p, mem_kind kind, int dt, int store, size_t values)
+{
+    mem_row *r = row_for(p, kind, dt, store, 0);
+    if (!r) return;
+    size_t bytes = values * mem_dt_bytes(store), f32 = values * 4;
+    r->values += values;
+    r->bytes += bytes;
+    r->fp32_bytes += f32;
+    p->total += bytes;
+    p->total_fp32 += f32;
+}
+
 void mem_plan_add(gpt_mem_plan *p, mem_kind kind, int dt, int idle, size_t values)
 {
-    mem_row *r = row_for(p, kind, dt, idle);
+    mem_row *r = row_for(p, kind, dt, dt == MEM_DT_I32 ? MEM_DT_I32 : DT_F32, idle);
     if (!r) return;
     size_t bytes = values * mem_dt_bytes(r->store), f32 = values * 4;
     r->values += values;

@@ -32,7 +32,8 @@ typedef enum {
 typedef struct {
     mem_kind kind;
     int dt;            /* dtype of the values (dtype_t, MEM_DT_I32); the policy's */
-    int store;         /* dtype they are stored in: DT_F32 for every buffer today */
+    int store;         /* dtype they are stored in: the value dtype (2 bytes for fp16/bf16),
+                        * or fp32 for buffers the ops compute in (docs/memory.md) */
     int idle;          /* weight copies the policy does not read (fp32 rows) */
     size_t values;
     size_t bytes;      /* as stored */
@@ -47,11 +48,11 @@ typedef struct {
 
 /* Bytes of one value stored as dt (dtype_t or MEM_DT_I32). */
 size_t mem_dt_bytes(int dt);
-/* Storage dtype of a buffer holding values of dtype dt. Every buffer is fp32 today; 16-bit
- * storage changes this one function (docs/memory.md). */
-int mem_store_dtype(int dt);
-/* Adds `values` of dtype dt to the plan row of (kind, dt): a new row, or the existing one. */
+/* Adds `values` of dtype dt stored as fp32 (int32 for MEM_DT_I32) to the plan row of (kind,
+ * dt, idle): a new row, or the existing one. */
 void mem_plan_add(gpt_mem_plan *p, mem_kind kind, int dt, int idle, size_t values);
+/* The same for values of dtype dt stored as `store` (dt itself for 16-bit storage). */
+void mem_plan_add_stored(gpt_mem_plan *p, mem_kind kind, int dt, int store, size_t values);
 /* Adds a row of raw bytes (backend workspace: fp32). */
 void mem_plan_add_bytes(gpt_mem_plan *p, mem_kind kind, size_t bytes);
 /* "master weights", "AdamW m", ... */

@@ -72,30 +72,107 @@ int gpt_config_check(const gpt_config *c, char *err, size_t errlen)
 
 /* ---- allocation ---- */
 
-typedef struct { backend *be; int failed; } allocator;
+typedef struct { backend *be; int failed; int dyn_only; } allocator;
 
-/* A slot is a float * or int32_t * field: its pointer moves through memcpy, which may write
- * any object, rather than through a void ** (another pointer type). */
+/* A slot is a pointer field: its pointer moves through memcpy, which may write any object,
+ * rather than through a void ** (another pointer type). An empty buffer is NULL. */
 static void alloc_one(void *ctx, const gpt_buf *b)
 {
     allocator *a = ctx;
-    int store = mem_store_dtype(b->dt < 0 ? DT_F32 : b->dt);
-    void *p = bk_alloc(a->be, b->n * mem_dt_bytes(store));
-    if (!p) a->failed = 1;
+    if (a->dyn_only && !b->dyn) return;
+    void *p = NULL;
+    if (b->n) {
+        p = bk_alloc(a->be, b->n * mem_dt_bytes(b->store));
+        if (!p) a->failed = 1;
+    }
     memcpy(b->slot, &p, sizeof p);
 }
 
+typedef struct { gpt *m; int dyn_only; } freer;
+
 static void free_one(void *ctx, const gpt_buf *b)
 {
-    gpt *m = ctx;
+    freer *f = ctx;
+    if (f->dyn_only && !b->dyn) return;
     void *p;
     memcpy(&p, b->slot, sizeof p);
-    if (p) bk_free(m->be, p);
+    if (p) bk_free(f->m->be, p);
     p = NULL;
     memcpy(b->slot, &p, sizeof p);
 }
 
-gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
+/* ---- layout: the buffers whose size the policy sets (docs/memory.md) ---- */
+
+static int lay_rows(const gpt *m) { return 2 + m->cfg.n_layer * PREC_ROWS_PER_BLOCK + 3; }
+
+static int layout_matches(const gpt *m, const prec_policy *p)
+{
+    if (!m->lay_n) return 0;
+    for (int i = 0; i < m->lay_n; i++) {
+        dtype_t act = p ? p->rows[i].act : DT_F32, w = p ? p->rows[i].w : DT_F32;
+        if (m->lay[2 * i] != act || m->lay[2 * i + 1] != w) return 0;
+    }
+    return 1;
+}
+
+/* Where each tensor's copy sits in wcopy and each saved activation's storage dtype. */
+static void layout_index(gpt *m, const prec_policy *p)
+{
+    size_t off = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        m->copy_off[i] = gpt_copy_needed(m, p, i) ? off : GPT_NO_COPY;
+        if (m->copy_off[i] != GPT_NO_COPY) off += m->tensors[i].numel;
+    }
+    static const int row_of[SA_COUNT] = {PR_LN1, PR_QKV, PR_ATTN, PR_LN2, PR_FC, PR_GELU};
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int i = 0; i < SA_COUNT; i++)
+            m->blocks[l].sdt[i] = p ? p->rows[prec_block_row(l, row_of[i])].act : DT_F32;
+    m->wide_n = (size_t)m->maxB * m->maxT * 4 * m->cfg.n_embd;
+    for (int i = 0; i < m->lay_n; i++) {
+        m->lay[2 * i] = p ? p->rows[i].act : DT_F32;
+        m->lay[2 * i + 1] = p ? p->rows[i].w : DT_F32;
+    }
+}
+
+/* Frees the policy-sized buffers and allocates them for p (NULL: fp32). Their contents are
+ * rebuilt every step (copies by gpt_refresh_copies, activations by the forward), so nothing
+ * is carried over; freeing first keeps the peak that of the larger layout alone. */
+static int layout_apply(gpt *m, const prec_policy *p)
+{
+    if (p && p->n != lay_rows(m)) p = NULL;
+    freer f = {m, 1};
+    buf_walk w = {m, p, free_one, &f};
+    gpt_bufs_walk(&w, m->maxB, m->maxT);
+    allocator a = {m->be, 0, 1};
+    w = (buf_walk){m, p, alloc_one, &a};
+    gpt_bufs_walk(&w, m->maxB, m->maxT);
+    m->lay_n = lay_rows(m);
+    layout_index(m, p);
+    if (!a.failed) return 0;
+    m->lay_n = 0;
+    snprintf(m->lay_err, sizeof m->lay_err, "memory: out of memory laying out the activations "
+             "of a %s policy (batch %d x %d)", p ? dtype_name(p->mode) : "fp32", m->maxB,
+             m->maxT);
+    return -1;
+}
+
+int gpt_set_layout(gpt *m, const prec_policy *p, char *err, size_t errlen)
+{
+    if (layout_matches(m, p)) return 0;
+    if (layout_apply(m, p) == 0) return 0;
+    if (err) snprintf(err, errlen, "%s", m->lay_err);
+    return -1;
+}
+
+int gpt_status(const gpt *m, char *err, size_t errlen)
+{
+    if (m->lay_n) return 0;
+    if (err) snprintf(err, errlen, "%s", m->lay_err);
+    return -1;
+}
+
+gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
+                    char *err, size_t errlen)
 {
     if (gpt_config_check(cfg, err, errlen)) return NULL;
     if (B < 1 || T < 1 || T > cfg->block_size) {
@@ -110,16 +187,19 @@ gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, siz
     m->maxB = B;
     m->maxT = T;
     m->stats_inv = 1.0f;
-    m->tensors = calloc((size_t)(2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2),
-                        sizeof *m->tensors);
+    int nt = 2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2;
+    m->tensors = calloc((size_t)nt, sizeof *m->tensors);
+    m->copy_off = calloc((size_t)nt, sizeof *m->copy_off);
     m->blocks = calloc((size_t)cfg->n_layer, sizeof *m->blocks);
-    if (!m->tensors || !m->blocks) goto oom;
+    m->lay = calloc((size_t)lay_rows(m) * 2, sizeof *m->lay);
+    if (!m->tensors || !m->copy_off || !m->blocks || !m->lay) goto oom;
     gpt_tensors_build(m);
-    allocator a = {be, 0};
-    /* the allocation view (no policy): storage is fp32 whatever the mode (docs/memory.md) */
-    buf_walk w = {m, NULL, alloc_one, &a};
+    if (p && p->n != lay_rows(m)) p = NULL;
+    allocator a = {be, 0, 0};
+    buf_walk w = {m, p, alloc_one, &a};
     gpt_bufs_walk(&w, B, T);
-    m->hscratch_n = (size_t)B * T * 4 * cfg->n_embd;
+    m->lay_n = lay_rows(m);
+    layout_index(m, p);
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
     if (a.failed) goto oom;
@@ -131,15 +211,23 @@ oom:
     return NULL;
 }
 
+gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen)
+{
+    return gpt_create_for(be, cfg, NULL, B, T, err, errlen);
+}
+
 void gpt_free(gpt *m)
 {
     if (!m) return;
     if (m->tensors && m->blocks) {
-        buf_walk w = {m, NULL, free_one, m};
+        freer f = {m, 0};
+        buf_walk w = {m, NULL, free_one, &f};
         gpt_bufs_walk(&w, m->maxB, m->maxT);
     }
     free(m->blocks);
     free(m->tensors);
+    free(m->copy_off);
+    free(m->lay);
     free(m);
 }
 
@@ -193,19 +281,24 @@ void gpt_init_weights(gpt *m, rng_state *r)
 
 /* ---- precision plumbing ---- */
 
-/* The buffer an op should read for tensor i: the compute copy, or the master in fp32. */
+/* The buffer an op should read for tensor i: the fp32 master (rounded by the op when its
+ * dtype is 16-bit), or its rounded copy. */
 static const float *wt(const gpt *m, const prec_policy *p, int i)
 {
     const gpt_tensor *t = &m->tensors[i];
-    return p->rows[t->prec_row].w == DT_F32 ? m->params + t->offset : m->wcopy + t->offset;
+    if (p->rows[t->prec_row].w == DT_F32 || m->copy_off[i] == GPT_NO_COPY)
+        return m->params + t->offset;
+    return m->wcopy + m->copy_off[i];
 }
 
 void gpt_refresh_copies(gpt *m, const prec_policy *p)
 {
+    if (gpt_set_layout(m, p, NULL, 0)) return;
     for (int i = 0; i < m->n_tensors; i++) {
         const gpt_tensor *t = &m->tensors[i];
-        dtype_t dt = p->rows[t->prec_row].w;
-        if (dt != DT_F32) bk_cast(m->be, m->wcopy + t->offset, m->params + t->offset, t->numel, dt, NULL);
+        if (m->copy_off[i] != GPT_NO_COPY)
+            bk_cast(m->be, m->wcopy + m->copy_off[i], m->params + t->offset, t->numel,
+                    p->rows[t->prec_row].w, NULL);
     }
 }
 
@@ -229,11 +322,11 @@ static num_stats *sgp(gpt_row_stats *s, int row, dtype_t from, dtype_t to)
 static void grad_pass(gpt *m, const float *g, size_t n, dtype_t dt, gpt_row_stats *s, int row)
 {
     if (!s || m->stats_inv == 1.0f || dt == DT_F32) return;
-    for (size_t i = 0; i < n; i += m->hscratch_n) {
-        size_t k = n - i < m->hscratch_n ? n - i : m->hscratch_n;
-        bk_copy(m->be, m->hscratch, g + i, k * sizeof(float));
-        bk_scale(m->be, m->hscratch, k, m->stats_inv);
-        bk_cast(m->be, m->hscratch, m->hscratch, k, dt, &s[row].grad_pass);
+    for (size_t i = 0; i < n; i += m->wide_n) {
+        size_t k = n - i < m->wide_n ? n - i : m->wide_n;
+        bk_copy(m->be, m->wide, g + i, k * sizeof(float));
+        bk_scale(m->be, m->wide, k, m->stats_inv);
+        bk_cast(m->be, m->wide, m->wide, k, dt, &s[row].grad_pass);
     }
 }
 
@@ -275,7 +368,9 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
     gpt_classifier *k = &m->cls;
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     /* wt() of the tied wte (tensor 0), from the dtype the forward saw */
-    const float *w = (k->w_dt == DT_F32 ? m->params : m->wcopy) + m->tensors[0].offset;
+    const float *w = k->w_dt == DT_F32 || m->copy_off[0] == GPT_NO_COPY
+                         ? m->params + m->tensors[0].offset
+                         : m->wcopy + m->copy_off[0];
     bk_matmul_forward(m->be, m->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
                       k->w_dt, k->w_dt, k->act_dt, st);
     k->in_logits = c0 / k->chunk;
@@ -343,40 +438,76 @@ static void enc_stats_land(gpt *m, gpt_row_stats *st, int grad)
 
 /* ---- forward ---- */
 
+/* The fp32 buffer an op writes saved activation i of a block to: the saved buffer itself when
+ * it is stored in fp32, else the working buffer `work`, packed into it by act_save. */
+static float *act_out(gpt_block_acts *a, int i, float *work)
+{
+    return a->sdt[i] == DT_F32 ? a->sv[i] : work;
+}
+
+static void act_save(gpt *m, gpt_block_acts *a, int i, const float *x, size_t n)
+{
+    if (a->sdt[i] != DT_F32) bk_pack(m->be, a->sv[i], x, n, a->sdt[i]);
+}
+
+/* Saved activation i as fp32 for the backward: itself, or unpacked into m->wide (valid until
+ * the next act_in or grad_pass). */
+static const float *act_in(gpt *m, gpt_block_acts *a, int i, size_t n)
+{
+    if (a->sdt[i] == DT_F32) return a->sv[i];
+    bk_unpack(m->be, m->wide, a->sv[i], n, a->sdt[i]);
+    return m->wide;
+}
+
+/* Ops write fp32 buffers (the working ones are the backward's scratch: dc, dc2, d3c, d4c,
+ * d4c2); a 16-bit output is packed as soon as it is written. c_proj outputs are read only by
+ * the residual add, so they are never saved (docs/memory.md). */
 static void block_forward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
                           gpt_row_stats *st)
 {
     int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T;
+    size_t NC = (size_t)N * C;
     gpt_block_acts *a = &m->blocks[l];
     const prec_layer *r = &p->rows[prec_block_row(l, 0)];
     int row0 = prec_block_row(l, 0);
     backend *be = m->be;
 
-    bk_layernorm_forward(be, a->ln1, a->ln1_mean, a->ln1_rstd, res, mp(m, tix(l, P_LN1W)),
+    float *ln1 = act_out(a, SA_LN1, m->dc);
+    bk_layernorm_forward(be, ln1, a->ln1_mean, a->ln1_rstd, res, mp(m, tix(l, P_LN1W)),
                          mp(m, tix(l, P_LN1B)), N, C, r[PR_LN1].act, sa(st, row0 + PR_LN1));
-    bk_matmul_forward(be, a->qkv, a->ln1, wt(m, p, tix(l, P_QKVW)), wt(m, p, tix(l, P_QKVB)), N,
+    act_save(m, a, SA_LN1, ln1, NC);
+    float *qkv = act_out(a, SA_QKV, m->d3c);
+    bk_matmul_forward(be, qkv, ln1, wt(m, p, tix(l, P_QKVW)), wt(m, p, tix(l, P_QKVB)), N,
                       C, 3 * C, 0, r[PR_QKV].w, r[PR_QKV].w, r[PR_QKV].act, sa(st, row0 + PR_QKV));
-    const float *qkv = a->qkv;
+    act_save(m, a, SA_QKV, qkv, NC * 3);
+    const float *qa = qkv;
     if (r[PR_QKV].act != r[PR_ATTN].act) { /* autocast casts the input to the op's dtype */
-        bk_cast(be, m->qkv_cast, a->qkv, (size_t)N * 3 * C, r[PR_ATTN].act, NULL);
-        qkv = m->qkv_cast;
+        bk_cast(be, m->qkv_cast, qkv, NC * 3, r[PR_ATTN].act, NULL);
+        qa = m->qkv_cast;
     }
-    bk_attention_forward(be, a->atty, a->att, qkv, B, T, C, NH, r[PR_ATTN].act,
+    float *atty = act_out(a, SA_ATTY, m->dc2);
+    bk_attention_forward(be, atty, a->att, qa, B, T, C, NH, r[PR_ATTN].act,
                          sa(st, row0 + PR_ATTN));
-    bk_matmul_forward(be, a->attproj, a->atty, wt(m, p, tix(l, P_ATTPROJW)),
+    act_save(m, a, SA_ATTY, atty, NC);
+    bk_matmul_forward(be, m->dc, atty, wt(m, p, tix(l, P_ATTPROJW)),
                       wt(m, p, tix(l, P_ATTPROJB)), N, C, C, 0, r[PR_ATTPROJ].w, r[PR_ATTPROJ].w,
                       r[PR_ATTPROJ].act, sa(st, row0 + PR_ATTPROJ));
-    bk_residual_forward(be, a->res2, res, a->attproj, (size_t)N * C);
-    bk_layernorm_forward(be, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, mp(m, tix(l, P_LN2W)),
+    bk_residual_forward(be, a->res2, res, m->dc, NC);
+    float *ln2 = act_out(a, SA_LN2, m->dc2);
+    bk_layernorm_forward(be, ln2, a->ln2_mean, a->ln2_rstd, a->res2, mp(m, tix(l, P_LN2W)),
                          mp(m, tix(l, P_LN2B)), N, C, r[PR_LN2].act, sa(st, row0 + PR_LN2));
-    bk_matmul_forward(be, a->fch, a->ln2, wt(m, p, tix(l, P_FCW)), wt(m, p, tix(l, P_FCB)), N, C,
+    act_save(m, a, SA_LN2, ln2, NC);
+    float *fch = act_out(a, SA_FCH, m->d4c);
+    bk_matmul_forward(be, fch, ln2, wt(m, p, tix(l, P_FCW)), wt(m, p, tix(l, P_FCB)), N, C,
                       4 * C, 0, r[PR_FC].w, r[PR_FC].w, r[PR_FC].act, sa(st, row0 + PR_FC));
-    bk_gelu_forward(be, a->fch_gelu, a->fch, (size_t)N * 4 * C, r[PR_GELU].act,
-                    sa(st, row0 + PR_GELU));
-    bk_matmul_forward(be, a->fcproj, a->fch_gelu, wt(m, p, tix(l, P_FCPROJW)),
-                      wt(m, p, tix(l, P_FCPROJB)), N, 4 * C, C, 0, r[PR_FCPROJ].w, r[PR_FCPROJ].w,
-                      r[PR_FCPROJ].act, sa(st, row0 + PR_FCPROJ));
-    bk_residual_forward(be, a->res3, a->res2, a->fcproj, (size_t)N * C);
+    act_save(m, a, SA_FCH, fch, NC * 4);
+    float *gl = act_out(a, SA_GELU, m->d4c2);
+    bk_gelu_forward(be, gl, fch, NC * 4, r[PR_GELU].act, sa(st, row0 + PR_GELU));
+    act_save(m, a, SA_GELU, gl, NC * 4);
+    bk_matmul_forward(be, m->dc, gl, wt(m, p, tix(l, P_FCPROJW)), wt(m, p, tix(l, P_FCPROJB)), N,
+                      4 * C, C, 0, r[PR_FCPROJ].w, r[PR_FCPROJ].w, r[PR_FCPROJ].act,
+                      sa(st, row0 + PR_FCPROJ));
+    bk_residual_forward(be, a->res3, a->res2, m->dc, NC);
 }
 
 float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
@@ -384,6 +515,8 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
 {
     int C = m->cfg.n_embd, N = B * T, L = m->cfg.n_layer;
     backend *be = m->be;
+    m->have_targets = 0;
+    if (gpt_set_layout(m, p, NULL, 0)) return NAN; /* gpt_status says why */
     m->B = B;
     m->T = T;
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
@@ -430,10 +563,11 @@ _Static_assert(P_QKVB == P_QKVW + 1 && P_ATTPROJB == P_ATTPROJW + 1 && P_FCB == 
 /* Block l's linear layer at policy row `row` (weight tensor w, bias w + 1): dinp, dW and dB
  * from dout; dinp is then moved into the gradient dtype of the row before it, `prev`. */
 static void linear_backward(gpt *m, const prec_policy *p, gpt_row_stats *st, int l, int row,
-                            int prev, int w, float *dinp, const float *dout, const float *inp,
-                            int N, int IC, int OC)
+                            int prev, int w, float *dinp, const float *dout, int saved, int N,
+                            int IC, int OC)
 {
     dtype_t g = p->rows[row].grad, gprev = p->rows[prev].grad;
+    const float *inp = act_in(m, &m->blocks[l], saved, (size_t)N * IC); /* after any grad_pass */
     bk_matmul_backward(m->be, dinp, gp(m, tix(l, w)), gp(m, tix(l, w + 1)), dout, inp,
                        wt(m, p, tix(l, w)), N, IC, OC, 0, g, sgp(st, prev, g, gprev),
                        sw(st, row));
@@ -454,11 +588,12 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     bk_cast(be, m->dc, m->dres, NC, r[PR_FCPROJ].grad, sg(st, row0 + PR_FCPROJ));
     grad_pass(m, m->dc, NC, r[PR_FCPROJ].grad, st, row0 + PR_FCPROJ);
     linear_backward(m, p, st, l, row0 + PR_FCPROJ, row0 + PR_GELU, P_FCPROJW, m->d4c, m->dc,
-                    a->fch_gelu, N, 4 * C, C);
-    bk_gelu_backward(be, m->d4c2, a->fch, m->d4c, NC * 4, r[PR_GELU].grad,
+                    SA_GELU, N, 4 * C, C);
+    const float *fch = act_in(m, a, SA_FCH, NC * 4);
+    bk_gelu_backward(be, m->d4c2, fch, m->d4c, NC * 4, r[PR_GELU].grad,
                      sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
     grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
-    linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c2, a->ln2, N,
+    linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c2, SA_LN2, N,
                     C, 4 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
                           a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
@@ -467,16 +602,16 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
     grad_pass(m, m->dc, NC, r[PR_ATTPROJ].grad, st, row0 + PR_ATTPROJ);
     linear_backward(m, p, st, l, row0 + PR_ATTPROJ, row0 + PR_ATTN, P_ATTPROJW, m->dc2, m->dc,
-                    a->atty, N, C, C);
-    const float *qkv = a->qkv;
+                    SA_ATTY, N, C, C);
+    const float *qkv = act_in(m, a, SA_QKV, NC * 3);
     if (r[PR_QKV].act != r[PR_ATTN].act) {
-        bk_cast(be, m->qkv_cast, a->qkv, NC * 3, r[PR_ATTN].act, NULL);
+        bk_cast(be, m->qkv_cast, qkv, NC * 3, r[PR_ATTN].act, NULL);
         qkv = m->qkv_cast;
     }
     bk_attention_backward(be, m->d3c, m->dc2, qkv, a->att, B, T, C, NH,
                           r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
     grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
-    linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, m->d3c, a->ln1, N,
+    linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, m->d3c, SA_LN1, N,
                     C, 3 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
@@ -488,7 +623,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
     int L = m->cfg.n_layer, rf = prec_row_lnf(p), rh = prec_row_lmhead(p);
     size_t NC = (size_t)N * C;
     backend *be = m->be;
-    if (!m->have_targets) return;
+    if (!m->have_targets || !layout_matches(m, p)) return;
 
     gpt_classifier *k = &m->cls;
     /* the fused part serves only the multiplier it ran for, and only once; a backward that

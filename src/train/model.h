@@ -41,8 +41,20 @@ typedef struct {
 typedef struct gpt gpt;
 
 /* Checks the shape (n_embd % n_head, sizes > 0) and allocates parameters, gradients, AdamW
- * state and activations for micro-batches of up to B x T. NULL + err on failure. */
+ * state and activations for micro-batches of up to B x T, laid out for policy p: activations
+ * stored in their dtype, weight copies where p needs them (docs/memory.md). p NULL: fp32.
+ * NULL + err on failure. */
+gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
+                    char *err, size_t errlen);
+/* gpt_create_for with the fp32 layout. */
 gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen);
+/* Lays the model's policy-sized buffers out for p (a no-op when they already are): after a
+ * precision change, before the next step (gpt_refresh_copies and gpt_forward do it too).
+ * -1 + err ("memory: ...") when the memory is not there; the model then refuses to run
+ * (gpt_status) until a layout succeeds. */
+int gpt_set_layout(gpt *m, const prec_policy *p, char *err, size_t errlen);
+/* 0, or -1 + err when the last layout failed (a forward then returns NaN and does nothing). */
+int gpt_status(const gpt *m, char *err, size_t errlen);
 void gpt_free(gpt *m);
 const gpt_config *gpt_get_config(const gpt *m);
 

@@ -11,17 +11,19 @@ enum {
     P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB,
 };
 
+/* The activations of a block the backward reads, each stored in its policy row's act dtype:
+ * 2 bytes a value for fp16/bf16, packed from the fp32 buffer the producing op wrote
+ * (docs/memory.md, "Activations stored in 16 bits"). */
+enum { SA_LN1, SA_QKV, SA_ATTY, SA_LN2, SA_FCH, SA_GELU, SA_COUNT };
+
 typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C) c; (B,T) fp32 */
-    float *qkv;                       /* (B,T,3C) */
-    float *att;                       /* (B,NH,T,2) fp32 softmax row max, 1/sum */
-    float *atty;                      /* (B,T,C) */
-    float *attproj;                   /* (B,T,C) */
-    float *res2;                      /* (B,T,C) fp32: residual after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch, *fch_gelu;            /* (B,T,4C) */
-    float *fcproj;                    /* (B,T,C) */
-    float *res3;                      /* (B,T,C) fp32: block output */
+    void *sv[SA_COUNT];    /* ln_1 (B,T,C), c_attn (B,T,3C), attn (B,T,C), ln_2 (B,T,C),
+                            * c_fc and gelu (B,T,4C) */
+    dtype_t sdt[SA_COUNT]; /* their storage dtypes under the model's layout */
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd; /* (B,T) fp32 */
+    float *att;            /* (B,NH,T,2) fp32 softmax row max, 1/sum */
+    float *res2;           /* (B,T,C) fp32: residual after attention */
+    float *res3;           /* (B,T,C) fp32: block output */
 } gpt_block_acts;
 
 /* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
@@ -50,34 +52,46 @@ struct gpt {
     int n_tensors;
     gpt_tensor *tensors;
     size_t n_params;
-    float *params, *grads, *m, *v, *wcopy; /* flat, n_params floats each */
-    int32_t *d_inputs, *d_targets;        /* (B,T) on the backend */
-    float *encoded;                       /* (B,T,C) fp32 */
+    float *params, *grads, *m, *v; /* flat, n_params floats each */
+    float *wcopy;                  /* rounded compute copies of the tensors that keep one */
+    size_t *copy_off;              /* per tensor: its copy in wcopy, or GPT_NO_COPY */
+    int32_t *d_inputs, *d_targets; /* (B,T) on the backend */
+    float *encoded;                /* (B,T,C) fp32 */
     gpt_block_acts *blocks;
     float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
-    /* backward scratch, reused across blocks */
+    /* backward scratch, reused across blocks; dc, dc2, d3c, d4c and d4c2 are the forward's
+     * fp32 working buffers too (docs/memory.md) */
     float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *qkv_cast;
     int have_targets;
     gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
-    float *hscratch;    /* (B,T,4C): chunks of a gradient for the unscaled pass */
-    size_t hscratch_n;
+    float *wide;        /* (B,T,4C) fp32: a saved activation unpacked for the backward, and
+                         * chunks of a gradient for the unscaled pass */
+    size_t wide_n;
+    /* the layout: the (act, w) dtypes of every policy row the buffers were sized for */
+    dtype_t *lay;
+    int lay_n;          /* rows in lay; 0: no valid layout (a re-layout failed) */
+    char lay_err[160];  /* why the last re-layout failed */
 };
 
+#define GPT_NO_COPY ((size_t)-1)
+
 /* One buffer: where its pointer lives (NULL while only planning), its size in values, and
- * its plan row: kind and the dtype of its values under the policy. dt -1: the weight copies,
- * whose dtype is each tensor's (the plan splits them). */
+ * its plan row: kind, the dtype of its values under the policy and the dtype they are stored
+ * in. dt -1: the weight copies, whose dtype is each tensor's (the plan splits them). dyn: its
+ * size depends on the policy (a re-layout frees and allocates it again). */
 typedef struct {
-    void *slot;   /* the address of a float * or int32_t * field */
+    void *slot;   /* the address of a float *, int32_t * or void * field */
     size_t n;
     mem_kind kind;
-    int dt;
+    int dt, store;
+    int dyn;
 } gpt_buf;
 
 typedef struct {
     gpt *m;                 /* tensors built; blocks NULL while only planning */
-    const prec_policy *p;   /* NULL: the allocation view, every value fp32 */
+    const prec_policy *p;   /* the policy the buffers are laid out for; NULL: all fp32 */
     void (*fn)(void *ctx, const gpt_buf *b);
     void *ctx;
 } buf_walk;
@@ -86,6 +100,10 @@ typedef struct {
 int gpt_config_check(const gpt_config *c, char *err, size_t errlen);
 /* Fills m->tensors (Hugging Face order) and m->n_params from m->cfg. */
 void gpt_tensors_build(gpt *m);
+/* Whether tensor i keeps a rounded compute copy under p: the tied wte (lm_head's weight,
+ * read a chunk of rows at a time) and the biases of 16-bit rows. A block's weight matrices
+ * are rounded by the GEMM that reads them (docs/memory.md). */
+int gpt_copy_needed(const gpt *m, const prec_policy *p, int i);
 /* Calls w->fn for every buffer of a model allocated for micro-batches of up to maxB x maxT,
  * in allocation order (docs/memory.md). */
 void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT);

@@ -11,21 +11,59 @@
 
 static void *slot_of(const buf_walk *w, void *field) { return w->m->blocks ? field : NULL; }
 
-static void buf_emit(const buf_walk *w, void *field, size_t n, mem_kind kind, int dt)
+static void buf_emit(const buf_walk *w, void *field, size_t n, mem_kind kind, int dt, int store,
+                     int dyn)
 {
-    gpt_buf b = {slot_of(w, field), n, kind, dt};
+    gpt_buf b = {slot_of(w, field), n, kind, dt, store, dyn};
     w->fn(w->ctx, &b);
 }
 
-/* The dtype policy row `row` gives `which` (0 act, 1 grad); fp32 without a policy. */
-static int pdt(const buf_walk *w, int row, int which)
+/* The dtype policy row `row` gives its activations and gradients (the same dtype, precision.c);
+ * fp32 without a policy. */
+static int pdt(const buf_walk *w, int row)
 {
-    if (!w->p) return DT_F32;
-    const prec_layer *r = &w->p->rows[row];
-    return which ? r->grad : r->act;
+    return w->p ? (int)w->p->rows[row].act : DT_F32;
 }
 
-#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt))
+static int is16(int dt) { return dt == DT_F16 || dt == DT_BF16; }
+
+int gpt_copy_needed(const gpt *m, const prec_policy *p, int i)
+{
+    const gpt_tensor *t = &m->tensors[i];
+    return p && is16(p->rows[t->prec_row].w) && (i == 0 || t->ndim == 1);
+}
+
+/* Values of the weight copies under the policy. */
+static size_t copies_n(const buf_walk *w)
+{
+    size_t n = 0;
+    for (int i = 0; i < w->m->n_tensors; i++)
+        if (gpt_copy_needed(w->m, w->p, i)) n += w->m->tensors[i].numel;
+    return n;
+}
+
+/* Whether any row computes in 16 bits (a saved activation to unpack, a gradient to pass). */
+static int any16(const buf_walk *w)
+{
+    for (int i = 0; w->p && i < w->p->n; i++)
+        if (is16(w->p->rows[i].act)) return 1;
+    return 0;
+}
+
+/* Whether some block's attention reads c_attn's output in another dtype (a cast copy). */
+static int any_qkv_cast(const buf_walk *w)
+{
+    for (int l = 0; w->p && l < w->m->cfg.n_layer; l++) {
+        int r = prec_block_row(l, 0);
+        if (w->p->rows[r + PR_QKV].act != w->p->rows[r + PR_ATTN].act) return 1;
+    }
+    return 0;
+}
+
+/* fixed size, stored as fp32 (values of dtype dt) */
+#define BUF(field, n, kind, dt) buf_emit(w, &(field), (n), (kind), (dt), DT_F32, 0)
+/* size set by the policy */
+#define DYN(field, n, kind, dt, store) buf_emit(w, &(field), (n), (kind), (dt), (store), 1)
 
 static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
 {
@@ -33,20 +71,18 @@ static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
     size_t C = (size_t)m->cfg.n_embd, NH = (size_t)m->cfg.n_head, BT = B * T;
     gpt_block_acts dummy, *b = m->blocks ? &m->blocks[l] : &dummy;
     int r = prec_block_row(l, 0);
-    BUF(b->ln1, BT * C, MEM_ACT, pdt(w, r + PR_LN1, 0));
+    static const int row_of[SA_COUNT] = {PR_LN1, PR_QKV, PR_ATTN, PR_LN2, PR_FC, PR_GELU};
+    static const int width[SA_COUNT] = {1, 3, 1, 1, 4, 4};
+    for (int i = 0; i < SA_COUNT; i++) {
+        int dt = pdt(w, r + row_of[i]);
+        DYN(b->sv[i], BT * C * (size_t)width[i], MEM_ACT, dt, dt); /* stored in its dtype */
+    }
     BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
     BUF(b->ln1_rstd, BT, MEM_ACT, DT_F32);
-    BUF(b->qkv, BT * 3 * C, MEM_ACT, pdt(w, r + PR_QKV, 0));
     BUF(b->att, B * NH * T * 2, MEM_ACT, DT_F32); /* attention's row max and 1/sum */
-    BUF(b->atty, BT * C, MEM_ACT, pdt(w, r + PR_ATTN, 0));
-    BUF(b->attproj, BT * C, MEM_ACT, pdt(w, r + PR_ATTPROJ, 0));
     BUF(b->res2, BT * C, MEM_ACT, DT_F32);
-    BUF(b->ln2, BT * C, MEM_ACT, pdt(w, r + PR_LN2, 0));
     BUF(b->ln2_mean, BT, MEM_ACT, DT_F32);
     BUF(b->ln2_rstd, BT, MEM_ACT, DT_F32);
-    BUF(b->fch, BT * 4 * C, MEM_ACT, pdt(w, r + PR_FC, 0));
-    BUF(b->fch_gelu, BT * 4 * C, MEM_ACT, pdt(w, r + PR_GELU, 0));
-    BUF(b->fcproj, BT * C, MEM_ACT, pdt(w, r + PR_FCPROJ, 0));
     BUF(b->res3, BT * C, MEM_ACT, DT_F32);
 }
 
@@ -62,31 +98,33 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     BUF(m->grads, P, MEM_GRAD, DT_F32);
     BUF(m->m, P, MEM_ADAM_M, DT_F32);
     BUF(m->v, P, MEM_ADAM_V, DT_F32);
-    BUF(m->wcopy, P, MEM_WCOPY, -1);
-    BUF(m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32);
-    BUF(m->d_targets, BT, MEM_TOKENS, MEM_DT_I32);
+    DYN(m->wcopy, copies_n(w), MEM_WCOPY, -1, DT_F32); /* values exact in their dtype */
+    buf_emit(w, &m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
+    buf_emit(w, &m->d_targets, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
     BUF(m->encoded, BT * C, MEM_ACT, DT_F32);
     for (int l = 0; l < L; l++) bufs_block(w, l, B, T);
-    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf, 0));
+    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf));
     BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
     BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, maxB * maxT);
-    BUF(m->logits, chunk * V, MEM_ACT, pdt(w, rh, 0)); /* one chunk of the classifier's rows */
+    BUF(m->logits, chunk * V, MEM_ACT, pdt(w, rh)); /* one chunk of the classifier's rows */
     BUF(m->losses, BT, MEM_ACT, DT_F32);
-    /* backward scratch, reused by every block: dtypes of block 0's rows */
+    /* backward scratch, reused by every block (dtypes of block 0's rows); the forward's
+     * working buffers too */
     BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
-    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf, 1));
-    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh, 1));
+    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf));
+    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh));
     BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
-    BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ, 1));
-    BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2, 1));
-    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV, 1));
-    BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU, 1));
-    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC, 1));
-    BUF(m->qkv_cast, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_ATTN, 0));
-    BUF(m->hscratch, BT * 4 * C, MEM_SCRATCH, DT_F32);
+    BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ));
+    BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2));
+    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV));
+    BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU));
+    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC));
+    DYN(m->qkv_cast, any_qkv_cast(w) ? BT * 3 * C : 0, MEM_SCRATCH, pdt(w, r0 + PR_ATTN), DT_F32);
+    DYN(m->wide, any16(w) ? BT * 4 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
 }
 
+#undef DYN
 #undef BUF
 
 /* ---- memory plan (docs/memory.md) ---- */
@@ -100,17 +138,16 @@ typedef struct {
 static void plan_one(void *ctx, const gpt_buf *b)
 {
     plan_ctx *pc = ctx;
+    if (!b->n) return;
     if (b->dt >= 0) {
-        mem_plan_add(pc->plan, b->kind, b->dt, 0, b->n);
+        mem_plan_add_stored(pc->plan, b->kind, b->dt, b->store, b->n);
         return;
     }
-    /* the weight copies: each tensor's part in its row's weight dtype; an fp32 row reads the
-     * master, so its part of the buffer is idle */
-    for (int i = 0; i < pc->m->n_tensors; i++) {
-        const gpt_tensor *t = &pc->m->tensors[i];
-        int dt = pc->p ? (int)pc->p->rows[t->prec_row].w : DT_F32;
-        mem_plan_add(pc->plan, MEM_WCOPY, dt, dt == DT_F32, t->numel);
-    }
+    /* the weight copies: each tensor that keeps one, in its row's weight dtype */
+    for (int i = 0; i < pc->m->n_tensors; i++)
+        if (gpt_copy_needed(pc->m, pc->p, i))
+            mem_plan_add_stored(pc->plan, MEM_WCOPY, pc->p->rows[pc->m->tensors[i].prec_row].w,
+                                DT_F32, pc->m->tensors[i].numel);
 }
 
 static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
@@ -121,15 +158,16 @@ static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
  * values that happen to be representable need no copy). */
 static int ws_rounds(dtype_t have, dtype_t to) { return to != DT_F32 && have != to; }
 
-/* A Linear of n rows, IC -> OC, at policy row r whose input was stored in dtype `in`: the
- * operands the backend rounds into scratch (forward: the input to the weight dtype; backward:
- * the weight and the input to the gradient dtype; dout arrives in it) and the fp32 weight
- * gradient it forms before adding it (when wgrad is set). */
-static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, size_t n,
+/* A Linear of n rows, IC -> OC, at policy row r whose input holds values of dtype `in` and
+ * whose weight is read as values of dtype `wv` (the fp32 master, or a rounded copy): the
+ * operands the backend rounds into scratch (forward: the input and the weight to the weight
+ * dtype; backward: the weight and the input to the gradient dtype; dout arrives in it) and the
+ * fp32 weight gradient it forms before adding it (when wgrad is set). */
+static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, dtype_t wv, size_t n,
                       size_t IC, size_t OC, int wgrad)
 {
     if (ws_rounds(in, r->w)) ws_max(&q->gemm_a, n * IC);
-    if (ws_rounds(r->w, r->grad)) ws_max(&q->gemm_b, IC * OC);
+    if (ws_rounds(wv, r->w) || ws_rounds(wv, r->grad)) ws_max(&q->gemm_b, IC * OC);
     if (ws_rounds(in, r->grad)) ws_max(wgrad ? &q->gemm_c : &q->gemm_b, n * IC);
     if (wgrad) ws_max(&q->wgrad, IC * OC);
 }
@@ -148,17 +186,18 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
         f32[i] = (prec_layer){.w = DT_F32, .act = DT_F32, .grad = DT_F32};
     for (int l = 0; l < m->cfg.n_layer; l++) {
         const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : f32;
-        ws_linear(q, &r[PR_QKV], r[PR_LN1].act, n, C, 3 * C, 1);
-        ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, n, C, C, 1);
-        ws_linear(q, &r[PR_FC], r[PR_LN2].act, n, C, 4 * C, 1);
-        ws_linear(q, &r[PR_FCPROJ], r[PR_GELU].act, n, 4 * C, C, 1);
+        /* a block's weight matrices are read from the fp32 masters (gpt_copy_needed) */
+        ws_linear(q, &r[PR_QKV], r[PR_LN1].act, DT_F32, n, C, 3 * C, 1);
+        ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, DT_F32, n, C, C, 1);
+        ws_linear(q, &r[PR_FC], r[PR_LN2].act, DT_F32, n, C, 4 * C, 1);
+        ws_linear(q, &r[PR_FCPROJ], r[PR_GELU].act, DT_F32, n, 4 * C, C, 1);
     }
     q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
     /* the classifier runs one chunk of rows at a time; its weight gradient is a GEMM into the
      * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
-    ws_linear(q, p ? &p->rows[prec_row_lmhead(p)] : f32, p ? p->rows[prec_row_lnf(p)].act : DT_F32,
-              chunk, C, V, 0);
+    const prec_layer *rh = p ? &p->rows[prec_row_lmhead(p)] : f32;
+    ws_linear(q, rh, p ? p->rows[prec_row_lnf(p)].act : DT_F32, rh->w, chunk, C, V, 0);
 }
 
 /* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */

@@ -169,7 +169,7 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     if (rc) return rc;
     /* for the training batch only: eval runs in chunks of it (eval_run), so
      * --per_device_eval_batch_size never sizes memory */
-    t->model = gpt_create(t->be, &gc, t->B, t->T, err, errlen);
+    t->model = gpt_create_for(t->be, &gc, &t->lanes[0].policy, t->B, t->T, err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
@@ -304,6 +304,14 @@ void trainer_free(trainer *t)
 }
 
 void trainer_request_stop(trainer *t) { atomic_store(&t->stop, 1); }
+
+/* 0, or -1 + err when a lane's model could not be laid out for its policy (gpt_status). */
+static int lanes_status(const trainer *t, char *err, size_t errlen)
+{
+    for (int i = 0; i < t->n_lanes; i++)
+        if (gpt_status(t->lanes[i].model, err, errlen)) return -1;
+    return 0;
+}
 
 /* ---- one optimizer step of every lane ---- */
 
@@ -452,6 +460,62 @@ static void compare_select(trainer *t, int i)
 
 /* ---- commands ---- */
 
+/* A copy of lane i's policy (mode and overrides) in *out; -1 when out of memory. */
+static int policy_copy(const trainer *t, int i, prec_policy *out)
+{
+    const prec_policy *p = &t->lanes[i].policy;
+    if (prec_init(out, p->n_layer, p->mode)) return -1;
+    for (int r = 0; r < p->n; r++) out->rows[r].override = p->rows[r].override;
+    prec_set_mode(out, p->mode);
+    return 0;
+}
+
+/* Whether every lane's model can be laid out for its policy with the change `apply` makes
+ * (mode, or an override): the plans' growth against what the backend has. 0: yes; else the
+ * one-line refusal in err (docs/memory.md, "Changing precision"). */
+static int relayout_fits(trainer *t, int (*apply)(prec_policy *, const void *), const void *arg,
+                         char *err, size_t errlen)
+{
+    size_t grow = 0;
+    for (int i = 0; i < t->n_lanes; i++) {
+        prec_policy np;
+        if (policy_copy(t, i, &np)) {
+            snprintf(err, errlen, "memory: out of memory");
+            return -1;
+        }
+        int rc = apply(&np, arg);
+        gpt_mem_plan now, next;
+        gpt_model_memory_plan(t->lanes[i].model, &t->lanes[i].policy, &now);
+        gpt_model_memory_plan(t->lanes[i].model, &np, &next);
+        prec_free(&np);
+        if (rc < 0) return 0; /* the change itself is refused: its own message says why */
+        if (next.total > now.total) grow += next.total - now.total;
+    }
+    size_t avail = bk_mem_available(t->be);
+    if (grow <= avail) return 0;
+    char need[32], have[32];
+    mem_fmt_bytes(grow, need, sizeof need);
+    mem_fmt_bytes(avail, have, sizeof have);
+    snprintf(err, errlen, "memory: that precision needs %s more for activations and weight "
+             "copies, %s available; kept as it was", need, have);
+    return -1;
+}
+
+/* Lays every lane's model out for its policy now, so a failure is seen before the step. */
+static void relayout_lanes(trainer *t)
+{
+    char err[256];
+    for (int i = 0; i < t->n_lanes; i++)
+        if (gpt_set_layout(t->lanes[i].model, &t->lanes[i].policy, err, sizeof err))
+            trainer_notify(t, 1, "%s", err); /* the run then stops: gpt_status */
+}
+
+static int apply_mode(prec_policy *p, const void *arg)
+{
+    prec_set_mode(p, *(const dtype_t *)arg);
+    return 0;
+}
+
 static void set_mode(trainer *t, dtype_t mode)
 {
     if (t->n_lanes > 1) {
@@ -459,21 +523,36 @@ static void set_mode(trainer *t, dtype_t mode)
                        "replica)");
         return;
     }
+    char err[256];
+    if (relayout_fits(t, apply_mode, &mode, err, sizeof err)) {
+        trainer_notify(t, 1, "%s", err);
+        return;
+    }
     lane *l = &t->lanes[0];
     int was = l->sc.enabled;
     lane_set_mode(l, &t->cfg, mode);
+    relayout_lanes(t);
     trainer_notify(t, 0, "precision %s from step %lld%s", dtype_label(mode), (long long)t->step + 1,
                    was == l->sc.enabled ? "" : l->sc.enabled ? ", loss scaling on"
                                                              : ", loss scaling off");
 }
 
+static int apply_override(prec_policy *p, const void *arg)
+{
+    const feed_cmd *c = arg;
+    char err[256];
+    return prec_set_override(p, c->name, c->arg, err, sizeof err);
+}
+
 static void set_override(trainer *t, const feed_cmd *c)
 {
     char err[256];
-    if (lane_set_override(t->lanes, t->n_lanes, c->name, c->arg, err, sizeof err) < 0) {
+    if (relayout_fits(t, apply_override, c, err, sizeof err) ||
+        lane_set_override(t->lanes, t->n_lanes, c->name, c->arg, err, sizeof err) < 0) {
         trainer_notify(t, 1, "%s", err);
         return;
     }
+    relayout_lanes(t);
     ovr_remember(t, c->name, c->arg);
     trainer_notify(t, 0, "%s: %s from step %lld", c->name, c->arg < 0 ? "inherits the mode"
                    : dtype_label((dtype_t)c->arg), (long long)t->step + 1);
@@ -551,7 +630,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             continue;
         }
         if (train_step(t)) break; /* stopped inside the step */
-        if (bk_status(t->be, err, errlen)) {
+        if (bk_status(t->be, err, errlen) || lanes_status(t, err, errlen)) {
             trainer_publish(t, RUN_FAILED);
             return -1;
         }

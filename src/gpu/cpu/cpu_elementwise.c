@@ -13,6 +13,44 @@ void cpu_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, n
 }
 
 typedef struct {
+    void *dst;
+    const void *src;
+    dtype_t dt;
+} pack_job;
+
+static void pack_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    (void)ps;
+    const pack_job *j = ctx;
+    uint16_t *d = (uint16_t *)j->dst + i0;
+    const float *s = (const float *)j->src + i0;
+    if (j->dt == DT_F16) num_f32_to_f16_array(d, s, k);
+    else num_f32_to_bf16_array(d, s, k);
+}
+
+static void unpack_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
+{
+    (void)ps;
+    const pack_job *j = ctx;
+    float *d = (float *)j->dst + i0;
+    const uint16_t *s = (const uint16_t *)j->src + i0;
+    if (j->dt == DT_F16) num_f16_to_f32_array(d, s, k);
+    else num_bf16_to_f32_array(d, s, k);
+}
+
+void cpu_pack(backend *be, void *dst, const float *src, size_t n, dtype_t dt)
+{
+    pack_job j = {dst, src, dt};
+    if (dt == DT_F16 || dt == DT_BF16) cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, pack_chunk, &j);
+}
+
+void cpu_unpack(backend *be, float *dst, const void *src, size_t n, dtype_t dt)
+{
+    pack_job j = {dst, src, dt};
+    if (dt == DT_F16 || dt == DT_BF16) cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, unpack_chunk, &j);
+}
+
+typedef struct {
     float *out;
     const float *inp, *dout;
     dtype_t dt;

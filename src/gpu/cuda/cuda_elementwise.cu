@@ -62,6 +62,30 @@ void cuda_cast(backend *be, float *dst, const float *src, size_t n, dtype_t dt, 
     cu_check(cb, cudaGetLastError(), "bk_cast", "n=%zu dt=%s", n, dtype_name(dt));
 }
 
+__global__ void from_lowp_k(float *dst, const uint16_t *src, size_t n, int dt)
+{
+    GRID_STRIDE(i, n) dst[i] = dt == DT_F16 ? cu_f16_to_f32(src[i]) : cu_bf16_to_f32(src[i]);
+}
+
+void cuda_pack(backend *be, void *dst, const float *src, size_t n, dtype_t dt)
+{
+    cuda_backend *cb = cu_of(be);
+    if (cb->failed || !n || (dt != DT_F16 && dt != DT_BF16)) return;
+    cu_op(cb, "bk_pack", (long)n, dt, 0, 0);
+    cu_to_lowp(cb, (uint16_t *)dst, src, n, dt);
+    cu_check(cb, cudaGetLastError(), "bk_pack", "n=%zu dt=%s", n, dtype_name(dt));
+}
+
+void cuda_unpack(backend *be, float *dst, const void *src, size_t n, dtype_t dt)
+{
+    cuda_backend *cb = cu_of(be);
+    if (cb->failed || !n || (dt != DT_F16 && dt != DT_BF16)) return;
+    cu_op(cb, "bk_unpack", (long)n, dt, 0, 0);
+    from_lowp_k<<<cu_blocks(cb, n, EW_THREADS), EW_THREADS, 0, cb->stream>>>(
+        dst, (const uint16_t *)src, n, dt);
+    cu_check(cb, cudaGetLastError(), "bk_unpack", "n=%zu dt=%s", n, dtype_name(dt));
+}
+
 /* Stats "as stored": before == after, so there is never overflow or underflow. */
 __global__ void stats_k(const float *x, size_t n, cu_dstats *slot)
 {
