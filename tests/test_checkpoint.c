@@ -409,7 +409,8 @@ Test(checkpoint, find_latest_errors)
 static void expect_load_refused(const char *dir, const char *needle)
 {
     gpt *m = make_model(77);
-    float *before = host_copy(m, gpt_params(m));
+    float *sets[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)}, *before[3];
+    for (int i = 0; i < 3; i++) before[i] = host_copy(m, sets[i]);
     ckpt_state st;
     memset(&st, 0xab, sizeof st);
     ckpt_state keep = st;
@@ -417,10 +418,12 @@ static void expect_load_refused(const char *dir, const char *needle)
     cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err, needle);
     cr_assert_null(strchr(err, '\n'));
     cr_assert_eq(memcmp(&st, &keep, sizeof st), 0, "state changed on failure");
-    float *after = host_copy(m, gpt_params(m));
-    cr_assert_eq(memcmp(before, after, nparams(m) * sizeof *after), 0, "model changed");
-    free(before);
-    free(after);
+    for (int i = 0; i < 3; i++) { /* weights, m and v: never half-loaded */
+        float *after = host_copy(m, sets[i]);
+        cr_assert_eq(memcmp(before[i], after, nparams(m) * sizeof *after), 0, "set %d changed", i);
+        free(after);
+        free(before[i]);
+    }
     gpt_free(m);
 }
 
@@ -948,12 +951,12 @@ Test(checkpoint, log_window_validated_and_optional)
 }
 
 /* Saves model 5 at step 3 with one value of buffer k (0 params, 1 m, 2 v) replaced. */
-static const gpt_tensor *checkpoint_with_value(char *d, size_t len, int k, float v)
+static const gpt_tensor *checkpoint_with_value_in(char *d, size_t len, int k, float v, int ti)
 {
     gpt *m = make_model(5);
     float *bufs[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)};
     float *h = host_copy(m, bufs[k]);
-    const gpt_tensor *t = gpt_tensor_at(m, 1);
+    const gpt_tensor *t = gpt_tensor_at(m, ti < 0 ? gpt_num_tensors(m) - 1 : ti);
     static gpt_tensor keep;
     keep = *t;
     h[t->offset + 2] = v;
@@ -962,6 +965,12 @@ static const gpt_tensor *checkpoint_with_value(char *d, size_t len, int k, float
     save_ok(m, 3, 0, d, len);
     gpt_free(m);
     return &keep;
+}
+
+/* Element 2 of tensor 1 (wpe) of set k (weights, m, v) set to v. */
+static const gpt_tensor *checkpoint_with_value(char *d, size_t len, int k, float v)
+{
+    return checkpoint_with_value_in(d, len, k, v, 1);
 }
 
 Test(checkpoint, non_finite_and_negative_tensor_values_refused)
@@ -983,6 +992,11 @@ Test(checkpoint, non_finite_and_negative_tensor_values_refused)
     t = checkpoint_with_value(d, sizeof d, 2, INFINITY);
     snprintf(want, sizeof want, "tensor '%s.exp_avg_sq' holds inf at element 2 (not a finite",
              t->name);
+    expect_load_refused(d, want);
+    /* the last tensor of the last set: everything before it was read and checked, and the
+     * model is still untouched (a load streams one tensor at a time, checking all first) */
+    t = checkpoint_with_value_in(d, sizeof d, 2, NAN, -1);
+    snprintf(want, sizeof want, "tensor '%s.exp_avg_sq' holds nan at element 2", t->name);
     expect_load_refused(d, want);
     /* a negative first moment is normal */
     t = checkpoint_with_value(d, sizeof d, 1, -1.0f);

@@ -69,7 +69,7 @@ static void check_heap(dtype_t mode, int nthreads)
     const mem_row *stage = find_row(&plan, MEM_STAGING, DT_F32, 0);
     cr_assert_not_null(ws);
     cr_assert_not_null(stage);
-    cr_assert_eq(stage->values, 3 * gpt_num_params(m), "a checkpoint load's three host copies");
+    cr_assert_eq(stage->values, (size_t)256 * 64, "a checkpoint load's buffer: wte or c_fc");
     double model = (double)(plan.total - ws->bytes - stage->bytes), got = (double)(h1 - h0);
     /* per buffer: bk_alloc's 64-byte header and malloc's own few bytes or page */
     cr_assert(got >= model && got <= model * 1.02 + 65536, "%s: plan %.0f, allocated %.0f",
@@ -125,7 +125,7 @@ Test(memplan, rows_by_hand)
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
          * dK / dV), partials 8 -> 64 bytes */
         {MEM_WORKSPACE, DT_F32, DT_F32, 256 + 256 + 64 + 16},
-        {MEM_STAGING, DT_F32, DT_F32, 3 * 1048}, /* a checkpoint load: weights, m, v on the host */
+        {MEM_STAGING, DT_F32, DT_F32, 256}, /* a checkpoint load's buffer: the largest tensor */
     };
     size_t n = sizeof want / sizeof want[0], total = 0, total32 = 0;
     cr_assert_eq(plan.n, (int)n);

@@ -390,3 +390,36 @@ Test(safetensors, trailing_bytes_after_data_refused)
                        "%s", err);
     cr_assert_null(strchr(err, '\n'));
 }
+
+/* A read drops the tensor's whole mapped pages from the process; a second read of the same
+ * tensor (as a checkpoint load's upload pass does) finds the same bytes, for tensors that span
+ * many pages, start mid-page, and are narrower than a page, in F32 and BF16. */
+Test(safetensors, a_tensor_read_twice_after_its_pages_were_released)
+{
+    enum { N = 70001 }; /* 280 KB: many pages, not a multiple of one */
+    float *a = malloc(N * sizeof *a), *got = malloc(N * sizeof *got);
+    cr_assert(a && got);
+    for (int i = 0; i < N; i++) a[i] = (float)i * 0.25f - 7.0f;
+    float small[3] = {1.0f, 2.0f, 3.0f};
+    st_wtensor ts[3] = {{.name = "s", .dtype = ST_F32, .ndim = 1, .shape = {3}, .data = small},
+                        {.name = "big", .dtype = ST_F32, .ndim = 1, .shape = {N}, .data = a},
+                        {.name = "half", .dtype = ST_BF16, .ndim = 1, .shape = {N}, .data = a}};
+    char p[300];
+    path_of(p, sizeof p, "pages.safetensors");
+    cr_assert_eq(st_write(p, ts, 3, err, sizeof err), 0, "%s", err);
+    st_file *f = st_open(p, err, sizeof err);
+    cr_assert_not_null(f, "%s", err);
+    for (int pass = 0; pass < 2; pass++) {
+        float s[3];
+        cr_assert_eq(st_read_f32(f, st_find(f, "s"), s, 3, err, sizeof err), 0);
+        cr_assert_eq(memcmp(s, small, sizeof s), 0, "pass %d", pass);
+        cr_assert_eq(st_read_f32(f, st_find(f, "big"), got, N, err, sizeof err), 0);
+        cr_assert_eq(memcmp(got, a, N * sizeof *a), 0, "pass %d", pass);
+        cr_assert_eq(st_read_f32(f, st_find(f, "half"), got, N, err, sizeof err), 0);
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(got[i], num_round1(a[i], DT_BF16), "pass %d, %d", pass, i);
+    }
+    st_close(f);
+    free(a);
+    free(got);
+}

@@ -32,6 +32,8 @@ void bk_destroy(backend *be)
 
 bk_kind bk_get_kind(const backend *be) { return be->kind; }
 
+int bk_host_readable(const backend *be) { return be->kind == BK_CPU; }
+
 /* bk_name for every op of BK_OPS: straight through the table. */
 #define BK_FORWARD(ret, name, params, args) \
     ret bk_##name params { return be->ops->name args; }

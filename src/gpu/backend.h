@@ -59,6 +59,9 @@ const char *bk_cpu_blas_coretype_hint(void);
  * bits are the same either way. Switching lands what is held; no-op on other backends. */
 void bk_cpu_defer_stats(backend *be, int on);
 bk_kind bk_get_kind(const backend *be);
+/* 1 when the host may read the backend's memory in place through the pointers bk_alloc gave
+ * (the CPU backend: its memory is the host's), so a writer needs no bk_download copy; else 0. */
+int bk_host_readable(const backend *be);
 
 /*
  * The ops, each listed once: OP(ret, name, (parameters), (arguments)) declares

@@ -80,10 +80,35 @@ static const st_tensor *find_tensor(const st_file *f, const gpt_tensor *t, const
     return s;
 }
 
-/* Fills dst (flat, model offsets) from every model tensor found in f; `expects` words the
- * reference in the shape message ("config.json says" / "the model expects"). */
-static int read_tensors(const st_file *f, gpt *m, const char *suffix, int allow_bare,
-                        const char *expects, float *dst, char *err, size_t errlen)
+/* What a pass over a set checks beyond names and shapes: nothing, finite values, or finite
+ * and non-negative (second moments). */
+enum { CHECK_NONE, CHECK_FINITE, CHECK_NONNEG };
+
+/* A NaN / Inf weight or moment, or a negative second moment, would poison every step after
+ * the resume: refused with the tensor and the first bad element. */
+static int check_values(const st_file *f, const gpt_tensor *t, const char *suffix,
+                        const float *v, int check, char *err, size_t errlen)
+{
+    for (size_t k = 0; check != CHECK_NONE && k < t->numel; k++) {
+        if (isfinite(v[k]) && !(check == CHECK_NONNEG && v[k] < 0)) continue;
+        errfmt(err, errlen, "%s: tensor '%s%s' holds %g at element %zu (%s); the run had "
+               "diverged or the file is damaged: resume from an earlier checkpoint", st_label(f),
+               t->name, suffix, (double)v[k], k, isfinite(v[k]) ? "a second moment is never "
+               "negative" : "not a finite number");
+        return -1;
+    }
+    return 0;
+}
+
+/* One pass over the model's tensors in f (+suffix): each found, its shape checked, read into
+ * tmp (as large as the largest tensor) and its values checked; with dst, then uploaded to its
+ * place in dst (flat, model offsets). A load checks every set with dst NULL before uploading
+ * any (never half-loaded), so it holds one tensor on the host, not whole copies (docs/memory.md).
+ * `expects` words the reference in the shape message ("config.json says" / "the model
+ * expects"). */
+static int stream_tensors(const st_file *f, gpt *m, const char *suffix, int allow_bare,
+                          const char *expects, int check, float *tmp, float *dst, char *err,
+                          size_t errlen)
 {
     char name[GPT_NAME_MAX + 16], got[128], want[128];
     for (int i = 0; i < gpt_num_tensors(m); i++) {
@@ -103,9 +128,21 @@ static int read_tensors(const st_file *f, gpt *m, const char *suffix, int allow_
                    expects, want);
             return -1;
         }
-        if (st_read_f32(f, s, dst + t->offset, t->numel, err, errlen)) return -1;
+        if (st_read_f32(f, s, tmp, t->numel, err, errlen) ||
+            check_values(f, t, suffix, tmp, check, err, errlen))
+            return -1;
+        if (dst) bk_upload(gpt_backend(m), dst + t->offset, tmp, t->numel * sizeof(float));
     }
     return 0;
+}
+
+/* A host buffer for the largest tensor of m (what stream_tensors reads through). */
+static float *tensor_tmp(gpt *m)
+{
+    size_t big = 1;
+    for (int i = 0; i < gpt_num_tensors(m); i++)
+        if (gpt_tensor_at(m, i)->numel > big) big = gpt_tensor_at(m, i)->numel;
+    return malloc(big * sizeof(float));
 }
 
 /* ================= save ================= */
@@ -115,24 +152,29 @@ static int save_files(const char *dir, gpt *m, const ckpt_state *st, char *err, 
     char path[CKPT_PATH_MAX];
     size_t n = gpt_num_params(m), bytes = n * sizeof(float);
     backend *be = gpt_backend(m);
-    float *a = malloc(bytes ? bytes : 1), *b = malloc(bytes ? bytes : 1);
+    /* where the host can read the backend's memory in place (the CPU), no copy at all */
+    int in_place = bk_host_readable(be);
+    float *a = in_place ? NULL : malloc(bytes ? bytes : 1);
+    float *b = in_place ? NULL : malloc(bytes ? bytes : 1);
     char *js = NULL;
     int rc = -1;
-    if (!a || !b) {
+    if (!in_place && (!a || !b)) {
         errfmt(err, errlen, "checkpoint: out of memory copying %zu parameters to the host", n);
         goto out;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    bk_download(be, a, gpt_params(m), bytes);
+    if (!in_place) bk_download(be, a, gpt_params(m), bytes);
     if (bk_status(be, err, errlen)) goto out;
-    const float *pb[1] = {a};
+    const float *pb[1] = {in_place ? gpt_params(m) : a};
     const char *ps[1] = {""};
     if (write_tensors(path, m, pb, ps, 1, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    bk_download(be, a, gpt_adam_m(m), bytes);
-    bk_download(be, b, gpt_adam_v(m), bytes);
+    if (!in_place) {
+        bk_download(be, a, gpt_adam_m(m), bytes);
+        bk_download(be, b, gpt_adam_v(m), bytes);
+    }
     if (bk_status(be, err, errlen)) goto out;
-    const float *ob[2] = {a, b};
+    const float *ob[2] = {in_place ? gpt_adam_m(m) : a, in_place ? gpt_adam_v(m) : b};
     const char *os[2] = {".exp_avg", ".exp_avg_sq"};
     if (write_tensors(path, m, ob, os, 2, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
@@ -431,48 +473,11 @@ static int load_state(const char *dir, ckpt_state *st, char *err, size_t errlen)
     return rc;
 }
 
-/* Tensors of <dir>/<file> (each suffix into its buffer), all-or-nothing. */
-static int load_tensor_file(const char *dir, const char *file, gpt *m, const char *const *suffixes,
-                            float *const *dst, int nbuf, char *err, size_t errlen)
+static st_file *open_in(const char *dir, const char *file, char *err, size_t errlen)
 {
     char path[CKPT_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    st_file *f = st_open(path, err, errlen);
-    if (!f) return -1;
-    int rc = 0;
-    for (int b = 0; b < nbuf && !rc; b++)
-        rc = read_tensors(f, m, suffixes[b], 0, "config.json says", dst[b], err, errlen);
-    st_close(f);
-    return rc;
-}
-
-/* A NaN / Inf weight or moment, or a negative second moment, would poison every step after
- * the resume: refused with the tensor and the first bad element. */
-static int check_values(const char *dir, const char *file, gpt *m, const float *buf,
-                        const char *suffix, int nonneg, char *err, size_t errlen)
-{
-    for (int i = 0; i < gpt_num_tensors(m); i++) {
-        const gpt_tensor *t = gpt_tensor_at(m, i);
-        const float *v = buf + t->offset;
-        for (size_t k = 0; k < t->numel; k++) {
-            if (isfinite(v[k]) && !(nonneg && v[k] < 0)) continue;
-            errfmt(err, errlen, "%s/%s: tensor '%s%s' holds %g at element %zu (%s); the run had "
-                   "diverged or the file is damaged: resume from an earlier checkpoint", dir, file,
-                   t->name, suffix, (double)v[k], k, isfinite(v[k]) ? "a second moment is never "
-                   "negative" : "not a finite number");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int check_tensor_values(const char *dir, gpt *m, float *const *buf, char *err,
-                               size_t errlen)
-{
-    return check_values(dir, "model.safetensors", m, buf[0], "", 0, err, errlen) ||
-           check_values(dir, "optimizer.safetensors", m, buf[1], ".exp_avg", 0, err, errlen) ||
-           check_values(dir, "optimizer.safetensors", m, buf[2], ".exp_avg_sq", 1, err, errlen)
-               ? -1 : 0;
+    return st_open(path, err, errlen);
 }
 
 /* checkpoint-<N> must hold step N: resuming "latest" picks folders by that number. */
@@ -492,39 +497,51 @@ static int check_folder_step(const char *dir, int64_t step, char *err, size_t er
     return -1;
 }
 
+/* Every set of a checkpoint's two files, checked (dst NULL) or uploaded. */
+static int stream_all(st_file *const *f, gpt *m, float *tmp, int upload, char *err,
+                      size_t errlen)
+{
+    static const char *const sfx[3] = {"", ".exp_avg", ".exp_avg_sq"};
+    static const int chk[3] = {CHECK_FINITE, CHECK_FINITE, CHECK_NONNEG};
+    float *dst[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)};
+    for (int i = 0; i < 3; i++)
+        if (stream_tensors(f[i > 0], m, sfx[i], 0, "config.json says", chk[i], tmp,
+                           upload ? dst[i] : NULL, err, errlen))
+            return -1;
+    return 0;
+}
+
 int ckpt_load(const char *dir, gpt *m, ckpt_state *st, char *err, size_t errlen)
 {
-    size_t n = gpt_num_params(m), bytes = n * sizeof(float);
-    float *buf[3] = {malloc(bytes ? bytes : 1), malloc(bytes ? bytes : 1), malloc(bytes ? bytes : 1)};
-    ckpt_state tmp;
-    memset(&tmp, 0, sizeof tmp);
+    float *tmp = tensor_tmp(m);
+    st_file *f[2] = {NULL, NULL};
+    ckpt_state tmps;
+    memset(&tmps, 0, sizeof tmps);
     int rc = -1;
-    if (!buf[0] || !buf[1] || !buf[2]) {
-        errfmt(err, errlen, "%s: out of memory loading %zu parameters", dir, n);
+    if (!tmp) {
+        errfmt(err, errlen, "%s: out of memory loading a checkpoint", dir);
         goto out;
     }
-    static const char *const ps[1] = {""}, *const os[2] = {".exp_avg", ".exp_avg_sq"};
     if (check_config(dir, gpt_get_config(m), err, errlen) ||
-        load_tensor_file(dir, "model.safetensors", m, ps, buf, 1, err, errlen) ||
-        load_tensor_file(dir, "optimizer.safetensors", m, os, buf + 1, 2, err, errlen) ||
-        check_tensor_values(dir, m, buf, err, errlen) || load_state(dir, &tmp, err, errlen))
+        !(f[0] = open_in(dir, "model.safetensors", err, errlen)) ||
+        !(f[1] = open_in(dir, "optimizer.safetensors", err, errlen)) ||
+        stream_all(f, m, tmp, 0, err, errlen) || load_state(dir, &tmps, err, errlen))
         goto out;
-    if (check_folder_step(dir, tmp.global_step, err, errlen)) {
-        ckpt_state_free(&tmp);
-        goto out;
-    }
-    backend *be = gpt_backend(m);
-    bk_upload(be, gpt_params(m), buf[0], bytes);
-    bk_upload(be, gpt_adam_m(m), buf[1], bytes);
-    bk_upload(be, gpt_adam_v(m), buf[2], bytes);
-    if (bk_status(be, err, errlen)) {
-        ckpt_state_free(&tmp);
+    if (check_folder_step(dir, tmps.global_step, err, errlen)) {
+        ckpt_state_free(&tmps);
         goto out;
     }
-    *st = tmp;
+    /* everything checked: the second pass reads the same mapped bytes and uploads them */
+    if (stream_all(f, m, tmp, 1, err, errlen) || bk_status(gpt_backend(m), err, errlen)) {
+        ckpt_state_free(&tmps);
+        goto out;
+    }
+    *st = tmps;
     rc = 0;
 out:
-    for (int i = 0; i < 3; i++) free(buf[i]);
+    st_close(f[0]);
+    st_close(f[1]);
+    free(tmp);
     return rc;
 }
 
@@ -537,19 +554,21 @@ int ckpt_load_weights(const char *path, gpt *m, char *err, size_t errlen)
         return -1;
     }
     snprintf(file, sizeof file, S_ISDIR(sb.st_mode) ? "%s/model.safetensors" : "%s", path);
-    size_t bytes = gpt_num_params(m) * sizeof(float);
-    float *buf = malloc(bytes ? bytes : 1);
-    if (!buf) {
+    float *tmp = tensor_tmp(m);
+    if (!tmp) {
         errfmt(err, errlen, "%s: out of memory", file);
         return -1;
     }
     st_file *f = st_open(file, err, errlen);
-    int rc = f ? read_tensors(f, m, "", 1, "the model expects", buf, err, errlen) : -1;
-    st_close(f);
+    /* checked first, uploaded second: a bad file leaves the model as it was */
+    int rc = f ? stream_tensors(f, m, "", 1, "the model expects", CHECK_NONE, tmp, NULL, err,
+                                errlen) : -1;
     if (!rc) {
-        bk_upload(gpt_backend(m), gpt_params(m), buf, bytes);
+        stream_tensors(f, m, "", 1, "the model expects", CHECK_NONE, tmp, gpt_params(m), err,
+                       errlen);
         rc = bk_status(gpt_backend(m), err, errlen);
     }
-    free(buf);
+    st_close(f);
+    free(tmp);
     return rc;
 }

@@ -18,7 +18,7 @@ typedef enum {
     MEM_TOKENS,     /* input and target token ids */
     MEM_SCRATCH,    /* backward scratch, reused across blocks */
     MEM_WORKSPACE,  /* what the backend allocates for its ops (bk_workspace_bytes) */
-    MEM_STAGING,    /* host copies a checkpoint load (3 x the parameters) or save (2 x) makes
+    MEM_STAGING,    /* the host buffer a checkpoint load reads through (the largest tensor)
                      * while every buffer above exists; counted where host memory is the
                      * backend's (the CPU) */
     MEM_KIND_COUNT

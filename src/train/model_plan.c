@@ -225,10 +225,13 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
         bk_workspace_req q;
         workspace_req(m, p, B, T, &q);
         mem_plan_add_bytes(out, MEM_WORKSPACE, bk_workspace_bytes(be, &q));
-        /* ckpt_load validates all three tensor sets before uploading any (checkpoint.c);
-         * on a GPU they are host memory, not the device's */
-        if (bk_get_kind(be) == BK_CPU)
-            mem_plan_add(out, MEM_STAGING, DT_F32, 0, 3 * m->n_params);
+        /* ckpt_load checks every tensor before uploading any, one tensor at a time through
+         * a host buffer of the largest (checkpoint.c); a save writes the CPU's memory in
+         * place. On a GPU the buffer is host memory, not the device's */
+        size_t big = 0;
+        for (int i = 0; i < m->n_tensors; i++)
+            if (m->tensors[i].numel > big) big = m->tensors[i].numel;
+        if (bk_get_kind(be) == BK_CPU) mem_plan_add(out, MEM_STAGING, DT_F32, 0, big);
     }
     if (m == &tmp) free(tmp.tensors);
     return 0;

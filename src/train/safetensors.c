@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,19 @@ const st_tensor *st_find(const st_file *f, const char *name)
     return NULL;
 }
 
+/* The whole pages of a mapped tensor's bytes leave this process (the page cache keeps them, so
+ * a second read costs no disk): a file read tensor by tensor never sits in the process's
+ * memory as a whole (docs/memory.md, checkpoint staging). */
+static void release_pages(const st_file *f, const st_tensor *t)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!f->mapped || pg <= 0) return;
+    uintptr_t a = (uintptr_t)(f->data + t->begin), b = (uintptr_t)(f->data + t->end);
+    a = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    b &= ~((uintptr_t)pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char *err,
                 size_t errlen)
 {
@@ -367,6 +381,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
     const uint8_t *p = f->data + t->begin;
     if (t->dtype == ST_F32) {
         memcpy(dst, p, n * 4);
+        release_pages(f, t);
         return 0;
     }
     uint16_t tmp[4096]; /* the data may be unaligned: widen through an aligned copy */
@@ -378,6 +393,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
         else
             num_bf16_to_f32_array(dst + i, tmp, k);
     }
+    release_pages(f, t);
     return 0;
 }
 

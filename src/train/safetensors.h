@@ -38,7 +38,9 @@ const st_tensor *st_find(const st_file *f, const char *name); /* NULL when absen
 const char *st_label(const st_file *f);
 const char *st_dtype_name(st_dtype dt);                 /* "F32" / "F16" / "BF16" */
 
-/* Copies tensor t into dst as fp32 (F16 / BF16 widened exactly). n must equal t->numel. */
+/* Copies tensor t into dst as fp32 (F16 / BF16 widened exactly). n must equal t->numel. The
+ * tensor's mapped pages are then dropped from the process (still cached: a second read of it
+ * works and costs no disk). */
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char *err,
                 size_t errlen);
 
