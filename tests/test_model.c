@@ -793,3 +793,18 @@ Test(model, layout_without_memory_refuses_then_recovers)
     prec_free(&f32);
     prec_free(&bf);
 }
+
+/* A policy built for another depth is refused by name, not read past its rows. */
+Test(model, layout_for_a_policy_of_another_depth_refused)
+{
+    char err[256];
+    prec_policy deep;
+    cr_assert_eq(prec_init(&deep, 3, DT_BF16), 0);
+    cr_assert_eq(gpt_set_layout(m, &deep, err, sizeof err), -1);
+    cr_assert_str_eq(err, "model: a precision policy of 29 rows for a 2-layer model (21 rows)");
+    cr_assert_eq(gpt_status(m, NULL, 0), -1);
+    prec_set_mode(&pol, DT_BF16);
+    cr_assert_eq(gpt_set_layout(m, &pol, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(gpt_status(m, NULL, 0), 0);
+    prec_free(&deep);
+}

@@ -107,7 +107,7 @@ static int lay_rows(const gpt *m) { return 2 + m->cfg.n_layer * PREC_ROWS_PER_BL
 
 static int layout_matches(const gpt *m, const prec_policy *p)
 {
-    if (!m->lay_n) return 0;
+    if (!m->lay_n || (p && p->n != m->lay_n)) return 0;
     for (int i = 0; i < m->lay_n; i++) {
         dtype_t act = p ? p->rows[i].act : DT_F32, w = p ? p->rows[i].w : DT_F32;
         if (m->lay[2 * i] != act || m->lay[2 * i + 1] != w) return 0;
@@ -139,7 +139,6 @@ static void layout_index(gpt *m, const prec_policy *p)
  * is carried over; freeing first keeps the peak that of the larger layout alone. */
 static int layout_apply(gpt *m, const prec_policy *p)
 {
-    if (p && p->n != lay_rows(m)) p = NULL;
     freer f = {m, 1};
     buf_walk w = {m, p, free_one, &f};
     gpt_bufs_walk(&w, m->maxB, m->maxT);
@@ -159,6 +158,13 @@ static int layout_apply(gpt *m, const prec_policy *p)
 int gpt_set_layout(gpt *m, const prec_policy *p, char *err, size_t errlen)
 {
     if (layout_matches(m, p)) return 0;
+    if (p && p->n != lay_rows(m)) { /* a policy built for another depth: a caller's bug */
+        snprintf(m->lay_err, sizeof m->lay_err, "model: a precision policy of %d rows for a "
+                 "%d-layer model (%d rows)", p->n, m->cfg.n_layer, lay_rows(m));
+        m->lay_n = 0;
+        if (err) snprintf(err, errlen, "%s", m->lay_err);
+        return -1;
+    }
     if (layout_apply(m, p) == 0) return 0;
     if (err) snprintf(err, errlen, "%s", m->lay_err);
     return -1;
