@@ -73,8 +73,16 @@ Test(lane, estimate_matches_allocation)
     double used = (double)(b.uordblks + b.hblkhd) - (double)(a.uordblks + a.hblkhd);
     double est = (double)gpt_memory_bytes(&CFG, 8, 64);
     cr_assert(used >= est && used <= est * 1.03 + 65536, "estimate %.0f, allocated %.0f", est, used);
-    cr_assert_eq(lane_bytes(&CFG, 8, 64), gpt_memory_bytes(&CFG, 8, 64) +
-                                                 2 * gpt_num_params(m) * sizeof(float));
+    cr_assert_eq(lane_bytes(&CFG, NULL, 8, 64), gpt_memory_bytes(&CFG, 8, 64) +
+                                                       2 * gpt_num_params(m) * sizeof(float));
+    /* a bf16 lane is laid out for bf16: its 16-bit activations take half */
+    prec_policy bf;
+    cr_assert_eq(prec_init(&bf, CFG.n_layer, DT_BF16), 0);
+    gpt_mem_plan plan;
+    cr_assert_eq(gpt_memory_plan(&CFG, &bf, 8, 64, NULL, &plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lane_bytes(&CFG, &bf, 8, 64), plan.total + 2 * gpt_num_params(m) * sizeof(float));
+    cr_assert_lt(lane_bytes(&CFG, &bf, 8, 64), lane_bytes(&CFG, NULL, 8, 64));
+    prec_free(&bf);
     cr_assert_eq(gpt_config_num_params(&CFG), gpt_num_params(m));
     gpt_free(m);
     bk_destroy(be);
@@ -153,7 +161,11 @@ Test(lane, fork_refused_when_memory_is_short)
     source_make(&s);
     lane_spec sp[2] = {{"", DT_F16, 0}, {"", DT_BF16, 0}};
     char err[256];
-    size_t each = lane_bytes(&CFG, 4, 64);
+    prec_policy p16; /* the new replica's: fp16 with the source's lm_head override */
+    cr_assert_eq(prec_init(&p16, CFG.n_layer, DT_F16), 0);
+    cr_assert_eq(prec_set_override(&p16, "lm_head", DT_F32, err, sizeof err), 1, "%s", err);
+    size_t each = lane_bytes(&CFG, &p16, 4, 64);
+    prec_free(&p16);
     cr_assert_eq(lane_fork(s.ls, &s.n, &s.sel, &s.cfg, sp, 2, 4, 64, each - 1, err, sizeof err),
                  -1);
     cr_assert(strncmp(err, "compare: 1 more replica needs ", 30) == 0, "%s", err);

@@ -15,11 +15,15 @@ _Static_assert(LANE_NAME == sizeof(((feed_replica *)0)->name), "the screen shows
 
 /* ---- memory ---- */
 
-/* The model's part is its memory plan's total (gpt_memory_plan, docs/memory.md); the
- * backend's workspace is shared by every lane, so it is not counted again. */
-size_t lane_bytes(const gpt_config *c, int B, int T)
+/* The model's part is its memory plan's total under the lane's policy (gpt_memory_plan,
+ * docs/memory.md: a 16-bit lane stores its activations in 2 bytes); the backend's workspace
+ * is shared by every lane, so it is not counted again. */
+size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T)
 {
-    return gpt_memory_bytes(c, B, T) + 2 * gpt_config_num_params(c) * sizeof(float);
+    gpt_mem_plan plan;
+    char err[256];
+    if (gpt_memory_plan(c, p, B, T, NULL, &plan, err, sizeof err)) return SIZE_MAX;
+    return plan.total + 2 * gpt_config_num_params(c) * sizeof(float);
 }
 
 int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen)
@@ -133,11 +137,11 @@ void lane_free(lane *l)
 
 /* ---- fork and keep ---- */
 
-/* A new model with the source's masters and AdamW state (bit copies). */
-static gpt *lane_clone(gpt *src, int B, int T, char *err, size_t errlen)
+/* A new model laid out for policy p with the source's masters and AdamW state (bit copies). */
+static gpt *lane_clone(gpt *src, const prec_policy *p, int B, int T, char *err, size_t errlen)
 {
     backend *be = gpt_backend(src);
-    gpt *m = gpt_create(be, gpt_get_config(src), B, T, err, errlen);
+    gpt *m = gpt_create_for(be, gpt_get_config(src), p, B, T, err, errlen);
     if (!m) return NULL;
     size_t bytes = gpt_num_params(m) * sizeof(float);
     bk_copy(be, gpt_params(m), gpt_params(src), bytes);
@@ -154,15 +158,21 @@ static int heir_index(dtype_t mode, const lane_spec *specs, int n)
     return 0;
 }
 
-/* Lane i of a fork from src: its policy keeps src's overrides in the spec's mode. */
+/* A fork lane's policy: src's overrides in the spec's mode. */
+static int fork_policy(prec_policy *p, const lane *src, const lane_spec *sp)
+{
+    if (prec_init(p, src->policy.n_layer, sp->mode)) return -1;
+    for (int i = 0; i < src->policy.n && i < p->n; i++)
+        p->rows[i].override = src->policy.rows[i].override;
+    prec_set_mode(p, sp->mode);
+    return 0;
+}
+
+/* Lane i of a fork from src, its policy already made (fork_policy). */
 static int fork_one(lane *l, const lane *src, const mp_config *c, const lane_spec *sp,
                     int is_heir)
 {
     snprintf(l->name, sizeof l->name, "%s", sp->name[0] ? sp->name : dtype_name(sp->mode));
-    if (prec_init(&l->policy, src->policy.n_layer, sp->mode)) return -1;
-    for (int i = 0; i < src->policy.n && i < l->policy.n; i++)
-        l->policy.rows[i].override = src->policy.rows[i].override;
-    prec_set_mode(&l->policy, sp->mode);
     if (lane_tables(l)) return -1;
     if (is_heir && sp->static_scale <= 0) l->sc = src->sc;
     else lane_scaler_fresh(&l->sc, c, sp->mode, sp->static_scale);
@@ -188,23 +198,37 @@ int lane_fork(lane *ls, int *n_lanes, int *heir, const mp_config *c, const lane_
         return -1;
     }
     const lane *src = &ls[0];
-    size_t each = lane_bytes(gpt_get_config(src->model), B, T);
-    if (lane_check_memory(n - 1, each, available, err, errlen)) return -1;
     lane nl[LANE_MAX];
     memset(nl, 0, sizeof nl);
     int h = heir_index(src->policy.mode, specs, n), made = 0;
+    /* each new replica as its own policy lays it out; the largest sets "each" */
+    size_t each = 0;
+    for (int i = 0; i < n; i++) {
+        if (fork_policy(&nl[i].policy, src, &specs[i])) {
+            snprintf(err, errlen, "compare: out of memory");
+            made = n;
+            goto fail;
+        }
+        size_t b = lane_bytes(gpt_get_config(src->model), &nl[i].policy, B, T);
+        if (i != h && b > each) each = b;
+    }
+    if (lane_check_memory(n - 1, each, available, err, errlen)) {
+        made = n;
+        goto fail;
+    }
     for (; made < n; made++) {
         lane *l = &nl[made];
         if (made == h) {
             l->model = src->model;
-        } else if (!(l->model = lane_clone(src->model, B, T, err, errlen))) {
+        } else if (!(l->model = lane_clone(src->model, &l->policy, B, T, err, errlen))) {
+            made = n; /* every lane holds a policy to free */
             goto fail;
         } else {
             l->owns_model = 1;
         }
         if (fork_one(l, src, c, &specs[made], made == h)) {
             snprintf(err, errlen, "compare: out of memory");
-            made++;
+            made = n;
             goto fail;
         }
     }

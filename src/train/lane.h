@@ -60,9 +60,9 @@ void lane_free(lane *l);
 /* A new mode for the lane; the scaler follows it (its counters describe the whole run). */
 void lane_set_mode(lane *l, const mp_config *c, dtype_t mode);
 
-/* Memory one more lane costs: a model (gpt_memory_bytes) plus host copies of its weights and
- * gradients for the divergence metrics. */
-size_t lane_bytes(const gpt_config *c, int B, int T);
+/* Memory one more lane costs: a model laid out for policy p (gpt_memory_plan without a
+ * backend) plus host copies of its weights and gradients for the divergence metrics. */
+size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T);
 /* 0 when n_new lanes of `each` bytes fit in `available`; else -1 and one line saying how
  * much is needed and how much is there. */
 int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen);
