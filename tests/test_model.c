@@ -72,6 +72,20 @@ Test(model, tensor_names_and_shapes_follow_hugging_face)
     cr_assert_eq(gpt_num_params(m), V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C);
 }
 
+/* tiny: c_fc and mlp.c_proj (16 x 64) outgrow wte (32 x 16); a large vocabulary makes wte the
+ * largest. */
+Test(model, largest_tensor_is_c_fc_or_wte)
+{
+    cr_assert_eq(gpt_largest_tensor(m), (size_t)16 * 64);
+    char err[256];
+    gpt_config wide_vocab = tiny;
+    wide_vocab.vocab_size = 1000; /* wte 1000 x 16 */
+    gpt *g = gpt_create(be, &wide_vocab, 1, 2, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    cr_assert_eq(gpt_largest_tensor(g), (size_t)1000 * 16);
+    gpt_free(g);
+}
+
 Test(model, config_num_params_counts_without_building)
 {
     cr_assert_eq(gpt_config_num_params(&tiny), gpt_num_params(m));

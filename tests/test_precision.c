@@ -77,3 +77,35 @@ Test(precision, override_bad_input)
     cr_assert_eq(prec_set_override(&P, "lm_head", 7, err, sizeof err), -1);
     cr_assert_eq(prec_find(&P, "nope"), -1);
 }
+
+/* A policy like another: same depth and overrides, resolved under its own mode; the source
+ * is left as it was. */
+Test(precision, init_like_keeps_the_overrides_under_another_mode)
+{
+    char err[256];
+    cr_assert_eq(prec_set_override(&P, "lm_head", DT_F32, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(prec_set_override(&P, "h.1.mlp.c_fc", DT_BF16, err, sizeof err), 1, "%s", err);
+    prec_policy q;
+    cr_assert_eq(prec_init_like(&q, &P, DT_BF16), 0);
+    cr_assert_eq(q.n, P.n);
+    cr_assert_eq(q.n_layer, P.n_layer);
+    cr_assert_eq(q.mode, DT_BF16);
+    int lm = prec_row_lmhead(&q), fc = prec_find(&q, "h.1.mlp.c_fc");
+    int qkv = prec_find(&q, "h.0.attn.c_attn");
+    cr_assert_eq(q.rows[lm].w, DT_F32);
+    cr_assert_eq(q.rows[lm].override, DT_F32);
+    cr_assert_eq(q.rows[fc].act, DT_BF16);
+    cr_assert_eq(q.rows[qkv].act, DT_BF16, "inherits the new mode");
+    cr_assert_eq(P.mode, DT_F16, "the source is untouched");
+    cr_assert_eq(P.rows[qkv].act, DT_F16);
+    prec_free(&q);
+    cr_assert_eq(prec_init_like(&q, &P, P.mode), 0); /* a copy */
+    for (int i = 0; i < P.n; i++) {
+        cr_assert_str_eq(q.rows[i].name, P.rows[i].name);
+        cr_assert_eq(q.rows[i].w, P.rows[i].w);
+        cr_assert_eq(q.rows[i].act, P.rows[i].act);
+        cr_assert_eq(q.rows[i].grad, P.rows[i].grad);
+        cr_assert_eq(q.rows[i].override, P.rows[i].override);
+    }
+    prec_free(&q);
+}

@@ -139,10 +139,8 @@ static int stream_tensors(const st_file *f, gpt *m, const char *suffix, int allo
 /* A host buffer for the largest tensor of m (what stream_tensors reads through). */
 static float *tensor_tmp(gpt *m)
 {
-    size_t big = 1;
-    for (int i = 0; i < gpt_num_tensors(m); i++)
-        if (gpt_tensor_at(m, i)->numel > big) big = gpt_tensor_at(m, i)->numel;
-    return malloc(big * sizeof(float));
+    size_t big = gpt_largest_tensor(m);
+    return malloc((big ? big : 1) * sizeof(float));
 }
 
 /* ================= save ================= */

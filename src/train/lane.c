@@ -158,17 +158,7 @@ static int heir_index(dtype_t mode, const lane_spec *specs, int n)
     return 0;
 }
 
-/* A fork lane's policy: src's overrides in the spec's mode. */
-static int fork_policy(prec_policy *p, const lane *src, const lane_spec *sp)
-{
-    if (prec_init(p, src->policy.n_layer, sp->mode)) return -1;
-    for (int i = 0; i < src->policy.n && i < p->n; i++)
-        p->rows[i].override = src->policy.rows[i].override;
-    prec_set_mode(p, sp->mode);
-    return 0;
-}
-
-/* Lane i of a fork from src, its policy already made (fork_policy). */
+/* Lane i of a fork from src, its policy already made (src's overrides in the spec's mode). */
 static int fork_one(lane *l, const lane *src, const mp_config *c, const lane_spec *sp,
                     int is_heir)
 {
@@ -204,7 +194,7 @@ int lane_fork(lane *ls, int *n_lanes, int *heir, const mp_config *c, const lane_
     /* each new replica as its own policy lays it out; the largest sets "each" */
     size_t each = 0;
     for (int i = 0; i < n; i++) {
-        if (fork_policy(&nl[i].policy, src, &specs[i])) {
+        if (prec_init_like(&nl[i].policy, &src->policy, specs[i].mode)) {
             snprintf(err, errlen, "compare: out of memory");
             made = n;
             goto fail;

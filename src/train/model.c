@@ -123,11 +123,9 @@ static void layout_index(gpt *m, const prec_policy *p)
         m->copy_off[i] = gpt_copy_needed(m, p, i) ? off : GPT_NO_COPY;
         if (m->copy_off[i] != GPT_NO_COPY) off += m->tensors[i].numel;
     }
-    static const int row_of[SA_COUNT] = {PR_LN1, PR_QKV, PR_ATTN, PR_LN2, PR_FC, PR_GELU};
     for (int l = 0; l < m->cfg.n_layer; l++)
         for (int i = 0; i < SA_COUNT; i++)
-            m->blocks[l].sdt[i] = p ? p->rows[prec_block_row(l, row_of[i])].act : DT_F32;
-    m->wide_n = (size_t)m->maxB * m->maxT * 4 * m->cfg.n_embd;
+            m->blocks[l].sdt[i] = p ? p->rows[prec_block_row(l, gpt_saved_row[i])].act : DT_F32;
     for (int i = 0; i < m->lay_n; i++) {
         m->lay[2 * i] = p ? p->rows[i].act : DT_F32;
         m->lay[2 * i + 1] = p ? p->rows[i].w : DT_F32;
@@ -193,6 +191,7 @@ gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, in
     m->maxB = B;
     m->maxT = T;
     m->stats_inv = 1.0f;
+    m->wide_n = (size_t)B * T * 4 * cfg->n_embd;
     int nt = 2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2;
     m->tensors = calloc((size_t)nt, sizeof *m->tensors);
     m->copy_off = calloc((size_t)nt, sizeof *m->copy_off);
@@ -245,6 +244,14 @@ float *gpt_params(gpt *m) { return m->params; }
 float *gpt_grads(gpt *m) { return m->grads; }
 float *gpt_adam_m(gpt *m) { return m->m; }
 float *gpt_adam_v(gpt *m) { return m->v; }
+
+size_t gpt_largest_tensor(const gpt *m)
+{
+    size_t big = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].numel > big) big = m->tensors[i].numel;
+    return big;
+}
 
 int gpt_find_tensor(const gpt *m, const char *name)
 {

@@ -64,6 +64,9 @@ void gpt_init_weights(gpt *m, rng_state *r);
 
 int gpt_num_tensors(const gpt *m);
 const gpt_tensor *gpt_tensor_at(const gpt *m, int i);
+/* Values of the model's largest tensor (wte at GPT-2): what a tensor-at-a-time host buffer
+ * holds. */
+size_t gpt_largest_tensor(const gpt *m);
 int gpt_find_tensor(const gpt *m, const char *name); /* -1 when absent */
 size_t gpt_num_params(const gpt *m);
 /* Backend buffers (fp32, flat, gpt_tensor offsets): master weights, gradients, AdamW m, v. */

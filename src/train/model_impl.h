@@ -15,6 +15,8 @@ enum {
  * 2 bytes a value for fp16/bf16, packed from the fp32 buffer the producing op wrote
  * (docs/memory.md, "Activations stored in 16 bits"). */
 enum { SA_LN1, SA_QKV, SA_ATTY, SA_LN2, SA_FCH, SA_GELU, SA_COUNT };
+/* The block row (PR_*) whose act dtype each saved output has (model_plan.c). */
+extern const int gpt_saved_row[SA_COUNT];
 
 typedef struct {
     void *sv[SA_COUNT];    /* ln_1 (B,T,C), c_attn (B,T,3C), attn (B,T,C), ln_2 (B,T,C),

@@ -65,16 +65,17 @@ static int any_qkv_cast(const buf_walk *w)
 /* size set by the policy */
 #define DYN(field, n, kind, dt, store) buf_emit(w, &(field), (n), (kind), (dt), (store), 1)
 
+const int gpt_saved_row[SA_COUNT] = {PR_LN1, PR_QKV, PR_ATTN, PR_LN2, PR_FC, PR_GELU};
+
 static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
 {
     gpt *m = w->m;
     size_t C = (size_t)m->cfg.n_embd, NH = (size_t)m->cfg.n_head, BT = B * T;
     gpt_block_acts dummy, *b = m->blocks ? &m->blocks[l] : &dummy;
     int r = prec_block_row(l, 0);
-    static const int row_of[SA_COUNT] = {PR_LN1, PR_QKV, PR_ATTN, PR_LN2, PR_FC, PR_GELU};
     static const int width[SA_COUNT] = {1, 3, 1, 1, 4, 4};
     for (int i = 0; i < SA_COUNT; i++) {
-        int dt = pdt(w, r + row_of[i]);
+        int dt = pdt(w, r + gpt_saved_row[i]);
         DYN(b->sv[i], BT * C * (size_t)width[i], MEM_ACT, dt, dt); /* stored in its dtype */
     }
     BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
@@ -228,10 +229,8 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
         /* ckpt_load checks every tensor before uploading any, one tensor at a time through
          * a host buffer of the largest (checkpoint.c); a save writes the CPU's memory in
          * place. On a GPU the buffer is host memory, not the device's */
-        size_t big = 0;
-        for (int i = 0; i < m->n_tensors; i++)
-            if (m->tensors[i].numel > big) big = m->tensors[i].numel;
-        if (bk_get_kind(be) == BK_CPU) mem_plan_add(out, MEM_STAGING, DT_F32, 0, big);
+        if (bk_get_kind(be) == BK_CPU)
+            mem_plan_add(out, MEM_STAGING, DT_F32, 0, gpt_largest_tensor(m));
     }
     if (m == &tmp) free(tmp.tensors);
     return 0;

@@ -44,6 +44,14 @@ int prec_init(prec_policy *p, int n_layer, dtype_t mode)
     return 0;
 }
 
+int prec_init_like(prec_policy *p, const prec_policy *src, dtype_t mode)
+{
+    if (prec_init(p, src->n_layer, mode)) return -1;
+    for (int i = 0; i < src->n && i < p->n; i++) p->rows[i].override = src->rows[i].override;
+    prec_set_mode(p, mode);
+    return 0;
+}
+
 void prec_free(prec_policy *p)
 {
     free(p->rows);

@@ -37,6 +37,10 @@ typedef struct {
 /* Row order: wte, wpe, per block (ln_1, attn.c_attn, attn, attn.c_proj, ln_2, mlp.c_fc,
  * mlp.gelu, mlp.c_proj), ln_f, lm_head, loss. 0 ok, -1 out of memory. */
 int prec_init(prec_policy *p, int n_layer, dtype_t mode);
+/* A policy of src's depth with src's overrides, resolved under mode (a copy when mode is
+ * src's): what a precision change or a comparison replica would run with. 0 ok, -1 out of
+ * memory. */
+int prec_init_like(prec_policy *p, const prec_policy *src, dtype_t mode);
 void prec_free(prec_policy *p);
 /* Refills every row from the mode and the overrides. */
 void prec_set_mode(prec_policy *p, dtype_t mode);

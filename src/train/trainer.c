@@ -460,26 +460,16 @@ static void compare_select(trainer *t, int i)
 
 /* ---- commands ---- */
 
-/* A copy of lane i's policy (mode and overrides) in *out; -1 when out of memory. */
-static int policy_copy(const trainer *t, int i, prec_policy *out)
-{
-    const prec_policy *p = &t->lanes[i].policy;
-    if (prec_init(out, p->n_layer, p->mode)) return -1;
-    for (int r = 0; r < p->n; r++) out->rows[r].override = p->rows[r].override;
-    prec_set_mode(out, p->mode);
-    return 0;
-}
-
 /* Whether every lane's model can be laid out for its policy with the change `apply` makes
  * (mode, or an override): the plans' growth against what the backend has. 0: yes; else the
- * one-line refusal in err (docs/memory.md, "Changing precision"). */
+ * one-line refusal in err (docs/memory.md, "The layout, and changing precision"). */
 static int relayout_fits(trainer *t, int (*apply)(prec_policy *, const void *), const void *arg,
                          char *err, size_t errlen)
 {
     size_t grow = 0;
     for (int i = 0; i < t->n_lanes; i++) {
         prec_policy np;
-        if (policy_copy(t, i, &np)) {
+        if (prec_init_like(&np, &t->lanes[i].policy, t->lanes[i].policy.mode)) {
             snprintf(err, errlen, "memory: out of memory");
             return -1;
         }

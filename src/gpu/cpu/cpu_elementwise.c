@@ -41,13 +41,15 @@ static void unpack_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
 void cpu_pack(backend *be, void *dst, const float *src, size_t n, dtype_t dt)
 {
     pack_job j = {dst, src, dt};
-    if (dt == DT_F16 || dt == DT_BF16) cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, pack_chunk, &j);
+    if (dt == DT_F16 || dt == DT_BF16)
+        cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, pack_chunk, &j);
 }
 
 void cpu_unpack(backend *be, float *dst, const void *src, size_t n, dtype_t dt)
 {
     pack_job j = {dst, src, dt};
-    if (dt == DT_F16 || dt == DT_BF16) cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, unpack_chunk, &j);
+    if (dt == DT_F16 || dt == DT_BF16)
+        cpu_parallel(cpu_of(be), n, CPU_EW_CHUNK, 1, NULL, unpack_chunk, &j);
 }
 
 typedef struct {
