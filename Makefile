@@ -17,7 +17,7 @@ CSTD     = -std=c11 -D_GNU_SOURCE -DMPTUI_SOURCE_DIR=\"$(abspath .)\"
 WARN     = -Wall -Wextra -Werror -Wno-format-truncation
 OPT     ?= -O2 -g
 INCLUDES = -Isrc -Isrc/gpu -Isrc/train -Isrc/ui -Iinclude
-LIBS     = -lopenblas -lcsv -ljansson -lpcre2-8 -lncursesw -lpthread -lm
+LIBS     = -lopenblas -lcsv -ljansson -lpcre2-8 -lnettle -lncursesw -lpthread -lm
 
 # Build dependencies unpacked into a folder instead of installed (a machine without a package
 # registry: scripts/cuda-deps.sh fills .cuda-deps/). Its libraries are found at run time too.

@@ -16,7 +16,8 @@ PKGS="libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread 
       libncursesw6 libtinfo6 libcriterion-dev libcriterion3 libnanomsg5 libgit2-1.5
       libhttp-parser2.9 libmbedtls14 libmbedx509-1 libmbedcrypto7 libssh2-1 libboxfort-dev
       libssl3 libffi8 libpcre2-8-0 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0
-      libkeyutils1 libcom-err2 libpcre2-dev libpcre2-16-0 libpcre2-32-0 libpcre2-posix3"
+      libkeyutils1 libcom-err2 libpcre2-dev libpcre2-16-0 libpcre2-32-0 libpcre2-posix3
+      nettle-dev libnettle8 libhogweed6 libgmp10 libgmp-dev"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 chmod 1777 "$tmp" # apt's _apt user downloads into it
@@ -35,7 +36,7 @@ ln -sf openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
 ln -sf openblas-pthread/libopenblas.so "$lib/libopenblas.so"
 ln -sf openblas-pthread/cblas.h "$dir/usr/include/x86_64-linux-gnu/cblas.h" 2>/dev/null || true
 [ -e "$ob/libopenblas.so" ] || { echo "cuda-deps: no libopenblas.so in $ob" >&2; exit 1; }
-for f in csv.h jansson.h pcre2.h criterion/criterion.h ncursesw/curses.h \
+for f in csv.h jansson.h pcre2.h nettle/sha2.h criterion/criterion.h ncursesw/curses.h \
          x86_64-linux-gnu/openblas-pthread/cblas.h; do
     [ -e "$dir/usr/include/$f" ] || { echo "cuda-deps: missing $dir/usr/include/$f" >&2; exit 1; }
 done

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # deps.sh check|install — the Debian packages mptui builds and tests with.
 set -euo pipefail
-PKGS="gcc make libncurses-dev libcsv-dev libcriterion-dev libopenblas-dev libjansson-dev libpcre2-dev tmux python3"
+PKGS="gcc make libncurses-dev libcsv-dev libcriterion-dev libopenblas-dev libjansson-dev libpcre2-dev nettle-dev tmux python3"
 have_all() {
     local f
-    for f in /usr/include/csv.h /usr/include/criterion/criterion.h /usr/include/jansson.h /usr/include/pcre2.h \
+    for f in /usr/include/csv.h /usr/include/criterion/criterion.h /usr/include/jansson.h /usr/include/pcre2.h /usr/include/nettle/sha2.h \
              /usr/include/ncursesw/curses.h; do
         [ -e "$f" ] || { echo "missing $f"; return 1; }
     done
