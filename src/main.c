@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blas_retune.h"
 #include "config.h"
+#include "data.h"
 #include "feed.h"
 #include "trainer.h"
 #include "tui.h"
@@ -77,6 +79,140 @@ static void *worker_main(void *p)
     worker_args *w = p;
     w->rc = trainer_run(w->t, w->err, sizeof w->err);
     return NULL;
+}
+
+/* ---- tokenizing text (docs/data.md, "Text through a tokenizer") ---- */
+
+typedef struct {
+    const char *what;  /* the file being tokenized */
+    double t0, last;   /* clock at the start and at the last line (terminal) */
+    int quarter;       /* the last quarter a line was printed for (pipe) */
+    int tty;           /* stderr is a terminal: one line rewritten in place */
+} progress;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#define PROGRESS_MIN ((size_t)4 << 20)
+
+/* On stderr, so a --headless log on stdout stays clean: a terminal gets one line rewritten
+ * at most 5 times a second, a pipe a line per quarter. */
+static void on_progress(void *ctx, size_t done, size_t total)
+{
+    progress *p = ctx;
+    double t = now_s(), dt = t - p->t0;
+    int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+    int end = done >= total;
+    if (total < PROGRESS_MIN) return; /* done before a line would help */
+    if (!end && (p->tty ? t - p->last < 0.2 : pct / 25 == p->quarter)) return;
+    p->last = t;
+    p->quarter = pct / 25;
+    fprintf(stderr, "%smptui: tokenizing %s: %3d%% (%.1f MB/s)%s", p->tty ? "\r" : "", p->what,
+            pct, dt > 0 ? (double)done / dt / 1e6 : 0.0, p->tty && !end ? "" : "\n");
+    fflush(stderr);
+}
+
+static void progress_start(progress *p, const char *what)
+{
+    p->what = what;
+    p->t0 = now_s();
+    p->last = 0;
+    p->quarter = -1;
+    p->tty = isatty(2);
+}
+
+/* A run's text data through its tokenizer before the run opens: the progress shows here,
+ * and the run then reads the token cache. */
+static int prepare_data(const mp_config *c)
+{
+    char err[512] = "";
+    progress p;
+    progress_start(&p, c->data[0] ? c->data : "the built-in corpus");
+    if (trainer_prepare_data(c, "", on_progress, &p, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "mptui: %s\n", err);
+    return 1;
+}
+
+static const char tokenize_usage[] =
+    "usage: mptui tokenize (--tokenizer_name gpt2|DIR | --model_name_or_path DIR) IN.txt OUT.bin\n"
+    "Writes IN.txt's GPT-2 BPE tokens as an llm.c token file (magic 20240520, version 1,\n"
+    "uint16), usable as --data / --val_data. gpt2 is the tokenizer mptui ships.\n";
+
+/* mptui tokenize ...: 0 done, 1 failed, 2 bad arguments. */
+static int run_tokenize(int argc, char **argv)
+{
+    mp_config c;
+    cfg_defaults(&c);
+    const char *model_dir = "", *files[2];
+    int nf = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = strchr(a, '=');
+        size_t klen = v ? (size_t)(v - a) : strlen(a);
+        int is_tok = strncmp(a, "--tokenizer_name", klen) == 0 && klen == 16;
+        int is_model = strncmp(a, "--model_name_or_path", klen) == 0 && klen == 20;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(tokenize_usage, stdout);
+            return 0;
+        }
+        if (is_tok || is_model) {
+            const char *val = v ? v + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (!val) {
+                fprintf(stderr, "mptui tokenize: %.*s needs a value\n%s", (int)klen, a,
+                        tokenize_usage);
+                return 2;
+            }
+            if (is_tok) snprintf(c.tokenizer_name, sizeof c.tokenizer_name, "%s", val);
+            else model_dir = val;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mptui tokenize: unknown option '%s'\n%s", a, tokenize_usage);
+            return 2;
+        } else if (nf < 2) {
+            files[nf++] = a;
+        } else {
+            fprintf(stderr, "mptui tokenize: one input and one output file, got '%s' too\n%s",
+                    a, tokenize_usage);
+            return 2;
+        }
+    }
+    if (nf < 2) {
+        fprintf(stderr, "mptui tokenize: give IN.txt and OUT.bin\n%s", tokenize_usage);
+        return 2;
+    }
+    char dir[CFG_PATH_MAX], label[64], err[512] = "";
+    int rc = trainer_tokenizer_dir(&c, model_dir, dir, sizeof dir, label, sizeof label, err,
+                                   sizeof err);
+    if (rc == 0) {
+        if (model_dir[0])
+            fprintf(stderr, "mptui tokenize: %s has no vocab.json + merges.txt or "
+                    "tokenizer.json; give --tokenizer_name gpt2 or a tokenizer folder\n",
+                    model_dir);
+        else
+            fprintf(stderr, "mptui tokenize: no tokenizer given\n%s", tokenize_usage);
+        return 2;
+    }
+    bpe *tok = rc > 0 ? bpe_load_dir(dir, err, sizeof err) : NULL;
+    if (!tok) {
+        fprintf(stderr, "mptui tokenize: %s\n", err);
+        return rc < 0 ? 2 : 1;
+    }
+    progress p;
+    progress_start(&p, files[0]);
+    size_t nb = 0, nt = 0;
+    rc = tokcache_tokenize_file(tok, files[0], files[1], on_progress, &p, &nb, &nt, err,
+                                sizeof err);
+    bpe_free(tok);
+    if (rc) {
+        fprintf(stderr, "mptui tokenize: %s\n", err);
+        return 1;
+    }
+    double dt = now_s() - p.t0;
+    printf("mptui: %s: %zu bytes -> %zu tokens with %s in %.2f s; wrote %s\n", files[0], nb,
+           nt, label, dt, files[1]);
+    return 0;
 }
 
 /* The exit status of a run that could not start: 2 when its memory plan does not fit (a
@@ -164,6 +300,7 @@ int main(int argc, char **argv)
     mp_config c;
     static char msg[16384]; /* --help is about 6 KB */
     blas_retune(argv);
+    if (argc > 1 && strcmp(argv[1], "tokenize") == 0) return run_tokenize(argc, argv);
     cfg_defaults(&c);
     cfg_result r = cfg_parse_args(&c, argc, argv, msg, sizeof msg);
     if (r == CFG_EXIT_OK) {
@@ -174,6 +311,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mptui: %s\n", msg);
         return 2;
     }
+    if (prepare_data(&c)) return 1;
     if (c.dry_run) return run_dry(&c);
     return c.headless ? run_headless(&c) : run_screen(&c);
 }

@@ -439,3 +439,147 @@ Test(data, fifo_and_devices_refused)
              tpath("nope.txt"));
     expect_exact(good, tpath("nope.txt"), want);
 }
+
+/* ---- text through a tokenizer (docs/data.md, "Text through a tokenizer") ---- */
+
+static bpe *gpt2_bpe(void)
+{
+    const char *dir = data_gpt2_tokenizer_dir();
+    cr_assert_not_null(dir, "datasets/gpt2 not found");
+    size_t n = strlen(dir);
+    cr_assert(n > 13 && strcmp(dir + n - 13, "datasets/gpt2") == 0, "%s", dir);
+    char err[256];
+    bpe *t = bpe_load_dir(dir, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    return t;
+}
+
+/* "Hello world\n" x 20: GPT-2 ids 15496, 995, 198 per line. */
+static const char *write_hello(const char *name)
+{
+    char text[20 * 12 + 1] = "";
+    for (int i = 0; i < 20; i++) strcat(text, "Hello world\n");
+    return write_bytes(name, text, strlen(text));
+}
+
+static void expect_hello(const dataset *d)
+{
+    cr_assert_eq(d->vocab_size, 50257);
+    cr_assert_eq(d->is_bytes, 0);
+    cr_assert_eq(d->n_train + d->n_val, 60);
+    static const int32_t want[3] = {15496, 995, 198};
+    for (size_t i = 0; i < d->n_train; i++) cr_assert_eq(d->train[i], want[i % 3], "token %zu", i);
+}
+
+Test(data, bpe_text_writes_then_reads_its_cache)
+{
+    bpe *t = gpt2_bpe();
+    const char *p = write_hello("hello.txt");
+    data_text tx = {t, tpath("cache"), NULL, NULL};
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    expect_hello(&d);
+    cr_assert_eq(d.from_cache, 0);
+    cr_assert_str_eq(d.note, "");
+    data_free(&d);
+    char text_hex[65], cpath[512];
+    size_t len;
+    FILE *f = fopen(p, "rb");
+    char buf[512];
+    len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    tokcache_digest(buf, len, text_hex);
+    cr_assert_eq(tokcache_path(cpath, sizeof cpath, tpath("cache"), "hello.txt", text_hex,
+                               bpe_digest(t)), 0);
+    cr_assert_eq(access(cpath, R_OK), 0, "no cache at %s", cpath);
+    /* the second load reads the cache: same ids */
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    expect_hello(&d);
+    cr_assert_eq(d.from_cache, 1);
+    data_free(&d);
+    /* a damaged cache is encoded again and replaced */
+    FILE *c = fopen(cpath, "r+b");
+    fseek(c, 8, SEEK_SET);
+    fputc(0x7f, c); /* the token count */
+    fclose(c);
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    expect_hello(&d);
+    cr_assert_eq(d.from_cache, 0);
+    data_free(&d);
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.from_cache, 1, "rewritten");
+    data_free(&d);
+    bpe_free(t);
+}
+
+Test(data, bpe_text_changed_is_a_new_cache)
+{
+    bpe *t = gpt2_bpe();
+    const char *p = write_hello("hello.txt");
+    data_text tx = {t, tpath("cache"), NULL, NULL};
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    data_free(&d);
+    char text[200] = "";
+    for (int i = 0; i < 20; i++) strcat(text, "Hello there\n");
+    write_bytes("hello.txt", text, strlen(text));
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.from_cache, 0);
+    cr_assert_eq(d.train[1], 612, "\" there\""); /* GPT-2's id of " there" */
+    data_free(&d);
+    bpe_free(t);
+}
+
+Test(data, bpe_cache_unwritable_is_a_note)
+{
+    bpe *t = gpt2_bpe();
+    const char *p = write_hello("hello.txt");
+    write_bytes("file", "x", 1);
+    data_text tx = {t, tpath("file/cache"), NULL, NULL}; /* a file where a folder must go */
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    expect_hello(&d);
+    cr_assert(strstr(d.note, "the token cache was not written (") &&
+              strstr(d.note, "); the text will be tokenized again next time"), "%s", d.note);
+    data_free(&d);
+    bpe_free(t);
+}
+
+Test(data, bpe_refuses_invalid_utf8_with_line)
+{
+    bpe *t = gpt2_bpe();
+    const char *p = write_bytes("latin1.txt", "line one\nna\xefve\n", 15);
+    data_text tx = {t, NULL, NULL, NULL};
+    dataset d;
+    char err[512] = "";
+    cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), -1);
+    char want[600];
+    snprintf(want, sizeof want, "data file %s: invalid UTF-8 at byte 11 (line 2); the BPE "
+             "tokenizer reads UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8)", p);
+    cr_assert_str_eq(err, want);
+    bpe_free(t);
+}
+
+Test(data, bpe_reads_bin_with_its_vocabulary)
+{
+    bpe *t = gpt2_bpe();
+    const char *p = write_hello("hello.txt");
+    char err[512] = "", out[512];
+    snprintf(out, sizeof out, "%s", tpath("hello.bin"));
+    size_t nb, nt;
+    cr_assert_eq(tokcache_tokenize_file(t, p, out, NULL, NULL, &nb, &nt, err, sizeof err), 0,
+                 "%s", err);
+    data_text tx = {t, NULL, NULL, NULL};
+    dataset d;
+    cr_assert_eq(data_load_text(&d, out, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    expect_hello(&d);
+    data_free(&d);
+    /* text validation against a .bin training file: the kinds must agree */
+    cr_assert_eq(data_load_text(&d, out, p, 10, 4, &tx, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n_val, 60, "the text validation file is tokenized too");
+    data_free(&d);
+    bpe_free(t);
+}

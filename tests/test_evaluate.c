@@ -54,7 +54,8 @@ TestSuite(evaluate, .init = setup, .fini = teardown);
 
 static eval_args args(int max_batches, int sample_length, rng_state *r, const atomic_int *stop)
 {
-    eval_args a = {m, &d, &pol, DT_F32, B, T, max_batches, in, tg, sample_length, 0.8f, r, stop};
+    eval_args a = {m, &d, &pol, DT_F32, B, T, max_batches, in, tg, sample_length, 0.8f, r, stop,
+                   NULL};
     return a;
 }
 

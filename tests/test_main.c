@@ -353,3 +353,101 @@ Test(main, headless_summary_has_a_memory_section)
     cr_assert(strstr(m, " available: fits\n") != NULL, "%s", m);
     cr_assert(strstr(r.out, "done: 1/1 steps") < m, "after the summary line: %s", r.out);
 }
+
+/* ---- GPT-2's tokenizer (docs/data.md, "Text through a tokenizer") ---- */
+
+static void write_fox(const char *name, int lines_n)
+{
+    static const char line[] = "The quick brown fox jumps over the lazy dog.\n";
+    size_t n = sizeof line - 1;
+    char *buf = malloc(n * (size_t)lines_n);
+    for (int i = 0; i < lines_n; i++) memcpy(buf + n * (size_t)i, line, n);
+    write_file(name, buf, n * (size_t)lines_n);
+    free(buf);
+}
+
+static unsigned char *read_all(const char *name, size_t *n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    static unsigned char buf[1 << 16];
+    *n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+Test(main, tokenize_writes_an_llm_c_file)
+{
+    write_fox("fox.txt", 40);
+    result r;
+    run(&r, "tokenize --tokenizer_name gpt2 fox.txt fox.bin");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "mptui: fox.txt: 1800 bytes -> 440 tokens with gpt2 in "), "%s", r.out);
+    cr_assert(strstr(r.out, "; wrote fox.bin"), "%s", r.out);
+    cr_assert_str_eq(r.err, "", "no progress line for a small file");
+    size_t n;
+    const unsigned char *b = read_all("fox.bin", &n);
+    cr_assert_eq(n, 1024 + 2 * 440);
+    /* "The" " quick" " brown" " fox" ... "." "\n": GPT-2's ids */
+    static const int want[11] = {464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13, 198};
+    for (int i = 0; i < 440; i++)
+        cr_assert_eq(b[1024 + 2 * i] | b[1025 + 2 * i] << 8, want[i % 11], "token %d", i);
+    /* the file trains as --data */
+    run(&r, H "--data fox.bin --block_size 8 --n_layer 1 --n_embd 16 --n_head 2 "
+              "--eval_strategy no --save_strategy no");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+}
+
+Test(main, tokenize_bad_arguments)
+{
+    write_fox("fox.txt", 1);
+    result r;
+    run(&r, "tokenize fox.txt fox.bin");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "mptui tokenize: no tokenizer given\nusage: mptui tokenize"), "%s",
+              r.err);
+    run(&r, "tokenize --tokenizer_name gpt2 fox.txt");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "give IN.txt and OUT.bin"), "%s", r.err);
+    run(&r, "tokenize --tokenizer_name gpt2 --bogus 1 fox.txt x.bin");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "unknown option '--bogus'"), "%s", r.err);
+    run(&r, "tokenize --tokenizer_name . fox.txt x.bin");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "--tokenizer_name .: no vocab.json + merges.txt or tokenizer.json "
+                            "there; give a tokenizer folder or gpt2"), "%s", r.err);
+    run(&r, "tokenize --model_name_or_path . fox.txt x.bin");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, ". has no vocab.json + merges.txt or tokenizer.json"), "%s", r.err);
+    write_file("latin1.txt", "caf\xe9\n", 5);
+    expect_one_line("tokenize --tokenizer_name=gpt2 latin1.txt x.bin", 1,
+                    "latin1.txt: invalid UTF-8 at byte 3 (line 1)");
+    expect_one_line("tokenize --tokenizer_name gpt2 none.txt x.bin", 1, "none.txt");
+}
+
+Test(main, bpe_run_samples_text_and_checkpoints_the_tokenizer)
+{
+    write_fox("fox.txt", 200);
+    const char *args = H "--data fox.txt --tokenizer_name gpt2 --block_size 16 --n_layer 1 "
+                         "--n_embd 16 --n_head 2 --eval_steps 2 --eval_max_batches 1 "
+                         "--sample_length 4 --save_steps 2 --output_dir out";
+    result r;
+    run(&r, args);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "sample @2 | The quick brown fox jumps over the lazy dog. The quick "
+                            "brown fox jumps|"), "%s", r.out);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cd '%s/out/checkpoint-2' && test -s vocab.json && test -s "
+             "merges.txt && test -s tokenizer_config.json && test -s special_tokens_map.json "
+             "&& ls ../token-cache/fox.txt.*.bin >/dev/null", dir);
+    cr_assert_eq(system(cmd), 0, "checkpoint or cache files missing");
+    run(&r, args); /* from the cache this time: the same run */
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    write_file("latin1.txt", "caf\xe9\n", 5);
+    expect_one_line(H "--data latin1.txt --tokenizer_name gpt2", 1,
+                    "data file latin1.txt: invalid UTF-8 at byte 3 (line 1)");
+    expect_one_line(H "--data fox.txt --tokenizer_name gpt2 --vocab_size 1000", 1,
+                    "--vocab_size 1000 is smaller than the vocabulary of tokenizer gpt2 (50257)");
+}

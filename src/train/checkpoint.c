@@ -1,6 +1,7 @@
 /* checkpoint.c — checkpoint directories: tensors through safetensors.c, the JSON halves through
  * ckpt_state.c, atomic install, rotation, validated load, --init_from. */
 #include "checkpoint.h"
+#include "ckpt_tok.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -185,6 +186,8 @@ static int save_files(const char *dir, gpt *m, const ckpt_state *st, char *err, 
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!(js = ckpt_config_to_json(gpt_get_config(m)))) goto out;
     rc = fsutil_write_file(path, js, strlen(js), err, errlen);
+    if (!rc && st->tokenizer_dir)
+        rc = ckpt_tok_write(dir, st->tokenizer_dir, st->block_size, err, errlen);
 out:
     free(js);
     free(a);

@@ -32,6 +32,9 @@ typedef struct {
     double best_metric; int64_t best_step;  /* NAN / -1 = none */
     metric_row *log_history; size_t n_log;  /* owned by the caller when saving; allocated by ckpt_load */
     ckpt_window win;
+    const char *tokenizer_dir; /* saving: the run's BPE folder, whose files the checkpoint
+                                * carries (ckpt_tok.h); NULL: none. Not part of the JSON */
+    int block_size;            /* saving with a tokenizer: its model_max_length */
 } ckpt_state;
 
 /* to_json: malloc'd text or NULL. from_json: validates every field; `label` names the file in

@@ -440,6 +440,8 @@ static const cfg_option OPTIONS[] = {
 
     STR(data, G_DATA, "", "PATH", "text file or llm.c .bin tokens (empty = built-in corpus)"),
     STR(val_data, G_DATA, "", "PATH", "validation file (empty = split off the end of --data)"),
+    STR(tokenizer_name, G_DATA, "", "gpt2|DIR",
+        "BPE tokenizer for text (empty = the model folder's, else bytes)"),
     INT(validation_split_percentage, G_DATA, 1, 99, 0, "10", "PCT",
         "percent of --data held out for validation"),
 
@@ -485,7 +487,7 @@ static const cfg_option OPTIONS[] = {
      F_NOSAVE, NULL, "no|steps|epoch", "same as --eval_strategy (its older Hugging Face name)"},
     I64(eval_steps, G_SCHED, 0, 1e15, 0, "100", "N", "evaluate every N steps (0 = logging_steps)"),
     INT(eval_max_batches, G_SCHED, 0, 1 << 30, 0, "8", "N", "eval batches per evaluation (0 = all)"),
-    INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "bytes of text sampled after eval (0 = none)"),
+    INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "tokens sampled after eval (bytes for byte text; 0 = none)"),
     DBL(sample_temperature, G_SCHED, 0, NOMAX, 0, "0.8", "sampling temperature (0 = greedy)"),
 
     STR(output_dir, G_CKPT, "./mptui-output", "DIR", "checkpoints go here"),

@@ -29,6 +29,7 @@ typedef struct {
     /* data */
     char data[CFG_PATH_MAX];     /* "" = built-in default corpus */
     char val_data[CFG_PATH_MAX]; /* "" = split off the end of `data` */
+    char tokenizer_name[CFG_PATH_MAX]; /* "" = the model folder's, else bytes; "gpt2" = shipped */
     int validation_split_percentage;
     /* precision */
     dtype_t precision;

@@ -179,16 +179,87 @@ static int data_tokens_text(const char *path, const unsigned char *buf, size_t l
     return 0;
 }
 
-static int data_load_tokens(const char *path, const char *opt, int vocab_override,
-                            token_buf *tb, char *err, size_t errlen)
+static const char *data_base(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The cache file's ids when it exists and is a valid token file of this vocabulary (a
+ * damaged one is encoded again and replaced): 1 loaded, 0 not. */
+static int data_cache_read(const char *cpath, int vocab, token_buf *tb)
+{
+    unsigned char *buf;
+    size_t len;
+    char ignore[256];
+    if (access(cpath, R_OK) != 0) return 0;
+    if (data_read_file(cpath, "--data", &buf, &len, ignore, sizeof ignore)) return 0;
+    int rc = data_tokens_bin(cpath, buf, len, vocab, tb, ignore, sizeof ignore);
+    free(buf);
+    return rc == 0;
+}
+
+/* Text through the tokenizer: UTF-8 checked, then the cache or the encoder. */
+static int data_tokens_bpe(const char *path, const unsigned char *buf, size_t len,
+                           const data_text *tx, token_buf *tb, dataset *d, char *err,
+                           size_t errlen)
+{
+    size_t off, line;
+    if (tokcache_check_utf8(buf, len, &off, &line)) {
+        snprintf(err, errlen, "data file %s: invalid UTF-8 at byte %zu (line %zu); the BPE "
+                 "tokenizer reads UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8)",
+                 path, off, line);
+        return -1;
+    }
+    int vocab = bpe_vocab_size(tx->tok);
+    char text_hex[65], cpath[PATH_MAX];
+    tokcache_digest(buf, len, text_hex);
+    int cached = tx->cache_dir && tx->cache_dir[0] &&
+                 !tokcache_path(cpath, sizeof cpath, tx->cache_dir, data_base(path), text_hex,
+                                bpe_digest(tx->tok));
+    if (cached && data_cache_read(cpath, vocab, tb)) {
+        d->from_cache = 1;
+        return 0;
+    }
+    int32_t *ids;
+    size_t n;
+    char why[256];
+    if (tokcache_encode(tx->tok, buf, len, tx->progress, tx->progress_ctx, &ids, &n, why,
+                        sizeof why)) {
+        snprintf(err, errlen, "data file %s: %s", path, why);
+        return -1;
+    }
+    if (n == 0) {
+        free(ids);
+        snprintf(err, errlen, "data file %s: holds no tokens; give a file with text", path);
+        return -1;
+    }
+    if (cached && (fsutil_mkdir_p(tx->cache_dir, 0755, NULL) ||
+                   tokcache_write_bin(cpath, ids, n, why, sizeof why)))
+        snprintf(d->note, sizeof d->note, "the token cache was not written (%s); the text "
+                 "will be tokenized again next time", why[0] ? why : strerror(errno));
+    tb->tok = ids;
+    tb->n = n;
+    tb->vocab = vocab;
+    tb->is_bytes = 0;
+    return 0;
+}
+
+static int data_load_tokens(dataset *d, const char *path, const char *opt, int vocab_override,
+                            const data_text *tx, token_buf *tb, char *err, size_t errlen)
 {
     unsigned char *buf;
     size_t len;
     if (data_read_file(path, opt, &buf, &len, err, errlen)) return -1;
-    int vocab = vocab_override > 0 ? vocab_override : DATA_GPT2_VOCAB;
-    int rc = data_is_bin(path, buf, len)
-                 ? data_tokens_bin(path, buf, len, vocab, tb, err, errlen)
-                 : data_tokens_text(path, buf, len, tb, err, errlen);
+    int vocab = tx && tx->tok ? bpe_vocab_size(tx->tok)
+                : vocab_override > 0 ? vocab_override : DATA_GPT2_VOCAB;
+    int rc;
+    if (data_is_bin(path, buf, len))
+        rc = data_tokens_bin(path, buf, len, vocab, tb, err, errlen);
+    else if (tx && tx->tok)
+        rc = data_tokens_bpe(path, buf, len, tx, tb, d, err, errlen);
+    else
+        rc = data_tokens_text(path, buf, len, tb, err, errlen);
     free(buf);
     return rc;
 }
@@ -241,11 +312,12 @@ static int data_split(dataset *d, token_buf *all, int val_pct, char *err, size_t
     return 0;
 }
 
-static int data_load_val(dataset *d, const char *val_path, int vocab_override, char *err,
-                         size_t errlen)
+static int data_load_val(dataset *d, const char *val_path, int vocab_override,
+                         const data_text *tx, char *err, size_t errlen)
 {
     token_buf vb;
-    if (data_load_tokens(val_path, "--val_data", vocab_override, &vb, err, errlen)) return -1;
+    if (data_load_tokens(d, val_path, "--val_data", vocab_override, tx, &vb, err, errlen))
+        return -1;
     if (vb.is_bytes != d->is_bytes) {
         snprintf(err, errlen,
                  "data file %s: validation data is %s but the training data is %s; use the "
@@ -260,8 +332,9 @@ static int data_load_val(dataset *d, const char *val_path, int vocab_override, c
     return 0;
 }
 
-int data_load(dataset *d, const char *path, const char *val_path, int val_pct,
-              int vocab_override, int block_size, char *err, size_t errlen)
+static int data_load_with(dataset *d, const char *path, const char *val_path, int val_pct,
+                          int vocab_override, int block_size, const data_text *tx, char *err,
+                          size_t errlen)
 {
     memset(d, 0, sizeof *d);
     if (val_path && !val_path[0]) val_path = NULL;
@@ -279,7 +352,7 @@ int data_load(dataset *d, const char *path, const char *val_path, int val_pct,
         return -1;
     }
     token_buf tb;
-    if (data_load_tokens(path, "--data", vocab_override, &tb, err, errlen)) return -1;
+    if (data_load_tokens(d, path, "--data", vocab_override, tx, &tb, err, errlen)) return -1;
     d->vocab_size = tb.vocab;
     d->is_bytes = tb.is_bytes;
     data_set_name(d, path);
@@ -287,13 +360,26 @@ int data_load(dataset *d, const char *path, const char *val_path, int val_pct,
     if (val_path) {
         d->train = tb.tok;
         d->n_train = tb.n;
-        rc = data_load_val(d, val_path, vocab_override, err, errlen);
+        rc = data_load_val(d, val_path, vocab_override, tx, err, errlen);
     } else {
         rc = data_split(d, &tb, val_pct, err, errlen, path);
     }
     if (!rc) rc = data_check_sizes(d, path, val_path, val_pct, block_size, err, errlen);
     if (rc) data_free(d);
     return rc;
+}
+
+int data_load(dataset *d, const char *path, const char *val_path, int val_pct,
+              int vocab_override, int block_size, char *err, size_t errlen)
+{
+    return data_load_with(d, path, val_path, val_pct, vocab_override, block_size, NULL, err,
+                          errlen);
+}
+
+int data_load_text(dataset *d, const char *path, const char *val_path, int val_pct,
+                   int block_size, const data_text *tx, char *err, size_t errlen)
+{
+    return data_load_with(d, path, val_path, val_pct, 0, block_size, tx, err, errlen);
 }
 
 void data_free(dataset *d)
@@ -339,19 +425,19 @@ int64_t data_steps_per_epoch(const dataset *d, int B, int T, int accum)
     return ((int64_t)d->n_train + per_step - 1) / per_step;
 }
 
-static const char *data_try_dir(char *buf, size_t len, const char *dir)
+static const char *data_try_dir(char *buf, size_t len, const char *dir, const char *rel)
 {
     if (!dir || !dir[0]) return NULL;
-    int k = snprintf(buf, len, "%s/%s", dir, DATA_DEFAULT_FILE);
+    int k = snprintf(buf, len, "%s/%s", dir, rel);
     if (k < 0 || (size_t)k >= len) return NULL;
     return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
-const char *data_default_path(void)
+/* rel under $MPTUI_DATA_DIR, datasets/ next to the binary or above it, or the source tree's. */
+static const char *data_find(char *path, size_t len, const char *rel)
 {
-    static char path[PATH_MAX + 64];
     char dir[PATH_MAX + 32];
-    if (data_try_dir(path, sizeof path, getenv("MPTUI_DATA_DIR"))) return path;
+    if (data_try_dir(path, len, getenv("MPTUI_DATA_DIR"), rel)) return path;
     ssize_t n = readlink("/proc/self/exe", dir, PATH_MAX);
     if (n > 0) {
         dir[n] = '\0';
@@ -360,13 +446,27 @@ const char *data_default_path(void)
             *slash = '\0';
             size_t dl = strlen(dir);
             snprintf(dir + dl, sizeof dir - dl, "/datasets");
-            if (data_try_dir(path, sizeof path, dir)) return path;
+            if (data_try_dir(path, len, dir, rel)) return path;
             snprintf(dir + dl, sizeof dir - dl, "/../datasets");
-            if (data_try_dir(path, sizeof path, dir)) return path;
+            if (data_try_dir(path, len, dir, rel)) return path;
         }
     }
 #ifdef MPTUI_SOURCE_DIR
-    if (data_try_dir(path, sizeof path, MPTUI_SOURCE_DIR "/datasets")) return path;
+    if (data_try_dir(path, len, MPTUI_SOURCE_DIR "/datasets", rel)) return path;
 #endif
     return NULL;
+}
+
+const char *data_default_path(void)
+{
+    static char path[PATH_MAX + 64];
+    return data_find(path, sizeof path, DATA_DEFAULT_FILE);
+}
+
+const char *data_gpt2_tokenizer_dir(void)
+{
+    static char path[PATH_MAX + 64];
+    if (!data_find(path, sizeof path, "gpt2/merges.txt")) return NULL;
+    *strrchr(path, '/') = '\0';
+    return path;
 }

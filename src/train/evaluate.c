@@ -1,11 +1,16 @@
 /* evaluate.c — averages cross-entropy over every target of every eval window, and samples
- * text from the model (greedy or temperature, from a seeded RNG) for byte vocabularies. */
+ * text from the model (greedy or temperature, from a seeded RNG), bytes or decoded BPE. */
 #include "evaluate.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tokcache.h"
+
+/* Bytes a sample's decoded text may take before it is cut to the screen line. */
+#define EVAL_DECODE_MAX 4096
 
 double eval_ppl(double loss) { return exp(loss); }
 double eval_bits(double loss) { return loss / log(2.0); }
@@ -32,6 +37,42 @@ static char printable(int32_t tok)
 {
     if (tok == '\n' || tok == '\t' || tok == '\r') return ' ';
     return tok >= 32 && tok < 127 ? (char)tok : '.';
+}
+
+/* Appends the decoded ids to out (k bytes used of cap) as one screen line: whole UTF-8
+ * characters only, newlines and tabs as spaces, other controls and broken bytes as dots. */
+static size_t sample_put(const bpe *tok, const int32_t *ids, int n, char *out, size_t k,
+                         size_t cap)
+{
+    char buf[EVAL_DECODE_MAX];
+    size_t len = bpe_decode(tok, ids, (size_t)n, buf, sizeof buf);
+    if (len >= sizeof buf) len = sizeof buf - 1;
+    const unsigned char *s = (const unsigned char *)buf;
+    for (size_t i = 0; i < len;) {
+        size_t m = tokcache_utf8_len(s + i, len - i);
+        if (m <= 1) {
+            char c = m ? printable(s[i]) : '.';
+            if (k + 1 >= cap) break;
+            out[k++] = c;
+            i++;
+            continue;
+        }
+        if (k + m >= cap) break;
+        memcpy(out + k, s + i, m);
+        k += m;
+        i += m;
+    }
+    out[k] = 0;
+    return k;
+}
+
+/* The prompt, '|', then what the model wrote. */
+static void sample_decode(const bpe *tok, const int32_t *seq, int prompt, int total, char *out,
+                          size_t cap)
+{
+    size_t k = sample_put(tok, seq, prompt, out, 0, cap);
+    if (k + 1 < cap) out[k++] = '|', out[k] = 0;
+    sample_put(tok, seq + prompt, total - prompt, out, k, cap);
 }
 
 static int stopped(const eval_args *a) { return a->stop && atomic_load(a->stop); }
@@ -61,12 +102,16 @@ static int sample_text(const eval_args *a, const prec_policy *p, eval_result *ou
         gpt_logits_row(a->model, 0, len - 1, logits);
         seq[n] = pick_token(logits, V, a->temperature, a->sample_rng);
     }
-    int k = 0;
-    for (int i = 0; i < total && k < (int)sizeof out->sample - 1; i++) {
-        if (i == prompt && k < (int)sizeof out->sample - 2) out->sample[k++] = '|';
-        out->sample[k++] = printable(seq[i]);
+    if (a->tok) {
+        sample_decode(a->tok, seq, prompt, total, out->sample, sizeof out->sample);
+    } else {
+        int k = 0;
+        for (int i = 0; i < total && k < (int)sizeof out->sample - 1; i++) {
+            if (i == prompt && k < (int)sizeof out->sample - 2) out->sample[k++] = '|';
+            out->sample[k++] = printable(seq[i]);
+        }
+        out->sample[k] = 0;
     }
-    out->sample[k] = 0;
     free(seq);
     free(logits);
     return 0;
@@ -107,7 +152,7 @@ int eval_run(const eval_args *a, eval_result *out)
     out->ppl = eval_ppl(out->loss);
     out->bits = eval_bits(out->loss);
     int rc = 0;
-    if (a->data->is_bytes && a->sample_length > 0) rc = sample_text(a, p, out);
+    if ((a->data->is_bytes || a->tok) && a->sample_length > 0) rc = sample_text(a, p, out);
     if (p == &full) prec_free(&full);
     return rc;
 }

@@ -1,11 +1,12 @@
 /* evaluate.h — eval loss / perplexity / bits per token on the fixed validation windows
- * (docs/data.md), and a short seeded text sample for byte vocabularies. */
+ * (docs/data.md), and a short seeded text sample (bytes, or decoded BPE tokens). */
 #ifndef MPTUI_EVALUATE_H
 #define MPTUI_EVALUATE_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bpe.h"
 #include "data.h"
 #include "model.h"
 #include "precision.h"
@@ -22,6 +23,7 @@ typedef struct {
     float temperature;          /* 0 = greedy */
     rng_state *sample_rng;
     const atomic_int *stop;     /* NULL, or nonzero = stop between batches and tokens */
+    const bpe *tok;             /* decodes the sample of BPE tokens; NULL: byte tokens only */
 } eval_args;
 
 typedef struct {

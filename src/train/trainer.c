@@ -102,9 +102,25 @@ static int setup_data(trainer *t, char *err, size_t errlen)
                  "give a text or .bin file with --data");
         return -1;
     }
-    if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
-                  c->block_size, err, errlen))
+    if (trainer_tokenizer_load(t, "", err, errlen)) return -1;
+    char cache[CFG_PATH_MAX + 16];
+    trainer_token_cache_dir(c, cache, sizeof cache);
+    data_text tx = {t->tok, cache, NULL, NULL};
+    if (t->tok ? data_load_text(&t->data, path, c->val_data, c->validation_split_percentage,
+                                c->block_size, &tx, err, errlen)
+               : data_load(&t->data, path, c->val_data, c->validation_split_percentage,
+                           c->vocab_size, c->block_size, err, errlen))
         return -1;
+    if (t->data.note[0]) trainer_notify(t, 0, "%s", t->data.note);
+    if (t->tok && c->vocab_size > 0) { /* a model may pad the vocabulary past the tokenizer's */
+        if (c->vocab_size < t->data.vocab_size) {
+            snprintf(err, errlen, "--vocab_size %d is smaller than the vocabulary of tokenizer "
+                     "%s (%d); give at least %d", c->vocab_size, t->tok_label,
+                     t->data.vocab_size, t->data.vocab_size);
+            return -1;
+        }
+        t->data.vocab_size = c->vocab_size;
+    }
     if (c->vocab_size > 0 && t->data.is_bytes)
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
@@ -296,6 +312,7 @@ void trainer_free(trainer *t)
     gpt_free(t->model);
     if (t->be) bk_destroy(t->be);
     data_free(&t->data);
+    bpe_free(t->tok);
     free(t->inputs);
     free(t->targets);
     free(t->snap);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "feed.h"
 #include "lane.h"
+#include "tokcache.h"
 
 typedef struct trainer trainer;
 
@@ -27,6 +28,17 @@ trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *l
 /* --dry_run: loads the data (for the vocabulary), makes the backend and writes the run's
  * memory plan as a table into out, allocating no model. 0 when it fits; TRAINER_NO_MEMORY
  * (table written, err the refusal) when it does not; -1 + err on any other failure. */
+/* Which tokenizer text goes through: --tokenizer_name (gpt2 and its Hugging Face names: the
+ * copy in datasets/gpt2; else a folder), else model_dir's own files, else none. 1 with dir
+ * and a label for the screen, 0 none (text is bytes), -1 + err. */
+int trainer_tokenizer_dir(const mp_config *c, const char *model_dir, char *dir, size_t len,
+                          char *label, size_t llen, char *err, size_t errlen);
+/* Tokenizes the run's text data ahead of trainer_open when it goes through a BPE, calling fn
+ * as it goes, so the run then reads the token cache (docs/data.md); nothing to do (bytes, a
+ * .bin file, a cache already there) returns at once. 0 ok, -1 + err (the line the run would
+ * have failed with). model_dir: --model_name_or_path's folder or "". */
+int trainer_prepare_data(const mp_config *cfg, const char *model_dir, tokcache_progress_fn fn,
+                         void *ctx, char *err, size_t errlen);
 int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen);
 /* Runs until max_steps, a quit command, or trainer_request_stop. 0 ok, -1 + err. */
 int trainer_run(trainer *t, char *err, size_t errlen);

@@ -44,6 +44,8 @@ int trainer_save(trainer *t)
         else snprintf(out, sizeof out, "%s", t->cfg.output_dir);
         ckpt_state st;
         state_fill(t, l, &st);
+        st.tokenizer_dir = t->tok ? t->tok_dir : NULL;
+        st.block_size = t->T;
         if (ckpt_save(out, l->model, &st, t->cfg.save_total_limit, dir, sizeof dir, err,
                       sizeof err)) {
             if (cmp) snprintf(who, sizeof who, " of replica %s", l->name);

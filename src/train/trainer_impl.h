@@ -25,6 +25,9 @@ struct trainer {
     void *log_ud;
     backend *be;
     dataset data;
+    bpe *tok;                    /* the BPE text goes through, NULL: bytes (trainer_tok.c) */
+    char tok_dir[CFG_PATH_MAX];  /* its folder (checkpoints carry its files) */
+    char tok_label[64];          /* "gpt2" or the folder's name, for the screen */
     gpt *model;                  /* the run's model: lane 0's in a single run */
     /* n_lanes >= 1 lanes stepped in lockstep; n_lanes > 1 is a comparison, whose lane
      * `selected` the screen, the summary and c (end) follow */
@@ -73,6 +76,12 @@ struct trainer {
 static inline lane *trainer_sel(trainer *t) { return &t->lanes[t->selected]; }
 
 double trainer_now(void);
+
+/* ---- trainer_tok.c: the tokenizer (docs/data.md, "Text through a tokenizer") ---- */
+/* Loads it into t->tok (left NULL when there is none). 0 ok, -1 + err. */
+int trainer_tokenizer_load(trainer *t, const char *model_dir, char *err, size_t errlen);
+/* <output_dir>/token-cache: where tokenized text is kept. */
+void trainer_token_cache_dir(const mp_config *c, char *out, size_t len);
 double trainer_elapsed(const trainer *t);
 /* A notice for the user: the log callback (stdout when headless) and the screen's message
  * line. Never written to the terminal directly. */

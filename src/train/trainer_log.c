@@ -129,6 +129,10 @@ static void eval_row(trainer *t, const lane *l, dtype_t edt, int full)
              "%d windows%s", (long long)t->step, name, e->loss, e->ppl, e->bits, e->windows,
              full && t->n_lanes == 1 ? " (full-precision-cast eval)" : "");
     t->log(t->log_ud, line);
+    if (!e->sample[0]) return;
+    char smp[sizeof e->sample + 32]; /* the prompt, '|', then the model's text */
+    snprintf(smp, sizeof smp, "sample @%lld%s | %s", (long long)t->step, name, e->sample);
+    t->log(t->log_ud, smp);
 }
 
 /* Every lane on the same eval windows, each from the same sample RNG state; the run's
@@ -145,7 +149,7 @@ void trainer_eval(trainer *t)
         rng_state rng = start;
         eval_args a = {l->model, &t->data, full ? NULL : &l->policy, edt, t->eval_B, t->T,
                        t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                       (float)t->cfg.sample_temperature, &rng, &t->stop};
+                       (float)t->cfg.sample_temperature, &rng, &t->stop, t->tok};
         int rc = eval_run(&a, &l->last_eval);
         if (rc) {
             if (rc > 0) trainer_notify(t, 0, "eval at step %lld stopped by the stop request%s",
@@ -299,7 +303,10 @@ void trainer_publish(trainer *t, run_state state)
     s->block_size = gc->block_size;
     s->vocab_size = gc->vocab_size;
     s->n_params = (int64_t)gpt_num_params(t->model);
-    snprintf(s->data_name, sizeof s->data_name, "%s", t->data.name);
+    if (t->tok)
+        snprintf(s->data_name, sizeof s->data_name, "%s (%s BPE)", t->data.name, t->tok_label);
+    else
+        snprintf(s->data_name, sizeof s->data_name, "%s", t->data.name);
     snprintf(s->device, sizeof s->device, "%s", bk_describe(t->be));
     snprintf(s->output_dir, sizeof s->output_dir, "%s", t->cfg.output_dir);
     s->max_steps = t->max_steps;

@@ -278,11 +278,17 @@ void panel_eval(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
         snprintf(smp, sizeof smp, "sample: %s", s->sample);
         for (char *p = smp; *p; p++) /* sanitise: controls would move the cursor */
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
-        /* sample text wraps by characters, it is not prose */
+        /* sample text wraps by characters, it is not prose; a UTF-8 character (decoded
+         * BPE text) is never cut */
         size_t len = strlen(smp), pos = 0;
         while (pos < len && y < ymax) {
-            char chunk[512];
-            size_t take = len - pos < (size_t)w ? len - pos : (size_t)w;
+            size_t take = 0;
+            for (int col = 0; col < w && pos + take < len; col++) {
+                take++;
+                while (pos + take < len && ((unsigned char)smp[pos + take] & 0xC0) == 0x80)
+                    take++;
+            }
+            char chunk[FEED_SAMPLE + 16];
             memcpy(chunk, smp + pos, take);
             chunk[take] = 0;
             grid_text(g, x, y++, w, chunk, 0, UC_DEFAULT);
