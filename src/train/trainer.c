@@ -702,15 +702,17 @@ static void summary_eval_only(const trainer *t, char *out, size_t outlen)
     const lane *sel = &t->lanes[t->selected];
     const eval_result *e = &sel->last_eval;
     int full = t->cfg.bf16_full_eval || t->cfg.fp16_full_eval;
+    /* the eval's own time (its row's), not the screen's wait for q after it */
+    const metric_row *r = history_eval(t, t->step);
+    double secs = r ? r->time_s : trainer_elapsed(t);
     const char *mode = t->cfg.bf16_full_eval ? "bf16 full eval" : t->cfg.fp16_full_eval
                        ? "fp16 full eval" : dtype_name(sel->policy.mode);
     if (!sel->have_eval)
-        snprintf(out, outlen, "eval only: no eval (stopped) | %.1f s | %s", trainer_elapsed(t),
-                 mode);
+        snprintf(out, outlen, "eval only: no eval (stopped) | %.1f s | %s", secs, mode);
     else
         snprintf(out, outlen, "eval only: eval loss %.4f (ppl %.3f, %.3f bits/token) @%lld | "
                  "%d windows | %.1f s | %s", e->loss, e->ppl, e->bits, (long long)e->step,
-                 e->windows, trainer_elapsed(t), mode);
+                 e->windows, secs, mode);
     for (int i = 0; t->n_lanes > 1 && i < t->n_lanes; i++) {
         const lane *l = &t->lanes[i];
         size_t len = strlen(out);
