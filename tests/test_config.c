@@ -130,6 +130,9 @@ Test(config, defaults)
     cr_assert_eq(c.no_unicode, 0);
     cr_assert_str_eq(c.compare, "");
     cr_assert_str_eq(c.config_file, "");
+    cr_assert_eq(c.do_train, 1);
+    cr_assert_eq(c.do_eval, -1);
+    cr_assert_eq(c.eval_on_start, 0);
     char err[256];
     cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
 }
@@ -374,7 +377,7 @@ Test(config, help_lists_every_option)
         "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs",
         "per_device_train_batch_size", "per_device_eval_batch_size",
         "gradient_accumulation_steps", "logging_steps", "eval_strategy", "eval_steps",
-        "eval_max_batches", "save_strategy", "save_steps", "save_total_limit", "save_on_error",
+        "eval_max_batches", "eval_on_start", "do_train", "do_eval", "save_strategy", "save_steps", "save_total_limit", "save_on_error",
         "output_dir", "logging_dir", "resume_from_checkpoint", "init_from", "seed",
         "sample_length", "sample_temperature", "headless", "device", "threads", "delay",
         "no_color", "no-color", "no_unicode", "no-unicode", "compare", "config", "help",
@@ -795,4 +798,113 @@ Test(config, dtype_lists_follow_the_table)
     mp_config c = fresh();
     cr_assert_eq(parse(&c, "--compare", "BFloat16,float32", NULL), CFG_OK, "%s", msg);
     cr_assert_str_eq(c.compare, "bf16,fp32");
+}
+
+/* ---- --do_train, --do_eval, --eval_on_start (docs/options.md, "Evaluation only") ---- */
+
+/* do_eval is Hugging Face's: unset, it follows eval_strategy; given, it is what was given. */
+Test(config, do_eval_follows_eval_strategy_unless_given)
+{
+    mp_config c = fresh();
+    cr_assert_eq(cfg_do_eval(&c), 1);
+    cr_assert_eq(parse(&c, "--eval_strategy", "no", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, -1);
+    cr_assert_eq(cfg_do_eval(&c), 0);
+    cr_assert_eq(parse(&c, "--do_eval", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, 1);
+    cr_assert_eq(cfg_do_eval(&c), 1);
+    c = fresh();
+    cr_assert_eq(parse(&c, "--do_eval", "false", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, 0);
+    cr_assert_eq(cfg_do_eval(&c), 0);
+    cr_assert_eq(parse(&c, "--do_eval", "auto", "--eval_strategy", "epoch", NULL), CFG_OK, "%s",
+                 msg);
+    cr_assert_eq(c.do_eval, -1);
+    cr_assert_eq(cfg_do_eval(&c), 1);
+    cr_assert_eq(parse(&c, "--do_eval=True", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, 1);
+    cr_assert_eq(parse(&c, "--do_eval=auto", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, -1);
+}
+
+Test(config, do_train_and_eval_on_start_flags)
+{
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--do_train", "false", "--eval_on_start", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_train, 0);
+    cr_assert_eq(c.eval_on_start, 1);
+    cr_assert_eq(parse(&c, "--do_train", "--eval_on_start=0", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_train, 1);
+    cr_assert_eq(c.eval_on_start, 0);
+}
+
+Test(config, do_eval_bad_values)
+{
+    expect_err("--do_eval: 'maybe' is not a boolean (true, false, 1, 0) or auto", "--do_eval=maybe",
+               NULL);
+    expect_err("--do_train: 'auto' is not a boolean (true, false, 1, 0)", "--do_train=auto", NULL);
+    /* after a flag only a boolean (or auto for do_eval) is its value */
+    expect_err("unexpected argument 'maybe' (options start with --; see --help)", "--do_eval",
+               "maybe", NULL);
+}
+
+Test(config, do_options_in_a_config_file, .init = setup_dir, .fini = teardown_dir)
+{
+    const char *p = write_tmp("e.cfg", "do_train = false\ndo_eval\neval_on_start = yes\n");
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--config", (char *)p, NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_train, 0);
+    cr_assert_eq(c.do_eval, 1);
+    cr_assert_eq(c.eval_on_start, 1);
+    /* the command line wins */
+    cr_assert_eq(parse(&c, "--config", (char *)p, "--do_eval", "auto", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.do_eval, -1);
+    p = write_tmp("bad.cfg", "do_eval = sometimes\n");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--config", (char *)p, NULL), CFG_ERR);
+    char want[300];
+    snprintf(want, sizeof want, "%s:1: do_eval: 'sometimes' is not a boolean (true, false, 1, 0) "
+             "or auto", p);
+    cr_assert_str_eq(msg, want);
+}
+
+Test(config, do_options_round_trip, .init = setup_dir, .fini = teardown_dir)
+{
+    const char *v[] = {"auto", "true", "false"};
+    for (int i = 0; i < 3; i++) {
+        mp_config a = fresh();
+        cr_assert_eq(parse(&a, "--do_eval", v[i], "--do_train", "false", "--eval_on_start", NULL),
+                     CFG_OK, "%s", msg);
+        cr_assert_eq(a.do_eval, i == 0 ? -1 : i == 1 ? 1 : 0);
+        roundtrip(&a);
+    }
+}
+
+/* Nothing to do, or resuming into a run that trains nothing: one line each. */
+Test(config, do_train_false_needs_an_eval)
+{
+    char err[256];
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--do_train", "false", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err); /* eval_strategy steps */
+    cr_assert_eq(parse(&c, "--do_eval", "false", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--do_train false with --do_eval false: nothing to do; give --do_eval "
+                          "to evaluate without training, or drop --do_train false");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--do_train", "false", "--eval_strategy", "no", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--do_train false with --eval_strategy no: nothing to do; add --do_eval "
+                          "to evaluate without training");
+    cr_assert_eq(parse(&c, "--do_eval", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(parse(&c, "--resume_from_checkpoint", "latest", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--resume_from_checkpoint with --do_train false: resuming continues "
+                          "training; to evaluate a checkpoint's weights give --init_from DIR");
+    /* with training, do_eval false and eval_on_start with no eval strategy are fine */
+    c = fresh();
+    cr_assert_eq(parse(&c, "--do_eval", "false", "--eval_strategy", "no", "--eval_on_start", NULL),
+                 CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
 }

@@ -451,3 +451,63 @@ Test(main, bpe_run_samples_text_and_checkpoints_the_tokenizer)
     expect_one_line(H "--data fox.txt --tokenizer_name gpt2 --vocab_size 1000", 1,
                     "--vocab_size 1000 is smaller than the vocabulary of tokenizer gpt2 (50257)");
 }
+
+/* ---- issue 14: --eval_on_start, --do_train false (docs/options.md) ---- */
+
+static void read_text(const char *name, char *buf, size_t cap)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    buf[fread(buf, 1, cap - 1, f)] = 0;
+    fclose(f);
+}
+
+Test(main, eval_only_run_prints_one_eval_and_exits_0)
+{
+    result r;
+    static char csv[4096];
+    run(&r, TINY "--precision fp32 --eval_max_batches 1 --per_device_eval_batch_size 4 --do_train false");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.err, "");
+    cr_assert(!strncmp(r.out, "eval @0 | loss ", 15), "%s", r.out);
+    cr_assert(strstr(r.out, "| 4 windows\nevaluation only (--do_train false): no training step, "
+                            "no checkpoint\neval only: eval loss ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, " @0 | 4 windows | ") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, " s | fp32\nmemory (fp32, batch 4 x 32)\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "step ") == NULL, "no train line: %s", r.out);
+    read_text("out/logs/metrics.csv", csv, sizeof csv);
+    cr_assert_eq(lines(csv), 2, "header + one eval row: %s", csv);
+    const char *row = strchr(csv, '\n') + 1;
+    cr_assert(!strncmp(row, "0,0,", 4), "%s", row);
+    cr_assert(strstr(row, ",eval,fp32,,,,,,,,") != NULL, "%s", row);
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/checkpoint-0", dir);
+    cr_assert(access(path, F_OK) != 0, "an eval-only run saved a checkpoint");
+}
+
+Test(main, eval_only_with_nothing_to_do_exits_2)
+{
+    expect_one_line(TINY "--do_train false --do_eval false", 2,
+                    "mptui: --do_train false with --do_eval false: nothing to do; give --do_eval "
+                    "to evaluate without training, or drop --do_train false\n");
+    expect_one_line(TINY "--do_train false --eval_strategy no", 2,
+                    "mptui: --do_train false with --eval_strategy no: nothing to do; add "
+                    "--do_eval to evaluate without training\n");
+    expect_one_line(TINY "--do_train false --resume_from_checkpoint latest", 2,
+                    "to evaluate a checkpoint's weights give --init_from DIR\n");
+    expect_one_line(TINY "--do_eval sometimes", 2, "unexpected argument 'sometimes'");
+}
+
+Test(main, eval_on_start_logs_step_0_first)
+{
+    result r;
+    run(&r, TINY "--max_steps 2 --logging_steps 1 --eval_strategy no --save_strategy no "
+                 "--eval_max_batches 1 --eval_on_start");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(!strncmp(r.out, "eval @0 | loss ", 15), "%s", r.out);
+    cr_assert(strstr(r.out, "\nstep      1/2 |") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "eval loss ") != NULL && strstr(r.out, ") @0 |") != NULL,
+              "the summary names the step-0 eval: %s", r.out);
+}

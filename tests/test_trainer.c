@@ -1245,3 +1245,323 @@ Test(trainer, layers_csv_same_when_stats_land_at_the_sync_compare)
 {
     layers_same_when_deferred("fp16", "fp16,bf16");
 }
+
+/* ---- --eval_on_start, --do_train false, --do_eval (docs/options.md) ---- */
+
+/* The steps of the eval rows, in order; returns how many. */
+static size_t eval_steps_of(const run_out *o, int64_t *steps, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->rows[i].kind == MR_EVAL && k < max) steps[k++] = o->rows[i].step;
+    return k;
+}
+
+static void set_out(mp_config *c, const char *sub)
+{
+    char err[256], path[160];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    cr_assert_eq(cfg_set(c, "output_dir", path, err, sizeof err), 0, "%s", err);
+}
+
+static void set_opt(mp_config *c, const char *name, const char *value)
+{
+    char err[256];
+    cr_assert_eq(cfg_set(c, name, value, err, sizeof err), 0, "%s", err);
+}
+
+/* 1 when the two files hold the same bytes. */
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    cr_assert(fa && fb, "%s / %s", a, b);
+    int ca, cb, same = 1;
+    long n = 0;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        same = ca == cb;
+        n++;
+    } while (same && ca != EOF);
+    fclose(fa);
+    fclose(fb);
+    return same && n > 1000; /* and not empty */
+}
+
+/* The eval at step 0 reads no data RNG and changes no weight: the run trains the same bits
+ * (every train row, every later eval, the final weights and AdamW moments) as one without
+ * it, with a text sample that draws the sample RNG. */
+Test(trainer, eval_on_start_trains_bit_identical_weights)
+{
+    mp_config c;
+    static run_out a, b;
+    char pa[256], pb[256];
+    small_config(&c, "fp16", 10);
+    set_opt(&c, "logging_steps", "2");
+    set_opt(&c, "eval_steps", "5");
+    set_opt(&c, "sample_length", "16");
+    set_opt(&c, "sample_temperature", "0.8");
+    set_opt(&c, "save_strategy", "steps");
+    set_opt(&c, "save_steps", "10");
+    set_out(&c, "b");
+    run(&c, NULL, 0, &b);
+    set_opt(&c, "eval_on_start", NULL);
+    set_out(&c, "a");
+    run(&c, NULL, 0, &a);
+    cr_assert_eq(a.n, b.n + 1);
+    cr_assert_eq(a.rows[0].kind, MR_EVAL);
+    cr_assert_eq(a.rows[0].step, 0);
+    cr_assert_eq(a.rows[0].epoch, 0.0);
+    /* an untrained byte model: about ln 256 = 5.545 */
+    cr_assert(a.rows[0].eval_loss > 5.3 && a.rows[0].eval_loss < 5.8, "%g", a.rows[0].eval_loss);
+    for (size_t i = 0; i < b.n; i++)
+        cr_assert(same_row(&a.rows[i + 1], &b.rows[i]), "row %zu (step %lld, %s) differs: loss "
+                  "%.9g/%.9g eval %.9g/%.9g", i, (long long)b.rows[i].step,
+                  b.rows[i].kind == MR_EVAL ? "eval" : "train", a.rows[i + 1].loss,
+                  b.rows[i].loss, a.rows[i + 1].eval_loss, b.rows[i].eval_loss);
+    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(pa, sizeof pa, "%s/a/checkpoint-10/%s", dir, files[k]);
+        snprintf(pb, sizeof pb, "%s/b/checkpoint-10/%s", dir, files[k]);
+        cr_assert(same_file(pa, pb), "%s differs", files[k]);
+    }
+}
+
+/* Hugging Face evaluates at the start whatever eval_strategy says. */
+Test(trainer, eval_on_start_with_eval_strategy_no)
+{
+    mp_config c;
+    static run_out o;
+    int64_t steps[8];
+    small_config(&c, "fp32", 5);
+    set_opt(&c, "eval_strategy", "no");
+    set_opt(&c, "eval_on_start", "true");
+    run(&c, NULL, 0, &o);
+    cr_assert_eq(eval_steps_of(&o, steps, 8), 1);
+    cr_assert_eq(steps[0], 0);
+    cr_assert_eq(o.rows[0].kind, MR_EVAL, "the eval row comes before the first train row");
+    cr_assert(o.snap.have_eval);
+    cr_assert_eq(o.snap.eval_step, 0);
+    cr_assert_eq(o.snap.step, 5);
+}
+
+/* --do_train false: one eval row at step 0, the same bits as the eval at the start of a
+ * training run from the same weights, no checkpoint (save_strategy notwithstanding). */
+Test(trainer, eval_only_evaluates_once_and_saves_nothing)
+{
+    mp_config c;
+    static run_out start, only;
+    static log_capture lc;
+    char err[512] = "", path[256], summary[4096], want[256];
+    small_config(&c, "bf16", 2);
+    set_opt(&c, "eval_on_start", NULL);
+    set_out(&c, "train");
+    run(&c, NULL, 0, &start);
+    set_opt(&c, "do_train", "false");
+    set_opt(&c, "save_strategy", "steps");
+    set_opt(&c, "save_steps", "1");
+    set_out(&c, "only");
+    memset(&lc, 0, sizeof lc);
+    feed *f = feed_create();
+    trainer *t = trainer_create(&c, f, capture_line, &lc, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    trainer_summary(t, summary, sizeof summary);
+    uint64_t since = 0;
+    only.n = feed_read_rows(f, &since, only.rows, 256);
+    cr_assert(feed_get_snapshot(f, &only.snap) > 0);
+    trainer_free(t);
+    feed_destroy(f);
+    cr_assert_eq(only.n, 1);
+    cr_assert_eq(only.rows[0].kind, MR_EVAL);
+    cr_assert_eq(only.rows[0].step, 0);
+    cr_assert_eq(only.rows[0].precision, DT_BF16);
+    cr_assert(same_row(&only.rows[0], &start.rows[0]), "eval %.17g vs %.17g",
+              only.rows[0].eval_loss, start.rows[0].eval_loss);
+    cr_assert_eq(only.snap.state, RUN_FINISHED);
+    cr_assert_eq(only.snap.step, 0);
+    cr_assert(only.snap.have_eval);
+    cr_assert_str_eq(only.snap.message,
+                     "evaluation only (--do_train false): no training step, no checkpoint");
+    snprintf(path, sizeof path, "%s/only/checkpoint-0", dir);
+    cr_assert(!path_exists(path), "an eval-only run saved %s", path);
+    snprintf(path, sizeof path, "%s/only/logs/metrics.csv", dir);
+    cr_assert(path_exists(path));
+    snprintf(want, sizeof want, "eval only: eval loss %.4f (ppl %.3f, %.3f bits/token) @0 | "
+             "16 windows | ", only.rows[0].eval_loss, only.rows[0].eval_ppl,
+             only.rows[0].eval_loss / log(2.0));
+    cr_assert(!strncmp(summary, want, strlen(want)), "summary: %s\nwant: %s", summary, want);
+    cr_assert(strstr(summary, "s | bf16\nmemory (bf16") != NULL, "%s", summary);
+    cr_assert(strstr(lc.text, "eval @0 | loss ") == lc.text, "%s", lc.text);
+}
+
+/* A checkpoint's weights through --init_from evaluate to the bits the training run logged at
+ * that step (same mode); the row is at step 0: --init_from brings weights, not a step. */
+Test(trainer, eval_only_of_a_checkpoint_equals_the_training_eval)
+{
+    mp_config c;
+    static run_out train, only;
+    char ck[256];
+    small_config(&c, "fp16", 10);
+    set_opt(&c, "eval_steps", "10");
+    set_opt(&c, "save_strategy", "steps");
+    set_opt(&c, "save_steps", "10");
+    set_out(&c, "train");
+    run(&c, NULL, 0, &train);
+    const metric_row *at10 = NULL;
+    for (size_t i = 0; i < train.n; i++)
+        if (train.rows[i].kind == MR_EVAL && train.rows[i].step == 10) at10 = &train.rows[i];
+    cr_assert_not_null(at10);
+    small_config(&c, "fp16", 10);
+    snprintf(ck, sizeof ck, "%s/train/checkpoint-10", dir);
+    set_opt(&c, "init_from", ck);
+    set_opt(&c, "do_train", "false");
+    set_out(&c, "only");
+    run(&c, NULL, 0, &only);
+    cr_assert_eq(only.n, 1);
+    cr_assert_eq(only.rows[0].step, 0);
+    cr_assert_eq(memcmp(&only.rows[0].eval_loss, &at10->eval_loss, sizeof(double)), 0,
+                 "%.17g vs %.17g", only.rows[0].eval_loss, at10->eval_loss);
+    cr_assert(only.rows[0].eval_loss < 5.3, "trained weights: %g", only.rows[0].eval_loss);
+}
+
+/* --compare with --do_train false: the same weights evaluated in each mode, a row each. */
+Test(trainer, eval_only_comparison_evaluates_each_replica)
+{
+    mp_config c;
+    static run_out plain, cmp;
+    small_config(&c, "fp32", 10);
+    set_opt(&c, "do_train", "false");
+    set_out(&c, "plain");
+    run(&c, NULL, 0, &plain);
+    set_opt(&c, "compare", "fp32,bf16");
+    set_out(&c, "cmp");
+    run(&c, NULL, 0, &cmp);
+    cr_assert_eq(cmp.n, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(cmp.rows[i].kind, MR_EVAL);
+        cr_assert_eq(cmp.rows[i].step, 0);
+    }
+    cr_assert_str_eq(cmp.rows[0].replica, "fp32");
+    cr_assert_str_eq(cmp.rows[1].replica, "bf16");
+    cr_assert_eq(cmp.rows[1].precision, DT_BF16);
+    cr_assert_eq(memcmp(&cmp.rows[0].eval_loss, &plain.rows[0].eval_loss, sizeof(double)), 0);
+    cr_assert(cmp.rows[1].eval_loss != cmp.rows[0].eval_loss, "bf16 rounds: %.17g",
+              cmp.rows[1].eval_loss);
+    cr_assert(fabs(cmp.rows[1].eval_loss - cmp.rows[0].eval_loss) < 0.05);
+    cr_assert_eq(cmp.snap.state, RUN_FINISHED);
+}
+
+/* Trainer.train() evaluates before its first step, also when it resumes: the eval lands at
+ * the checkpoint's step and the training after it is the uninterrupted run's. A step that
+ * was evaluated before its checkpoint was saved is not logged twice. */
+Test(trainer, eval_on_start_on_a_resume)
+{
+    mp_config c;
+    static run_out straight, resumed, only;
+    char ck[256];
+    small_config(&c, "fp16", 8);
+    set_opt(&c, "logging_steps", "2");
+    set_opt(&c, "save_strategy", "steps");
+    set_opt(&c, "save_steps", "4");
+    set_out(&c, "s");
+    run(&c, NULL, 0, &straight);
+    snprintf(ck, sizeof ck, "%s/s/checkpoint-4", dir);
+    set_opt(&c, "resume_from_checkpoint", ck);
+    set_opt(&c, "eval_on_start", NULL);
+    set_out(&c, "r");
+    run(&c, NULL, 0, &resumed);
+    cr_assert_eq(resumed.rows[0].kind, MR_EVAL);
+    cr_assert_eq(resumed.rows[0].step, 4);
+    size_t k = 0;
+    while (k < straight.n && straight.rows[k].step <= 4) k++;
+    cr_assert_eq(resumed.n, straight.n - k + 1);
+    for (size_t i = 1; i < resumed.n; i++)
+        cr_assert(same_row(&resumed.rows[i], &straight.rows[k + i - 1]), "row %zu differs", i);
+    /* the eval at the resume point: the checkpoint's weights, as --init_from evaluates them */
+    small_config(&c, "fp16", 8);
+    set_opt(&c, "init_from", ck);
+    set_opt(&c, "do_train", "false");
+    set_out(&c, "o");
+    run(&c, NULL, 0, &only);
+    cr_assert_eq(memcmp(&only.rows[0].eval_loss, &resumed.rows[0].eval_loss, sizeof(double)), 0);
+
+    /* now a checkpoint whose step was evaluated before the save */
+    static run_out evald;
+    static log_lines l;
+    char want[160];
+    small_config(&c, "fp16", 4);
+    set_opt(&c, "eval_steps", "4");
+    set_opt(&c, "save_strategy", "steps");
+    set_opt(&c, "save_steps", "4");
+    set_out(&c, "e");
+    run(&c, NULL, 0, &evald);
+    cr_assert_eq(evald.rows[evald.n - 1].kind, MR_EVAL);
+    small_config(&c, "fp16", 5);
+    snprintf(ck, sizeof ck, "%s/e/checkpoint-4", dir);
+    set_opt(&c, "resume_from_checkpoint", ck);
+    set_opt(&c, "eval_on_start", NULL);
+    set_opt(&c, "logging_steps", "1");
+    set_out(&c, "e2");
+    run_logged(&c, &l);
+    snprintf(want, sizeof want, "eval_on_start: step 4 is already evaluated (eval loss %.4f, "
+             "before the checkpoint was saved)", evald.rows[evald.n - 1].eval_loss);
+    cr_assert_eq(count_lines(&l, want), 1, "%s", find_line(&l, "eval"));
+    cr_assert_eq(count_lines(&l, "eval @"), 0, "%s", find_line(&l, "eval @"));
+    cr_assert_eq(count_lines(&l, "step      5/5"), 1);
+}
+
+/* run_clm.py's --do_train --do_eval: trainer.evaluate() after train(). Given explicitly,
+ * --do_eval adds an eval at the last step when the schedule did not evaluate it. */
+Test(trainer, do_eval_given_adds_a_final_eval)
+{
+    struct { const char *strategy, *do_eval; int steps; int64_t want[4]; size_t n; } cases[] = {
+        {"steps", NULL, 5, {2, 4}, 2},
+        {"steps", "true", 5, {2, 4, 5}, 3},
+        {"steps", "true", 4, {2, 4}, 2},
+        {"no", "true", 5, {5}, 1},
+        {"no", NULL, 5, {0}, 0},
+        {"steps", "false", 5, {2, 4}, 2}, /* the schedule is eval_strategy's, as in HF */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mp_config c;
+        static run_out o;
+        int64_t steps[8];
+        small_config(&c, "fp32", cases[k].steps);
+        set_opt(&c, "eval_steps", "2");
+        set_opt(&c, "eval_strategy", cases[k].strategy);
+        if (cases[k].do_eval) set_opt(&c, "do_eval", cases[k].do_eval);
+        run(&c, NULL, 0, &o);
+        size_t n = eval_steps_of(&o, steps, 8);
+        cr_assert_eq(n, cases[k].n, "case %zu: %zu evals", k, n);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(steps[i], cases[k].want[i], "case %zu eval %zu", k, i);
+        if (n && steps[n - 1] == cases[k].steps) /* after the last train row */
+            cr_assert_eq(o.rows[o.n - 1].kind, MR_EVAL, "case %zu: the eval comes last", k);
+    }
+}
+
+/* A stop before the eval-only run's eval got through its windows: nothing recorded, exit 0. */
+Test(trainer, eval_only_stopped_is_not_recorded)
+{
+    mp_config c;
+    char err[512] = "", summary[4096];
+    small_config(&c, "fp32", 10);
+    set_opt(&c, "do_train", "false");
+    feed *f = feed_create();
+    trainer *t = trainer_create(&c, f, NULL, NULL, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    trainer_request_stop(t);
+    cr_assert_eq(trainer_run(t, err, sizeof err), 0, "%s", err);
+    trainer_summary(t, summary, sizeof summary);
+    static metric_row rows[8];
+    uint64_t since = 0;
+    cr_assert_eq(feed_read_rows(f, &since, rows, 8), 0);
+    feed_snapshot snap;
+    cr_assert(feed_get_snapshot(f, &snap) > 0);
+    cr_assert_eq(snap.state, RUN_FINISHED);
+    cr_assert_str_eq(snap.message, "eval at step 0 stopped by the stop request: not recorded");
+    cr_assert(!strncmp(summary, "eval only: no eval (stopped) | ", 31), "%s", summary);
+    trainer_free(t);
+    feed_destroy(f);
+}

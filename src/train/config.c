@@ -403,6 +403,31 @@ static void write_compare(const mp_config *c, const cfg_option *o, char *buf, si
     snprintf(buf, len, "%s", c->compare);
 }
 
+/* --do_eval: a flag (true / false after it, as HfArgumentParser takes), or auto: the
+ * TrainingArguments default, on when eval_strategy is not no. */
+static int set_do_eval(mp_config *c, const cfg_option *o, const char *v, char *err,
+                       size_t errlen)
+{
+    int b = 1;
+    if (v && !strcmp(v, "auto")) b = -1;
+    else if (v && parse_bool(v, &b))
+        return cfg_fail(err, errlen, "--%s: '%s' is not a boolean (true, false, 1, 0) or auto",
+                        o->name, v);
+    c->do_eval = b;
+    return 0;
+}
+
+static void write_do_eval(const mp_config *c, const cfg_option *o, char *buf, size_t len)
+{
+    (void)o;
+    snprintf(buf, len, "%s", c->do_eval < 0 ? "auto" : c->do_eval ? "true" : "false");
+}
+
+int cfg_do_eval(const mp_config *c)
+{
+    return c->do_eval < 0 ? c->eval_strategy != STRAT_NO : c->do_eval != 0;
+}
+
 static int set_nothing(mp_config *c, const cfg_option *o, const char *v, char *err,
                        size_t errlen)
 {
@@ -487,6 +512,11 @@ static const cfg_option OPTIONS[] = {
      F_NOSAVE, NULL, "no|steps|epoch", "same as --eval_strategy (its older Hugging Face name)"},
     I64(eval_steps, G_SCHED, 0, 1e15, 0, "100", "N", "evaluate every N steps (0 = logging_steps)"),
     INT(eval_max_batches, G_SCHED, 0, 1 << 30, 0, "8", "N", "eval batches per evaluation (0 = all)"),
+    BOOL(eval_on_start, G_SCHED, "false", "evaluate before the first training step (step 0, or the resume step)"),
+    BOOL(do_train, G_SCHED, "true", "train; false: evaluate the loaded weights once and exit"),
+    CUSTOM("do_eval", G_SCHED, set_do_eval, write_do_eval, 0, "auto", NULL,
+           "evaluate only with --do_train false; true with training: also after the last step "
+           "(auto = on unless eval_strategy is no)"),
     INT(sample_length, G_SCHED, 0, 1 << 20, 0, "120", "N", "tokens sampled after eval (bytes for byte text; 0 = none)"),
     DBL(sample_temperature, G_SCHED, 0, NOMAX, 0, "0.8", "sampling temperature (0 = greedy)"),
 
@@ -631,7 +661,9 @@ static void cli_next(int argc, char **argv, int *i, cli_arg *a)
     const char *next = *i < argc ? argv[*i] : NULL;
     if (cfg_opt_is_flag(a->opt)) {
         /* HfArgumentParser style `--fp16 True` */
-        if (a->opt->set != set_nothing && is_bool_literal(next)) a->value = argv[(*i)++];
+        if (a->opt->set != set_nothing &&
+            (is_bool_literal(next) || (a->opt->set == set_do_eval && next && !strcmp(next, "auto"))))
+            a->value = argv[(*i)++];
         return;
     }
     if (!next || !strncmp(next, "--", 2)) {
@@ -720,6 +752,23 @@ static int validate_overrides(const mp_config *c, char *err, size_t errlen)
     return rc;
 }
 
+/* --do_train false leaves evaluation as the only thing to do (docs/options.md). */
+static int validate_do(const mp_config *c, char *err, size_t errlen)
+{
+    if (c->do_train) return 0;
+    if (c->do_eval == 0)
+        return cfg_fail(err, errlen, "--do_train false with --do_eval false: nothing to do; give "
+                        "--do_eval to evaluate without training, or drop --do_train false");
+    if (!cfg_do_eval(c))
+        return cfg_fail(err, errlen, "--do_train false with --eval_strategy no: nothing to do; "
+                        "add --do_eval to evaluate without training");
+    if (c->resume_from_checkpoint[0])
+        return cfg_fail(err, errlen, "--resume_from_checkpoint with --do_train false: resuming "
+                        "continues training; to evaluate a checkpoint's weights give --init_from "
+                        "DIR");
+    return 0;
+}
+
 int cfg_validate(const mp_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -751,5 +800,6 @@ int cfg_validate(const mp_config *c, char *err, size_t errlen)
     if (c->resume_from_checkpoint[0] && c->init_from[0])
         return cfg_fail(err, errlen, "--resume_from_checkpoint and --init_from both given: resume "
                     "restores the whole run, init_from only weights; choose one");
+    if (validate_do(c, err, errlen)) return -1;
     return validate_overrides(c, err, errlen);
 }

@@ -52,6 +52,9 @@ typedef struct {
     strategy_kind eval_strategy;
     int64_t eval_steps;      /* 0 = logging_steps */
     int eval_max_batches;    /* 0 = all windows */
+    int do_train;            /* 0: no training step, one eval of the loaded weights (do_eval) */
+    int do_eval;             /* -1 = auto: on when eval_strategy is not no (cfg_do_eval) */
+    int eval_on_start;       /* an eval before the first training step (docs/options.md) */
     strategy_kind save_strategy;
     int64_t save_steps;
     int save_total_limit;    /* 0 = keep all */
@@ -90,6 +93,9 @@ int cfg_load_file(mp_config *c, const char *path, char *err, size_t errlen);
 int cfg_set(mp_config *c, const char *name, const char *value, char *err, size_t errlen);
 /* Cross-field checks after parsing (n_embd % n_head, batch sizes > 0, ...). 0 ok, -1 + err. */
 int cfg_validate(const mp_config *c, char *err, size_t errlen);
+/* --do_eval as Hugging Face's TrainingArguments settles it: the value given, else true when
+ * eval_strategy is not no. */
+int cfg_do_eval(const mp_config *c);
 /* The --help text (options, defaults, one line each). */
 const char *cfg_help_text(void);
 /* Writes every option as `name = value` lines (the same format --config reads). */

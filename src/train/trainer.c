@@ -622,11 +622,61 @@ static int nan_failure(trainer *t, char *err, size_t errlen)
     return -1;
 }
 
+/* The eval row of step `step` a resumed run's history holds (the lane's), or NULL. */
+static const metric_row *history_eval(const trainer *t, int64_t step)
+{
+    for (size_t i = t->n_history; i-- > 0;)
+        if (t->history[i].kind == MR_EVAL && t->history[i].step == step) return &t->history[i];
+    return NULL;
+}
+
+/* --eval_on_start: Trainer.train()'s eval before its first step, logged at the step the run
+ * starts from (0, or a checkpoint's). A resume step evaluated before its save is not logged
+ * twice. The eval draws the sample RNG as every eval does; training never reads it. */
+static void eval_at_start(trainer *t)
+{
+    if (atomic_load(&t->stop)) return;
+    const metric_row *r = t->evaluated_step == t->step ? history_eval(t, t->step) : NULL;
+    if (r) {
+        trainer_notify(t, 0, "eval_on_start: step %lld is already evaluated (eval loss %.4f, "
+                       "before the checkpoint was saved)", (long long)t->step, r->eval_loss);
+        return;
+    }
+    trainer_eval(t);
+    trainer_publish(t, RUN_RUNNING);
+}
+
+/* --do_train false: one eval of the loaded weights (Trainer.evaluate()), no step, no save.
+ * A stop request ends it unrecorded (exit 0, as a stopped run); a failed eval is an error. */
+static int run_eval_only(trainer *t, char *err, size_t errlen)
+{
+    trainer_eval(t);
+    if (t->evaluated_step != t->step && !atomic_load(&t->stop)) {
+        snprintf(err, errlen, "%s", t->msg);
+        trainer_publish(t, RUN_FAILED);
+        return -1;
+    }
+    if (t->evaluated_step == t->step)
+        trainer_notify(t, 0, "evaluation only (--do_train false): no training step, no checkpoint");
+    trainer_publish(t, RUN_FINISHED);
+    return 0;
+}
+
+/* An explicit --do_eval with training adds the eval run_clm.py's trainer.evaluate() makes
+ * after train(): at the last step, when the schedule did not evaluate it. */
+static int final_eval_due(const trainer *t)
+{
+    return t->cfg.do_eval > 0 && t->step == t->max_steps && !atomic_load(&t->stop) &&
+           t->evaluated_step != t->step;
+}
+
 int trainer_run(trainer *t, char *err, size_t errlen)
 {
     t->t_start = trainer_now();
     t->win_t0 = t->t_start - t->win_time_base;
     trainer_publish(t, RUN_RUNNING);
+    if (!t->cfg.do_train) return run_eval_only(t, err, errlen);
+    if (t->cfg.eval_on_start) eval_at_start(t);
     while (t->step < t->max_steps && !atomic_load(&t->stop)) {
         drain_commands(t);
         if (atomic_load(&t->stop)) break;
@@ -646,6 +696,7 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         if (save_due(t)) trainer_save(t);
         trainer_publish(t, RUN_RUNNING);
     }
+    if (final_eval_due(t)) trainer_eval(t);
     if (!t->save_failed_stop && t->cfg.save_strategy != STRAT_NO && t->last_save_step != t->step &&
         t->save_tried_step != t->step)
         trainer_save(t);
@@ -662,10 +713,41 @@ int trainer_run(trainer *t, char *err, size_t errlen)
 static void summary_memory(const trainer *t, char *out, size_t outlen);
 static void summary_replicas(const trainer *t, char *out, size_t outlen);
 
+/* --do_train false: what the eval found, per replica in a comparison. */
+static void summary_eval_only(const trainer *t, char *out, size_t outlen)
+{
+    const lane *sel = &t->lanes[t->selected];
+    const eval_result *e = &sel->last_eval;
+    int full = t->cfg.bf16_full_eval || t->cfg.fp16_full_eval;
+    /* the eval's own time (its row's), not the screen's wait for q after it */
+    const metric_row *r = history_eval(t, t->step);
+    double secs = r ? r->time_s : trainer_elapsed(t);
+    const char *mode = t->cfg.bf16_full_eval ? "bf16 full eval" : t->cfg.fp16_full_eval
+                       ? "fp16 full eval" : dtype_name(sel->policy.mode);
+    if (!sel->have_eval)
+        snprintf(out, outlen, "eval only: no eval (stopped) | %.1f s | %s", secs, mode);
+    else
+        snprintf(out, outlen, "eval only: eval loss %.4f (ppl %.3f, %.3f bits/token) @%lld | "
+                 "%d windows | %.1f s | %s", e->loss, e->ppl, e->bits, (long long)e->step,
+                 e->windows, secs, mode);
+    for (int i = 0; t->n_lanes > 1 && i < t->n_lanes; i++) {
+        const lane *l = &t->lanes[i];
+        size_t len = strlen(out);
+        snprintf(out + len, outlen - len, "\n  replica %-4s | eval loss %.4f (ppl %.3f)%s",
+                 l->name, l->have_eval ? l->last_eval.loss : NAN,
+                 l->have_eval ? l->last_eval.ppl : NAN, full ? " (full eval cast)" : "");
+    }
+}
+
 void trainer_summary(const trainer *t, char *out, size_t outlen)
 {
     char ev[128] = "no eval";
     const lane *sel = &t->lanes[t->selected];
+    if (!t->cfg.do_train) {
+        summary_eval_only(t, out, outlen);
+        summary_memory(t, out, outlen);
+        return;
+    }
     if (sel->have_eval)
         snprintf(ev, sizeof ev, "eval loss %.4f (ppl %.3f) @%lld", sel->last_eval.loss,
                  sel->last_eval.ppl, (long long)sel->last_eval.step);
