@@ -289,7 +289,8 @@ Test(bpe, gpt2_vocab_and_merges_consistent)
         k += symbol_bytes(sp + 1, (size_t)(nl - sp - 1), want + k);
         size_t len;
         const char *got = bpe_token_bytes(t, 256 + r, &len);
-        cr_assert(got && len == k && memcmp(got, want, k) == 0, "merge %d is not id %d", r, 256 + r);
+        cr_assert(got && len == k && memcmp(got, want, k) == 0, "merge %d is not id %d", r,
+                  256 + r);
         r++;
         line = nl + 1;
     }
@@ -543,7 +544,8 @@ Test(bpe, malformed_json)
     puts_file(at("vocab.json"), "{\"a\": 0,\n \"b\": }");
     puts_file(at("merges.txt"), "");
     char want[1024];
-    snprintf(want, sizeof want, "%s/vocab.json:2:7: malformed JSON: unexpected token near '}'", dir);
+    snprintf(want, sizeof want, "%s/vocab.json:2:7: malformed JSON: unexpected token near '}'",
+             dir);
     expect_load_error(want);
     puts_file(at("vocab.json"), "[1, 2]");
     snprintf(want, sizeof want, "%s/vocab.json: expected a JSON object of token -> id", dir);
@@ -607,8 +609,8 @@ Test(bpe, bad_vocab_ids)
     json_object_del(v, "Ġ");
     json_object_set_new(v, "ll", json_integer(220));
     write_json(at("vocab.json"), v);
-    snprintf(want, sizeof want, "%s/vocab.json: the symbol \"Ġ\" for byte 0x20 is missing (a GPT-2 "
-             "byte-level vocabulary has all 256)", dir);
+    snprintf(want, sizeof want, "%s/vocab.json: the symbol \"Ġ\" for byte 0x20 is missing (a "
+             "GPT-2 byte-level vocabulary has all 256)", dir);
     expect_load_error(want);
 }
 
@@ -622,7 +624,8 @@ Test(bpe, invalid_utf8_text)
     static const size_t at_byte[] = {3, 3, 0, 1, 2, 2};
     static const unsigned char byte[] = {0xff, 0xc3, 0xc0, 0xed, 0xf4, 0x80};
     for (int i = 0; i < 6; i++) {
-        cr_assert_eq(bpe_encode(t, bad[i], strlen(bad[i]), &v.ids, &v.n, &v.cap, err, sizeof err), -1);
+        int rc = bpe_encode(t, bad[i], strlen(bad[i]), &v.ids, &v.n, &v.cap, err, sizeof err);
+        cr_assert_eq(rc, -1);
         char want[256];
         snprintf(want, sizeof want, "text is not valid UTF-8 at byte offset %zu (byte 0x%02x); "
                  "convert it to UTF-8 first", at_byte[i], byte[i]);

@@ -1,5 +1,6 @@
 /* bpe.c — GPT-2's byte-level BPE: vocab/merges loading (vocab.json + merges.txt or
- * tokenizer.json), PCRE2 pre-tokenization, rank-ordered merges, a word cache (docs/tokenizer.md). */
+ * tokenizer.json), PCRE2 pre-tokenization, rank-ordered merges, a word cache
+ * (docs/tokenizer.md). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "bpe.h"
 
@@ -29,8 +30,9 @@
 
 /* GPT-2's pattern with \s spelled out as Unicode's White_Space, which is what the `regex`
  * module (encoder.py) and Perl mean by \s; PCRE2's \s under UCP also takes U+180E. */
-#define WS "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}" \
-           "\\x{202F}\\x{205F}\\x{3000}"
+#define WS                                                                                  \
+    "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}"                        \
+    "\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 static const char bpe_pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS
                                   "\\p{L}\\p{N}]+|[" WS "]+(?![^" WS "])|[" WS "]+";
 
@@ -150,7 +152,8 @@ static int bpe_utf8_get(const unsigned char *s, uint32_t *cp)
 {
     if (s[0] < 0x80) return *cp = s[0], 1;
     if (s[0] < 0xE0) return *cp = (uint32_t)(s[0] & 31) << 6 | (s[1] & 63), 2;
-    if (s[0] < 0xF0) return *cp = (uint32_t)(s[0] & 15) << 12 | (uint32_t)(s[1] & 63) << 6 | (s[2] & 63), 3;
+    if (s[0] < 0xF0)
+        return *cp = (uint32_t)(s[0] & 15) << 12 | (uint32_t)(s[1] & 63) << 6 | (s[2] & 63), 3;
     *cp = (uint32_t)(s[0] & 7) << 18 | (uint32_t)(s[1] & 63) << 12 | (uint32_t)(s[2] & 63) << 6 |
           (s[3] & 63);
     return 4;
@@ -330,7 +333,8 @@ static int bpe_json_merges(bpe_src *s, json_t *merges, const char *path, char *e
             return errfmt(err, errlen,
                           "%s: model.merges[%zu]: expected \"LEFT RIGHT\" or [\"LEFT\", \"RIGHT\"]",
                           path, i);
-        if (bpe_src_add(s, a, na, b, nb, (int)i)) return errfmt(err, errlen, "%s: out of memory", path);
+        if (bpe_src_add(s, a, na, b, nb, (int)i))
+            return errfmt(err, errlen, "%s: out of memory", path);
     }
     return 0;
 }
@@ -340,7 +344,8 @@ static int bpe_parse_tokenizer_json(bpe_src *s, json_t *root, const char *path, 
 {
     json_t *model = json_object_get(root, "model");
     if (!json_is_object(model))
-        return errfmt(err, errlen, "%s: no \"model\" object (not a Hugging Face tokenizer.json?)", path);
+        return errfmt(err, errlen, "%s: no \"model\" object (not a Hugging Face tokenizer.json?)",
+                      path);
     json_t *type = json_object_get(model, "type");
     if (type && (!json_is_string(type) || strcmp(json_string_value(type), "BPE") != 0))
         return errfmt(err, errlen, "%s: model.type is %s%s%s; only a BPE tokenizer is read", path,
@@ -410,15 +415,15 @@ static const char **bpe_keys_by_id(const bpe_src *s, int *n_out, char *err, size
     json_array_foreach(s->added, i, a) {
         json_t *c = json_object_get(a, "content"), *idv = json_object_get(a, "id");
         if (!json_is_string(c) || !json_is_integer(idv)) {
-            errfmt(err, errlen, "%s: added_tokens[%zu] lacks a string \"content\" or an integer \"id\"",
-                   s->vocab_name, i);
+            errfmt(err, errlen, "%s: added_tokens[%zu] lacks a string \"content\" or an integer "
+                   "\"id\"", s->vocab_name, i);
             return free(keys), NULL;
         }
         json_int_t id = json_integer_value(idv);
         if (id >= 0 && (size_t)id < nv) continue; /* the vocabulary's own entry */
         if (id < 0 || (size_t)id >= cap || keys[id]) {
-            errfmt(err, errlen, "%s: added_tokens[%zu] (\"%s\") has id %lld; ids must be 0..n-1, each once",
-                   s->vocab_name, i, json_string_value(c), (long long)id);
+            errfmt(err, errlen, "%s: added_tokens[%zu] (\"%s\") has id %lld; ids must be 0..n-1, "
+                   "each once", s->vocab_name, i, json_string_value(c), (long long)id);
             return free(keys), NULL;
         }
         keys[id] = json_string_value(c);
@@ -502,8 +507,9 @@ static int bpe_check_causal(const bpe *t, const int32_t *ids3, int n_merges, int
         if (made_at[p] >= 0) ok = 0;
         made_at[p] = r;
         size_t la = t->off[a + 1] - t->off[a], lb = t->off[b + 1] - t->off[b];
-        if ((la != 1 || t->byte_id[(unsigned char)t->blob[t->off[a]]] != a) && made_at[a] < 0) ok = 0;
-        if ((lb != 1 || t->byte_id[(unsigned char)t->blob[t->off[b]]] != b) && made_at[b] < 0) ok = 0;
+        int a_byte = la == 1 && t->byte_id[(unsigned char)t->blob[t->off[a]]] == a;
+        int b_byte = lb == 1 && t->byte_id[(unsigned char)t->blob[t->off[b]]] == b;
+        if ((!a_byte && made_at[a] < 0) || (!b_byte && made_at[b] < 0)) ok = 0;
         if ((made_at[a] >= r) || (made_at[b] >= r)) ok = 0;
     }
     free(made_at);
@@ -545,7 +551,8 @@ static int bpe_merge_error(const bpe_src *s, int r, const char *what, const char
 {
     char q[128];
     if (s->where_is_line)
-        return errfmt(err, errlen, "%s:%d: merge \"%s %s\": %s \"%s\" is not in the vocabulary (%s)",
+        return errfmt(err, errlen,
+                      "%s:%d: merge \"%s %s\": %s \"%s\" is not in the vocabulary (%s)",
                       s->merges_name, s->where[r], s->left[r], s->right[r], what,
                       bpe_quote(tok, strlen(tok), q, sizeof q), s->vocab_name);
     return errfmt(err, errlen, "%s: model.merges[%d] \"%s %s\": %s \"%s\" is not in the vocabulary",
@@ -559,7 +566,8 @@ static int bpe_build_merges(bpe *t, const bpe_src *s, const char **keys, char *e
     while (cap < 2u * (uint32_t)s->n_merges + 2) cap <<= 1;
     t->pairs = malloc(cap * sizeof *t->pairs);
     int32_t *ids3 = malloc(((size_t)s->n_merges + 1) * 3 * sizeof *ids3);
-    if (!t->pairs || !ids3) return free(ids3), errfmt(err, errlen, "%s: out of memory", s->merges_name);
+    if (!t->pairs || !ids3)
+        return free(ids3), errfmt(err, errlen, "%s: out of memory", s->merges_name);
     for (uint32_t i = 0; i < cap; i++) t->pairs[i].rank = -1;
     t->pair_mask = cap - 1;
     t->n_merges = s->n_merges;
@@ -596,8 +604,8 @@ static int bpe_compile(bpe *t, char *err, size_t errlen)
 {
     int ec;
     PCRE2_SIZE eo;
-    t->re = pcre2_compile((PCRE2_SPTR)bpe_pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
-                          &eo, NULL);
+    t->re = pcre2_compile((PCRE2_SPTR)bpe_pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+                          &ec, &eo, NULL);
     if (!t->re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -907,8 +915,11 @@ static int bpe_encode_segment(bpe *t, const char *s, size_t n, size_t base, bpe_
 {
     size_t pos = 0;
     while (pos < n) {
-        int rc = t->jit ? pcre2_jit_match(t->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, t->md, t->mctx)
-                        : pcre2_match(t->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, t->md, t->mctx);
+        /* the text was checked once in bpe_encode: no per-match UTF-8 check */
+        const uint32_t opt = PCRE2_NO_UTF_CHECK;
+        PCRE2_SPTR subj = (PCRE2_SPTR)s;
+        int rc = t->jit ? pcre2_jit_match(t->re, subj, n, pos, opt, t->md, t->mctx)
+                        : pcre2_match(t->re, subj, n, pos, opt, t->md, t->mctx);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[160];
@@ -922,7 +933,8 @@ static int bpe_encode_segment(bpe *t, const char *s, size_t n, size_t base, bpe_
             continue;
         }
         if (bpe_encode_word(t, s + ov[0], ov[1] - ov[0], o))
-            return errfmt(err, errlen, "out of memory encoding text (at byte offset %zu)", base + ov[0]);
+            return errfmt(err, errlen, "out of memory encoding text (at byte offset %zu)",
+                          base + ov[0]);
         pos = ov[1];
     }
     return 0;
@@ -935,7 +947,8 @@ int bpe_encode(bpe *t, const char *text, size_t n, int32_t **ids, size_t *n_ids,
     if (bad < n)
         return errfmt(err, errlen, "text is not valid UTF-8 at byte offset %zu (byte 0x%02x); "
                       "convert it to UTF-8 first", bad, (unsigned char)text[bad]);
-    if (!t->cache) t->cache = calloc(CACHE_SLOTS, sizeof *t->cache); /* NULL: no cache, still right */
+    if (!t->cache) /* allocated on first use; NULL just means encoding without a cache */
+        t->cache = calloc(CACHE_SLOTS, sizeof *t->cache);
     bpe_out o = {ids, n_ids, cap};
     size_t elen = 0;
     const char *eot = t->eot >= 0 ? bpe_token_bytes(t, t->eot, &elen) : NULL;
