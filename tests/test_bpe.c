@@ -635,3 +635,43 @@ Test(bpe, invalid_utf8_text)
     free(v.ids);
     bpe_free(t);
 }
+
+/* A merge that uses a later merge's product: the heap would merge "ab a" as soon as the first
+ * "ab" forms; encoder.py merges every "a b" first. Such files keep encoder.py's loop on long
+ * words too. */
+Test(bpe, non_causal_merges_follow_encoder_py)
+{
+    static const char *const extra[] = {"ab", "aba"};
+    write_json(at("vocab.json"), byte_vocab(extra, 2));
+    puts_file(at("merges.txt"), "ab a\na b\n");
+    bpe *t = load_small();
+    for (int len = 8; len <= 200; len += 96) { /* below and above the heap's threshold */
+        char text[256];
+        int32_t want[128];
+        for (int i = 0; i < len; i++) text[i] = i % 2 ? 'b' : 'a';
+        text[len] = 0;
+        for (int i = 0; i < len / 2; i++) want[i] = 256;
+        expect_ids(t, text, want, (size_t)len / 2);
+    }
+    bpe_free(t);
+}
+
+Test(bpe, tokenizer_json_bad_merge_and_foreign_added_token)
+{
+    char want[1024];
+    json_t *root = json_pack("{s:{s:o,s:[ss]}}", "model", "vocab", byte_vocab(small_extra, 5),
+                             "merges", "h e", "q zz");
+    write_json(at("tokenizer.json"), root);
+    snprintf(want, sizeof want, "%s/tokenizer.json: model.merges[1] \"q zz\": its right part \"zz\" "
+             "is not in the vocabulary", dir);
+    expect_load_error(want);
+    /* an added token with an id inside the vocabulary is that entry: no separator here */
+    root = json_pack("{s:[{s:i,s:s}],s:{s:o,s:[s]}}", "added_tokens", "id", 5, "content",
+                     "<|endoftext|>", "model", "vocab", byte_vocab(small_extra, 5), "merges", "h e");
+    write_json(at("tokenizer.json"), root);
+    bpe *t = load_small();
+    cr_assert_eq(bpe_eot(t), -1);
+    cr_assert_eq(bpe_vocab_size(t), 261);
+    expect_ids(t, "<|", (int32_t[]){27, 91}, 2);
+    bpe_free(t);
+}

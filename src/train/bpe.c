@@ -365,17 +365,20 @@ static int bpe_parse_tokenizer_json(bpe_src *s, json_t *root, const char *path, 
     return bpe_json_merges(s, merges, path, err, errlen);
 }
 
-/* Id of a token string: the vocabulary's, else an added token's; -1 when neither has it. */
+/* Id of a token string: the vocabulary's, else an added token's past the vocabulary (one
+ * with an id inside it is that entry, whatever its content says); -1 when neither has it. */
 static int bpe_src_id(const bpe_src *s, const char *tok)
 {
     json_t *v = json_object_get(s->vocab, tok);
     if (v) return (int)json_integer_value(v);
-    size_t i;
+    size_t i, nv = json_object_size(s->vocab);
     json_t *a;
     json_array_foreach(s->added, i, a) {
         json_t *c = json_object_get(a, "content");
-        if (json_is_string(c) && strcmp(json_string_value(c), tok) == 0)
-            return (int)json_integer_value(json_object_get(a, "id"));
+        json_int_t id = json_integer_value(json_object_get(a, "id"));
+        if (id >= 0 && (size_t)id >= nv && json_is_string(c) &&
+            strcmp(json_string_value(c), tok) == 0)
+            return (int)id;
     }
     return -1;
 }
@@ -549,15 +552,16 @@ static void bpe_make_digest(bpe *t, const char **keys, const int32_t *ids3)
 static int bpe_merge_error(const bpe_src *s, int r, const char *what, const char *tok, char *err,
                            size_t errlen)
 {
-    char q[128];
+    char q[128], l[128], rt[128];
+    bpe_quote(tok, strlen(tok), q, sizeof q);
+    bpe_quote(s->left[r], strlen(s->left[r]), l, sizeof l);
+    bpe_quote(s->right[r], strlen(s->right[r]), rt, sizeof rt);
     if (s->where_is_line)
         return errfmt(err, errlen,
                       "%s:%d: merge \"%s %s\": %s \"%s\" is not in the vocabulary (%s)",
-                      s->merges_name, s->where[r], s->left[r], s->right[r], what,
-                      bpe_quote(tok, strlen(tok), q, sizeof q), s->vocab_name);
+                      s->merges_name, s->where[r], l, rt, what, q, s->vocab_name);
     return errfmt(err, errlen, "%s: model.merges[%d] \"%s %s\": %s \"%s\" is not in the vocabulary",
-                  s->merges_name, s->where[r], s->left[r], s->right[r], what,
-                  bpe_quote(tok, strlen(tok), q, sizeof q));
+                  s->merges_name, s->where[r], l, rt, what, q);
 }
 
 static int bpe_build_merges(bpe *t, const bpe_src *s, const char **keys, char *err, size_t errlen)
