@@ -583,6 +583,11 @@ Test(bpe, bad_merges_lines)
     expect_merges_error("h e\n\nh o\n", "%s/merges.txt:3: merge \"h o\": the merged token \"ho\" "
                         "is not in the vocabulary (%s/vocab.json)");
     expect_merges_error("h e\n\xff\xfe\n", "%s/merges.txt: not valid UTF-8 at byte offset 4");
+    put(at("merges.txt"), "h e\nh\0 e\n", 8);
+    char want[1024];
+    snprintf(want, sizeof want, "%s/merges.txt:2: expected two symbols separated by one space, "
+             "got \"h\\x00 e\"", dir);
+    expect_load_error(want);
 }
 
 Test(bpe, bad_vocab_ids)

@@ -222,7 +222,7 @@ typedef struct {
     const char *merges_name;
     json_t *vocab;          /* object: token string -> id (borrowed) */
     json_t *added;          /* tokenizer.json's added_tokens or NULL (borrowed) */
-    int n_merges;
+    int n_merges, cap;
     char **left, **right;   /* malloc'd strings */
     int *where;             /* merges.txt line number, or tokenizer.json merges index */
     int where_is_line;
@@ -241,8 +241,8 @@ static void bpe_src_free(bpe_src *s)
 
 static int bpe_src_add(bpe_src *s, const char *a, size_t na, const char *b, size_t nb, int where)
 {
-    if ((s->n_merges & (s->n_merges - 1)) == 0) { /* grow at powers of two */
-        size_t cap = s->n_merges ? (size_t)s->n_merges * 2 : 64;
+    if (s->n_merges == s->cap) {
+        size_t cap = s->cap ? (size_t)s->cap * 2 : 1024;
         char **l = realloc(s->left, cap * sizeof *l);
         if (l) s->left = l;
         char **r = realloc(s->right, cap * sizeof *r);
@@ -250,6 +250,7 @@ static int bpe_src_add(bpe_src *s, const char *a, size_t na, const char *b, size
         int *w = realloc(s->where, cap * sizeof *w);
         if (w) s->where = w;
         if (!l || !r || !w) return -1;
+        s->cap = (int)cap;
     }
     char *x = strndup(a, na), *y = strndup(b, nb);
     if (!x || !y) {
@@ -298,7 +299,8 @@ static int bpe_parse_merges(bpe_src *s, const char *path, char *err, size_t errl
         if (n && !header) {
             char *sp = memchr(p, ' ', n);
             char q[128];
-            if (!sp || sp == p || sp == p + n - 1 || memchr(sp + 1, ' ', (size_t)(p + n - sp - 1)))
+            if (!sp || sp == p || sp == p + n - 1 || memchr(sp + 1, ' ', (size_t)(p + n - sp - 1)) ||
+                memchr(p, 0, n))
                 rc = errfmt(err, errlen,
                             "%s:%d: expected two symbols separated by one space, got \"%s\"", path,
                             line, bpe_quote(p, n, q, sizeof q));
