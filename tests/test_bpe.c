@@ -147,6 +147,11 @@ Test(bpe, known_gpt2_ids)
     expect_ids(t, "hello world", (int32_t[]){31373, 995}, 2);
     expect_ids(t, " the", (int32_t[]){262}, 1);
     expect_ids(t, "<|endoftext|>", (int32_t[]){50256}, 1);
+    expect_ids(t, "The", (int32_t[]){464}, 1);
+    expect_ids(t, " The", (int32_t[]){383}, 1);
+    expect_ids(t, "\n\n", (int32_t[]){628}, 1);
+    expect_ids(t, "I'm", (int32_t[]){40, 1101}, 2);
+    expect_ids(t, "GPT-2", (int32_t[]){38, 11571, 12, 17}, 4);
     expect_ids(t, "", NULL, 0);
     bpe_free(t);
 }
