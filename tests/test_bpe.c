@@ -672,16 +672,59 @@ Test(bpe, tokenizer_json_bad_merge_and_foreign_added_token)
     json_t *root = json_pack("{s:{s:o,s:[ss]}}", "model", "vocab", byte_vocab(small_extra, 5),
                              "merges", "h e", "q zz");
     write_json(at("tokenizer.json"), root);
-    snprintf(want, sizeof want, "%s/tokenizer.json: model.merges[1] \"q zz\": its right part \"zz\" "
-             "is not in the vocabulary", dir);
+    snprintf(want, sizeof want, "%s/tokenizer.json: model.merges[1] \"q zz\": its right part "
+             "\"zz\" is not in the vocabulary", dir);
     expect_load_error(want);
     /* an added token with an id inside the vocabulary is that entry: no separator here */
     root = json_pack("{s:[{s:i,s:s}],s:{s:o,s:[s]}}", "added_tokens", "id", 5, "content",
-                     "<|endoftext|>", "model", "vocab", byte_vocab(small_extra, 5), "merges", "h e");
+                     "<|endoftext|>", "model", "vocab", byte_vocab(small_extra, 5), "merges",
+                     "h e");
     write_json(at("tokenizer.json"), root);
     bpe *t = load_small();
     cr_assert_eq(bpe_eot(t), -1);
     cr_assert_eq(bpe_vocab_size(t), 261);
     expect_ids(t, "<|", (int32_t[]){27, 91}, 2);
+    bpe_free(t);
+}
+
+/* Encoding in chunks cut at bpe_split_point gives the whole text's ids, for every fixture and
+ * several chunk sizes. */
+Test(bpe, chunks_at_split_points_encode_as_whole)
+{
+    bpe *t = gpt2();
+    static const size_t steps[] = {1, 7, 64, 1000};
+    for (int f = 0; f < N_FIXTURES; f++) {
+        size_t nt, nw;
+        char *text = fixture_text(fixtures[f], &nt);
+        int32_t *want = fixture_ids(fixtures[f], &nw);
+        for (int s = 0; s < 4; s++) {
+            idvec v = {0};
+            size_t cuts = 0;
+            for (size_t a = 0; a < nt;) {
+                size_t b = bpe_split_point(text, nt, a + steps[s]);
+                cr_assert(b > a && b <= nt, "%s: split %zu after %zu", fixtures[f], b, a);
+                cr_assert(b == nt || (text[b] == ' ' && text[b - 1] > ' '));
+                enc(t, text + a, b - a, &v);
+                a = b;
+                cuts++;
+            }
+            cr_assert_eq(v.n, nw, "%s in chunks of >= %zu: %zu ids, want %zu", fixtures[f],
+                         steps[s], v.n, nw);
+            for (size_t i = 0; i < nw; i++)
+                cr_assert_eq(v.ids[i], want[i], "%s in chunks of >= %zu: id %zu", fixtures[f],
+                             steps[s], i);
+            int prose = !strcmp(fixtures[f], "english") || !strcmp(fixtures[f], "corpus_excerpt");
+            if (steps[s] == 1 && prose)
+                cr_assert_gt(cuts, 50u, "%s: %zu chunks", fixtures[f], cuts);
+            free(v.ids);
+        }
+        free(want);
+        free(text);
+    }
+    cr_assert_eq(bpe_split_point("abc", 3, 0), 3u);
+    cr_assert_eq(bpe_split_point("a b", 3, 0), 1u);
+    cr_assert_eq(bpe_split_point("a b", 3, 2), 3u);
+    cr_assert_eq(bpe_split_point("\n b", 3, 0), 3u, "not after whitespace");
+    cr_assert_eq(bpe_split_point("\xc3\xa9 b", 4, 0), 4u, "not after a non-ASCII character");
     bpe_free(t);
 }

@@ -299,12 +299,12 @@ static int bpe_parse_merges(bpe_src *s, const char *path, char *err, size_t errl
         if (n && !header) {
             char *sp = memchr(p, ' ', n);
             char q[128];
-            if (!sp || sp == p || sp == p + n - 1 || memchr(sp + 1, ' ', (size_t)(p + n - sp - 1)) ||
-                memchr(p, 0, n))
+            size_t nr = sp ? (size_t)(p + n - sp - 1) : 0; /* bytes right of the space */
+            if (!sp || sp == p || !nr || memchr(sp + 1, ' ', nr) || memchr(p, 0, n))
                 rc = errfmt(err, errlen,
                             "%s:%d: expected two symbols separated by one space, got \"%s\"", path,
                             line, bpe_quote(p, n, q, sizeof q));
-            else if (bpe_src_add(s, p, (size_t)(sp - p), sp + 1, (size_t)(p + n - sp - 1), line))
+            else if (bpe_src_add(s, p, (size_t)(sp - p), sp + 1, nr, line))
                 rc = errfmt(err, errlen, "%s: out of memory", path);
         }
         p = e + 1;
@@ -969,6 +969,24 @@ int bpe_encode(bpe *t, const char *text, size_t n, int32_t **ids, size_t *n_ids,
         pos += seg + elen;
     }
     return 0;
+}
+
+/* A space after a visible ASCII character starts a piece whatever follows it (only a leading
+ * space or a whitespace run can hold a space), and the piece before it ends there whatever
+ * follows (no branch crosses a space from a non-space; the look-ahead serves whitespace runs
+ * only), so both halves pre-tokenize as the whole does. <|endoftext|> has no space. */
+size_t bpe_split_point(const char *text, size_t n, size_t from)
+{
+    size_t p = from ? from : 1;
+    while (p < n) {
+        const char *sp = memchr(text + p, ' ', n - p);
+        if (!sp) break;
+        p = (size_t)(sp - text);
+        unsigned char c = (unsigned char)text[p - 1];
+        if (c >= 0x21 && c <= 0x7E) return p;
+        p++;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------- decoding */
