@@ -21,6 +21,8 @@
  * longer ones with a heap, which gives the same result when merges are causal (see
  * bpe_check_causal) and keeps a megabyte of spaces from taking minutes. */
 #define BPE_SIMPLE_MAX 64
+/* Work buffers for pieces longer than this are freed after use, not kept. */
+#define BPE_WORK_KEEP ((size_t)1 << 16)
 /* The word cache: words up to CACHE_WORD_MAX bytes; cleared when it holds CACHE_MAX words or
  * its arenas pass CACHE_ARENA_MAX bytes, so memory stays bounded on any text. */
 #define CACHE_SLOTS (1u << 17)
@@ -693,6 +695,8 @@ bpe *bpe_load_dir(const char *dir, char *err, size_t errlen)
                   "tokenizer.json)", dir), NULL;
 }
 
+static void bpe_work_release(bpe *t);
+
 void bpe_free(bpe *t)
 {
     if (!t) return;
@@ -706,10 +710,7 @@ void bpe_free(bpe *t)
     free(t->cache);
     free(t->cbytes);
     free(t->cids);
-    free(t->sym);
-    free(t->prev);
-    free(t->next);
-    free(t->heap);
+    bpe_work_release(t);
     free(t);
 }
 
@@ -762,6 +763,17 @@ static int bpe_work_reserve(bpe *t, size_t n)
     if (!s || !p || !x || !h) return -1;
     t->work_cap = cap;
     return 0;
+}
+
+static void bpe_work_release(bpe *t)
+{
+    free(t->sym);
+    free(t->prev);
+    free(t->next);
+    free(t->heap);
+    t->sym = t->prev = t->next = NULL;
+    t->heap = NULL;
+    t->work_cap = 0;
 }
 
 /* encoder.py's bpe(): merge every occurrence of the lowest-ranked pair, left to right, until
@@ -912,7 +924,9 @@ static int bpe_encode_word(bpe *t, const char *w, size_t n, bpe_out *o)
     for (size_t i = 0; i < n; i++) t->sym[i] = t->byte_id[(unsigned char)w[i]];
     size_t m = (n > BPE_SIMPLE_MAX && t->causal) ? bpe_merge_heap(t, n) : bpe_merge_simple(t, n);
     if (cacheable) bpe_cache_put(t, w, n, h, slot, t->sym, m);
-    return bpe_push(o, t->sym, m);
+    int rc = bpe_push(o, t->sym, m);
+    if (n > BPE_WORK_KEEP) bpe_work_release(t); /* 36 bytes per byte of a huge piece */
+    return rc;
 }
 
 /* Pre-tokenizes one stretch of text without <|endoftext|> and encodes each piece. */
