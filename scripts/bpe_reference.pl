@@ -94,7 +94,9 @@ sub encode_text($text) {
     for my $seg (@segs) {
         if ($seg eq '<|endoftext|>') { push @ids, $encoder->{$seg}; next; }
         while ($seg =~ /$pat/g) {
-            my $tok = join '', map { $byte_encoder->{$_} } unpack('C*', encode('UTF-8', $&));
+            my $piece = $&;
+            utf8::encode($piece); # (Encode's strict UTF-8 refuses noncharacters like U+FFFF)
+            my $tok = join '', map { $byte_encoder->{$_} } unpack('C*', $piece);
             for my $p (@{ bpe($tok) }) {
                 my $id = $encoder->{$p};
                 die "no id for '$p'\n" unless defined $id;
@@ -115,7 +117,8 @@ for my $k (@known) {
 if ($check) { say "known GPT-2 ids: ok"; exit 0; }
 
 for my $f (@ARGV) {
-    my $text = decode('UTF-8', slurp($f), Encode::FB_CROAK);
+    my $text = slurp($f);
+    utf8::decode($text) or die "$f: not valid UTF-8\n";
     my $ids = encode_text($text);
     (my $out = $f) =~ s/\.txt$/.ids/;
     open(my $fh, '>', $out) or die "$out: $!\n";
