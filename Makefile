@@ -195,7 +195,7 @@ clean:
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 60
 FUZZ_DIR   := build-fuzz
-FUZZ_NAMES := safetensors state config
+FUZZ_NAMES := safetensors state config bpe
 FUZZ_FLAGS  = -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -fno-omit-frame-pointer \
               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all $(INCLUDES)
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)

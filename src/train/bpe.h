@@ -39,4 +39,10 @@ const char *bpe_token_bytes(const bpe *t, int id, size_t *len);
  * vocabulary decode to U+FFFD. */
 size_t bpe_decode(const bpe *t, const int32_t *ids, size_t n, char *out, size_t cap);
 
+/* The first offset p in [from, n] where text can be cut without changing its encoding: encoding
+ * [0, p) then [p, n) appends the same ids as encoding [0, n) at once. It is a space after a
+ * visible ASCII character (docs/tokenizer.md); n when there is none. For encoding a large
+ * text in chunks (a progress line, bounded memory). */
+size_t bpe_split_point(const char *text, size_t n, size_t from);
+
 #endif
