@@ -70,17 +70,12 @@ int tokcache_path(char *out, size_t outlen, const char *dir, const char *name,
     return k < 0 || (size_t)k >= outlen ? -1 : 0;
 }
 
-/* The end of the chunk that starts at `from`: just after a '\n' that a visible ASCII
- * character follows, at or after from + TOKCACHE_CHUNK; n when there is none. No pre-token
- * holds a newline followed by a non-space, so matches never cross such a point. Only
- * visible ASCII counts as a non-space here: which control and non-ASCII characters are
- * spaces is the pattern's business (docs/tokenizer.md), so no cut depends on it. */
+/* The end of the chunk that starts at `from`: the first point at or after from +
+ * TOKCACHE_CHUNK where the text can be cut without changing its ids (bpe_split_point). */
 static size_t chunk_end(const unsigned char *text, size_t n, size_t from)
 {
     if (n - from <= TOKCACHE_CHUNK) return n;
-    for (size_t i = from + TOKCACHE_CHUNK; i < n; i++)
-        if (text[i - 1] == '\n' && text[i] > ' ' && text[i] < 0x7F) return i;
-    return n;
+    return bpe_split_point((const char *)text, n, from + TOKCACHE_CHUNK);
 }
 
 int tokcache_encode(bpe *t, const unsigned char *text, size_t n, tokcache_progress_fn fn,

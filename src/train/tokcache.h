@@ -27,9 +27,9 @@ void tokcache_digest(const void *s, size_t n, char hex[65]);
 int tokcache_path(char *out, size_t outlen, const char *dir, const char *name,
                   const char *text_hex, const char *tok_hex);
 
-/* Encodes n bytes of well-formed UTF-8 text in chunks cut after a newline that a
- * non-space follows (a boundary of GPT-2's pre-tokenization, docs/tokenizer.md), so the ids
- * equal one bpe_encode of the whole text. *out is malloc'd. fn may be NULL. 0 ok; -1 + err. */
+/* Encodes n bytes of well-formed UTF-8 text in chunks of about 1 MiB, cut where
+ * bpe_split_point allows (docs/tokenizer.md), so the ids equal one bpe_encode of the whole
+ * text. *out is malloc'd. fn may be NULL. 0 ok; -1 + err. */
 int tokcache_encode(bpe *t, const unsigned char *text, size_t n, tokcache_progress_fn fn,
                     void *ctx, int32_t **out, size_t *nout, char *err, size_t errlen);
 
