@@ -1,6 +1,7 @@
 /* trainer.c — the run loop over a set of n >= 1 lanes (lane.c): set-up, optimizer steps,
  * the logging / eval / save schedules, commands from the feed, and forking a comparison. */
 #include "trainer_impl.h"
+#include "hf_model.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -105,7 +106,13 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
                   c->block_size, err, errlen))
         return -1;
-    if (c->vocab_size > 0 && t->data.is_bytes)
+    if (c->model_name_or_path[0] && t->data.vocab_size > c->vocab_size) {
+        snprintf(err, errlen, "%s: its vocabulary (%d) is larger than %s/config.json's vocab_size "
+                 "%d; give data tokenized for that model", t->data.name, t->data.vocab_size,
+                 c->model_name_or_path, c->vocab_size);
+        return -1;
+    }
+    if (c->vocab_size > 0 && t->data.is_bytes && !c->model_name_or_path[0])
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
@@ -126,8 +133,12 @@ static int setup_data(trainer *t, char *err, size_t errlen)
 
 static gpt_config run_gpt_config(const trainer *t)
 {
-    gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
-                     t->data.vocab_size};
+    /* a model folder fixes the positions (block_size may train shorter windows) and the
+     * vocabulary (cfg_apply_model) */
+    const mp_config *c = &t->cfg;
+    gpt_config gc = {c->n_layer, c->n_head, c->n_embd,
+                     c->n_positions > 0 ? c->n_positions : c->block_size,
+                     c->model_name_or_path[0] ? c->vocab_size : t->data.vocab_size};
     return gc;
 }
 
@@ -229,6 +240,15 @@ static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, v
     return t;
 }
 
+/* --model_name_or_path: the folder's weights over the fresh init (docs/files.md). */
+static int load_model_folder(trainer *t, char *err, size_t errlen)
+{
+    char info[CFG_PATH_MAX + 256];
+    if (hf_load(t->cfg.model_name_or_path, t->model, info, sizeof info, err, errlen)) return -1;
+    trainer_notify(t, 0, "%s", info);
+    return 0;
+}
+
 int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
 {
     trainer *t = setup_early(cfg, NULL, NULL, NULL, err, errlen);
@@ -266,6 +286,9 @@ trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *l
     t->save_tried_step = -1;
     t->evaluated_step = -1;
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
+    if (cfg->model_name_or_path[0] && !cfg->resume_from_checkpoint[0] &&
+        load_model_folder(t, err, errlen))
+        goto fail; /* a resume restores its own weights, as the Trainer's does */
     if (cfg->resume_from_checkpoint[0] && trainer_resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
     if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;
