@@ -503,6 +503,7 @@ static void roundtrip(const mp_config *a)
     cr_assert_eq(b.static_scale, a->static_scale);
     cr_assert_eq(b.n_overrides, a->n_overrides);
     b.precision_from_cli = a->precision_from_cli; /* where the value came from, not a value */
+    b.shape_given = a->shape_given;
     cr_assert_eq(memcmp(a, &b, sizeof b), 0, "read back differs");
 }
 
