@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hf_gen.h"
 
@@ -41,8 +42,10 @@ static int set(hfgen_opts *o, const char *name, const char *v)
         return *end ? -1 : 0;
     }
     if (!strcmp(name, "dtype")) {
-        o->dtype = v;
-        return 0;
+        static const char *const dt[] = {"F32", "F16", "BF16"};
+        for (int i = 0; i < 3; i++)
+            if (!strcasecmp(v, dt[i])) return o->dtype = dt[i], 0;
+        return -1;
     }
     if (!strcmp(name, "attn_bias")) {
         o->attn_bias = !strcmp(v, "f32") ? 1 : !strcmp(v, "bool") ? 2 : -1;

@@ -621,6 +621,53 @@ Test(hf_model, binary_trains_from_a_folder_and_its_checkpoint)
                      "--headless --device cpu --per_device_train_batch_size 2 --output_dir o3 "
                      "--eval_strategy no", out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "step      2/2 | loss 5.5"), "%s", out);
+    /* shorter windows train the first block_size positions; the other rows get no gradient
+     * and AdamW leaves them as loaded */
+    cr_assert_eq(run("--model_name_or_path tiny --block_size 32 --max_steps 2 --warmup_steps 0 "
+                     "--headless --device cpu --per_device_train_batch_size 2 --output_dir o4 "
+                     "--eval_strategy no --sample_length 0", out, sizeof out), 0, "%s", out);
+    char p4[600];
+    path_in(p4, sizeof p4, "o4/checkpoint-2/model.safetensors");
+    st_file *f = st_open(p4, err, sizeof err);
+    cr_assert_not_null(f, "%s", err);
+    const st_tensor *wpe = st_find(f, "transformer.wpe.weight");
+    cr_assert_eq(wpe->shape[0], 64);
+    float got[64 * 32], want[64 * 32];
+    cr_assert_eq(st_read_f32(f, wpe, got, 64 * 32, err, sizeof err), 0, "%s", err);
+    hfgen_values(&o, "wpe.weight", want, 64 * 32);
+    cr_assert_neq(memcmp(got, want, 32 * 32 * 4), 0, "the trained rows moved");
+    cr_assert_eq(memcmp(got + 32 * 32, want + 32 * 32, 32 * 32 * 4), 0, "rows 32..63 untouched");
+    st_close(f);
+}
+
+Test(hf_model, example_program_writes_a_loadable_folder)
+{
+    const char *ex = getenv("MPTUI_EXAMPLES");
+    cr_assert_not_null(ex, "MPTUI_EXAMPLES is not set (run through make test)");
+    char cmd[1024], dir[512];
+    path_in(dir, sizeof dir, "ex");
+    snprintf(cmd, sizeof cmd, "'%s/make_tiny_gpt2' '%s' --dtype f16 --shards 2 --no_prefix "
+             "--lm_head --attn_bias bool --n_layer 3 --n_embd 48 --n_head 3 --seed 9 >/dev/null",
+             ex, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    hfgen_opts o;
+    hfgen_defaults(&o);
+    o.dtype = "F16";
+    o.shards = 2;
+    o.prefix = 0;
+    o.lm_head = 1;
+    o.attn_bias = 2;
+    o.n_layer = 3;
+    o.n_embd = 48;
+    o.n_head = 3;
+    o.seed = 9;
+    gpt *m = model_for(&o);
+    cr_assert_eq(hf_load(dir, m, NULL, 0, err, sizeof err), 0, "%s", err);
+    expect_generated(m, &o, "make_tiny_gpt2");
+    gpt_free(m);
+    snprintf(cmd, sizeof cmd, "'%s/make_tiny_gpt2' '%s' --dtype q 2>/dev/null", ex, dir);
+    int st = system(cmd);
+    cr_assert_eq(WEXITSTATUS(st), 2, "a bad option is exit status 2");
 }
 
 Test(hf_model, binary_refuses_bad_folders_in_one_line)
