@@ -638,6 +638,13 @@ Test(hf_model, binary_trains_from_a_folder_and_its_checkpoint)
     cr_assert_neq(memcmp(got, want, 32 * 32 * 4), 0, "the trained rows moved");
     cr_assert_eq(memcmp(got + 32 * 32, want + 32 * 32, 32 * 32 * 4), 0, "rows 32..63 untouched");
     st_close(f);
+    /* a resume with the folder: the folder fixes the model, the checkpoint the weights */
+    cr_assert_eq(run("--model_name_or_path tiny --block_size 32 --max_steps 3 --warmup_steps 0 "
+                     "--headless --device cpu --per_device_train_batch_size 2 --output_dir o4 "
+                     "--eval_strategy no --sample_length 0 --resume_from_checkpoint latest", out,
+                     sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "resumed from o4/checkpoint-2 at step 2"), "%s", out);
+    cr_assert_null(strstr(out, "weights from"), "%s", out);
 }
 
 Test(hf_model, example_program_writes_a_loadable_folder)
@@ -679,6 +686,15 @@ Test(hf_model, binary_refuses_bad_folders_in_one_line)
     cr_assert_eq(run("--model_name_or_path tiny --n_embd 64 --headless", out, sizeof out), 2);
     cr_assert_str_eq(out, "mptui: --n_embd 64 disagrees with tiny/config.json (n_embd 32); drop "
                      "the option or give the folder's value\n");
+    /* the data's vocabulary must be the model's (eval and samples rely on it) */
+    o.vocab_size = 300;
+    char v300[512];
+    gen("v300", &o, v300, sizeof v300);
+    cr_assert_eq(run("--model_name_or_path v300 --headless --device cpu --max_steps 1", out,
+                     sizeof out), 1);
+    cr_assert_str_eq(out, "mptui: mptui-corpus.txt: its vocabulary (256, text read as bytes) is "
+                     "not v300/config.json's vocab_size 300; give data tokenized for that "
+                     "model\n");
     rm_in(dir, "model.safetensors");
     cr_assert_eq(run("--model_name_or_path tiny --headless --device cpu --max_steps 1", out,
                      sizeof out), 1);

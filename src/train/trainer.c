@@ -106,10 +106,12 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (data_load(&t->data, path, c->val_data, c->validation_split_percentage, c->vocab_size,
                   c->block_size, err, errlen))
         return -1;
-    if (c->model_name_or_path[0] && t->data.vocab_size > c->vocab_size) {
-        snprintf(err, errlen, "%s: its vocabulary (%d) is larger than %s/config.json's vocab_size "
-                 "%d; give data tokenized for that model", t->data.name, t->data.vocab_size,
-                 c->model_name_or_path, c->vocab_size);
+    /* eval and samples size logits by the data's vocabulary: it must be the model's */
+    if (c->model_name_or_path[0] && t->data.vocab_size != c->vocab_size) {
+        snprintf(err, errlen, "%s: its vocabulary (%d%s) is not %s/config.json's vocab_size %d; "
+                 "give data tokenized for that model", t->data.name, t->data.vocab_size,
+                 t->data.is_bytes ? ", text read as bytes" : "", c->model_name_or_path,
+                 c->vocab_size);
         return -1;
     }
     if (c->vocab_size > 0 && t->data.is_bytes && !c->model_name_or_path[0])
@@ -257,7 +259,8 @@ int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, s
     if (rc >= 0) {
         char title[256];
         snprintf(title, sizeof title, "memory plan: %dL/%dH/%dd model (vocab %d), batch %d x "
-                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd, t->data.vocab_size,
+                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd,
+                 run_gpt_config(t).vocab_size,
                  t->B, t->T, dtype_name(t->lanes[0].policy.mode),
                  bk_describe(t->be));
         mem_plan_format(&t->mem_plan, title, t->mem_available, out, outlen);
