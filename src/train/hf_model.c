@@ -283,7 +283,7 @@ static int open_shards(const char *dir, hf_files *h, char *err, size_t errlen)
     json_t *v;
     json_object_foreach(h->map, key, v) {
         const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-        if (!s || !s[0] || strchr(s, '/'))
+        if (!s || !s[0] || strchr(s, '/') || strlen(s) > 255)
             return errfmt(err, errlen, "%s: weight_map entry '%.80s' must name a file in the "
                           "folder", h->label, key);
         int seen = 0;
