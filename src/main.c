@@ -132,7 +132,8 @@ static int prepare_data(const mp_config *c)
     char err[512] = "";
     progress p;
     progress_start(&p, c->data[0] ? c->data : "the built-in corpus");
-    if (trainer_prepare_data(c, "", on_progress, &p, err, sizeof err) == 0) return 0;
+    if (trainer_prepare_data(c, c->model_name_or_path, on_progress, &p, err, sizeof err) == 0)
+        return 0;
     fprintf(stderr, "mptui: %s\n", err);
     return 1;
 }

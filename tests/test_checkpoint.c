@@ -463,9 +463,12 @@ Test(checkpoint, corrupt_safetensors_refused)
     put_safetensors_raw(d, "model.safetensors", 8, "{\"a\":[1,", 0);
     expect_load_refused(d, "model.safetensors: malformed JSON header");
     fresh_checkpoint(d, sizeof d);
-    const char *i8 = "{\"w\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}";
+    /* another dtype is refused where the tensor is used (attn.bias buffers in U8 are not) */
+    const char *i8 = "{\"transformer.wte.weight.exp_avg\":{\"dtype\":\"I8\",\"shape\":[4],"
+                     "\"data_offsets\":[0,4]}}";
     put_safetensors_raw(d, "optimizer.safetensors", strlen(i8), i8, 4);
-    expect_load_refused(d, "optimizer.safetensors: tensor 'w': dtype I8 not supported");
+    expect_load_refused(d, "optimizer.safetensors: tensor 'transformer.wte.weight.exp_avg': "
+                        "dtype I8 not supported");
     fresh_checkpoint(d, sizeof d);
     const char *outside = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
     put_safetensors_raw(d, "model.safetensors", strlen(outside), outside, 8);

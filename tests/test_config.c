@@ -369,7 +369,7 @@ Test(config, help_and_version)
 Test(config, help_lists_every_option)
 {
     static const char *names[] = {
-        "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "data", "val_data",
+        "model_name_or_path", "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "data", "val_data",
         "validation_split_percentage", "precision", "fp16", "bf16", "fp16_full_eval",
         "bf16_full_eval", "override", "loss_scale", "static_scale", "init_scale",
         "growth_factor", "backoff_factor", "min_loss_scale", "growth_interval", "learning_rate",
@@ -506,6 +506,7 @@ static void roundtrip(const mp_config *a)
     cr_assert_eq(b.static_scale, a->static_scale);
     cr_assert_eq(b.n_overrides, a->n_overrides);
     b.precision_from_cli = a->precision_from_cli; /* where the value came from, not a value */
+    b.shape_given = a->shape_given;
     cr_assert_eq(memcmp(a, &b, sizeof b), 0, "read back differs");
 }
 
@@ -906,5 +907,119 @@ Test(config, do_train_false_needs_an_eval)
     c = fresh();
     cr_assert_eq(parse(&c, "--do_eval", "false", "--eval_strategy", "no", "--eval_on_start", NULL),
                  CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
+}
+
+/* ---- --model_name_or_path ---- */
+
+static void model_dir(const char *json, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s/gpt", tmpdir);
+    mkdir(dir, 0755);
+    char p[256];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+static const char *small_gpt = "{\"model_type\": \"gpt2\", \"n_layer\": 6, \"n_head\": 4, "
+                               "\"n_embd\": 64, \"n_positions\": 96, \"vocab_size\": 1000}";
+
+Test(config, model_folder_sets_the_shape, .init = setup_dir, .fini = teardown_dir)
+{
+    char dir[128], slash[160], err[256];
+    model_dir(small_gpt, dir, sizeof dir);
+    snprintf(slash, sizeof slash, "%s//", dir);
+    mp_config c = fresh();
+    /* an override of block 5 exists only in the folder's 6-layer model, not in the default 4 */
+    cr_assert_eq(parse(&c, "--model_name_or_path", slash, "--override", "h.5.mlp.c_fc=fp32",
+                       NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(c.model_name_or_path, dir, "the trailing '/' is dropped");
+    cr_assert_eq(c.n_layer, 6);
+    cr_assert_eq(c.n_head, 4);
+    cr_assert_eq(c.n_embd, 64);
+    cr_assert_eq(c.vocab_size, 1000);
+    cr_assert_eq(c.n_positions, 96);
+    cr_assert_eq(c.block_size, 96, "block_size not given: n_positions");
+    /* GPT-2's 1024 positions are the cap, as run_clm.py's default */
+    model_dir("{\"model_type\": \"gpt2\", \"n_positions\": 2048}", dir, sizeof dir);
+    c = fresh();
+    cr_assert_eq(parse(&c, "--model_name_or_path", dir, NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.block_size, 1024);
+    cr_assert_eq(c.n_positions, 2048);
+    cr_assert_eq(c.n_layer, 12, "GPT2Config's default");
+    /* no folder: nothing changes */
+    c = fresh();
+    cr_assert_eq(parse(&c, "--n_layer", "3", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.n_positions, 0);
+    cr_assert_eq(c.shape_given, CFG_GIVEN_N_LAYER);
+}
+
+Test(config, model_folder_and_shape_options, .init = setup_dir, .fini = teardown_dir)
+{
+    char dir[128], want[512], cfgf[256];
+    model_dir(small_gpt, dir, sizeof dir);
+    mp_config c = fresh();
+    /* agreeing options and a shorter block are fine */
+    cr_assert_eq(parse(&c, "--n_layer", "6", "--vocab_size", "1000", "--block_size", "32",
+                       "--model_name_or_path", dir, NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.block_size, 32);
+    cr_assert_eq(c.n_positions, 96);
+    snprintf(want, sizeof want, "--n_layer 4 disagrees with %s/config.json (n_layer 6); drop the "
+             "option or give the folder's value", dir);
+    expect_err(want, "--model_name_or_path", dir, "--n_layer", "4", NULL);
+    snprintf(want, sizeof want, "--vocab_size 50257 disagrees with %s/config.json (vocab_size "
+             "1000); drop the option or give the folder's value", dir);
+    expect_err(want, "--model_name_or_path", dir, "--vocab_size", "50257", NULL);
+    snprintf(want, sizeof want, "--block_size 97 is larger than %s/config.json's n_positions 96 "
+             "(the model's positions); give at most 96", dir);
+    expect_err(want, "--model_name_or_path", dir, "--block_size", "97", NULL);
+    /* a config file gives options too */
+    snprintf(cfgf, sizeof cfgf, "%s/run.cfg", tmpdir);
+    FILE *f = fopen(cfgf, "w");
+    fprintf(f, "n_head = 8\nmodel_name_or_path = %s\n", dir);
+    fclose(f);
+    snprintf(want, sizeof want, "--n_head 8 disagrees with %s/config.json (n_head 4); drop the "
+             "option or give the folder's value", dir);
+    expect_err(want, "--config", cfgf, NULL);
+}
+
+Test(config, model_folder_errors, .init = setup_dir, .fini = teardown_dir)
+{
+    char dir[128], want[512], err[512];
+    expect_err("--model_name_or_path gpt2: no such folder; mptui reads a local folder, it "
+               "downloads nothing (e.g. huggingface-cli download gpt2 --local-dir gpt2)",
+               "--model_name_or_path", "gpt2", NULL);
+    model_dir(small_gpt, dir, sizeof dir);
+    char file[160];
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    snprintf(want, sizeof want, "--model_name_or_path %s: not a folder; give the folder that "
+             "holds config.json and model.safetensors", file);
+    expect_err(want, "--model_name_or_path", file, NULL);
+    model_dir("{\"model_type\": \"gpt2\", \"n_layer\": 100}", dir, sizeof dir);
+    snprintf(want, sizeof want, "%s/config.json: n_layer 100 is outside what mptui supports "
+             "(--n_layer must be between 1 and 64)", dir);
+    expect_err(want, "--model_name_or_path", dir, NULL);
+    model_dir("{\"model_type\": \"gpt2\", \"n_positions\": 1}", dir, sizeof dir);
+    snprintf(want, sizeof want, "%s/config.json: n_positions 1 is outside what mptui supports "
+             "(--block_size must be between 2 and 1048576)", dir);
+    expect_err(want, "--model_name_or_path", dir, NULL);
+    model_dir("{\"model_type\": \"bert\"}", dir, sizeof dir);
+    snprintf(want, sizeof want, "%s/config.json: model_type \"bert\" is not supported: mptui "
+             "trains GPT-2 (\"gpt2\") models only", dir);
+    expect_err(want, "--model_name_or_path", dir, NULL);
+    /* starting weights from two places */
+    model_dir(small_gpt, dir, sizeof dir);
+    mp_config c = fresh();
+    cr_assert_eq(parse(&c, "--model_name_or_path", dir, "--init_from", "x", NULL), CFG_OK);
+    cr_assert_eq(cfg_validate(&c, err, sizeof err), -1);
+    cr_assert_str_eq(err, "--model_name_or_path and --init_from both give starting weights; "
+                          "choose one (a checkpoint folder works as --model_name_or_path)");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--model_name_or_path", dir, "--resume_from_checkpoint", "latest",
+                       NULL), CFG_OK);
     cr_assert_eq(cfg_validate(&c, err, sizeof err), 0, "%s", err);
 }

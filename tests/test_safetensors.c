@@ -237,12 +237,44 @@ Test(safetensors, malformed_json_and_not_object)
     expect_refused("{\"__metadata__\":{\"format\":3}}", 0, "values must be strings");
 }
 
+/* The format's other dtypes open (their sizes checked like any tensor's) and refuse a read. */
+static void expect_other_dtype(const char *hdr, size_t datalen, const char *dtype)
+{
+    char p[300], want[400];
+    path_of(p, sizeof p, "other.safetensors");
+    write_raw(p, strlen(hdr), hdr, datalen);
+    st_file *f = st_open(p, err, sizeof err);
+    cr_assert_not_null(f, "%s: %s", dtype, err);
+    const st_tensor *t = st_find(f, "w");
+    cr_assert_eq(t->dtype, ST_OTHER);
+    cr_assert_str_eq(t->dtype_text, dtype);
+    float v[8];
+    snprintf(want, sizeof want, "%s: tensor 'w': dtype %s not supported (F32, F16, BF16 are)", p,
+             dtype);
+    cr_assert_eq(st_readable(f, t, err, sizeof err), -1);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(st_read_f32(f, t, v, t->numel, err, sizeof err), -1);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(st_read_f32_part(f, t, 0, v, 1, err, sizeof err), -1);
+    cr_assert_str_eq(err, want);
+    st_close(f);
+}
+
 Test(safetensors, dtype_checks)
 {
-    expect_refused("{\"w\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4,
-                   "tensor 'w': dtype I8 not supported");
-    expect_refused("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
-                   "dtype F64 not supported");
+    expect_other_dtype("{\"w\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4,
+                       "I8");
+    expect_other_dtype("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
+                       "F64");
+    expect_other_dtype("{\"w\":{\"dtype\":\"BOOL\",\"shape\":[1,1,2,2],\"data_offsets\":[0,4]}}",
+                       4, "BOOL");
+    expect_other_dtype("{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}", 3,
+                       "U8");
+    /* an other dtype's size still has to match its span */
+    expect_refused("{\"w\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+                   "tensor 'w': data_offsets span 4 bytes but shape x I32 needs 8");
+    expect_refused("{\"w\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", 1,
+                   "tensor 'w': dtype F4 not supported (F32, F16, BF16 are)");
     expect_refused("{\"w\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
                    "unknown dtype 'Q7'");
     expect_refused("{\"w\":{\"dtype\":\"F\\u00e9\\n\",\"shape\":[1],\"data_offsets\":[0,1]}}",
@@ -422,4 +454,30 @@ Test(safetensors, a_tensor_read_twice_after_its_pages_were_released)
     st_close(f);
     free(a);
     free(got);
+}
+
+Test(safetensors, part_reads_are_slices_of_the_whole)
+{
+    char p[300];
+    path_of(p, sizeof p, "part.safetensors");
+    float data[10];
+    for (int i = 0; i < 10; i++) data[i] = (float)i * 0.375f - 1.0f;
+    st_wtensor w[2] = {{"a", ST_F32, 2, {2, 5}, data}, {"b", ST_BF16, 1, {10}, data}};
+    cr_assert_eq(st_write(p, w, 2, err, sizeof err), 0, "%s", err);
+    st_file *f = st_open(p, err, sizeof err);
+    cr_assert_not_null(f, "%s", err);
+    for (int k = 0; k < 2; k++) {
+        const st_tensor *t = st_find(f, k ? "b" : "a");
+        float whole[10], part[10];
+        cr_assert_eq(st_read_f32(f, t, whole, 10, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(st_read_f32_part(f, t, 3, part, 7, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(memcmp(part, whole + 3, 7 * 4), 0);
+        cr_assert_eq(st_read_f32_part(f, t, 10, part, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(st_read_f32_part(f, t, 4, part, 7, err, sizeof err), -1);
+        char want[400];
+        snprintf(want, sizeof want, "%s: tensor '%s' has 10 elements, [4, 11) asked", p,
+                 k ? "b" : "a");
+        cr_assert_str_eq(err, want);
+    }
+    st_close(f);
 }

@@ -66,17 +66,30 @@ out:
     return rc;
 }
 
+/* A source of one file: its tensors by name. */
+static const st_tensor *file_find(void *ctx, const char *name, const st_file **file)
+{
+    *file = ctx;
+    return st_find(ctx, name);
+}
+
+static ckpt_source file_source(const st_file *f)
+{
+    return (ckpt_source){file_find, (void *)f, st_label(f)};
+}
+
 /* The tensor for model tensor t (+suffix), or, when allowed, its name without "transformer.". */
-static const st_tensor *find_tensor(const st_file *f, const gpt_tensor *t, const char *suffix,
-                                    int allow_bare, char *name, size_t len)
+static const st_tensor *find_tensor(const ckpt_source *src, const gpt_tensor *t,
+                                    const char *suffix, int allow_bare, const st_file **f,
+                                    char *name, size_t len)
 {
     snprintf(name, len, "%s%s", t->name, suffix);
-    const st_tensor *s = st_find(f, name);
+    const st_tensor *s = src->find(src->ctx, name, f);
     const char *pre = "transformer.";
     if (!s && allow_bare && !strncmp(t->name, pre, strlen(pre))) {
         char bare[GPT_NAME_MAX + 16];
         snprintf(bare, sizeof bare, "%s%s", t->name + strlen(pre), suffix);
-        s = st_find(f, bare);
+        s = src->find(src->ctx, bare, f);
     }
     return s;
 }
@@ -107,18 +120,20 @@ static int check_values(const st_file *f, const gpt_tensor *t, const char *suffi
  * any (never half-loaded), so it holds one tensor on the host, not whole copies (docs/memory.md).
  * `expects` words the reference in the shape message ("config.json says" / "the model
  * expects"). */
-static int stream_tensors(const st_file *f, gpt *m, const char *suffix, int allow_bare,
+static int stream_tensors(const ckpt_source *src, gpt *m, const char *suffix, int allow_bare,
                           const char *expects, int check, float *tmp, float *dst, char *err,
                           size_t errlen)
 {
     char name[GPT_NAME_MAX + 16], got[128], want[128];
     for (int i = 0; i < gpt_num_tensors(m); i++) {
         const gpt_tensor *t = gpt_tensor_at(m, i);
-        const st_tensor *s = find_tensor(f, t, suffix, allow_bare, name, sizeof name);
+        const st_file *f = NULL;
+        const st_tensor *s = find_tensor(src, t, suffix, allow_bare, &f, name, sizeof name);
         if (!s) {
-            errfmt(err, errlen, "%s: tensor '%s' missing", st_label(f), name);
+            errfmt(err, errlen, "%s: tensor '%s' missing", src->label, name);
             return -1;
         }
+        if (st_readable(f, s, err, errlen)) return -1;
         int64_t ws[2] = {t->shape[0], t->shape[1]};
         int same = s->ndim == t->ndim;
         for (int d = 0; same && d < t->ndim; d++) same = s->shape[d] == ws[d];
@@ -505,10 +520,12 @@ static int stream_all(st_file *const *f, gpt *m, float *tmp, int upload, char *e
     static const char *const sfx[3] = {"", ".exp_avg", ".exp_avg_sq"};
     static const int chk[3] = {CHECK_FINITE, CHECK_FINITE, CHECK_NONNEG};
     float *dst[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)};
-    for (int i = 0; i < 3; i++)
-        if (stream_tensors(f[i > 0], m, sfx[i], 0, "config.json says", chk[i], tmp,
+    for (int i = 0; i < 3; i++) {
+        ckpt_source src = file_source(f[i > 0]);
+        if (stream_tensors(&src, m, sfx[i], 0, "config.json says", chk[i], tmp,
                            upload ? dst[i] : NULL, err, errlen))
             return -1;
+    }
     return 0;
 }
 
@@ -546,6 +563,24 @@ out:
     return rc;
 }
 
+int ckpt_load_weights_from(const ckpt_source *src, gpt *m, const char *expects, char *err,
+                           size_t errlen)
+{
+    float *tmp = tensor_tmp(m);
+    if (!tmp) {
+        errfmt(err, errlen, "%s: out of memory", src->label);
+        return -1;
+    }
+    /* checked first, uploaded second: a bad file leaves the model as it was */
+    int rc = stream_tensors(src, m, "", 1, expects, CHECK_NONE, tmp, NULL, err, errlen);
+    if (!rc) {
+        stream_tensors(src, m, "", 1, expects, CHECK_NONE, tmp, gpt_params(m), err, errlen);
+        rc = bk_status(gpt_backend(m), err, errlen);
+    }
+    free(tmp);
+    return rc;
+}
+
 int ckpt_load_weights(const char *path, gpt *m, char *err, size_t errlen)
 {
     char file[CKPT_PATH_MAX];
@@ -555,21 +590,10 @@ int ckpt_load_weights(const char *path, gpt *m, char *err, size_t errlen)
         return -1;
     }
     snprintf(file, sizeof file, S_ISDIR(sb.st_mode) ? "%s/model.safetensors" : "%s", path);
-    float *tmp = tensor_tmp(m);
-    if (!tmp) {
-        errfmt(err, errlen, "%s: out of memory", file);
-        return -1;
-    }
     st_file *f = st_open(file, err, errlen);
-    /* checked first, uploaded second: a bad file leaves the model as it was */
-    int rc = f ? stream_tensors(f, m, "", 1, "the model expects", CHECK_NONE, tmp, NULL, err,
-                                errlen) : -1;
-    if (!rc) {
-        stream_tensors(f, m, "", 1, "the model expects", CHECK_NONE, tmp, gpt_params(m), err,
-                       errlen);
-        rc = bk_status(gpt_backend(m), err, errlen);
-    }
+    if (!f) return -1;
+    ckpt_source src = file_source(f);
+    int rc = ckpt_load_weights_from(&src, m, "the model expects", err, errlen);
     st_close(f);
-    free(tmp);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "ckpt_state.h"
 #include "model.h"
+#include "safetensors.h"
 
 /* Writes <output_dir>/checkpoint-<global_step>/ atomically (temporary directory, fsync, rename;
  * an existing directory of the same step is swapped out atomically; anything else of that
@@ -28,5 +29,19 @@ int ckpt_find_latest(const char *output_dir, char *out, size_t outlen, char *err
  * with or without the "transformer." prefix, F32 / F16 / BF16; extra tensors ignored; a
  * missing tensor or one whose shape differs from the model's refused by name. */
 int ckpt_load_weights(const char *path, gpt *m, char *err, size_t errlen);
+
+/* Where a weights load finds its tensors: one safetensors file, or the shards of a Hugging
+ * Face folder (hf_model.c). find returns the tensor called `name` and sets *file to the file
+ * that holds it, or returns NULL; label names the source in "tensor 'x' missing". */
+typedef struct {
+    const st_tensor *(*find)(void *ctx, const char *name, const st_file **file);
+    void *ctx;
+    const char *label;
+} ckpt_source;
+/* ckpt_load_weights from any source: every tensor found and its shape checked (the message
+ * says "<expects> [shape]") before any is uploaded, one tensor at a time through a host buffer
+ * as large as the largest tensor (docs/memory.md). On error the model is unchanged. */
+int ckpt_load_weights_from(const ckpt_source *src, gpt *m, const char *expects, char *err,
+                           size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "config_opts.h"
 #include "errfmt.h"
+#include "hf_model.h"
 #include "precision.h"
 
 #include <ctype.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 _Static_assert(sizeof(sched_kind) == sizeof(int), "enum fields are set through int");
 _Static_assert(sizeof(strategy_kind) == sizeof(int), "enum fields are set through int");
@@ -457,6 +459,8 @@ static int set_config(mp_config *c, const cfg_option *o, const char *v, char *er
 #define ALIAS_BOOL(n, f, g, h) {n, T_BOOL, g, OFF(f), 0, 0, 1, NULL, NULL, NULL, F_NOSAVE, NULL, NULL, h}
 
 static const cfg_option OPTIONS[] = {
+    STR(model_name_or_path, G_MODEL, "", "DIR",
+        "Hugging Face GPT-2 folder to start from (config.json, model.safetensors)"),
     INT(n_layer, G_MODEL, 1, 64, 0, "4", "N", "transformer blocks"),
     INT(n_head, G_MODEL, 1, 1024, 0, "4", "N", "attention heads (must divide n_embd)"),
     INT(n_embd, G_MODEL, 1, 65536, 0, "128", "N", "embedding width"),
@@ -583,7 +587,17 @@ int cfg_opt_apply(mp_config *c, const cfg_option *o, const char *v, cfg_seen *se
         rc = o->set(c, o, v, err, errlen);
         break;
     }
-    if (rc || !seen) return rc;
+    if (rc) return rc;
+    static const struct { size_t off; unsigned bit; } shape[] = {
+        {offsetof(mp_config, n_layer), CFG_GIVEN_N_LAYER},
+        {offsetof(mp_config, n_head), CFG_GIVEN_N_HEAD},
+        {offsetof(mp_config, n_embd), CFG_GIVEN_N_EMBD},
+        {offsetof(mp_config, block_size), CFG_GIVEN_BLOCK_SIZE},
+        {offsetof(mp_config, vocab_size), CFG_GIVEN_VOCAB_SIZE},
+    };
+    for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+        if (o->type == T_INT && o->off == shape[i].off) c->shape_given |= shape[i].bit;
+    if (!seen) return 0;
     if (o->off == offsetof(mp_config, eval_strategy) && o->type == T_ENUM)
         seen->eval_strategy = true; /* --eval_strategy or --evaluation_strategy */
     if (!strcmp(o->name, "eval_steps")) seen->eval_steps = true;
@@ -616,6 +630,7 @@ void cfg_defaults(mp_config *c)
         const cfg_option *o = &OPTIONS[i];
         if (o->def) cfg_opt_apply(c, o, o->def, NULL, NULL, 0); /* defaults are tested to parse */
     }
+    c->shape_given = 0; /* a default is not a given value */
 }
 
 /* ---------- command line ---------- */
@@ -721,7 +736,74 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
         if (a.opt->set == set_precision || a.opt->set == set_fp16 || a.opt->set == set_bf16)
             c->precision_from_cli = 1; /* it wins over a resumed checkpoint's mode */
     }
-    return cfg_seen_finish(c, &seen, msg, msglen) ? CFG_ERR : CFG_OK;
+    if (cfg_seen_finish(c, &seen, msg, msglen)) return CFG_ERR;
+    return cfg_apply_model(c, msg, msglen) ? CFG_ERR : CFG_OK;
+}
+
+/* ---------- --model_name_or_path ---------- */
+
+static int model_folder(mp_config *c, char *err, size_t errlen)
+{
+    char *d = c->model_name_or_path;
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = '\0';
+    struct stat sb;
+    if (stat(d, &sb) && errno == ENOENT)
+        return cfg_fail(err, errlen, "--model_name_or_path %s: no such folder; mptui reads a "
+                        "local folder, it downloads nothing (e.g. huggingface-cli download %s "
+                        "--local-dir %s)", d, d, d);
+    if (stat(d, &sb) || !S_ISDIR(sb.st_mode))
+        return cfg_fail(err, errlen, "--model_name_or_path %s: not a folder; give the folder "
+                        "that holds config.json and model.safetensors", d);
+    return 0;
+}
+
+/* One shape value of config.json into c: in the option's range, equal to a given option. */
+static int model_value(mp_config *c, const char *name, unsigned bit, int file_value,
+                       char *err, size_t errlen)
+{
+    const cfg_option *o = cfg_opt_find(name, strlen(name));
+    int *field = (int *)((char *)c + o->off);
+    char r[96];
+    if (!in_range(o, file_value)) {
+        range_text(o, r, sizeof r);
+        return cfg_fail(err, errlen, "%s/config.json: %s %d is outside what mptui supports "
+                        "(--%s must be %s)", c->model_name_or_path, name, file_value, name, r);
+    }
+    if ((c->shape_given & bit) && *field != file_value)
+        return cfg_fail(err, errlen, "--%s %d disagrees with %s/config.json (%s %d); drop the "
+                        "option or give the folder's value", name, *field, c->model_name_or_path,
+                        name, file_value);
+    *field = file_value;
+    return 0;
+}
+
+int cfg_apply_model(mp_config *c, char *err, size_t errlen)
+{
+    if (!c->model_name_or_path[0]) return 0;
+    hf_config h;
+    if (model_folder(c, err, errlen) || hf_config_read(c->model_name_or_path, &h, err, errlen))
+        return -1;
+    if (model_value(c, "n_layer", CFG_GIVEN_N_LAYER, h.n_layer, err, errlen) ||
+        model_value(c, "n_head", CFG_GIVEN_N_HEAD, h.n_head, err, errlen) ||
+        model_value(c, "n_embd", CFG_GIVEN_N_EMBD, h.n_embd, err, errlen) ||
+        model_value(c, "vocab_size", CFG_GIVEN_VOCAB_SIZE, h.vocab_size, err, errlen))
+        return -1;
+    const cfg_option *bs = cfg_opt_find("block_size", 10);
+    if (!in_range(bs, h.n_positions)) {
+        char r[96];
+        range_text(bs, r, sizeof r);
+        return cfg_fail(err, errlen, "%s/config.json: n_positions %d is outside what mptui supports "
+                        "(--block_size must be %s)", c->model_name_or_path, h.n_positions, r);
+    }
+    if (!(c->shape_given & CFG_GIVEN_BLOCK_SIZE))
+        c->block_size = h.n_positions < 1024 ? h.n_positions : 1024;
+    else if (c->block_size > h.n_positions)
+        return cfg_fail(err, errlen, "--block_size %d is larger than %s/config.json's n_positions "
+                        "%d (the model's positions); give at most %d", c->block_size,
+                        c->model_name_or_path, h.n_positions, h.n_positions);
+    c->n_positions = h.n_positions;
+    return 0;
 }
 
 /* ---------- validation ---------- */
@@ -797,6 +879,9 @@ int cfg_validate(const mp_config *c, char *err, size_t errlen)
     if (c->n_overrides < 0 || c->n_overrides > CFG_MAX_OVERRIDES)
         return cfg_fail(err, errlen, "--override: %d overrides (at most %d)", c->n_overrides,
                     CFG_MAX_OVERRIDES);
+    if (c->model_name_or_path[0] && c->init_from[0])
+        return cfg_fail(err, errlen, "--model_name_or_path and --init_from both give starting "
+                        "weights; choose one (a checkpoint folder works as --model_name_or_path)");
     if (c->resume_from_checkpoint[0] && c->init_from[0])
         return cfg_fail(err, errlen, "--resume_from_checkpoint and --init_from both given: resume "
                     "restores the whole run, init_from only weights; choose one");

@@ -26,6 +26,11 @@ typedef struct {
 typedef struct {
     /* model */
     int n_layer, n_head, n_embd, block_size, vocab_size; /* vocab_size 0 = from the data */
+    /* --model_name_or_path: a Hugging Face GPT-2 folder, "" = none. After cfg_parse_args it
+     * names the folder (trailing '/' removed) whose config.json set the shape above. */
+    char model_name_or_path[CFG_PATH_MAX];
+    int n_positions;         /* the model's positions (wpe rows); 0 = block_size */
+    unsigned shape_given;    /* CFG_GIVEN_* bits: shape options a file or the command line set */
     /* data */
     char data[CFG_PATH_MAX];     /* "" = built-in default corpus */
     char val_data[CFG_PATH_MAX]; /* "" = split off the end of `data` */
@@ -81,6 +86,10 @@ typedef struct {
 } mp_config;
 
 typedef enum { CFG_OK = 0, CFG_EXIT_OK = 1, CFG_ERR = 2 } cfg_result;
+enum {
+    CFG_GIVEN_N_LAYER = 1, CFG_GIVEN_N_HEAD = 2, CFG_GIVEN_N_EMBD = 4, CFG_GIVEN_BLOCK_SIZE = 8,
+    CFG_GIVEN_VOCAB_SIZE = 16
+};
 
 void cfg_defaults(mp_config *c);
 /* Parses argv (argv[0] skipped); reads --config FILE first so the command line wins.
@@ -91,6 +100,11 @@ cfg_result cfg_parse_args(mp_config *c, int argc, char **argv, char *msg, size_t
 int cfg_load_file(mp_config *c, const char *path, char *err, size_t errlen);
 /* Sets one option by name (no leading dashes); value NULL for flags. 0 ok, -1 with err. */
 int cfg_set(mp_config *c, const char *name, const char *value, char *err, size_t errlen);
+/* --model_name_or_path DIR: the shape from DIR/config.json (hf_model.h). Shape options that were
+ * given must agree with it (block_size may be smaller than n_positions: shorter training
+ * windows); block_size not given becomes min(n_positions, 1024), as run_clm.py chooses.
+ * cfg_parse_args calls it; a no-op without the option. 0 ok, -1 + one line. */
+int cfg_apply_model(mp_config *c, char *err, size_t errlen);
 /* Cross-field checks after parsing (n_embd % n_head, batch sizes > 0, ...). 0 ok, -1 + err. */
 int cfg_validate(const mp_config *c, char *err, size_t errlen);
 /* --do_eval as Hugging Face's TrainingArguments settles it: the value given, else true when

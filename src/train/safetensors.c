@@ -48,27 +48,37 @@ const char *st_dtype_name(st_dtype dt)
     case ST_F32: return "F32";
     case ST_F16: return "F16";
     case ST_BF16: return "BF16";
+    case ST_OTHER: return "other";
     }
     return "?";
 }
 
-static size_t st_dtype_size(st_dtype dt) { return dt == ST_F32 ? 4 : 2; }
+static size_t st_dtype_size(st_dtype dt) { return dt == ST_F32 ? 4 : 2; } /* the writer's */
 
-static int parse_dtype(const char *s, st_dtype *out)
+/* The format's other dtypes and their sizes: valid, checked like any tensor, but not something
+ * a GPT's weights load from (sub-byte ones, F4 / F6, are refused at open: no byte size). */
+static const struct { const char *name; int size; } other_dtypes[] = {
+    {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8}, {"I32", 4}, {"U32", 4}, {"I16", 2},
+    {"U16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+    {"F8_E8M0", 1},
+};
+
+/* dtype text -> dtype and element size; -1 for an unknown dtype, -2 for a sub-byte one. */
+static int parse_dtype(const char *s, st_dtype *out, int *size)
 {
     for (int d = ST_F32; d <= ST_BF16; d++)
-        if (!strcmp(s, st_dtype_name((st_dtype)d))) { *out = (st_dtype)d; return 0; }
-    return -1;
-}
-
-/* The format's other dtypes: known, valid, but not something a GPT's weights load from. */
-static int known_unsupported_dtype(const char *s)
-{
-    static const char *const other[] = {"F64", "I64", "I32", "I16", "I8", "U8", "U16", "U32",
-                                        "U64", "BOOL", "F8_E4M3", "F8_E5M2", "F4", "C64"};
-    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
-        if (!strcmp(s, other[i])) return 1;
-    return 0;
+        if (!strcmp(s, st_dtype_name((st_dtype)d))) {
+            *out = (st_dtype)d;
+            *size = d == ST_F32 ? 4 : 2;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof other_dtypes / sizeof other_dtypes[0]; i++)
+        if (!strcmp(s, other_dtypes[i].name)) {
+            *out = ST_OTHER;
+            *size = other_dtypes[i].size;
+            return 0;
+        }
+    return !strcmp(s, "F4") || !strcmp(s, "F6_E2M3") || !strcmp(s, "F6_E3M2") ? -2 : -1;
 }
 
 static int parse_shape(const st_file *f, const char *nm, json_t *shape, st_tensor *t, char *err,
@@ -122,11 +132,11 @@ static int parse_offsets(const st_file *f, const char *nm, json_t *offs, st_tens
                (unsigned long long)f->data_len);
         return -1;
     }
-    uint64_t need = (uint64_t)t->numel * st_dtype_size(t->dtype);
+    uint64_t need = (uint64_t)t->numel * (uint64_t)t->elem_size;
     if (t->end - t->begin != need) {
         errfmt(err, errlen,
                "%s: tensor '%s': data_offsets span %llu bytes but shape x %s needs %llu",
-               f->label, nm, (unsigned long long)(t->end - t->begin), st_dtype_name(t->dtype),
+               f->label, nm, (unsigned long long)(t->end - t->begin), t->dtype_text,
                (unsigned long long)need);
         return -1;
     }
@@ -153,15 +163,17 @@ static int parse_entry(const st_file *f, const char *name, json_t *v, st_tensor 
         errfmt(err, errlen, "%s: tensor '%s': \"dtype\" missing or not a string", f->label, nm);
         return -1;
     }
-    if (parse_dtype(json_string_value(dt), &t->dtype)) {
+    int known = parse_dtype(json_string_value(dt), &t->dtype, &t->elem_size);
+    if (known) {
         const char *ds = printable(json_string_value(dt), db, sizeof db);
-        if (known_unsupported_dtype(json_string_value(dt)))
+        if (known == -2)
             errfmt(err, errlen, "%s: tensor '%s': dtype %s not supported (F32, F16, BF16 are)",
                    f->label, nm, ds);
         else
             errfmt(err, errlen, "%s: tensor '%s': unknown dtype '%s'", f->label, nm, ds);
         return -1;
     }
+    snprintf(t->dtype_text, sizeof t->dtype_text, "%s", json_string_value(dt));
     if (parse_shape(f, nm, json_object_get(v, "shape"), t, err, errlen)) return -1;
     return parse_offsets(f, nm, json_object_get(v, "data_offsets"), t, err, errlen);
 }
@@ -370,18 +382,29 @@ static void release_pages(const st_file *f, const st_tensor *t)
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char *err,
-                size_t errlen)
+int st_readable(const st_file *f, const st_tensor *t, char *err, size_t errlen)
 {
-    if (n != t->numel) {
-        errfmt(err, errlen, "%s: tensor '%s' has %zu elements, %zu expected", f->label, t->name,
-               t->numel, n);
+    char nb[96];
+    if (t->dtype != ST_OTHER) return 0;
+    errfmt(err, errlen, "%s: tensor '%s': dtype %s not supported (F32, F16, BF16 are)",
+           f->label, printable(t->name, nb, sizeof nb), t->dtype_text);
+    return -1;
+}
+
+/* Elements [first, first + n) of t widened to fp32 (F16 / BF16 exactly). */
+static int read_range(const st_file *f, const st_tensor *t, size_t first, float *dst, size_t n,
+                      char *err, size_t errlen)
+{
+    char nb[96];
+    if (st_readable(f, t, err, errlen)) return -1;
+    if (first > t->numel || n > t->numel - first) {
+        errfmt(err, errlen, "%s: tensor '%s' has %zu elements, [%zu, %zu) asked", f->label,
+               printable(t->name, nb, sizeof nb), t->numel, first, first + n);
         return -1;
     }
-    const uint8_t *p = f->data + t->begin;
+    const uint8_t *p = f->data + t->begin + first * (size_t)t->elem_size;
     if (t->dtype == ST_F32) {
         memcpy(dst, p, n * 4);
-        release_pages(f, t);
         return 0;
     }
     uint16_t tmp[4096]; /* the data may be unaligned: widen through an aligned copy */
@@ -393,8 +416,26 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char
         else
             num_bf16_to_f32_array(dst + i, tmp, k);
     }
+    return 0;
+}
+
+int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char *err,
+                size_t errlen)
+{
+    if (n != t->numel) {
+        errfmt(err, errlen, "%s: tensor '%s' has %zu elements, %zu expected", f->label, t->name,
+               t->numel, n);
+        return -1;
+    }
+    if (read_range(f, t, 0, dst, n, err, errlen)) return -1;
     release_pages(f, t);
     return 0;
+}
+
+int st_read_f32_part(const st_file *f, const st_tensor *t, size_t first, float *dst, size_t n,
+                     char *err, size_t errlen)
+{
+    return read_range(f, t, first, dst, n, err, errlen);
 }
 
 /* ---- writer ---- */

@@ -11,11 +11,16 @@
 /* Larger headers are refused (the reference implementation's limit is 100 MB too). */
 #define ST_HEADER_MAX (100u * 1024u * 1024u)
 
-typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2 } st_dtype;
+/* ST_OTHER: one of the format's other dtypes (U8, BOOL, I64, F64, ...): its bytes are checked
+ * like any tensor's, and reading it as fp32 is refused. A file may then hold tensors the model
+ * never reads, such as the uint8 / bool attn.bias buffers of older GPT-2 files. */
+typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2, ST_OTHER = 3 } st_dtype;
 
 typedef struct {
     char name[ST_NAME_MAX];
     st_dtype dtype;
+    char dtype_text[12]; /* as the header spells it ("F16", "U8", ...) */
+    int elem_size;       /* bytes per element */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     size_t numel;
@@ -36,13 +41,19 @@ int st_count(const st_file *f);
 const st_tensor *st_at(const st_file *f, int i);        /* in data-offset order */
 const st_tensor *st_find(const st_file *f, const char *name); /* NULL when absent */
 const char *st_label(const st_file *f);
-const char *st_dtype_name(st_dtype dt);                 /* "F32" / "F16" / "BF16" */
+const char *st_dtype_name(st_dtype dt);                 /* "F32" / "F16" / "BF16" / "other" */
 
 /* Copies tensor t into dst as fp32 (F16 / BF16 widened exactly). n must equal t->numel. The
  * tensor's mapped pages are then dropped from the process (still cached: a second read of it
  * works and costs no disk). */
 int st_read_f32(const st_file *f, const st_tensor *t, float *dst, size_t n, char *err,
                 size_t errlen);
+/* 0 when t reads as fp32 (F32 / F16 / BF16); -1 + err naming its dtype otherwise. */
+int st_readable(const st_file *f, const st_tensor *t, char *err, size_t errlen);
+/* Elements [first, first + n) of tensor t as fp32 (a row-major slice), pages left mapped:
+ * comparing two tensors chunk by chunk. An ST_OTHER tensor or a range past its end: -1 + err. */
+int st_read_f32_part(const st_file *f, const st_tensor *t, size_t first, float *dst, size_t n,
+                     char *err, size_t errlen);
 
 /* A tensor to write: fp32 host data stored as `dtype` (F16 / BF16 rounded to nearest even). */
 typedef struct {

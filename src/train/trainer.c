@@ -1,6 +1,7 @@
 /* trainer.c — the run loop over a set of n >= 1 lanes (lane.c): set-up, optimizer steps,
  * the logging / eval / save schedules, commands from the feed, and forking a comparison. */
 #include "trainer_impl.h"
+#include "hf_model.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -102,7 +103,7 @@ static int setup_data(trainer *t, char *err, size_t errlen)
                  "give a text or .bin file with --data");
         return -1;
     }
-    if (trainer_tokenizer_load(t, "", err, errlen)) return -1;
+    if (trainer_tokenizer_load(t, c->model_name_or_path, err, errlen)) return -1;
     char cache[CFG_PATH_MAX + 16];
     trainer_token_cache_dir(c, cache, sizeof cache);
     data_text tx = {t->tok, cache, NULL, NULL};
@@ -114,14 +115,30 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (t->data.note[0]) trainer_notify(t, 0, "%s", t->data.note);
     if (t->tok && c->vocab_size > 0) { /* a model may pad the vocabulary past the tokenizer's */
         if (c->vocab_size < t->data.vocab_size) {
-            snprintf(err, errlen, "--vocab_size %d is smaller than the vocabulary of tokenizer "
-                     "%s (%d); give at least %d", c->vocab_size, t->tok_label,
-                     t->data.vocab_size, t->data.vocab_size);
+            if (c->model_name_or_path[0])
+                snprintf(err, errlen, "%s/config.json: vocab_size %d is smaller than the "
+                         "vocabulary of tokenizer %s (%d); give the model's own tokenizer",
+                         c->model_name_or_path, c->vocab_size, t->tok_label,
+                         t->data.vocab_size);
+            else
+                snprintf(err, errlen, "--vocab_size %d is smaller than the vocabulary of "
+                         "tokenizer %s (%d); give at least %d", c->vocab_size, t->tok_label,
+                         t->data.vocab_size, t->data.vocab_size);
             return -1;
         }
         t->data.vocab_size = c->vocab_size;
     }
-    if (c->vocab_size > 0 && t->data.is_bytes)
+    /* eval and samples size logits by the data's vocabulary: it must be the model's */
+    if (c->model_name_or_path[0] && t->data.vocab_size != c->vocab_size) {
+        snprintf(err, errlen, "%s: its vocabulary (%d%s) is not %s/config.json's vocab_size %d"
+                 "%s", t->data.name, t->data.vocab_size,
+                 t->data.is_bytes ? ", text read as bytes" : "", c->model_name_or_path,
+                 c->vocab_size, t->data.is_bytes ? "; the folder has no tokenizer files: give "
+                 "--tokenizer_name gpt2 (or the model's tokenizer folder)" : "; give data "
+                 "tokenized for that model");
+        return -1;
+    }
+    if (c->vocab_size > 0 && t->data.is_bytes && !c->model_name_or_path[0])
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
     t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
@@ -142,8 +159,12 @@ static int setup_data(trainer *t, char *err, size_t errlen)
 
 static gpt_config run_gpt_config(const trainer *t)
 {
-    gpt_config gc = {t->cfg.n_layer, t->cfg.n_head, t->cfg.n_embd, t->cfg.block_size,
-                     t->data.vocab_size};
+    /* a model folder fixes the positions (block_size may train shorter windows) and the
+     * vocabulary (cfg_apply_model) */
+    const mp_config *c = &t->cfg;
+    gpt_config gc = {c->n_layer, c->n_head, c->n_embd,
+                     c->n_positions > 0 ? c->n_positions : c->block_size,
+                     c->model_name_or_path[0] ? c->vocab_size : t->data.vocab_size};
     return gc;
 }
 
@@ -245,6 +266,15 @@ static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, v
     return t;
 }
 
+/* --model_name_or_path: the folder's weights over the fresh init (docs/files.md). */
+static int load_model_folder(trainer *t, char *err, size_t errlen)
+{
+    char info[CFG_PATH_MAX + 256];
+    if (hf_load(t->cfg.model_name_or_path, t->model, info, sizeof info, err, errlen)) return -1;
+    trainer_notify(t, 0, "%s", info);
+    return 0;
+}
+
 int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
 {
     trainer *t = setup_early(cfg, NULL, NULL, NULL, err, errlen);
@@ -253,7 +283,8 @@ int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, s
     if (rc >= 0) {
         char title[256];
         snprintf(title, sizeof title, "memory plan: %dL/%dH/%dd model (vocab %d), batch %d x "
-                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd, t->data.vocab_size,
+                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd,
+                 run_gpt_config(t).vocab_size,
                  t->B, t->T, dtype_name(t->lanes[0].policy.mode),
                  bk_describe(t->be));
         mem_plan_format(&t->mem_plan, title, t->mem_available, out, outlen);
@@ -282,6 +313,9 @@ trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *l
     t->save_tried_step = -1;
     t->evaluated_step = -1;
     if (cfg->init_from[0] && ckpt_load_weights(cfg->init_from, t->model, err, errlen)) goto fail;
+    if (cfg->model_name_or_path[0] && !cfg->resume_from_checkpoint[0] &&
+        load_model_folder(t, err, errlen))
+        goto fail; /* a resume restores its own weights, as the Trainer's does */
     if (cfg->resume_from_checkpoint[0] && trainer_resume(t, err, errlen)) goto fail;
     if (setup_csv(t, err, errlen)) goto fail;
     if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;

@@ -14,7 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const st_tensor *t = st_at(f, i);
         if (st_find(f, t->name) != t) abort();
         float *dst = malloc(t->numel * sizeof *dst + 1);
-        if (st_read_f32(f, t, dst, t->numel, err, sizeof err)) abort();
+        /* the format's other dtypes open and refuse a read; ours read in full */
+        if (!st_read_f32(f, t, dst, t->numel, err, sizeof err) != (t->dtype != ST_OTHER)) abort();
+        if (t->numel && t->dtype != ST_OTHER &&
+            st_read_f32_part(f, t, t->numel / 2, dst, t->numel - t->numel / 2, err, sizeof err))
+            abort();
         free(dst);
     }
     st_close(f);
