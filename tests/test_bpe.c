@@ -371,6 +371,7 @@ Test(bpe, digest)
     cr_assert_eq(strspn(d, "0123456789abcdef"), 64u);
     /* pinned: the serialization (docs/tokenizer.md) of GPT-2's vocabulary and merges */
     cr_assert_str_eq(d, GPT2_DIGEST);
+    cr_assert_str_eq(BPE_GPT2_DIGEST, GPT2_DIGEST);
     bpe_free(t);
 }
 

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "hf_model.h"
 #include "model.h"
 #include "precision.h"
 
@@ -27,7 +28,8 @@ static double expected(int32_t *tok, int n)
     return loss;
 }
 
-Test(hf_reference, fp32_loss_equals_the_reference)
+/* The fixture's fp32 loss after `load` filled the masters. */
+static void check_loss(int (*load)(gpt *m, char *err, size_t errlen))
 {
     int32_t tok[17];
     double want = expected(tok, 17);
@@ -39,7 +41,7 @@ Test(hf_reference, fp32_loss_equals_the_reference)
     cr_assert_not_null(m, "%s", err);
     /* transformer. prefix, lm_head.weight equal to wte, attn.bias buffers: all as the hub's
      * older GPT-2 files hold them */
-    cr_assert_eq(ckpt_load_weights(FIXTURE, m, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(load(m, err, sizeof err), 0, "%s", err);
     prec_policy p;
     cr_assert_eq(prec_init(&p, c.n_layer, DT_F32), 0);
     gpt_forward(m, &p, tok, tok + 1, 1, 16, NULL);
@@ -49,3 +51,20 @@ Test(hf_reference, fp32_loss_equals_the_reference)
     gpt_free(m);
     bk_destroy(be);
 }
+
+static int by_model_name_or_path(gpt *m, char *err, size_t errlen)
+{
+    return hf_load(FIXTURE, m, NULL, 0, err, errlen);
+}
+
+static int by_init_from(gpt *m, char *err, size_t errlen)
+{
+    return ckpt_load_weights(FIXTURE, m, err, errlen);
+}
+
+Test(hf_reference, model_name_or_path_loss_equals_the_reference)
+{
+    check_loss(by_model_name_or_path);
+}
+
+Test(hf_reference, init_from_loss_equals_the_reference) { check_loss(by_init_from); }

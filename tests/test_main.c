@@ -511,3 +511,44 @@ Test(main, eval_on_start_logs_step_0_first)
     cr_assert(strstr(r.out, "eval loss ") != NULL && strstr(r.out, ") @0 |") != NULL,
               "the summary names the step-0 eval: %s", r.out);
 }
+
+/* A pretrained-style folder (make_tiny_gpt2, GPT-2's vocabulary) with GPT-2's tokenizer files
+ * in it: the run reads text through the folder's tokenizer, samples decode, the checkpoint is
+ * a model folder with its tokenizer, and loads back for an eval. */
+Test(main, model_folder_with_its_tokenizer_fine_tunes_and_round_trips)
+{
+    const char *ex = getenv("MPTUI_EXAMPLES");
+    cr_assert_not_null(ex);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/make_tiny_gpt2' gpt2-tiny --n_layer 1 --n_head 2 "
+             "--n_embd 16 --n_positions 32 --vocab_size 50257 --dtype BF16 >/dev/null && cp "
+             "'%s/datasets/gpt2/vocab.json' '%s/datasets/gpt2/merges.txt' gpt2-tiny/", dir, ex,
+             MPTUI_SOURCE_DIR, MPTUI_SOURCE_DIR);
+    cr_assert_eq(system(cmd), 0);
+    write_fox("fox.txt", 200);
+    result r;
+    run(&r, H "--model_name_or_path gpt2-tiny --data fox.txt --bf16 --block_size 16 "
+              "--eval_steps 2 --eval_max_batches 1 --sample_length 3 --save_steps 2 "
+              "--output_dir out");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "sample @2 | The quick brown fox jumps over the lazy dog. The quick "
+                            "brown fox jumps|"), "%s", r.out);
+    snprintf(cmd, sizeof cmd, "cd '%s/out/checkpoint-2' && cmp vocab.json ../../gpt2-tiny/vocab.json"
+             " && cmp merges.txt ../../gpt2-tiny/merges.txt && test -s tokenizer_config.json", dir);
+    cr_assert_eq(system(cmd), 0, "the checkpoint lacks the tokenizer");
+    run(&r, "--headless --device cpu --model_name_or_path out/checkpoint-2 --data fox.txt "
+            "--block_size 16 --do_train false --eval_max_batches 1 --sample_length 0 "
+            "--output_dir out2");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "eval only: eval loss "), "%s", r.out);
+    /* the same folder without tokenizer files reads text as bytes: refused, with the way out */
+    snprintf(cmd, sizeof cmd, "rm '%s/gpt2-tiny/vocab.json'", dir);
+    cr_assert_eq(system(cmd), 0);
+    expect_one_line(H "--model_name_or_path gpt2-tiny --data fox.txt --block_size 16", 1,
+                    "fox.txt: its vocabulary (256, text read as bytes) is not gpt2-tiny/config."
+                    "json's vocab_size 50257; the folder has no tokenizer files: give "
+                    "--tokenizer_name gpt2 (or the model's tokenizer folder)");
+    run(&r, H "--model_name_or_path gpt2-tiny --tokenizer_name gpt2 --data fox.txt "
+              "--block_size 16 --eval_strategy no --save_strategy no");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+}

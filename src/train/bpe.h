@@ -21,6 +21,8 @@ void bpe_free(bpe *t);
 int bpe_vocab_size(const bpe *t);
 /* Id of <|endoftext|>, -1 when the vocabulary has none. */
 int bpe_eot(const bpe *t);
+/* bpe_digest of GPT-2's tokenizer (datasets/gpt2, and every hub folder that copies it). */
+#define BPE_GPT2_DIGEST "1c4edee9e610f3adb5f80866dc8e5d0d94ed0e452d340718c6902e78e92f78a3"
 /* sha256 of the vocabulary and merges as loaded (hex, 64 chars + NUL): the tokenizer's part of
  * a token cache key. */
 const char *bpe_digest(const bpe *t);

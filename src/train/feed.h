@@ -62,6 +62,7 @@ typedef struct {
     int n_layer, n_head, n_embd, block_size, vocab_size;
     int64_t n_params;
     char data_name[128];
+    char model_name[64];    /* --model_name_or_path's folder name, "" for a model from scratch */
     char device[64];
     int64_t max_steps;
     int batch, accum;

@@ -307,6 +307,8 @@ void trainer_publish(trainer *t, run_state state)
         snprintf(s->data_name, sizeof s->data_name, "%s (%s BPE)", t->data.name, t->tok_label);
     else
         snprintf(s->data_name, sizeof s->data_name, "%s", t->data.name);
+    const char *mdir = t->cfg.model_name_or_path, *slash = strrchr(mdir, '/');
+    snprintf(s->model_name, sizeof s->model_name, "%s", slash ? slash + 1 : mdir);
     snprintf(s->device, sizeof s->device, "%s", bk_describe(t->be));
     snprintf(s->output_dir, sizeof s->output_dir, "%s", t->cfg.output_dir);
     s->max_steps = t->max_steps;

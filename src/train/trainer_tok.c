@@ -83,6 +83,8 @@ int trainer_tokenizer_load(trainer *t, const char *model_dir, char *err, size_t 
     if (rc <= 0) return rc;
     t->tok = bpe_load_dir(dir, err, errlen);
     if (!t->tok) return -1;
+    if (strcmp(bpe_digest(t->tok), BPE_GPT2_DIGEST) == 0) /* a model folder's copy of GPT-2's */
+        snprintf(t->tok_label, sizeof t->tok_label, "gpt2");
     snprintf(t->tok_dir, sizeof t->tok_dir, "%s", dir);
     return 0;
 }

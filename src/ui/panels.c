@@ -72,8 +72,9 @@ static int header_segments(const feed_snapshot *s, segment *sg, int *brk)
     int n = 0;
     char a[32], b[32];
     sg[n++] = (segment){" mptui ", UA_BOLD | UA_REVERSE, UC_TITLE};
-    if (s->n_layer > 0)
-        snprintf(sg[n].text, sizeof sg[n].text, "gpt %dL/%dH/%dd", s->n_layer, s->n_head, s->n_embd);
+    if (s->n_layer > 0) /* a pretrained model's folder name, e.g. "gpt2 12L/12H/768d" */
+        snprintf(sg[n].text, sizeof sg[n].text, "%s %dL/%dH/%dd",
+                 s->model_name[0] ? s->model_name : "gpt", s->n_layer, s->n_head, s->n_embd);
     else
         snprintf(sg[n].text, sizeof sg[n].text, "gpt -");
     sg[n].attr = UA_BOLD, sg[n++].color = UC_DEFAULT;
