@@ -11,7 +11,7 @@ GELU ("gelu_new"), LayerNorm with layer_norm_epsilon, the lm_head tied to wte.
                                               prints {"tokens": [...], "loss": ...} as JSON
 
 The fixture is what tests/test_hf_reference.c compares mptui's fp32 loss against
-(docs/files.md, "A Hugging Face GPT-2 folder"): no PyTorch is needed to check that the
+(docs/files.md, "The loss, checked against an independent forward"): no PyTorch is needed to check that the
 folder's layout is read the way transformers reads it.
 """
 import json
