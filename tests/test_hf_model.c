@@ -693,8 +693,9 @@ Test(hf_model, binary_refuses_bad_folders_in_one_line)
     cr_assert_eq(run("--model_name_or_path v300 --headless --device cpu --max_steps 1", out,
                      sizeof out), 1);
     cr_assert_str_eq(out, "mptui: mptui-corpus.txt: its vocabulary (256, text read as bytes) is "
-                     "not v300/config.json's vocab_size 300; give data tokenized for that "
-                     "model\n");
+                     "not v300/config.json's vocab_size 300; the folder has no tokenizer "
+                     "files: give its tokenizer's folder with --tokenizer_name, or data "
+                     "tokenized for that model\n");
     rm_in(dir, "model.safetensors");
     cr_assert_eq(run("--model_name_or_path tiny --headless --device cpu --max_steps 1", out,
                      sizeof out), 1);

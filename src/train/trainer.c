@@ -133,9 +133,11 @@ static int setup_data(trainer *t, char *err, size_t errlen)
         snprintf(err, errlen, "%s: its vocabulary (%d%s) is not %s/config.json's vocab_size %d"
                  "%s", t->data.name, t->data.vocab_size,
                  t->data.is_bytes ? ", text read as bytes" : "", c->model_name_or_path,
-                 c->vocab_size, t->data.is_bytes ? "; the folder has no tokenizer files: give "
-                 "--tokenizer_name gpt2 (or the model's tokenizer folder)" : "; give data "
-                 "tokenized for that model");
+                 c->vocab_size, !t->data.is_bytes ? "; give data tokenized for that model"
+                 : c->vocab_size == 50257 ? "; the folder has no tokenizer files: give "
+                 "--tokenizer_name gpt2 (or the model's tokenizer folder)"
+                 : "; the folder has no tokenizer files: give its tokenizer's folder with "
+                 "--tokenizer_name, or data tokenized for that model");
         return -1;
     }
     if (c->vocab_size > 0 && t->data.is_bytes && !c->model_name_or_path[0])
