@@ -522,7 +522,7 @@ Test(data, bpe_text_changed_is_a_new_cache)
     char err[512] = "";
     cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
     data_free(&d);
-    char text[200] = "";
+    char text[20 * 12 + 1] = "";
     for (int i = 0; i < 20; i++) strcat(text, "Hello there\n");
     write_bytes("hello.txt", text, strlen(text));
     cr_assert_eq(data_load_text(&d, p, NULL, 10, 4, &tx, err, sizeof err), 0, "%s", err);
