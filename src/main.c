@@ -17,6 +17,7 @@
 #include "trainer.h"
 #include "tui.h"
 #include "viewout.h"
+#include "viewscreen.h"
 
 static trainer *volatile g_trainer; /* for the signal handler only */
 static volatile sig_atomic_t g_stop;  /* a signal before the trainer existed */
@@ -221,7 +222,7 @@ static const char view_usage[] =
     "usage: mptui view [--summary] [--plot FILE.svg] [--no-color] [--no-unicode] PATH...\n"
     "Opens saved runs read-only (up to 8): each PATH is an output dir, a logging dir or a\n"
     "metrics.csv. --summary prints a table per run, --plot writes the overlaid loss curves\n"
-    "as SVG (docs/view.md).\n";
+    "as SVG; without either, the screen shows them (q quits; docs/view.md).\n";
 
 typedef struct { int summary, no_color, no_unicode; const char *plot; } view_args;
 
@@ -253,7 +254,8 @@ static int run_view(int argc, char **argv)
         fprintf(stderr, "mptui view: give one or more runs\n%s", view_usage);
         rc = 2;
     }
-    for (int i = 0; i < set.n && !rc; i++)
+    int screen = !va.summary && !va.plot;
+    for (int i = 0; i < set.n && !rc && !screen; i++) /* the screen shows them itself */
         if (set.run[i].notice[0] && (i == 0 || strcmp(set.run[i].notice, set.run[i - 1].notice)))
             fprintf(stderr, "mptui view: notice: %s\n", set.run[i].notice);
     if (!rc && va.summary) {
@@ -265,10 +267,16 @@ static int run_view(int argc, char **argv)
         fprintf(stderr, "mptui view: %s\n", err);
         rc = 1;
     }
-    if (!rc && !va.summary && !va.plot) {
-        fprintf(stderr, "mptui view: the screen for saved runs is not built yet; use --summary "
-                "or --plot FILE.svg\n");
-        rc = 2;
+    if (!rc && screen && tui_check_terminal(err, sizeof err)) {
+        char *semi = strchr(err, ';'); /* its hint is about training */
+        if (semi) *semi = 0;
+        fprintf(stderr, "mptui view: %s; use --summary or --plot FILE.svg\n", err);
+        rc = 1;
+    }
+    tui_options o = {1, va.no_color, va.no_unicode};
+    if (!rc && screen && viewscreen_run(&set, &o, err, sizeof err)) {
+        fprintf(stderr, "mptui view: %s\n", err);
+        rc = 1;
     }
     viewrun_free(&set);
     return rc;

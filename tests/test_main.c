@@ -618,3 +618,13 @@ Test(main, view_bad_arguments_exit_2)
     cr_assert_eq(r.code, 0);
     cr_assert(strncmp(r.out, "usage: mptui view", 17) == 0);
 }
+
+Test(main, view_screen_without_a_terminal_points_to_summary)
+{
+    result r;
+    run(&r, "view " VIEW_FIX "/fp16");
+    cr_assert_eq(r.code, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "mptui view: no screen: stdin/stdout is not a terminal; use --summary "
+                     "or --plot FILE.svg\n");
+}

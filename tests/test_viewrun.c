@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layers_csv.h"
 #include "viewrun.h"
 
 #define FIX MPTUI_SOURCE_DIR "/tests/fixtures/view"
@@ -266,4 +267,60 @@ Test(viewrun, never_writes)
     cr_assert_eq(f0.st_mtim.tv_nsec, f1.st_mtim.tv_nsec);
     cr_assert_eq(d0.st_mtim.tv_nsec, d1.st_mtim.tv_nsec);
     cr_assert_eq(d0.st_nlink, d1.st_nlink);
+}
+
+static void append_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(viewrun, follow_reads_appended_rows_replicas_side_files_and_rewrites)
+{
+    char p[128], l[128], text[512];
+    snprintf(p, sizeof p, "%s/metrics.csv", tmp);
+    snprintf(text, sizeof text, "%s\n5,0.1,1,train,fp16,2.5,,,,0,0,,,,\n10,0.2,2,tra",
+             metrics_csv_header());
+    write_text(p, text);
+    cr_assert_eq(viewrun_add(&set, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.run[0].n_train, 1);
+    cr_assert_neq(set.run[0].notice[0], 0);
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 0, "nothing new");
+    /* the cut line completes, an eval row follows */
+    append_text(p, "in,fp16,2.25,,,,0,0,,,,\n10,0.2,3,eval,fp16,,,,,,,,2.1,8.2,\n");
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(set.run[0].n_train, 2);
+    cr_assert_eq(set.run[0].train[1].loss, 2.25);
+    cr_assert_eq(set.run[0].n_eval, 1);
+    cr_assert_str_eq(set.run[0].notice, "");
+    /* a comparison starts: its replica becomes a run of its own */
+    append_text(p, "15,0.3,4,train,bf16,2,,,,0,0,,,,bf16\n");
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(set.n, 2);
+    cr_assert(strstr(set.run[1].name, ":bf16"), "%s", set.run[1].name);
+    cr_assert_str_eq(set.run[1].precision, "bf16");
+    cr_assert_eq(set.run[1].train[0].loss, 2);
+    cr_assert_eq(set.run[0].n_train, 2);
+    /* layers.csv appears */
+    snprintf(l, sizeof l, "%s/layers.csv", tmp);
+    snprintf(text, sizeof text, "%s\n15,fp16,wte,activation,fp32,1.5,0,0,3,0\n", layers_csv_header());
+    write_text(l, text);
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(set.run[0].n_layers, 1);
+    cr_assert_eq(set.run[0].layers[0].amax, 1.5);
+    cr_assert_eq(set.run[1].n_layers, 0, "no bf16 rows in layers.csv");
+    /* a resume rewrote metrics.csv shorter: read again from the start */
+    snprintf(text, sizeof text, "%s\n5,0.1,1,train,fp16,2.5,,,,0,0,,,,\n", metrics_csv_header());
+    write_text(p, text);
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 1, "%s", err);
+    cr_assert_eq(set.run[0].n_train, 1);
+    cr_assert_eq(set.run[0].n_eval, 0);
+    cr_assert_eq(set.run[1].n_train, 0);
+    /* a bad appended row: one line, the rows stay */
+    append_text(p, "20,0.4,5,train,fp16,oops,,,,0,0,,,,\n");
+    cr_assert_eq(viewrun_refresh(&set, err, sizeof err), -1);
+    cr_assert(strstr(err, "column 'loss' holds 'oops'"), "%s", err);
+    cr_assert_eq(set.run[0].n_train, 1);
 }

@@ -366,11 +366,20 @@ static int compare_row(void *ctx, const cells *c, long line, char *err, size_t e
 
 /* A side file (layers.csv / compare.csv) next to metrics.csv: absent is fine; a bad one
  * leaves the run without it and says so in the notice. */
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
 static void read_side(view_run *r, const char *file, row_fn fn)
 {
     char path[VIEW_PATH + 16], err[VIEW_NOTICE];
     snprintf(path, sizeof path, "%s/%s", r->dir, file);
-    if (!is_file(path)) return;
+    struct stat st;
+    int k = fn == layers_row ? 0 : 1;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    r->side_size[k] = st.st_size;
+    r->side_mtime_ns[k] = mtime_ns(&st);
     size_t len;
     char *text = read_whole(path, &len, err, sizeof err);
     side_ctx x = {r, 0, path};
@@ -471,6 +480,8 @@ int viewrun_add(view_set *s, const char *arg, char *err, size_t errlen)
         memcpy(r->dir, all.dir, sizeof r->dir);
         memcpy(r->notice, all.notice, sizeof r->notice);
         snprintf(r->replica, sizeof r->replica, "%s", names[k]);
+        r->read_off = (off_t)used;
+        r->header_done = 1;
         if (split_rows(r, all.train, all.n_train, 0) || split_rows(r, all.eval, all.n_eval, 1)) {
             for (int j = 0; j <= k; j++) run_free(&s->run[s->n + j]);
             run_free(&all);
@@ -542,4 +553,111 @@ void viewrun_names(view_set *s)
         if (k > 1) snprintf(s->run[i].name, sizeof s->run[i].name, "%.*s#%d", VIEW_NAME - 8, base[i], k);
         else snprintf(s->run[i].name, sizeof s->run[i].name, "%s", base[i]);
     }
+}
+
+/* ---- live follow ---- */
+
+/* The run of path with replica name; a new one (named) while the set has room, else NULL. */
+static view_run *group_run(view_set *s, const view_run *owner, const char *replica)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->run[i].path, owner->path) && !strcmp(s->run[i].replica, replica))
+            return &s->run[i];
+    if (s->n == VIEW_MAX_RUNS) return NULL;
+    view_run *r = &s->run[s->n++];
+    run_init(r);
+    memcpy(r->path, owner->path, sizeof r->path);
+    memcpy(r->dir, owner->dir, sizeof r->dir);
+    snprintf(r->replica, sizeof r->replica, "%s", replica);
+    viewrun_names(s);
+    return r;
+}
+
+/* The appended complete rows of one metrics.csv into its runs; 1 when rows arrived. */
+static int follow_metrics(view_set *s, int owner, char *err, size_t errlen)
+{
+    view_run *o = &s->run[owner];
+    struct stat st;
+    if (stat(o->path, &st) != 0 || !S_ISREG(st.st_mode)) return 0; /* gone: keep what we have */
+    int changed = 0;
+    if (st.st_size < o->read_off) { /* rewritten shorter (a resume dropped rows): start over */
+        for (int i = 0; i < s->n; i++)
+            if (!strcmp(s->run[i].path, o->path)) s->run[i].n_train = s->run[i].n_eval = 0;
+        o->read_off = 0;
+        o->header_done = 0;
+        changed = 1;
+    }
+    if (st.st_size == o->read_off) return changed;
+    size_t len = (size_t)(st.st_size - o->read_off);
+    char *buf = malloc(len ? len : 1);
+    int fd = buf ? open(o->path, O_RDONLY | O_CLOEXEC) : -1;
+    ssize_t got = fd >= 0 ? pread(fd, buf, len, o->read_off) : -1;
+    if (fd >= 0) close(fd);
+    if (got < 0) {
+        free(buf);
+        return errfmt(err, errlen, "%s: cannot read: %s", o->path, strerror(errno));
+    }
+    view_run all;
+    run_init(&all);
+    int hd = o->header_done;
+    ssize_t used = viewrun_parse_metrics(&all, buf, (size_t)got, &hd, o->path, err, errlen);
+    free(buf);
+    if (used < 0) return run_free(&all), -1;
+    char path[VIEW_PATH];
+    memcpy(path, o->path, sizeof path);
+    off_t off = o->read_off + used;
+    for (int pass = 0; pass < 2; pass++) {
+        const metric_row *rows = pass ? all.eval : all.train;
+        size_t n = pass ? all.n_eval : all.n_train;
+        for (size_t k = 0; k < n; k++) {
+            view_run *r = group_run(s, &s->run[owner], rows[k].replica);
+            if (!r) continue; /* no room for a ninth run: its rows are left out */
+            if (pass ? push_row(&r->eval, &r->n_eval, &r->cap_eval, &rows[k])
+                     : push_row(&r->train, &r->n_train, &r->cap_train, &rows[k])) {
+                run_free(&all);
+                return errfmt(err, errlen, "%s: out of memory", path);
+            }
+            changed = 1;
+        }
+    }
+    run_free(&all);
+    for (int i = 0; i < s->n; i++) {
+        view_run *r = &s->run[i];
+        if (strcmp(r->path, path)) continue;
+        r->read_off = off;
+        r->header_done = hd;
+        viewrun_precision(r);
+        if ((size_t)used == (size_t)got && strstr(r->notice, "the last line is incomplete"))
+            r->notice[0] = 0; /* the cut line was a row still being written */
+    }
+    return changed;
+}
+
+/* Rereads a side file of run r whose size or time changed; 1 when it did. */
+static int follow_side(view_run *r, int k)
+{
+    char path[VIEW_PATH + 16];
+    snprintf(path, sizeof path, "%s/%s", r->dir, k ? "compare.csv" : "layers.csv");
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (st.st_size == r->side_size[k] && mtime_ns(&st) == r->side_mtime_ns[k]) return 0;
+    if (k) r->n_pairs = 0, r->cmp_step = -1;
+    else r->n_layers = 0, r->layers_step = -1;
+    read_side(r, k ? "compare.csv" : "layers.csv", k ? compare_row : layers_row);
+    return 1;
+}
+
+int viewrun_refresh(view_set *s, char *err, size_t errlen)
+{
+    int changed = 0, n = s->n;
+    for (int i = 0; i < n; i++) {
+        int first = 1;
+        for (int j = 0; j < i && first; j++) first = strcmp(s->run[j].path, s->run[i].path) != 0;
+        if (!first) continue;
+        int rc = follow_metrics(s, i, err, errlen);
+        if (rc < 0) return -1;
+        changed |= rc;
+    }
+    for (int i = 0; i < s->n; i++) changed |= follow_side(&s->run[i], 0) | follow_side(&s->run[i], 1);
+    return changed;
 }

@@ -48,6 +48,12 @@ typedef struct {
     int n_pairs;
     view_pair pairs[VIEW_MAX_PAIRS];
     char notice[VIEW_NOTICE];     /* "" or one line: what was left out (a cut last line...) */
+    /* live follow (viewrun_refresh): metrics.csv read up to read_off (a line end); the side
+     * files' sizes and modification times when last read */
+    off_t read_off;
+    int header_done;
+    off_t side_size[2];
+    int64_t side_mtime_ns[2];
 } view_run;
 
 typedef struct {
@@ -61,6 +67,12 @@ int viewrun_resolve(const char *arg, char *csv, size_t csvlen, char *err, size_t
 /* Loads one PATH into the set: one run, or one per comparison replica its metrics.csv holds
  * (plus the plain rows, when there are any). Never writes. 0 ok; -1 + err (the set unchanged). */
 int viewrun_add(view_set *s, const char *arg, char *err, size_t errlen);
+/* Live follow: reads the complete rows appended to each run's metrics.csv since the last
+ * read (a replica seen for the first time becomes a new run while there is room), rereads a
+ * layers.csv / compare.csv whose size or time changed, and starts a metrics.csv that got
+ * shorter (rewritten by a resume) over. 1 when something changed, 0 when nothing did,
+ * -1 + err when a file could not be read or holds a bad row (the runs keep what they had). */
+int viewrun_refresh(view_set *s, char *err, size_t errlen);
 /* Gives equal names distinct ones (parent folder first, then "#2"...). Call after the adds. */
 void viewrun_names(view_set *s);
 void viewrun_free(view_set *s);
