@@ -24,7 +24,7 @@ int viewscreen_color(int i)
 uint32_t viewscreen_glyph(int i, int unicode)
 {
     static const uint32_t uni[8] = {0x25cf, 0x25b2, 0x25a0, 0x25c6, 0x25bc, 0x25c9, 0x25a1, 0x25b3};
-    static const uint32_t asc[8] = {'o', '+', 'x', '*', '#', '@', '%', '&'};
+    static const uint32_t asc[8] = {'o', '+', 'x', '#', '@', '%', '&', '$'};
     return unicode ? uni[i % 8] : asc[i % 8];
 }
 
