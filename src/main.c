@@ -16,6 +16,8 @@
 #include "feed.h"
 #include "trainer.h"
 #include "tui.h"
+#include "viewout.h"
+#include "viewscreen.h"
 
 static trainer *volatile g_trainer; /* for the signal handler only */
 static volatile sig_atomic_t g_stop;  /* a signal before the trainer existed */
@@ -216,6 +218,70 @@ static int run_tokenize(int argc, char **argv)
     return 0;
 }
 
+static const char view_usage[] =
+    "usage: mptui view [--summary] [--plot FILE.svg] [--no-color] [--no-unicode] PATH...\n"
+    "Opens saved runs read-only (up to 8): each PATH is an output dir, a logging dir or a\n"
+    "metrics.csv. --summary prints a table per run, --plot writes the overlaid loss curves\n"
+    "as SVG; without either, the screen shows them (q quits; docs/view.md).\n";
+
+typedef struct { int summary, no_color, no_unicode; const char *plot; } view_args;
+
+/* mptui view ...: 0 done, 1 bad input, 2 bad arguments. */
+static int run_view(int argc, char **argv)
+{
+    view_args va = {0, 0, 0, NULL};
+    static view_set set;
+    char err[1024] = "";
+    int rc = 0;
+    for (int i = 2; i < argc && !rc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(view_usage, stdout), 0;
+        if (!strcmp(a, "--summary")) va.summary = 1;
+        else if (!strcmp(a, "--no-color")) va.no_color = 1;
+        else if (!strcmp(a, "--no-unicode")) va.no_unicode = 1;
+        else if (!strncmp(a, "--plot=", 7) && a[7]) va.plot = a + 7;
+        else if (!strcmp(a, "--plot") && i + 1 < argc) va.plot = argv[++i];
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mptui view: %s '%s'\n%s", strncmp(a, "--plot", 6) ? "unknown option"
+                    : "--plot needs a file name:", a, view_usage);
+            rc = 2;
+        } else if (viewrun_add(&set, a, err, sizeof err)) {
+            fprintf(stderr, "mptui view: %s\n", err);
+            rc = 1;
+        }
+    }
+    if (!rc && set.n == 0) {
+        fprintf(stderr, "mptui view: give one or more runs\n%s", view_usage);
+        rc = 2;
+    }
+    int screen = !va.summary && !va.plot;
+    for (int i = 0; i < set.n && !rc && !screen; i++) /* the screen shows them itself */
+        if (set.run[i].notice[0] && (i == 0 || strcmp(set.run[i].notice, set.run[i - 1].notice)))
+            fprintf(stderr, "mptui view: notice: %s\n", set.run[i].notice);
+    if (!rc && va.summary) {
+        static char table[16384];
+        viewout_summary(&set, table, sizeof table);
+        fputs(table, stdout);
+    }
+    if (!rc && va.plot && viewout_write_svg(&set, va.plot, err, sizeof err)) {
+        fprintf(stderr, "mptui view: %s\n", err);
+        rc = 1;
+    }
+    if (!rc && screen && tui_check_terminal(err, sizeof err)) {
+        char *semi = strchr(err, ';'); /* its hint is about training */
+        if (semi) *semi = 0;
+        fprintf(stderr, "mptui view: %s; use --summary or --plot FILE.svg\n", err);
+        rc = 1;
+    }
+    tui_options o = {1, va.no_color, va.no_unicode};
+    if (!rc && screen && viewscreen_run(&set, &o, err, sizeof err)) {
+        fprintf(stderr, "mptui view: %s\n", err);
+        rc = 1;
+    }
+    viewrun_free(&set);
+    return rc;
+}
+
 /* The exit status of a run that could not start: 2 when its memory plan does not fit (a
  * bad value, as docs/memory.md says), else 1. */
 static int open_failed(int why) { return why == TRAINER_NO_MEMORY ? 2 : 1; }
@@ -302,6 +368,7 @@ int main(int argc, char **argv)
     static char msg[16384]; /* --help is about 6 KB */
     blas_retune(argv);
     if (argc > 1 && strcmp(argv[1], "tokenize") == 0) return run_tokenize(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "view") == 0) return run_view(argc, argv);
     cfg_defaults(&c);
     cfg_result r = cfg_parse_args(&c, argc, argv, msg, sizeof msg);
     if (r == CFG_EXIT_OK) {

@@ -552,3 +552,79 @@ Test(main, model_folder_with_its_tokenizer_fine_tunes_and_round_trips)
               "--block_size 16 --eval_strategy no --save_strategy no");
     cr_assert_eq(r.code, 0, "%s", r.err);
 }
+
+/* ---- mptui view (docs/view.md) ---- */
+
+#define VIEW_FIX MPTUI_SOURCE_DIR "/tests/fixtures/view"
+
+Test(main, view_summary_of_two_runs_and_the_cut_line_notice)
+{
+    result r;
+    run(&r, "view --summary " VIEW_FIX "/fp16 " VIEW_FIX "/bf16/metrics.csv");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "run   precision  steps  final_loss"), "%s", r.out);
+    cr_assert(strstr(r.out, "\nfp16  fp16          30      4.1626 "), "%s", r.out);
+    cr_assert(strstr(r.out, "\nbf16  bf16          30      4.1625 "), "%s", r.out);
+    cr_assert_str_eq(r.err, "mptui view: notice: " VIEW_FIX "/bf16/metrics.csv: the last line "
+                     "is incomplete (a run stopped mid-write?); showing the 9 complete rows\n");
+}
+
+Test(main, view_plot_writes_the_svg)
+{
+    result r;
+    run(&r, "view --plot=p.svg " VIEW_FIX "/fp16 " VIEW_FIX "/cmp");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    char path[128], cmd[256];
+    snprintf(path, sizeof path, "%s/p.svg", dir);
+    snprintf(cmd, sizeof cmd, "test $(grep -c '<polyline class=\"train\"' '%s') -eq 3 && "
+             "grep -q '>cmp:bf16 (bf16)</text>' '%s'", path, path);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(main, view_bad_input_is_one_line_and_exit_1)
+{
+    result r;
+    run(&r, "view --summary " VIEW_FIX "/fp16 " VIEW_FIX "/other");
+    cr_assert_eq(r.code, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "mptui view: " VIEW_FIX "/other/metrics.csv: not a metrics.csv mptui "
+                     "writes: its header starts 'step,loss,...' (expected step,epoch,time_s,kind,"
+                     "precision,loss,lr,grad_norm,loss_scale,overflow,overflow_total,tokens_per_s,"
+                     "eval_loss,eval_ppl,replica)\n");
+    run(&r, "view --summary " VIEW_FIX "/empty");
+    cr_assert_eq(r.code, 1);
+    cr_assert_str_eq(r.err, "mptui view: " VIEW_FIX "/empty/metrics.csv: empty file (no header; "
+                     "has the run logged a step yet?)\n");
+    run(&r, "view --summary nowhere");
+    cr_assert_eq(r.code, 1);
+    cr_assert_str_eq(r.err, "mptui view: nowhere: No such file or directory (give an output dir, "
+                     "a logging dir or a metrics.csv)\n");
+}
+
+Test(main, view_bad_arguments_exit_2)
+{
+    result r;
+    run(&r, "view --summary");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strncmp(r.err, "mptui view: give one or more runs\nusage: mptui view", 50) == 0, "%s", r.err);
+    run(&r, "view --frobnicate " VIEW_FIX "/fp16");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strncmp(r.err, "mptui view: unknown option '--frobnicate'\n", 42) == 0, "%s", r.err);
+    run(&r, "view " VIEW_FIX "/fp16 --plot");
+    cr_assert_eq(r.code, 2);
+    cr_assert(strncmp(r.err, "mptui view: --plot needs a file name: '--plot'\n", 47) == 0, "%s", r.err);
+    run(&r, "view --help");
+    cr_assert_eq(r.code, 0);
+    cr_assert(strncmp(r.out, "usage: mptui view", 17) == 0);
+}
+
+Test(main, view_screen_without_a_terminal_points_to_summary)
+{
+    result r;
+    run(&r, "view " VIEW_FIX "/fp16");
+    cr_assert_eq(r.code, 1);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "mptui view: no screen: stdin/stdout is not a terminal; use --summary "
+                     "or --plot FILE.svg\n");
+}

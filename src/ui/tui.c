@@ -291,3 +291,60 @@ int tui_run(feed *f, const tui_options *o, char *err, size_t errlen)
     tui_state_free(&st);
     return 0;
 }
+
+/* ---- a read-only screen (mptui view) ---- */
+
+static void tui_app_loop(const tui_app *app, tui_term *t, ui_grid *g, int delay_ms)
+{
+    long long next = 0;
+    int dirty = 1;
+    while (!tui_sigint) {
+        long long now = tui_now_ms();
+        if (now >= next) {
+            dirty |= app->poll ? app->poll(app->ctx) : 0;
+            next = now + delay_ms;
+        }
+        if (dirty && (COLS != g->w || LINES != g->h)) {
+            if (grid_resize(g, COLS > 0 ? COLS : 1, LINES > 0 ? LINES : 1)) break;
+            clearok(curscr, TRUE);
+        }
+        if (dirty) {
+            app->draw(app->ctx, g, t->unicode);
+            tui_blit(t, g);
+            wnoutrefresh(stdscr);
+            doupdate();
+            dirty = 0;
+        }
+        long long wait = next - tui_now_ms();
+        timeout(wait > 0 ? (int)wait : 0);
+        int key = getch();
+        if (key == ERR) continue;
+        if (app->key(app->ctx, key)) break;
+        dirty = 1;
+    }
+}
+
+int tui_run_app(const tui_app *app, const tui_options *o, char *err, size_t errlen)
+{
+    ui_grid g;
+    tui_term t;
+    memset(&t, 0, sizeof t);
+    if (grid_init(&g, 80, 24)) {
+        snprintf(err, errlen, "out of memory starting the screen");
+        return -1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tui_on_sigint;
+    sigemptyset(&sa.sa_mask);
+    tui_sigint = 0;
+    for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &sa, &tui_old_sa[i]);
+    int rc = tui_open(&t, o, err, errlen);
+    if (rc == 0) {
+        tui_app_loop(app, &t, &g, o->delay_tenths > 0 ? o->delay_tenths * 100 : 100);
+        tui_close(&t);
+    }
+    for (int i = 0; i < TUI_NSIG; i++) sigaction(tui_signals[i], &tui_old_sa[i], NULL);
+    grid_free(&g);
+    return rc;
+}

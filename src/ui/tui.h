@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "feed.h"
+#include "grid.h"
 
 typedef struct { int delay_tenths; int no_color; int no_unicode; } tui_options;
 /* 0 when a screen can start: stdout and stdin are terminals, TERM is set, not "dumb", and
@@ -14,5 +15,17 @@ int tui_check_terminal(char *err, size_t errlen);
 /* Runs the screen on the calling thread until the user quits (q, F10, Ctrl-C); sends
  * CMD_QUIT to the worker through the feed, and returns 0; -1 + err if the terminal fails. */
 int tui_run(feed *f, const tui_options *o, char *err, size_t errlen);
+
+/* A read-only screen of its own (mptui view) on the same terminal handling: poll returns 1
+ * when there is something new to draw, draw fills the grid (unicode: braille and box
+ * drawing allowed), key returns 1 to quit. */
+typedef struct {
+    void *ctx;
+    int (*poll)(void *ctx);
+    void (*draw)(void *ctx, ui_grid *g, int unicode);
+    int (*key)(void *ctx, int key);
+} tui_app;
+/* Runs app until it quits (or SIGINT / SIGTERM / SIGHUP); 0, or -1 + err. */
+int tui_run_app(const tui_app *app, const tui_options *o, char *err, size_t errlen);
 
 #endif
