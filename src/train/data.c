@@ -204,13 +204,9 @@ static int data_tokens_bpe(const char *path, const unsigned char *buf, size_t le
                            const data_text *tx, token_buf *tb, dataset *d, char *err,
                            size_t errlen)
 {
-    size_t off, line;
-    if (tokcache_check_utf8(buf, len, &off, &line)) {
-        snprintf(err, errlen, "data file %s: invalid UTF-8 at byte %zu (line %zu); the BPE "
-                 "tokenizer reads UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8)",
-                 path, off, line);
-        return -1;
-    }
+    char label[PATH_MAX + 16];
+    snprintf(label, sizeof label, "data file %s", path);
+    if (tokcache_check_text(buf, len, label, err, errlen)) return -1;
     int vocab = bpe_vocab_size(tx->tok);
     char text_hex[65], cpath[PATH_MAX];
     tokcache_digest(buf, len, text_hex);

@@ -53,6 +53,16 @@ int tokcache_check_utf8(const unsigned char *s, size_t n, size_t *bad_off, size_
     return 0;
 }
 
+int tokcache_check_text(const unsigned char *s, size_t n, const char *label, char *err,
+                        size_t errlen)
+{
+    size_t off, line;
+    if (!tokcache_check_utf8(s, n, &off, &line)) return 0;
+    snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu (line %zu); the BPE tokenizer reads "
+             "UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8)", label, off, line);
+    return -1;
+}
+
 void tokcache_digest(const void *s, size_t n, char hex[65])
 {
     struct sha256_ctx ctx;
@@ -154,27 +164,26 @@ int tokcache_tokenize_file(bpe *t, const char *in, const char *out, tokcache_pro
                            void *ctx, size_t *n_bytes, size_t *n_tokens, char *err,
                            size_t errlen)
 {
-    size_t len, off, line;
+    size_t len;
     char why[256];
     char *text = fsutil_slurp(in, (size_t)-1 / 2, "give a text file", &len, why, sizeof why);
     if (!text) {
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    int rc = -1;
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tokcache_check_utf8((const unsigned char *)text, len, &off, &line))
-        snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu (line %zu); the BPE tokenizer "
-                 "reads UTF-8 text: convert the file (e.g. iconv -f latin1 -t utf-8)", in, off,
-                 line);
-    else if (len == 0)
+    int rc = tokcache_check_text((const unsigned char *)text, len, in, err, errlen);
+    if (!rc && len == 0) {
         snprintf(err, errlen, "%s: is empty; give a file with text", in);
-    else if (tokcache_encode(t, (const unsigned char *)text, len, fn, ctx, &ids, &n, why,
-                             sizeof why))
+        rc = -1;
+    }
+    if (!rc && tokcache_encode(t, (const unsigned char *)text, len, fn, ctx, &ids, &n, why,
+                               sizeof why)) {
         snprintf(err, errlen, "%s: %s", in, why);
-    else
-        rc = tokcache_write_bin(out, ids, n, err, errlen);
+        rc = -1;
+    }
+    if (!rc) rc = tokcache_write_bin(out, ids, n, err, errlen);
     if (!rc) *n_bytes = len, *n_tokens = n;
     free(ids);
     free(text);

@@ -14,6 +14,10 @@ typedef void (*tokcache_progress_fn)(void *ctx, size_t done, size_t total);
 /* 0 when s holds only well-formed UTF-8 (no overlongs, surrogates or code points past
  * U+10FFFF); else -1 with the byte offset of the first bad byte and its 1-based line. */
 int tokcache_check_utf8(const unsigned char *s, size_t n, size_t *bad_off, size_t *bad_line);
+/* tokcache_check_utf8 with the message every reader of text for the tokenizer gives: 0, or -1
+ * + "<label>: invalid UTF-8 at byte B (line L); ... convert the file (e.g. iconv ...)". */
+int tokcache_check_text(const unsigned char *s, size_t n, const char *label, char *err,
+                        size_t errlen);
 
 /* Length of the well-formed UTF-8 character at s (n > 0 bytes left): 1-4, or 0 when the
  * bytes there are not one. */

@@ -443,18 +443,23 @@ static const char *help_lines[][2] = {
     {"q F10", "quit: finish the step, flush CSV (also Ctrl-C)"},
 };
 
-void panel_help(ui_grid *g, const ui_view *v)
+void panel_help_box(ui_grid *g, const ui_view *v, const char *title,
+                    const char *(*lines)[2], int n)
 {
-    int n = (int)(sizeof help_lines / sizeof help_lines[0]);
     int w = 70 < g->w ? 70 : g->w, h = n + 4 < g->h ? n + 4 : g->h;
     ui_rect r = {(g->w - w) / 2, (g->h - h) / 2, w, h};
     grid_fill(g, r, ' ', 0, UC_DEFAULT);
-    grid_box(g, r, "Help", v->unicode, UC_TITLE);
+    grid_box(g, r, title, v->unicode, UC_TITLE);
     for (int i = 0; i < n && 1 + i < h - 2; i++) {
-        grid_text(g, r.x + 2, r.y + 1 + i, 11, help_lines[i][0], UA_BOLD, UC_TITLE);
-        grid_text(g, r.x + 14, r.y + 1 + i, w - 16, help_lines[i][1], 0, UC_DEFAULT);
+        grid_text(g, r.x + 2, r.y + 1 + i, 11, lines[i][0], UA_BOLD, UC_TITLE);
+        grid_text(g, r.x + 14, r.y + 1 + i, w - 16, lines[i][1], 0, UC_DEFAULT);
     }
     grid_text(g, r.x + 2, r.y + h - 2, w - 4, "press any key to close", 0, UC_DIM);
+}
+
+void panel_help(ui_grid *g, const ui_view *v)
+{
+    panel_help_box(g, v, "Help", help_lines, (int)(sizeof help_lines / sizeof help_lines[0]));
 }
 
 void panel_too_small(ui_grid *g)

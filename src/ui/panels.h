@@ -62,6 +62,10 @@ void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *
  * stored and fp32-equivalent, the total and what is available (panel_memory.c). */
 void panel_memory(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
 void panel_help(ui_grid *g, const ui_view *v);
+/* A centred help box titled `title` of n (key, what it does) lines over the screen; the live
+ * screen's help (panel_help) and mptui view's draw through it. */
+void panel_help_box(ui_grid *g, const ui_view *v, const char *title,
+                    const char *(*lines)[2], int n);
 void panel_too_small(ui_grid *g);
 /* The whole screen for the grid's size (the too-small notice below 80x24). */
 void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_view *v);

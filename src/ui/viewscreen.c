@@ -374,16 +374,8 @@ static const char *view_help_lines[][2] = {
 
 static void view_help(ui_grid *g, const ui_view *v)
 {
-    int n = (int)(sizeof view_help_lines / sizeof view_help_lines[0]);
-    int w = 70 < g->w ? 70 : g->w, h = n + 4 < g->h ? n + 4 : g->h;
-    ui_rect r = {(g->w - w) / 2, (g->h - h) / 2, w, h};
-    grid_fill(g, r, ' ', 0, UC_DEFAULT);
-    grid_box(g, r, "Help: mptui view", v->unicode, UC_TITLE);
-    for (int i = 0; i < n && 1 + i < h - 2; i++) {
-        grid_text(g, r.x + 2, r.y + 1 + i, 11, view_help_lines[i][0], UA_BOLD, UC_TITLE);
-        grid_text(g, r.x + 14, r.y + 1 + i, w - 16, view_help_lines[i][1], 0, UC_DEFAULT);
-    }
-    grid_text(g, r.x + 2, r.y + h - 2, w - 4, "press any key to close", 0, UC_DIM);
+    panel_help_box(g, v, "Help: mptui view", view_help_lines,
+                   (int)(sizeof view_help_lines / sizeof view_help_lines[0]));
 }
 
 void viewscreen_draw(viewscreen *vs, ui_grid *g)
