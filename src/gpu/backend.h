@@ -166,6 +166,42 @@ int bk_host_readable(const backend *be);
          num_stats *st_dinp, num_stats *st_dw),                                              \
         (be, dinp, dw, db, dout, inp, w, N, C, OC, w_trans, dt_g, st_dinp, st_dw))           \
                                                                                              \
+    /* ---- FP8 Linear (docs/fp8.md): the model casts, these ops multiply ----             \
+     * num_fp8_quantize on the backend: dst = fp8(src * scale) as fp32 values, counted. */    \
+    OPV(void, fp8_quantize,                                                                  \
+        (backend *be, float *dst, const float *src, size_t n, fp8_format f, float scale,     \
+         num_stats *st),                                                                     \
+        (be, dst, src, n, f, scale, st))                                                     \
+    /* num_mx_quantize on the backend: (rows, cols), blocks of MX_BLOCK along `along`. */      \
+    OPV(void, mx_quantize,                                                                   \
+        (backend *be, float *dst, const float *src, int rows, int cols, int along,           \
+         fp8_format f, num_stats *st),                                                       \
+        (be, dst, src, rows, cols, along, f, st))                                            \
+    /* Largest finite |x| (0 for none), synchronizing: current scaling's amax. */             \
+    OP(float, amax, (backend *be, const float *x, size_t n), (be, x, n))                      \
+    /* out(N,OC) = round_dt_out(alpha * (inq @ wq) + b): inq (N,C) and wq ((C,OC), or (OC,C) \
+     * with w_trans) hold fp8 values of formats f_in / f_w in the scaled domain               \
+     * (bk_fp8_quantize), or dequantized fp32 values (FP8_DEQUANTIZED, alpha 1: MXFP8). fp32  \
+     * accumulation; alpha = 1 / (scale_in scale_w) and the bias join the accumulator before  \
+     * the one rounding, as cuBLASLt's FP8 GEMM with scale pointers and a bias epilogue. */   \
+    OPV(void, fp8_matmul_forward,                                                            \
+        (backend *be, float *out, const float *inq, int f_in, const float *wq, int f_w,      \
+         const float *b, int N, int C, int OC, int w_trans, float alpha, dtype_t dt_out,     \
+         num_stats *st),                                                                     \
+        (be, out, inq, f_in, wq, f_w, b, N, C, OC, w_trans, alpha, dt_out, st))              \
+    /* dinp(N,C) = round_g(alpha_dinp * doutq @ wq^T); dw += round_g(alpha_dw * inq^T @     \
+     * doutq) in w's layout; db += round_g(column sums of dout), the unquantized gradient (as \
+     * Transformer Engine's fused cast + dbias). Each of dinp, dw, db may be NULL: that part  \
+     * is skipped (MXFP8 quantizes dout along OC for dinp and along N for dw: two calls).      \
+     * Operands as in fp8_matmul_forward: doutq in f_g, inq in f_in, wq in f_w. */            \
+    OPV(void, fp8_matmul_backward,                                                           \
+        (backend *be, float *dinp, float *dw, float *db, const float *dout,                  \
+         const float *doutq, int f_g, const float *inq, int f_in, const float *wq, int f_w,  \
+         int N, int C, int OC, int w_trans, float alpha_dinp, float alpha_dw, dtype_t dt_g,  \
+         num_stats *st_dinp, num_stats *st_dw),                                              \
+        (be, dinp, dw, db, dout, doutq, f_g, inq, f_in, wq, f_w, N, C, OC, w_trans,           \
+         alpha_dinp, alpha_dw, dt_g, st_dinp, st_dw))                                        \
+                                                                                             \
     /* ---- causal self-attention (docs/precision.md), never a (T,T) tensor ----              \
      * qkv (B,T,3C) in dt -> out (B,T,C) in dt. Per head: scores = round_dt(QK^T / sqrt(hd)), \
      * causal mask, softmax in fp32, AV with the probabilities rounded to dt. rowstats        \

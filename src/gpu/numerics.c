@@ -15,7 +15,9 @@
 static const dtype_info dtype_table[] = {
     [DT_F32] = {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
     [DT_F16] = {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
-    [DT_BF16] = {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
+    [DT_BF16] = {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_FP8, 0},
+    /* a mode (numerics.h): E4M3's bits for the label; the fp8 GEMM inputs are one byte */
+    [DT_FP8] = {"fp8", "float8", "FP8", 8, 3, 4, DT_ROLE_FP8, DT_F32, 0},
 };
 _Static_assert(sizeof dtype_table / sizeof dtype_table[0] == DT_COUNT,
                "one dtype_table row per dtype_t value");

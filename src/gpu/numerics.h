@@ -9,11 +9,14 @@
 /* Adding a format: a value here, its row in numerics.c (dtype_table), and its rounding
  * (scalar conversions + the half_formats entry there). Config, keys, the screen and the
  * compare picker read the row. */
-typedef enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2, DT_COUNT = 3 } dtype_t;
+/* DT_FP8 is a mode, never a storage dtype: under it a Linear layer's GEMM inputs are cast to
+ * FP8 with a per-tensor scale (src/train/fp8.h, docs/fp8.md) and everything else follows the
+ * bf16 policy, so no op is ever handed DT_FP8 (num_round treats it as a copy). */
+typedef enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2, DT_FP8 = 3, DT_COUNT = 4 } dtype_t;
 
 /* How the screen tells formats apart; the UI maps a role to a colour (this layer knows no
  * terminal). */
-typedef enum { DT_ROLE_FULL = 0, DT_ROLE_HALF, DT_ROLE_BRAIN, DT_ROLE_COUNT } dtype_role;
+typedef enum { DT_ROLE_FULL = 0, DT_ROLE_HALF, DT_ROLE_BRAIN, DT_ROLE_FP8, DT_ROLE_COUNT } dtype_role;
 
 /* Longest label ("FP32"): the precision map gives a dtype this many columns. */
 #define DT_LABEL_MAX 4
@@ -24,7 +27,7 @@ typedef struct {
     const char *label;   /* "FP32": the screen and its messages */
     int bits, mant_bits, exp_bits; /* storage bits; explicit mantissa and exponent bits */
     dtype_role role;
-    dtype_t next;        /* the m key's cycle: fp32 -> fp16 -> bf16 -> fp32 */
+    dtype_t next;        /* the m key's cycle: fp32 -> fp16 -> bf16 -> fp8 -> fp32 */
     int auto_scaled;     /* --loss_scale auto scales the loss: gradients would underflow
                           * the narrow exponent range (docs/loss-scaling.md) */
 } dtype_info;
@@ -78,6 +81,53 @@ float num_round1(float x, dtype_t dt);
  * stored in dt, NaN payloads included), so a reader may skip the rounded copy; 0 as soon as
  * one value would change. DT_F32: 1. Reads only, stops at the first changed value. */
 int num_is_exact(const float *x, size_t n, dtype_t dt);
+
+/* ---- FP8 (docs/numerics.md, "FP8") ----
+ * OCP FP8: E4M3 (bias 7, max 448, no infinities, S.1111.111 is NaN) and E5M2 (bias 15, max
+ * 57344, IEEE-like: infinities and NaNs). Conversions round to nearest even, subnormals kept.
+ * saturate 0: out of range gives NaN (E4M3) or Inf (E5M2), as a plain cast;
+ * saturate 1: finite values and infinities beyond the maximum become +-max (CUDA's
+ * __NV_SATFINITE, what Transformer Engine casts with); NaN stays NaN. */
+typedef enum { FP8_E4M3 = 0, FP8_E5M2 = 1, FP8_FORMATS = 2 } fp8_format;
+/* The operand of an FP8 GEMM whose values are already dequantized fp32 (MXFP8 emulation). */
+#define FP8_DEQUANTIZED (-1)
+
+uint8_t num_f32_to_e4m3(float x, int saturate);
+float num_e4m3_to_f32(uint8_t b);
+uint8_t num_f32_to_e5m2(float x, int saturate);
+float num_e5m2_to_f32(uint8_t b);
+uint8_t num_f32_to_fp8(float x, fp8_format f, int saturate);
+float num_fp8_to_f32(uint8_t b, fp8_format f);
+/* 448 / 57344. */
+float num_fp8_max(fp8_format f);
+/* "e4m3" / "e5m2"; "?" otherwise. */
+const char *num_fp8_name(fp8_format f);
+
+/* Per-tensor scaled cast, as Transformer Engine's: dst[i] = the fp8 value (decoded to fp32,
+ * exact) of src[i] * scale, saturating. dst holds values in the scaled domain; the GEMM that
+ * reads them multiplies its accumulator by 1 / (scale_a scale_b). dst may equal src.
+ * st (may be NULL) gets ADDED: amax / amin_nz over the finite |src[i]| (unscaled: what an amax
+ * history records), count, overflow = finite src whose scaled value saturated (rounded above
+ * the maximum, or src * scale overflowed fp32), underflow = nonzero src that became zero,
+ * nonfinite = Inf / NaN in src. */
+void num_fp8_quantize(float *dst, const float *src, size_t n, fp8_format f, float scale,
+                      num_stats *st);
+
+/* MXFP8 (OCP Microscaling): blocks of MX_BLOCK consecutive values along the reduction
+ * dimension share a power-of-two E8M0 scale. src is a (rows, cols) row-major matrix; along 1:
+ * blocks run along a row (cols contiguous values, the last block of a row may be short);
+ * along 0: blocks run down a column (rows values, stride cols). A block's scale is 2^e with
+ * e = num_mx_exponent(its amax): Transformer Engine's rounding up, so no finite value
+ * saturates. dst[i] = fp8(src[i] * 2^-e) * 2^e: the dequantized value, exact in fp32, so an
+ * fp32 GEMM on dst is the block-scaled GEMM up to summation order. dst may equal src. st as
+ * num_fp8_quantize (amax unscaled; overflow only when e would exceed 127). */
+#define MX_BLOCK 32
+void num_mx_quantize(float *dst, const float *src, int rows, int cols, int along,
+                     fp8_format f, num_stats *st);
+/* The E8M0 exponent of a block whose largest finite magnitude is amax: the exponent of
+ * amax * fp32(1 / max) rounded up to a power of two (exact powers of two kept), clamped to
+ * E8M0's [-127, 127]; -127 for amax 0. */
+int num_mx_exponent(float amax, fp8_format f);
 
 /* Force the portable (non-SIMD) path, for tests and benchmarks; returns the old value. */
 int num_set_portable(int portable);

@@ -35,6 +35,10 @@ static const char *const strat_names[] = {"no", "steps", "epoch", NULL};
 static const char *const device_names[] = {"auto", "cpu", "cuda", NULL};
 static const char *const save_err_names[] = {"continue", "stop", NULL};
 static const char *const on_nan_names[] = {"stop", "continue", NULL};
+/* fp8.h's enums, in value order (test_config checks them against fp8_*_name) */
+static const char *const fp8_recipe_names[] = {"delayed", "current", "mxfp8", NULL};
+static const char *const fp8_format_names[] = {"hybrid", "e4m3", NULL};
+static const char *const fp8_algo_names[] = {"max", "most_recent", NULL};
 
 /* ---------- error helper ---------- */
 
@@ -474,14 +478,23 @@ static const cfg_option OPTIONS[] = {
     INT(validation_split_percentage, G_DATA, 1, 99, 0, "10", "PCT",
         "percent of --data held out for validation"),
 
-    CUSTOM("precision", G_PREC, set_precision, write_precision, 0, "fp16", "fp32|fp16|bf16",
-           "compute precision of the low-precision ops"),
+    CUSTOM("precision", G_PREC, set_precision, write_precision, 0, "fp16",
+           "fp32|fp16|bf16|fp8", "compute precision of the low-precision ops"),
     CUSTOM("fp16", G_PREC, set_fp16, NULL, F_NOSAVE, NULL, NULL, "same as --precision fp16"),
     CUSTOM("bf16", G_PREC, set_bf16, NULL, F_NOSAVE, NULL, NULL, "same as --precision bf16"),
     BOOL(fp16_full_eval, G_PREC, "false", "evaluate with the whole forward in fp16"),
     BOOL(bf16_full_eval, G_PREC, "false", "evaluate with the whole forward in bf16"),
     CUSTOM("override", G_PREC, set_override, NULL, 0, NULL, "NAME=DTYPE[,...]",
-           "per-layer dtype (fp32|fp16|bf16|inherit), repeatable, e.g. lm_head=fp32"),
+           "per-layer dtype (fp32|fp16|bf16|fp8|inherit), repeatable, e.g. lm_head=fp32"),
+    ENUM(fp8_recipe, G_PREC, fp8_recipe_names, "delayed", "delayed|current|mxfp8",
+         "fp8 scaling: amax history, this tensor's amax, or 32-value blocks"),
+    ENUM(fp8_format, G_PREC, fp8_format_names, "hybrid", "hybrid|e4m3",
+         "hybrid: E4M3 forward, E5M2 gradients; e4m3: E4M3 everywhere"),
+    INT(fp8_amax_history_len, G_PREC, 1, 1 << 20, 0, "1024", "N",
+        "steps of amax history the delayed recipe keeps"),
+    ENUM(fp8_amax_compute_algo, G_PREC, fp8_algo_names, "max", "max|most_recent",
+         "delayed recipe: scale from the history's max or the last step's amax"),
+    INT(fp8_margin, G_PREC, -64, 64, 0, "0", "N", "fp8 scale = fp8 max / amax / 2^margin"),
 
     CUSTOM("static_scale", G_SCALE, set_static_scale, write_static_scale, 0, "0", "X",
            "fixed loss scale; > 0 selects it (same as --loss_scale X)"),

@@ -39,6 +39,8 @@ typedef struct {
     /* precision */
     dtype_t precision;
     int fp16_full_eval, bf16_full_eval;
+    /* --precision fp8 (docs/fp8.md): fp8_recipe_kind, fp8_format_mode, fp8_amax_algo */
+    int fp8_recipe, fp8_format, fp8_amax_history_len, fp8_amax_compute_algo, fp8_margin;
     cfg_override overrides[CFG_MAX_OVERRIDES];
     int n_overrides;
     loss_scale_kind loss_scale;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "fp8.h"
 #include "memplan.h"
 #include "precision.h"
 #include "rng.h"
@@ -33,9 +34,12 @@ typedef struct {
  *   rounded to the row's grad dtype;
  * grad_unscaled: that gradient in the true domain (health_unscaled of grad and grad_pass);
  * grad_pass: the extra pass behind grad_unscaled (stored value x inv_scale, rounded);
- * wgrad: weight and bias gradients rounded to the grad dtype before fp32 accumulation. */
+ * wgrad: weight and bias gradients rounded to the grad dtype before fp32 accumulation;
+ * fp8: a Linear row's FP8 casts (docs/fp8.md), by fp8_tensor: input, weight, grad (amax of
+ *   the unscaled values, saturations as overflow, flushes to zero as underflow). */
 typedef struct {
     num_stats act, grad, grad_unscaled, grad_pass, wgrad;
+    num_stats fp8[FP8_TENSORS];
 } gpt_row_stats;
 
 typedef struct gpt gpt;
@@ -118,6 +122,15 @@ int gpt_classifier_rows(int V, int N);
 /* Tests: cut the classifier into chunks of `rows` (1 .. the allocated chunk; anything else
  * restores the default). */
 void gpt_set_classifier_rows(gpt *m, int rows);
+/* ---- FP8 (docs/fp8.md) ----
+ * The recipe the model's FP8 rows cast with and their scaling state (scales 1, histories
+ * empty when the recipe's kind or history length changes; kept otherwise). Needed before a
+ * policy with fp8 rows runs (gpt_create_for sets TE's defaults). 0, or -1 + err (memory). */
+int gpt_set_fp8_recipe(gpt *m, const fp8_recipe *r, char *err, size_t errlen);
+/* The model's FP8 scaling state: lanes begin and commit its steps, checkpoints save it. */
+fp8_state *gpt_fp8(gpt *m);
+const fp8_state *gpt_fp8_const(const gpt *m);
+
 /* The backend the model's buffers live on (checkpoints move them to and from the host). */
 backend *gpt_backend(const gpt *m);
 /* Parameters of a model of this shape: gpt_num_params of the model gpt_create would build

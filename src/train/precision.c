@@ -60,10 +60,14 @@ void prec_free(prec_policy *p)
 }
 
 /* docs/precision.md: embeddings and the loss are fp32; LayerNorm keeps fp32 parameters and statistics
- * but emits c; Linear / attention / GELU run in c. */
+ * but emits c; Linear / attention / GELU run in c; fp8 is bf16 plus FP8 GEMM inputs for Linears
+ * (docs/fp8.md). */
 static void row_resolve(prec_layer *r, dtype_t mode)
 {
     dtype_t c = r->override >= 0 ? (dtype_t)r->override : mode;
+    /* fp8 casts only a Linear's GEMM inputs; around them the bf16 policy holds */
+    r->fp8 = c == DT_FP8 && r->kind == LK_LINEAR;
+    if (c == DT_FP8) c = DT_BF16;
     switch (r->kind) {
     case LK_EMBED:
     case LK_LOSS: r->w = r->act = r->grad = DT_F32; break;
@@ -78,9 +82,23 @@ void prec_set_mode(prec_policy *p, dtype_t mode)
     for (int i = 0; i < p->n; i++) row_resolve(&p->rows[i], mode);
 }
 
+int prec_kind_accepts(layer_kind k, dtype_t dt)
+{
+    if (k == LK_EMBED || k == LK_LOSS) return dt == DT_F32;
+    if (dt == DT_FP8) return k == LK_LINEAR;
+    return (unsigned)dt < DT_COUNT;
+}
+
+int prec_any_fp8(const prec_policy *p)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->rows[i].fp8) return 1;
+    return 0;
+}
+
 int prec_set_override(prec_policy *p, const char *pattern, int dtype, char *err, size_t errlen)
 {
-    int matched = 0;
+    int matched = 0, takers = 0;
     if (dtype < -1 || dtype >= DT_COUNT) {
         snprintf(err, errlen, "override '%s': invalid dtype", pattern);
         return -1;
@@ -89,6 +107,7 @@ int prec_set_override(prec_policy *p, const char *pattern, int dtype, char *err,
         prec_layer *r = &p->rows[i];
         if (fnmatch(pattern, r->name, 0) != 0) continue;
         matched++;
+        if (dtype < 0 || prec_kind_accepts(r->kind, (dtype_t)dtype)) takers++;
         if ((r->kind == LK_EMBED || r->kind == LK_LOSS) && dtype > DT_F32) {
             snprintf(err, errlen, "override '%s': %s always runs in fp32", pattern, r->name);
             return -1;
@@ -99,10 +118,17 @@ int prec_set_override(prec_policy *p, const char *pattern, int dtype, char *err,
                  "lm_head, h.0.mlp.c_fc, h.*.attn)", pattern);
         return -1;
     }
+    if (!takers) { /* fp8 on LayerNorm, attention or GELU rows only */
+        snprintf(err, errlen, "override '%s': fp8 applies to Linear layers (c_attn, c_proj, "
+                 "c_fc, lm_head); the rows matched have no GEMM inputs to cast", pattern);
+        return -1;
+    }
     for (int i = 0; i < p->n; i++)
-        if (fnmatch(pattern, p->rows[i].name, 0) == 0) p->rows[i].override = dtype;
+        if (fnmatch(pattern, p->rows[i].name, 0) == 0 &&
+            (dtype < 0 || prec_kind_accepts(p->rows[i].kind, (dtype_t)dtype)))
+            p->rows[i].override = dtype;
     prec_set_mode(p, p->mode);
-    return matched;
+    return takers;
 }
 
 int prec_find(const prec_policy *p, const char *name)

@@ -23,7 +23,9 @@ typedef struct {
     char name[PREC_NAME_MAX]; /* wte, h.0.attn.c_attn, lm_head, loss, ... */
     layer_kind kind;
     int has_weight;           /* 0: the weight column does not apply */
-    dtype_t w, act, grad;     /* resolved from mode + override */
+    dtype_t w, act, grad;     /* resolved from mode + override; never DT_FP8 */
+    int fp8;                  /* 1: a Linear whose GEMM inputs are cast to FP8 (mode or override
+                               * fp8); w, act and grad are then bf16 (docs/fp8.md) */
     int override;             /* -1 inherit, else the dtype_t forced for this row */
 } prec_layer;
 
@@ -46,8 +48,13 @@ void prec_free(prec_policy *p);
 void prec_set_mode(prec_policy *p, dtype_t mode);
 /* dtype -1 = inherit. pattern is a row name or an fnmatch(3) pattern ("h.*.mlp.c_fc").
  * Returns the number of rows matched, or -1 with err when none matched. Rows of kind
- * LK_EMBED and LK_LOSS accept only fp32 (they have no low-precision form). */
+ * LK_EMBED and LK_LOSS accept only fp32 (they have no low-precision form); fp8 applies to
+ * Linear rows only (a pattern matching others too sets it on its Linear rows alone). */
 int prec_set_override(prec_policy *p, const char *pattern, int dtype, char *err, size_t errlen);
+/* 1 when some row runs in FP8. */
+int prec_any_fp8(const prec_policy *p);
+/* Whether a row of this kind takes dtype dt as an override (the o key's cycle skips others). */
+int prec_kind_accepts(layer_kind k, dtype_t dt);
 /* Index of a row by exact name, -1 when absent. */
 int prec_find(const prec_policy *p, const char *name);
 /* Index of block b's row r (0 .. PREC_ROWS_PER_BLOCK-1, in the order above). */
