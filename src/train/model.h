@@ -123,11 +123,16 @@ int gpt_classifier_rows(int V, int N);
  * restores the default). */
 void gpt_set_classifier_rows(gpt *m, int rows);
 /* ---- FP8 (docs/fp8.md) ----
- * The recipe the model's FP8 rows cast with and their scaling state (scales 1, histories
- * empty when the recipe's kind or history length changes; kept otherwise). Needed before a
- * policy with fp8 rows runs (gpt_create_for sets TE's defaults). 0, or -1 + err (memory). */
-int gpt_set_fp8_recipe(gpt *m, const fp8_recipe *r, char *err, size_t errlen);
-/* The model's FP8 scaling state: lanes begin and commit its steps, checkpoints save it. */
+ * The scaling state of the model's FP8 casts, for the recipe of the policy it was last laid
+ * out for (a policy with another recipe kind, format or history length starts it afresh:
+ * scales 1, histories empty). A training step is bracketed by gpt_fp8_step_begin (before
+ * gpt_refresh_copies) and gpt_fp8_step_commit (after the optimizer step or skip: the step's
+ * amaxes enter the histories and delayed scales update) or gpt_fp8_step_abandon. Forwards
+ * outside a step (evaluation, samples) cast with the current scales and record nothing. */
+void gpt_fp8_step_begin(gpt *m);
+void gpt_fp8_step_commit(gpt *m);
+void gpt_fp8_step_abandon(gpt *m);
+/* The state (checkpoints save and restore it, the screen reads it). */
 fp8_state *gpt_fp8(gpt *m);
 const fp8_state *gpt_fp8_const(const gpt *m);
 

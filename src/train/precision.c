@@ -25,6 +25,7 @@ static void row_set(prec_layer *r, const char *name, layer_kind kind, int has_we
 int prec_init(prec_policy *p, int n_layer, dtype_t mode)
 {
     p->n_layer = n_layer;
+    fp8_recipe_default(&p->fp8);
     p->n = 2 + n_layer * PREC_ROWS_PER_BLOCK + 3;
     p->rows = calloc((size_t)p->n, sizeof *p->rows);
     if (!p->rows) return -1;
@@ -48,6 +49,7 @@ int prec_init_like(prec_policy *p, const prec_policy *src, dtype_t mode)
 {
     if (prec_init(p, src->n_layer, mode)) return -1;
     for (int i = 0; i < src->n && i < p->n; i++) p->rows[i].override = src->rows[i].override;
+    p->fp8 = src->fp8;
     prec_set_mode(p, mode);
     return 0;
 }

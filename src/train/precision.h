@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "fp8.h"
 #include "numerics.h"
 
 typedef enum {
@@ -31,6 +32,7 @@ typedef struct {
 
 typedef struct {
     dtype_t mode;
+    fp8_recipe fp8;           /* how fp8 rows choose their scales (TE's defaults until set) */
     int n_layer;              /* transformer blocks */
     int n;                    /* rows */
     prec_layer *rows;
@@ -39,7 +41,7 @@ typedef struct {
 /* Row order: wte, wpe, per block (ln_1, attn.c_attn, attn, attn.c_proj, ln_2, mlp.c_fc,
  * mlp.gelu, mlp.c_proj), ln_f, lm_head, loss. 0 ok, -1 out of memory. */
 int prec_init(prec_policy *p, int n_layer, dtype_t mode);
-/* A policy of src's depth with src's overrides, resolved under mode (a copy when mode is
+/* A policy of src's depth with src's overrides and fp8 recipe, resolved under mode (a copy when mode is
  * src's): what a precision change or a comparison replica would run with. 0 ok, -1 out of
  * memory. */
 int prec_init_like(prec_policy *p, const prec_policy *src, dtype_t mode);
