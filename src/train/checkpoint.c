@@ -159,6 +159,23 @@ static float *tensor_tmp(gpt *m)
     return malloc((big ? big : 1) * sizeof(float));
 }
 
+/* The FP8 scales and amax histories (docs/fp8.md, "Checkpoints"), when the model has cast in
+ * FP8: without them a resumed delayed-scaling run would start from scale 1 again. */
+static int save_fp8(const char *dir, gpt *m, char *err, size_t errlen)
+{
+    const fp8_state *f = gpt_fp8_const(m);
+    if (!f->meta) return 0;
+    char path[CKPT_PATH_MAX];
+    size_t n = fp8_state_bytes(f);
+    uint8_t *b = malloc(n);
+    if (!b) return errfmt(err, errlen, "%s: out of memory saving the fp8 state", dir), -1;
+    fp8_state_write(f, b);
+    snprintf(path, sizeof path, "%s/fp8_state.bin", dir);
+    int rc = fsutil_write_file(path, b, n, err, errlen);
+    free(b);
+    return rc;
+}
+
 /* ================= save ================= */
 
 static int save_files(const char *dir, gpt *m, const ckpt_state *st, char *err, size_t errlen)
@@ -203,6 +220,7 @@ static int save_files(const char *dir, gpt *m, const ckpt_state *st, char *err, 
     rc = fsutil_write_file(path, js, strlen(js), err, errlen);
     if (!rc && st->tokenizer_dir)
         rc = ckpt_tok_write(dir, st->tokenizer_dir, st->block_size, err, errlen);
+    if (!rc) rc = save_fp8(dir, m, err, errlen);
 out:
     free(js);
     free(a);
@@ -486,7 +504,15 @@ static int load_state(const char *dir, ckpt_state *st, char *err, size_t errlen)
     if (!txt) return -1;
     int rc = ckpt_state_from_json(txt, len, path, st, err, errlen);
     free(txt);
-    return rc;
+    if (rc) return -1;
+    /* optional: only runs that cast in FP8 write it */
+    snprintf(path, sizeof path, "%s/fp8_state.bin", dir);
+    struct stat sb;
+    if (lstat(path, &sb) && errno == ENOENT) return 0;
+    st->fp8 = (uint8_t *)fsutil_slurp(path, 1u << 30, REGULAR_ONLY, &st->fp8_n, err, errlen);
+    if (st->fp8) return 0;
+    ckpt_state_free(st);
+    return -1;
 }
 
 static st_file *open_in(const char *dir, const char *file, char *err, size_t errlen)

@@ -549,4 +549,7 @@ void ckpt_state_free(ckpt_state *st)
     free(st->log_history);
     st->log_history = NULL;
     st->n_log = 0;
+    free(st->fp8);
+    st->fp8 = NULL;
+    st->fp8_n = 0;
 }

@@ -35,6 +35,9 @@ typedef struct {
     const char *tokenizer_dir; /* saving: the run's BPE folder, whose files the checkpoint
                                 * carries (ckpt_tok.h); NULL: none. Not part of the JSON */
     int block_size;            /* saving with a tokenizer: its model_max_length */
+    uint8_t *fp8;              /* loading: fp8_state.bin's bytes (malloc'd), NULL when the
+                                * checkpoint has none; not part of the JSON */
+    size_t fp8_n;
 } ckpt_state;
 
 /* to_json: malloc'd text or NULL. from_json: validates every field; `label` names the file in
@@ -45,7 +48,7 @@ int ckpt_state_from_json(const char *text, size_t len, const char *label, ckpt_s
 char *ckpt_config_to_json(const gpt_config *c);
 int ckpt_config_from_json(const char *text, size_t len, const char *label, gpt_config *c,
                           char *err, size_t errlen);
-/* Frees the log_history ckpt_state_from_json / ckpt_load allocated. */
+/* Frees the log_history and fp8 bytes ckpt_state_from_json / ckpt_load allocated. */
 void ckpt_state_free(ckpt_state *st);
 
 #endif

@@ -333,6 +333,8 @@ static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int a
     l->last_scale = scale;
     l->last_skipped = skip;
     if (n_fin) l->win_loss_sum += loss_sum / n_fin, l->win_loss_n++;
+    /* FP8 scales update every iteration, skipped or not, as TE's (docs/fp8.md) */
+    gpt_fp8_step_commit(l->model);
 }
 
 /* Puts the data RNG back; statistics half overwritten by this step are not shown. */
@@ -341,6 +343,7 @@ static int lane_abandon(lane *ls, int n, const lane_batches *b, rng_state rng0, 
 {
     *b->rng = rng0;
     for (int i = 0; log_step && i < n; i++) ls[i].have_stats = 0;
+    for (int i = 0; i < n; i++) gpt_fp8_step_abandon(ls[i].model);
     return why;
 }
 
@@ -354,6 +357,7 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
     for (int i = 0; i < n; i++) {
         lane *l = &ls[i];
         if (log_step) memset(l->stats, 0, (size_t)l->policy.n * sizeof *l->stats);
+        gpt_fp8_step_begin(l->model); /* the weight casts of the refresh are this step's */
         gpt_refresh_copies(l->model, &l->policy);
         gpt_zero_grads(l->model);
         scale[i] = scaler_loss_scale(&l->sc);

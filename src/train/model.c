@@ -105,14 +105,20 @@ static void free_one(void *ctx, const gpt_buf *b)
 
 static int lay_rows(const gpt *m) { return 2 + m->cfg.n_layer * PREC_ROWS_PER_BLOCK + 3; }
 
+/* What a layout records per row: act, and w with fp8 rows apart (their buffers differ). */
+static dtype_t lay_act(const prec_policy *p, int i) { return p ? p->rows[i].act : DT_F32; }
+static dtype_t lay_w(const prec_policy *p, int i)
+{
+    return !p ? DT_F32 : p->rows[i].fp8 ? DT_FP8 : p->rows[i].w;
+}
+
 static int layout_matches(const gpt *m, const prec_policy *p)
 {
     if (!m->lay_n || (p && p->n != m->lay_n)) return 0;
-    for (int i = 0; i < m->lay_n; i++) {
-        dtype_t act = p ? p->rows[i].act : DT_F32, w = p ? p->rows[i].w : DT_F32;
-        if (m->lay[2 * i] != act || m->lay[2 * i + 1] != w) return 0;
-    }
-    return 1;
+    for (int i = 0; i < m->lay_n; i++)
+        if (m->lay[2 * i] != lay_act(p, i) || m->lay[2 * i + 1] != lay_w(p, i)) return 0;
+    /* MXFP8 keeps a backward copy of the weights the per-tensor recipes do not */
+    return !p || !prec_any_fp8(p) || (m->fp8.meta && m->fp8.r.kind == p->fp8.kind);
 }
 
 /* Where each tensor's copy sits in wcopy and each saved activation's storage dtype. */
@@ -127,8 +133,8 @@ static void layout_index(gpt *m, const prec_policy *p)
         for (int i = 0; i < SA_COUNT; i++)
             m->blocks[l].sdt[i] = p ? p->rows[prec_block_row(l, gpt_saved_row[i])].act : DT_F32;
     for (int i = 0; i < m->lay_n; i++) {
-        m->lay[2 * i] = p ? p->rows[i].act : DT_F32;
-        m->lay[2 * i + 1] = p ? p->rows[i].w : DT_F32;
+        m->lay[2 * i] = lay_act(p, i);
+        m->lay[2 * i + 1] = lay_w(p, i);
     }
 }
 
@@ -153,9 +159,20 @@ static int layout_apply(gpt *m, const prec_policy *p)
     return -1;
 }
 
+/* The fp8 scaling state follows the policy's recipe (model_fp8.c); it lives on the host. */
+static int layout_fp8(gpt *m, const prec_policy *p, char *err, size_t errlen)
+{
+    if (!p || !prec_any_fp8(p) || gpt_fp8_sync(m, p) == 0) return 0;
+    m->lay_n = 0;
+    snprintf(m->lay_err, sizeof m->lay_err, "memory: out of memory for the fp8 scaling state "
+             "(%d rows, history %d)", p->n, p->fp8.history_len);
+    if (err) snprintf(err, errlen, "%s", m->lay_err);
+    return -1;
+}
+
 int gpt_set_layout(gpt *m, const prec_policy *p, char *err, size_t errlen)
 {
-    if (layout_matches(m, p)) return 0;
+    if (layout_matches(m, p)) return layout_fp8(m, p, err, errlen);
     if (p && p->n != lay_rows(m)) { /* a policy built for another depth: a caller's bug */
         snprintf(m->lay_err, sizeof m->lay_err, "model: a precision policy of %d rows for a "
                  "%d-layer model (%d rows)", p->n, m->cfg.n_layer, lay_rows(m));
@@ -163,7 +180,7 @@ int gpt_set_layout(gpt *m, const prec_policy *p, char *err, size_t errlen)
         if (err) snprintf(err, errlen, "%s", m->lay_err);
         return -1;
     }
-    if (layout_apply(m, p) == 0) return 0;
+    if (layout_apply(m, p) == 0) return layout_fp8(m, p, err, errlen);
     if (err) snprintf(err, errlen, "%s", m->lay_err);
     return -1;
 }
@@ -207,7 +224,7 @@ gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, in
     layout_index(m, p);
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
-    if (a.failed) goto oom;
+    if (a.failed || (p && prec_any_fp8(p) && gpt_fp8_sync(m, p))) goto oom;
     return m;
 oom:
     snprintf(err, errlen, "model: out of memory allocating a %dL/%dH/%dd model for batch "
@@ -229,6 +246,11 @@ void gpt_free(gpt *m)
         buf_walk w = {m, NULL, free_one, &f};
         gpt_bufs_walk(&w, m->maxB, m->maxT);
     }
+    fp8_state_free(&m->fp8);
+    free(m->fp8_mb);
+    free(m->fp8_wst);
+    free(m->fp8_sx);
+    free(m->fp8_sw);
     free(m->blocks);
     free(m->tensors);
     free(m->copy_off);
@@ -309,10 +331,12 @@ void gpt_refresh_copies(gpt *m, const prec_policy *p)
     if (gpt_set_layout(m, p, NULL, 0)) return;
     for (int i = 0; i < m->n_tensors; i++) {
         const gpt_tensor *t = &m->tensors[i];
-        if (m->copy_off[i] != GPT_NO_COPY)
-            bk_cast(m->be, m->wcopy + m->copy_off[i], m->params + t->offset, t->numel,
-                    p->rows[t->prec_row].w, NULL);
+        if (m->copy_off[i] == GPT_NO_COPY || (p->rows[t->prec_row].fp8 && t->ndim == 2))
+            continue; /* an fp8 weight matrix is cast by gpt_fp8_refresh */
+        bk_cast(m->be, m->wcopy + m->copy_off[i], m->params + t->offset, t->numel,
+                p->rows[t->prec_row].w, NULL);
     }
+    gpt_fp8_refresh(m, p);
 }
 
 static int tix(int layer, int which) { return 2 + layer * GPT_TENSORS_PER_BLOCK + which; }
@@ -380,13 +404,17 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 {
     gpt_classifier *k = &m->cls;
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    k->in_logits = c0 / k->chunk;
+    if (k->fp8) {
+        gpt_fp8_cls_logits(m, c0, rows, st);
+        return;
+    }
     /* wt() of the tied wte (tensor 0), from the dtype the forward saw */
     const float *w = k->w_dt == DT_F32 || m->copy_off[0] == GPT_NO_COPY
                          ? m->params + m->tensors[0].offset
                          : m->wcopy + m->copy_off[0];
     bk_matmul_forward(m->be, m->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
                       k->w_dt, k->w_dt, k->act_dt, st);
-    k->in_logits = c0 / k->chunk;
 }
 
 /* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
@@ -402,6 +430,10 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
     bk_crossentropy_backward(m->be, m->dlogits, m->logits, m->d_targets + c0, rows, V,
                              mult / (float)N, gh, sg(s, ih));
     grad_pass(m, m->dlogits, (size_t)rows * V, gh, s, ih);
+    if (k->fp8) {
+        gpt_fp8_cls_backward(m, p, c0, rows, sgp(s, iff, gh, gf));
+        return;
+    }
     bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, m->dlogits, lnf, wt(m, p, 0),
                        rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
     /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed
@@ -419,6 +451,7 @@ static void cls_forward(gpt *m, const prec_policy *p, int N, gpt_row_stats *st)
     k->fused_mult = k->prep_mult;
     k->fused_st = st ? k->fst : NULL;
     memset(k->fst, 0, sizeof k->fst);
+    if (k->fp8) gpt_fp8_cls_begin(m, N);
     for (int c0 = 0; c0 < N; c0 += k->chunk) {
         int rows = cls_rows(k, c0, N);
         cls_logits(m, c0, rows, sa(st, rh));
@@ -472,6 +505,21 @@ static const float *act_in(gpt *m, gpt_block_acts *a, int i, size_t n)
     return m->wide;
 }
 
+/* Block l's Linear at block row r (weight tensor w, bias w + 1): out = inp @ W + b in the
+ * row's dtypes, or through FP8 casts on an fp8 row (docs/fp8.md). */
+static void linear_forward(gpt *m, const prec_policy *p, int l, int r, int w, float *out,
+                           const float *inp, int N, int IC, int OC, gpt_row_stats *st)
+{
+    int row = prec_block_row(l, r);
+    const prec_layer *pr = &p->rows[row];
+    if (pr->fp8) {
+        gpt_fp8_linear_forward(m, p, row, tix(l, w), out, inp, N, IC, OC, sa(st, row));
+        return;
+    }
+    bk_matmul_forward(m->be, out, inp, wt(m, p, tix(l, w)), wt(m, p, tix(l, w + 1)), N, IC, OC,
+                      0, pr->w, pr->w, pr->act, sa(st, row));
+}
+
 /* Ops write fp32 buffers (the working ones are the backward's scratch: dc, dc2, d3c, d4c,
  * d4c2); a 16-bit output is packed as soon as it is written. c_proj outputs are read only by
  * the residual add, so they are never saved (docs/memory.md). */
@@ -490,8 +538,7 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
                          mp(m, tix(l, P_LN1B)), N, C, r[PR_LN1].act, sa(st, row0 + PR_LN1));
     act_save(m, a, SA_LN1, ln1, NC);
     float *qkv = act_out(a, SA_QKV, m->d3c);
-    bk_matmul_forward(be, qkv, ln1, wt(m, p, tix(l, P_QKVW)), wt(m, p, tix(l, P_QKVB)), N,
-                      C, 3 * C, 0, r[PR_QKV].w, r[PR_QKV].w, r[PR_QKV].act, sa(st, row0 + PR_QKV));
+    linear_forward(m, p, l, PR_QKV, P_QKVW, qkv, ln1, N, C, 3 * C, st);
     act_save(m, a, SA_QKV, qkv, NC * 3);
     const float *qa = qkv;
     if (r[PR_QKV].act != r[PR_ATTN].act) { /* autocast casts the input to the op's dtype */
@@ -502,24 +549,19 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
     bk_attention_forward(be, atty, a->att, qa, B, T, C, NH, r[PR_ATTN].act,
                          sa(st, row0 + PR_ATTN));
     act_save(m, a, SA_ATTY, atty, NC);
-    bk_matmul_forward(be, m->dc, atty, wt(m, p, tix(l, P_ATTPROJW)),
-                      wt(m, p, tix(l, P_ATTPROJB)), N, C, C, 0, r[PR_ATTPROJ].w, r[PR_ATTPROJ].w,
-                      r[PR_ATTPROJ].act, sa(st, row0 + PR_ATTPROJ));
+    linear_forward(m, p, l, PR_ATTPROJ, P_ATTPROJW, m->dc, atty, N, C, C, st);
     bk_residual_forward(be, a->res2, res, m->dc, NC);
     float *ln2 = act_out(a, SA_LN2, m->dc2);
     bk_layernorm_forward(be, ln2, a->ln2_mean, a->ln2_rstd, a->res2, mp(m, tix(l, P_LN2W)),
                          mp(m, tix(l, P_LN2B)), N, C, r[PR_LN2].act, sa(st, row0 + PR_LN2));
     act_save(m, a, SA_LN2, ln2, NC);
     float *fch = act_out(a, SA_FCH, m->d4c);
-    bk_matmul_forward(be, fch, ln2, wt(m, p, tix(l, P_FCW)), wt(m, p, tix(l, P_FCB)), N, C,
-                      4 * C, 0, r[PR_FC].w, r[PR_FC].w, r[PR_FC].act, sa(st, row0 + PR_FC));
+    linear_forward(m, p, l, PR_FC, P_FCW, fch, ln2, N, C, 4 * C, st);
     act_save(m, a, SA_FCH, fch, NC * 4);
     float *gl = act_out(a, SA_GELU, m->d4c2);
     bk_gelu_forward(be, gl, fch, NC * 4, r[PR_GELU].act, sa(st, row0 + PR_GELU));
     act_save(m, a, SA_GELU, gl, NC * 4);
-    bk_matmul_forward(be, m->dc, gl, wt(m, p, tix(l, P_FCPROJW)), wt(m, p, tix(l, P_FCPROJB)), N,
-                      4 * C, C, 0, r[PR_FCPROJ].w, r[PR_FCPROJ].w, r[PR_FCPROJ].act,
-                      sa(st, row0 + PR_FCPROJ));
+    linear_forward(m, p, l, PR_FCPROJ, P_FCPROJW, m->dc, gl, N, 4 * C, C, st);
     bk_residual_forward(be, a->res3, a->res2, m->dc, NC);
 }
 
@@ -532,6 +574,7 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
     if (gpt_set_layout(m, p, NULL, 0)) return NAN; /* gpt_status says why */
     m->B = B;
     m->T = T;
+    gpt_fp8_forward_begin(m, p);
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
     bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
     /* wte and wpe share the encoder's output (and its gradient); the counts land in a
@@ -549,6 +592,7 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
                          N, C, p->rows[rf].act, sa(st, rf));
     m->cls.w_dt = p->rows[rh].w;
     m->cls.act_dt = p->rows[rh].act;
+    m->cls.fp8 = p->rows[rh].fp8;
     m->cls.in_logits = -1;
     m->cls.fused = 0;
     m->have_targets = targets != NULL;
@@ -581,9 +625,13 @@ static void linear_backward(gpt *m, const prec_policy *p, gpt_row_stats *st, int
 {
     dtype_t g = p->rows[row].grad, gprev = p->rows[prev].grad;
     const float *inp = act_in(m, &m->blocks[l], saved, (size_t)N * IC); /* after any grad_pass */
-    bk_matmul_backward(m->be, dinp, gp(m, tix(l, w)), gp(m, tix(l, w + 1)), dout, inp,
-                       wt(m, p, tix(l, w)), N, IC, OC, 0, g, sgp(st, prev, g, gprev),
-                       sw(st, row));
+    if (p->rows[row].fp8)
+        gpt_fp8_linear_backward(m, p, row, tix(l, w), dinp, dout, inp, N, IC, OC,
+                                sgp(st, prev, g, gprev), sw(st, row));
+    else
+        bk_matmul_backward(m->be, dinp, gp(m, tix(l, w)), gp(m, tix(l, w + 1)), dout, inp,
+                           wt(m, p, tix(l, w)), N, IC, OC, 0, g, sgp(st, prev, g, gprev),
+                           sw(st, row));
     grad_to(m, dinp, (size_t)N * IC, g, gprev, st, prev);
 }
 
@@ -648,6 +696,11 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
             num_stats_merge(&st[rf].grad, &k->fst[1].grad);
         }
     } else {
+        if (k->fp8) {
+            /* a fused pass for another multiplier counted its casts: this one replaces it */
+            if (k->fused) num_stats_reset(&m->fp8_mb[fp8_index(rh, FP8_T_GRAD)]);
+            gpt_fp8_cls_begin(m, N);
+        }
         for (int c0 = 0; c0 < N; c0 += k->chunk) {
             int rows = cls_rows(k, c0, N);
             cls_logits(m, c0, rows, NULL);
@@ -678,6 +731,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         for (int i = 0; i < p->n; i++)
             health_unscaled(&st[i].grad, &st[i].grad_pass, m->stats_inv, &st[i].grad_unscaled);
     }
+    gpt_fp8_backward_done(m, p, st);
     bk_encoder_backward(be, gp(m, 0), gp(m, 1), m->dres, m->d_inputs, B, T, C);
 }
 
@@ -689,8 +743,10 @@ void gpt_logits_row(gpt *m, int b, int t, float *out)
     size_t V = (size_t)m->cfg.vocab_size;
     int n = b * m->T + t, N = m->B * m->T, c0 = n / k->chunk * k->chunk;
     /* the whole chunk, as the forward cuts it: a lone row could round otherwise */
-    if (k->in_logits != n / k->chunk)
+    if (k->in_logits != n / k->chunk) {
+        if (k->fp8) gpt_fp8_cls_begin(m, N);
         cls_logits(m, c0, cls_rows(k, c0, N), NULL);
+    }
     bk_download(m->be, out, m->logits + (size_t)(n - c0) * V, V * sizeof(float));
 }
 

@@ -132,6 +132,10 @@ void gpt_set_classifier_rows(gpt *m, int rows);
 void gpt_fp8_step_begin(gpt *m);
 void gpt_fp8_step_commit(gpt *m);
 void gpt_fp8_step_abandon(gpt *m);
+/* A checkpoint's fp8_state.bin (fp8_state_write bytes) into the model, set up for p's recipe
+ * first (fp8_state_read carries the scales and histories over). 0, or -1 + err. */
+int gpt_fp8_restore(gpt *m, const prec_policy *p, const uint8_t *bytes, size_t n, char *err,
+                    size_t errlen);
 /* The state (checkpoints save and restore it, the screen reads it). */
 fp8_state *gpt_fp8(gpt *m);
 const fp8_state *gpt_fp8_const(const gpt *m);

@@ -44,6 +44,9 @@ typedef struct {
     gpt_row_stats fst[2];    /* what the fused part counted: [0] lm_head, [1] ln_f. Owned by
                               * the model: on CUDA the counts land at the next sync */
     double loss_sum;         /* sum over the last forward's positions */
+    int fp8;                 /* lm_head ran in fp8 at the last forward (model_fp8.c) */
+    int fp8_counted;         /* this forward's cast of ln_f is counted already */
+    int fp8_wt_ready;        /* MXFP8: q_b holds the weight cast for dlnf in this pass */
 } gpt_classifier;
 
 struct gpt {
@@ -71,7 +74,16 @@ struct gpt {
     float *wide;        /* (B,T,4C) fp32: a saved activation unpacked for the backward, and
                          * chunks of a gradient for the unscaled pass */
     size_t wide_n;
-    /* the layout: the (act, w) dtypes of every policy row the buffers were sized for */
+    /* FP8 (docs/fp8.md, model_fp8.c) */
+    fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */
+    num_stats *fp8_mb;  /* per fp8_index: this micro-batch's input and grad casts */
+    num_stats *fp8_wst; /* per fp8_index: the weight casts of the last refresh */
+    int fp8_w_counted;  /* the weight casts went into a backward's statistics this step */
+    float *fp8_sx, *fp8_sw; /* per row: the scales of the last input cast and of the weight */
+    float *q_a, *q_g;   /* (B,T,4C) scratch: an input and a gradient as FP8 values */
+    float *q_b;         /* MXFP8: a weight quantized along OC for the backward */
+    /* the layout: the (act, w) dtypes of every policy row the buffers were sized for (w is
+     * DT_FP8 for an fp8 row, whose buffers differ) */
     dtype_t *lay;
     int lay_n;          /* rows in lay; 0: no valid layout (a re-layout failed) */
     char lay_err[160];  /* why the last re-layout failed */
@@ -106,6 +118,33 @@ void gpt_tensors_build(gpt *m);
  * read a chunk of rows at a time) and the biases of 16-bit rows. A block's weight matrices
  * are rounded by the GEMM that reads them (docs/memory.md). */
 int gpt_copy_needed(const gpt *m, const prec_policy *p, int i);
+/* ---- model_fp8.c: Linear layers in FP8 (docs/fp8.md) ---- */
+/* Sets m->fp8 up for p's recipe (afresh when kind, format or history length changed). 0 or -1
+ * out of memory. */
+int gpt_fp8_sync(gpt *m, const prec_policy *p);
+/* Quantizes the weight copies of p's fp8 rows (gpt_refresh_copies). */
+void gpt_fp8_refresh(gpt *m, const prec_policy *p);
+/* A block Linear at policy row `row`: weight tensor wi (bias wi + 1), inp (N,IC) -> out
+ * (N,OC) rounded to the row's act dtype. */
+void gpt_fp8_linear_forward(gpt *m, const prec_policy *p, int row, int wi, float *out,
+                            const float *inp, int N, int IC, int OC, num_stats *st);
+/* Its backward: dinp (N,IC) rounded to the row's grad dtype, dW and dB added. */
+void gpt_fp8_linear_backward(gpt *m, const prec_policy *p, int row, int wi, float *dinp,
+                             const float *dout, const float *inp, int N, int IC, int OC,
+                             num_stats *st_dinp, num_stats *st_dw);
+/* lm_head in FP8: casts the whole ln_f output (N rows) for the classifier pass about to run
+ * (each pass casts again: the block Linears' backward reuses the scratch). */
+void gpt_fp8_cls_begin(gpt *m, int N);
+/* Logits of rows [c0, c0 + rows) into m->logits, rounded to lm_head's act dtype. */
+void gpt_fp8_cls_logits(gpt *m, int c0, int rows, num_stats *st);
+/* Backward of that chunk from dlogits: dlnf's rows and cls.dw += (unrounded). */
+void gpt_fp8_cls_backward(gpt *m, const prec_policy *p, int c0, int rows, num_stats *st_dinp);
+/* Before a forward: the micro-batch's cast counts start from zero. */
+void gpt_fp8_forward_begin(gpt *m, const prec_policy *p);
+/* After a backward: the micro-batch's cast counts into the stats (s may be NULL) and, while
+ * a step records, into the scaling state. */
+void gpt_fp8_backward_done(gpt *m, const prec_policy *p, gpt_row_stats *s);
+
 /* Calls w->fn for every buffer of a model allocated for micro-batches of up to maxB x maxT,
  * in allocation order (docs/memory.md). */
 void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT);

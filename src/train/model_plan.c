@@ -30,7 +30,28 @@ static int is16(int dt) { return dt == DT_F16 || dt == DT_BF16; }
 int gpt_copy_needed(const gpt *m, const prec_policy *p, int i)
 {
     const gpt_tensor *t = &m->tensors[i];
+    /* an fp8 row's weight matrix is cast once per step (docs/fp8.md), its bias rounded */
+    if (p && p->rows[t->prec_row].fp8) return 1;
     return p && is16(p->rows[t->prec_row].w) && (i == 0 || t->ndim == 1);
+}
+
+/* The dtype a tensor's copy holds values of: an fp8 row's weight matrices hold FP8 values. */
+static int copy_dt(const gpt *m, const prec_policy *p, int i)
+{
+    const gpt_tensor *t = &m->tensors[i];
+    const prec_layer *r = &p->rows[t->prec_row];
+    return r->fp8 && t->ndim == 2 ? DT_FP8 : (int)r->w;
+}
+
+/* Values of the largest weight matrix an fp8 row casts (MXFP8's backward copy, q_b). */
+static size_t fp8_weight_max(const buf_walk *w)
+{
+    size_t n = 0;
+    for (int i = 0; w->p && i < w->m->n_tensors; i++) {
+        const gpt_tensor *t = &w->m->tensors[i];
+        if (w->p->rows[t->prec_row].fp8 && t->ndim == 2 && t->numel > n) n = t->numel;
+    }
+    return n;
 }
 
 /* Values of the weight copies under the policy. */
@@ -123,6 +144,14 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC));
     DYN(m->qkv_cast, any_qkv_cast(w) ? BT * 3 * C : 0, MEM_SCRATCH, pdt(w, r0 + PR_ATTN), DT_F32);
     DYN(m->wide, any16(w) ? BT * 4 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
+    /* FP8 casts of a Linear's input and output gradient (docs/fp8.md): up to (B,T,4C), or
+     * a classifier chunk of dlogits when lm_head runs in fp8 */
+    int f8 = w->p && prec_any_fp8(w->p), f8h = w->p && w->p->rows[rh].fp8;
+    size_t qg = BT * 4 * C > (f8h ? chunk * V : 0) ? BT * 4 * C : chunk * V;
+    DYN(m->q_a, f8 ? BT * 4 * C : 0, MEM_SCRATCH, DT_FP8, DT_F32);
+    DYN(m->q_g, f8 ? qg : 0, MEM_SCRATCH, DT_FP8, DT_F32);
+    DYN(m->q_b, f8 && w->p->fp8.kind == FP8_MXFP8 ? fp8_weight_max(w) : 0, MEM_SCRATCH,
+        DT_FP8, DT_F32);
 }
 
 #undef DYN
@@ -147,8 +176,8 @@ static void plan_one(void *ctx, const gpt_buf *b)
     /* the weight copies: each tensor that keeps one, in its row's weight dtype */
     for (int i = 0; i < pc->m->n_tensors; i++)
         if (gpt_copy_needed(pc->m, pc->p, i))
-            mem_plan_add_stored(pc->plan, MEM_WCOPY, pc->p->rows[pc->m->tensors[i].prec_row].w,
-                                DT_F32, pc->m->tensors[i].numel);
+            mem_plan_add_stored(pc->plan, MEM_WCOPY, copy_dt(pc->m, pc->p, i), DT_F32,
+                                pc->m->tensors[i].numel);
 }
 
 static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }

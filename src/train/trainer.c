@@ -70,6 +70,9 @@ static int setup_policy(trainer *t, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    p->fp8 = (fp8_recipe){(fp8_recipe_kind)t->cfg.fp8_recipe, (fp8_format_mode)t->cfg.fp8_format,
+                          t->cfg.fp8_amax_history_len, (fp8_amax_algo)t->cfg.fp8_amax_compute_algo,
+                          t->cfg.fp8_margin};
     for (int i = 0; i < t->cfg.n_overrides; i++)
         if (prec_set_override(p, t->cfg.overrides[i].pattern, t->cfg.overrides[i].dtype, err,
                               errlen) < 0)

@@ -83,6 +83,17 @@ static int restore_policy(trainer *t, lane *l, const ckpt_state *st, char *err, 
     return 0;
 }
 
+/* FP8 scales and histories (docs/fp8.md, "Checkpoints") under this run's recipe. */
+static int restore_fp8(trainer *t, lane *l, const char *dir, const ckpt_state *st, char *err,
+                       size_t errlen)
+{
+    char why[256];
+    if (gpt_fp8_restore(t->model, &l->policy, st->fp8, st->fp8_n, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "%s/fp8_state.bin: %s", dir, why);
+    return -1;
+}
+
 /* The logging window open at the save continues, so the first row after the resume averages
  * the same steps as the uninterrupted run's. */
 static void resume_window(trainer *t, lane *l, const ckpt_window *w)
@@ -162,7 +173,8 @@ int trainer_resume(trainer *t, char *err, size_t errlen)
         ckpt_state_free(&st);
         return -1;
     }
-    if (restore_policy(t, l, &st, err, errlen)) {
+    if (restore_policy(t, l, &st, err, errlen) ||
+        (st.fp8 && restore_fp8(t, l, dir, &st, err, errlen))) {
         ckpt_state_free(&st);
         return -1;
     }
