@@ -159,11 +159,9 @@ void fp8_step_begin(fp8_state *s)
 
 static float *hist_of(const fp8_state *s, size_t i) { return s->hist + i * (size_t)s->r.history_len; }
 
-/* The amax a delayed scale is derived from: the history's max, or this step's amax. */
-static float hist_amax(const fp8_state *s, size_t i)
+static float ring_max(const fp8_state *s, size_t i)
 {
     const float *h = hist_of(s, i);
-    if (s->r.algo == FP8_AMAX_MOST_RECENT) return h[s->pos];
     float a = 0.0f;
     for (int k = 0; k < s->r.history_len; k++) a = h[k] > a ? h[k] : a;
     return a;
@@ -174,12 +172,14 @@ void fp8_step_commit(fp8_state *s)
     if (!s->recording) return;
     for (size_t i = 0; i < n_meta(s); i++) {
         fp8_meta *m = &s->meta[i];
-        if (!m->seen) continue;
-        hist_of(s, i)[s->pos] = m->step_amax;
-        if (s->r.kind == FP8_DELAYED)
-            m->scale = fp8_scale_from_amax(hist_amax(s, i),
-                                           fp8_format_of(s->r.format, (fp8_tensor)(i % FP8_TENSORS)),
-                                           s->r.margin, m->scale);
+        float *h = hist_of(s, i);
+        h[s->pos] = m->seen ? m->step_amax : 0.0f;
+        m->hist_max = ring_max(s, i);
+        /* a tensor not cast this step (its row left fp8) keeps its scale */
+        if (!m->seen || s->r.kind != FP8_DELAYED) continue;
+        float amax = s->r.algo == FP8_AMAX_MOST_RECENT ? h[s->pos] : m->hist_max;
+        m->scale = fp8_scale_from_amax(amax, fp8_format_of(s->r.format, (fp8_tensor)(i % FP8_TENSORS)),
+                                       s->r.margin, m->scale);
     }
     /* TE rolls the history after computing the scale: the slot now oldest is cleared for the
      * next step's amax */
@@ -197,11 +197,7 @@ void fp8_step_abandon(fp8_state *s)
 
 float fp8_history_max(const fp8_state *s, int row, fp8_tensor t)
 {
-    if (!valid(s, row, t)) return 0.0f;
-    const float *h = hist_of(s, (size_t)fp8_index(row, t));
-    float a = 0.0f;
-    for (int k = 0; k < s->r.history_len; k++) a = h[k] > a ? h[k] : a;
-    return a;
+    return valid(s, row, t) ? s->meta[fp8_index(row, t)].hist_max : 0.0f;
 }
 
 /* ---- checkpoint bytes ---- */
@@ -290,6 +286,7 @@ int fp8_state_read(fp8_state *s, const uint8_t *in, size_t n, char *err, size_t 
         memset(h, 0, L * sizeof *h);
         const uint8_t *src = p + i * (size_t)len * 4 + ((size_t)len - keep) * 4;
         for (size_t k = 0; k < keep; k++) h[L - keep + k] = get_f32(src + 4 * k);
+        s->meta[i].hist_max = ring_max(s, i);
     }
     s->pos = (int)(L - 1);
     s->steps = (int64_t)((uint64_t)get_u32(in + 36) | (uint64_t)get_u32(in + 40) << 32);

@@ -50,6 +50,7 @@ typedef struct {
     float scale;              /* what the next cast multiplies by (per-tensor recipes) */
     float step_amax;          /* this step's amax so far (max over its micro-batches) */
     float used_scale;         /* the scale of the last recorded cast (the map shows it) */
+    float hist_max;           /* the history's max at the last commit, this step's included */
     int seen;                 /* step_amax holds a value recorded this step */
 } fp8_meta;
 
@@ -93,7 +94,9 @@ void fp8_step_commit(fp8_state *s);
 /* A step abandoned midway (stop key): nothing recorded enters the history. */
 void fp8_step_abandon(fp8_state *s);
 
-/* The largest amax the history of tensor (row, t) holds (the map's "hist max"); 0 when none. */
+/* The largest amax the history of tensor (row, t) held at the last commit, that step's
+ * included (what a delayed scale with `max` was derived from; the map's "hist max"); 0 when
+ * none. */
 float fp8_history_max(const fp8_state *s, int row, fp8_tensor t);
 
 /* Checkpoint bytes (docs/files.md, "fp8_state.bin"): little-endian, a header with the recipe,

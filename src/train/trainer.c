@@ -268,6 +268,9 @@ static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, v
         trainer_free(t);
         return NULL;
     }
+    if (bk_get_kind(t->be) == BK_CUDA && cfg->fp8_recipe == FP8_MXFP8)
+        trainer_notify(t, 0, "fp8 recipe mxfp8 is emulated: the GEMMs run in fp32 on the "
+                       "dequantized blocks (no MX tensor cores on this GPU; docs/fp8.md)");
     return t;
 }
 
