@@ -92,7 +92,8 @@ void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtyp
 
 /* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c
  * loops). Lifetime and memory live in cpu_backend.c, the rest in the file of their layer:
- * cpu_gemm.c (gemm, matmul_*), cpu_encoder.c, cpu_layernorm.c, cpu_attention.c,
+ * cpu_gemm.c (gemm, matmul_*, fp8_matmul_*), cpu_fp8.c (fp8_quantize, mx_quantize, amax),
+ * cpu_encoder.c, cpu_layernorm.c, cpu_attention.c,
  * cpu_elementwise.c (cast, stats, sum, sumsq, scale, gelu_*, residual_forward,
  * add_inplace), cpu_loss.c (crossentropy_*), cpu_optim.c (unscale, adamw). */
 #define CPU_DECLARE(ret, name, params, args) ret cpu_##name params;
