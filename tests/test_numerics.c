@@ -1150,7 +1150,8 @@ Test(numerics, fp8_midpoints_tie_to_even)
                     float mid = (float)((ref8_value(r, blo) + ref8_value(r, bhi)) / 2);
                     uint8_t even = (lo & 1) ? bhi : blo;
                     cr_assert_eq(enc8(r, mid, sat), even, "%s mid %a", num_fp8_name(r->f), mid);
-                    float below = nextafterf(mid, 0.0f), above = nextafterf(mid, sign ? -1e30f : 1e30f);
+                    float below = nextafterf(mid, 0.0f);
+                    float above = nextafterf(mid, sign ? -1e30f : 1e30f);
                     cr_assert_eq(enc8(r, below, sat), blo, "%s %a", num_fp8_name(r->f), below);
                     cr_assert_eq(enc8(r, above, sat), bhi, "%s %a", num_fp8_name(r->f), above);
                     check8(r, mid, sat);

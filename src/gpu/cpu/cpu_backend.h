@@ -71,7 +71,7 @@ void cpu_blas_threads(cpu_backend *cb, int n);
 /* Where an op adds the counts it owes st: st itself, or in deferred mode st's pending record.
  * NULL for a NULL st. Every op adds into a caller's st through this (cpu_parallel). */
 num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st);
-/* A synchronizing call (bk_sum, bk_sumsq, bk_unscale, bk_download, bk_status): pending
+/* A synchronizing call (bk_sum, bk_sumsq, bk_unscale, bk_amax, bk_download, bk_status): pending
  * counts land in their callers' objects. */
 void cpu_stats_land(cpu_backend *cb);
 /* One chunk of a cpu_parallel loop: items [i0, i0 + k). ps is the running thread's own
