@@ -1430,11 +1430,13 @@ Test(numerics, fp8_quantize_sweep_equals_the_codes)
     cr_assert(x && q);
     for (uint32_t hi = 0; hi < (1u << 20); hi++)
         for (int l = 0; l < NL; l++) x[hi * NL + l] = from_bits(hi << 12 | lows[l]);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
+        num_stats st[2];
         for (int portable = 0; portable <= 1; portable++) {
             fp8_format f = R8[k]->f;
             num_set_portable(portable);
-            num_fp8_quantize(q, x, N, f, 1.0f, NULL);
+            num_stats_reset(&st[portable]);
+            num_fp8_quantize(q, x, N, f, 1.0f, &st[portable]);
             for (size_t i = 0; i < N; i++) {
                 float want = num_fp8_to_f32(num_f32_to_fp8(x[i], f, 1), f);
                 if (bits(q[i]) != bits(want))
@@ -1442,6 +1444,10 @@ Test(numerics, fp8_quantize_sweep_equals_the_codes)
                                    portable, bits(x[i]), bits(q[i]), bits(want));
             }
         }
+        cr_assert_eq(memcmp(&st[0], &st[1], sizeof st[0]), 0, "stats of the two paths");
+        cr_assert_gt(st[0].overflow, 0);
+        cr_assert_gt(st[0].underflow, 0);
+    }
     num_set_portable(0);
     free(x);
     free(q);
