@@ -1,7 +1,8 @@
 /* bench_numerics.c — elements/s of num_round (fp16 / bf16, with and without stats), of
  * num_is_exact on values already stored in the dtype (the check that lets a GEMM skip its
  * rounded input copy: compare with num_round) and of the array conversions, SIMD path vs
- * portable, median of 5 runs on 4M-element arrays. */
+ * portable, median of 5 runs on 4M-element arrays; then num_fp8_quantize (E4M3 / E5M2, per-tensor
+ * scale, with stats: what every FP8 GEMM input costs) next to num_round+stats to bf16. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,22 @@ static double median_rate(const bufs *b, op_kind op, dtype_t dt)
     return (double)N / t[REPS / 2];
 }
 
+/* num_fp8_quantize with stats, scale 100 (a typical delayed-scaling scale for O(1) values):
+ * elements per second, median of REPS after one warm-up. */
+static double fp8_rate(const bufs *b, fp8_format f)
+{
+    double t[REPS];
+    for (int r = -1; r < REPS; r++) {
+        num_stats st;
+        num_stats_reset(&st);
+        double t0 = now_s();
+        num_fp8_quantize(b->dst, b->src, N, f, 100.0f, &st);
+        if (r >= 0) t[r] = now_s() - t0;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_d);
+    return (double)N / t[REPS / 2];
+}
+
 /* Activation-like values: mostly O(1), some tiny, a few beyond the fp16 range. */
 static void fill(float *x)
 {
@@ -110,6 +127,13 @@ int main(void)
             printf("%-18s %-5s %14.1f %16.1f %6.1fx\n", op_names[op], dtype_name(dts[d]),
                    simd / 1e6, port / 1e6, simd / port);
         }
+    }
+    printf("\n%-18s %-5s %14s %16s\n", "op", "fmt", "Melem/s", "vs bf16 round");
+    double bf = median_rate(&b, OP_ROUND_STATS, DT_BF16);
+    for (int f = 0; f < FP8_FORMATS; f++) {
+        double r = fp8_rate(&b, (fp8_format)f);
+        printf("%-18s %-5s %14.1f %15.2fx\n", "num_fp8_quantize", num_fp8_name((fp8_format)f),
+               r / 1e6, r / bf);
     }
     free(b.src);
     free(b.dst);

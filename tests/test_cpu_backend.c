@@ -193,8 +193,8 @@ static ds_bufs ds_alloc(backend *be)
 }
 
 /* Ops of every CPU op file that count into a caller's stats, st[0..DS_ST); st[1], st[5] and
- * st[6] twice. x's first values are the cast's special cases; the later ops read past them.
- * Attention reads dl as qkv (B 2, T 4, C 8). */
+ * st[6] twice, st[4] three times. x's first values are the cast's special cases; the later
+ * ops read past them. Attention reads dl as qkv (B 2, T 4, C 8). */
 static void ds_ops(backend *be, const ds_bufs *b, num_stats *st)
 {
     bk_cast(be, b->out, b->x, DS_N * DS_OC, DT_F16, st ? &st[0] : NULL);
@@ -212,6 +212,8 @@ static void ds_ops(backend *be, const ds_bufs *b, num_stats *st)
     bk_crossentropy_backward(be, b->dl, b->out + 4, b->tg, DS_N, DS_OC - 4, 1e-3f, DT_F16,
                              st ? &st[6] : NULL);
     bk_stats(be, b->x, DS_N * DS_OC, st ? &st[6] : NULL);
+    bk_fp8_quantize(be, b->dl, b->dl, DS_N * DS_OC, FP8_E5M2, 0.5f, st ? &st[4] : NULL);
+    bk_mx_quantize(be, b->out, b->out, DS_N, DS_OC, 0, FP8_E4M3, st ? &st[4] : NULL);
 }
 
 /* Every output ds_ops writes, copied to the host: dst (DS_OUT floats). */
@@ -276,10 +278,10 @@ Test(cpu_backend, stats_land_at_once_by_default)
 }
 
 /* The synchronizing calls of backend.h, each tried on its own. */
-typedef enum { SY_SUM, SY_SUMSQ, SY_UNSCALE, SY_UNSCALE_MULTI, SY_SUMSQ_MULTI, SY_DOWNLOAD,
-               SY_STATUS, SY_COUNT } ds_sync;
+typedef enum { SY_SUM, SY_SUMSQ, SY_UNSCALE, SY_UNSCALE_MULTI, SY_SUMSQ_MULTI, SY_AMAX,
+               SY_DOWNLOAD, SY_STATUS, SY_COUNT } ds_sync;
 static const char *const sync_name[SY_COUNT] = {"bk_sum", "bk_sumsq", "bk_unscale",
-                                                "bk_unscale_multi", "bk_sumsq_multi",
+                                                "bk_unscale_multi", "bk_sumsq_multi", "bk_amax",
                                                 "bk_download", "bk_status"};
 
 static void ds_do_sync(backend *be, float *scratch, ds_sync k)
@@ -296,6 +298,7 @@ static void ds_do_sync(backend *be, float *scratch, ds_sync k)
     case SY_UNSCALE: (void)bk_unscale(be, scratch, 4, 1.0f); break;
     case SY_UNSCALE_MULTI: (void)bk_unscale_multi(be, g, n, 1, 1.0f); break;
     case SY_SUMSQ_MULTI: bk_sumsq_multi(be, cg, n, 1, d); break;
+    case SY_AMAX: (void)bk_amax(be, scratch, 4); break;
     case SY_DOWNLOAD: bk_download(be, h, scratch, sizeof h); break;
     case SY_STATUS: cr_assert_eq(bk_status(be, err, sizeof err), 0); break;
     case SY_COUNT: break;
@@ -331,6 +334,7 @@ Test(cpu_backend, deferred_stats_land_at_each_synchronizing_call)
         cr_assert_eq(bk_sum(be, scratch, 0), 0.0);
         cr_assert_eq(bk_sumsq(be, scratch, 0), 0.0);
         cr_assert_eq(bk_unscale(be, scratch, 0, 1.0f), 0);
+        cr_assert_eq(bk_amax(be, scratch, 0), 0.0f);
         bk_download(be, h, scratch, 0);
         cr_assert_eq(memcmp(st, seeded, sizeof st), 0, "%s: counts landed before the sync",
                      sync_name[k]);

@@ -1012,3 +1012,626 @@ Test(numerics, is_exact_fp32_is_always_yes)
     cr_assert_eq(num_is_exact(x, 3, DT_F32), 1);
     cr_assert_eq(num_is_exact(x, 0, DT_BF16), 1);
 }
+
+/* ---- FP8 (docs/numerics.md "FP8"): a reference from the OCP definition ---- */
+
+typedef struct {
+    fp8_format f;
+    int mbits, bias;
+    uint8_t max_code; /* largest finite magnitude: 0x7e (448) / 0x7b (57344) */
+    uint8_t over;     /* what a plain cast gives beyond it: NaN 0x7f / Inf 0x7c */
+    double next;      /* the value above the maximum with an unbounded exponent: ties to it
+                       * round out of range */
+} ref8;
+
+static const ref8 R_E4M3 = {FP8_E4M3, 3, 7, 0x7e, 0x7f, 480.0};
+static const ref8 R_E5M2 = {FP8_E5M2, 2, 15, 0x7b, 0x7c, 65536.0};
+
+static int ref8_is_nan(const ref8 *r, uint8_t b)
+{
+    return r->f == FP8_E4M3 ? (b & 0x7f) == 0x7f : (b & 0x7f) > 0x7c;
+}
+
+/* Value of a non-NaN code: sign, then 2^(1-bias) m / 2^mbits (subnormal) or
+ * 2^(e-bias) (1 + m / 2^mbits); E5M2's exponent 31 with m = 0 is Inf. */
+static double ref8_value(const ref8 *r, uint8_t b)
+{
+    int e = (b & 0x7f) >> r->mbits, m = b & ((1 << r->mbits) - 1);
+    double v;
+    if (r->f == FP8_E5M2 && e == 31) v = INFINITY;
+    else if (e == 0) v = ldexp(m, 1 - r->bias - r->mbits);
+    else v = ldexp(1.0 + ldexp(m, -r->mbits), e - r->bias);
+    return (b & 0x80) ? -v : v;
+}
+
+/* Nearest code to a non-NaN x, ties to the even code; out of range: over, or max when
+ * saturating. Values grow with the code, so a scan finds the neighbours. */
+static uint8_t ref8_encode(const ref8 *r, float x, int saturate)
+{
+    uint8_t sign = signbit(x) ? 0x80 : 0, over = saturate ? r->max_code : r->over;
+    if (isinf(x)) return sign | over;
+    double a = fabs((double)x);
+    uint8_t lo = 0;
+    while (lo < r->max_code && ref8_value(r, (uint8_t)(lo + 1)) <= a) lo++;
+    double vlo = ref8_value(r, lo), vhi = lo < r->max_code ? ref8_value(r, lo + 1) : r->next;
+    double mid = (vlo + vhi) / 2;
+    if (a < mid || (a == mid && !(lo & 1))) return sign | lo;
+    return sign | (lo == r->max_code ? over : lo + 1);
+}
+
+static uint8_t enc8(const ref8 *r, float x, int sat)
+{
+    uint8_t b = num_f32_to_fp8(x, r->f, sat);
+    uint8_t direct = r->f == FP8_E4M3 ? num_f32_to_e4m3(x, sat) : num_f32_to_e5m2(x, sat);
+    cr_assert_eq(b, direct, "%s: dispatch %02x vs direct %02x", num_fp8_name(r->f), b, direct);
+    return b;
+}
+
+static float dec8(const ref8 *r, uint8_t b)
+{
+    float v = num_fp8_to_f32(b, r->f);
+    float direct = r->f == FP8_E4M3 ? num_e4m3_to_f32(b) : num_e5m2_to_f32(b);
+    cr_assert_eq(bits(v), bits(direct), "%s: dispatch vs direct for %02x", num_fp8_name(r->f), b);
+    return v;
+}
+
+/* One conversion against the reference; a NaN must give a NaN code of the same sign. */
+static void check8(const ref8 *r, float x, int sat)
+{
+    uint8_t got = enc8(r, x, sat);
+    if (isnan(x)) {
+        cr_assert(ref8_is_nan(r, got) && (got & 0x80) == (signbit(x) ? 0x80 : 0),
+                  "%s: NaN %08x -> %02x", num_fp8_name(r->f), bits(x), got);
+        return;
+    }
+    uint8_t want = ref8_encode(r, x, sat);
+    cr_assert_eq(got, want, "%s sat=%d: %a (%08x) -> %02x, want %02x", num_fp8_name(r->f), sat,
+                 x, bits(x), got, want);
+}
+
+static const ref8 *const R8[] = {&R_E4M3, &R_E5M2};
+
+Test(numerics, fp8_every_code_decodes_to_its_definition)
+{
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 256; b++) {
+            const ref8 *r = R8[k];
+            float v = dec8(r, (uint8_t)b);
+            if (ref8_is_nan(r, (uint8_t)b)) {
+                cr_assert(isnan(v) && !!signbit(v) == !!(b & 0x80), "%s %02x -> %08x",
+                          num_fp8_name(r->f), b, bits(v));
+                cr_assert(bits(v) & 0x400000u, "%s %02x: a quiet NaN", num_fp8_name(r->f), b);
+                continue;
+            }
+            float want = (float)ref8_value(r, (uint8_t)b);
+            cr_assert_eq(bits(v), bits(want), "%s %02x -> %a, want %a", num_fp8_name(r->f), b, v,
+                         want);
+        }
+    /* the defining points: max, min normal, min subnormal, negative zero, the specials */
+    cr_assert_eq(num_e4m3_to_f32(0x7e), 448.0f);
+    cr_assert_eq(num_e4m3_to_f32(0x08), 0x1p-6f);
+    cr_assert_eq(num_e4m3_to_f32(0x01), 0x1p-9f);
+    cr_assert_eq(bits(num_e4m3_to_f32(0x80)), 0x80000000u);
+    cr_assert_eq(num_e5m2_to_f32(0x7b), 57344.0f);
+    cr_assert_eq(num_e5m2_to_f32(0x04), 0x1p-14f);
+    cr_assert_eq(num_e5m2_to_f32(0x01), 0x1p-16f);
+    cr_assert_eq(num_e5m2_to_f32(0xfc), -INFINITY);
+    cr_assert(isnan(num_e5m2_to_f32(0x7d)) && isnan(num_e4m3_to_f32(0xff)));
+}
+
+Test(numerics, fp8_every_code_roundtrips)
+{
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 256; b++)
+            for (int sat = 0; sat <= 1; sat++) {
+                const ref8 *r = R8[k];
+                uint8_t back = enc8(r, dec8(r, (uint8_t)b), sat);
+                if (ref8_is_nan(r, (uint8_t)b)) {
+                    cr_assert(ref8_is_nan(r, back) && (back & 0x80) == (b & 0x80),
+                              "%s %02x -> %02x", num_fp8_name(r->f), b, back);
+                    continue;
+                }
+                int inf = r->f == FP8_E5M2 && (b & 0x7f) == 0x7c;
+                uint8_t want = inf && sat ? (uint8_t)((b & 0x80) | r->max_code) : (uint8_t)b;
+                cr_assert_eq(back, want, "%s sat=%d %02x -> %02x", num_fp8_name(r->f), sat, b,
+                             back);
+            }
+}
+
+Test(numerics, fp8_midpoints_tie_to_even)
+{
+    for (int k = 0; k < 2; k++)
+        for (int lo = 0; lo < R8[k]->max_code; lo++)
+            for (int sign = 0; sign <= 0x80; sign += 0x80)
+                for (int sat = 0; sat <= 1; sat++) {
+                    const ref8 *r = R8[k];
+                    uint8_t blo = (uint8_t)(sign | lo), bhi = (uint8_t)(sign | (lo + 1));
+                    /* at most mbits + 2 significant bits: exact in fp32 */
+                    float mid = (float)((ref8_value(r, blo) + ref8_value(r, bhi)) / 2);
+                    uint8_t even = (lo & 1) ? bhi : blo;
+                    cr_assert_eq(enc8(r, mid, sat), even, "%s mid %a", num_fp8_name(r->f), mid);
+                    float below = nextafterf(mid, 0.0f);
+                    float above = nextafterf(mid, sign ? -1e30f : 1e30f);
+                    cr_assert_eq(enc8(r, below, sat), blo, "%s %a", num_fp8_name(r->f), below);
+                    cr_assert_eq(enc8(r, above, sat), bhi, "%s %a", num_fp8_name(r->f), above);
+                    check8(r, mid, sat);
+                    check8(r, below, sat);
+                    check8(r, above, sat);
+                }
+}
+
+typedef struct {
+    float x;
+    uint8_t plain, sat;
+} case8;
+
+static void run_cases(const ref8 *r, const case8 *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int neg = 0; neg <= 1; neg++) {
+            float x = neg ? -c[i].x : c[i].x;
+            uint8_t s = neg ? 0x80 : 0;
+            cr_assert_eq(enc8(r, x, 0), s | c[i].plain, "%s %a plain", num_fp8_name(r->f), x);
+            cr_assert_eq(enc8(r, x, 1), s | c[i].sat, "%s %a saturating", num_fp8_name(r->f), x);
+            check8(r, x, 0);
+            check8(r, x, 1);
+        }
+}
+
+/* 464 is the tie between 448 (mantissa 110, even) and 480 (111: the NaN code): it stays 448. */
+Test(numerics, fp8_e4m3_max_boundary)
+{
+    const case8 c[] = {
+        {448.0f, 0x7e, 0x7e},
+        {nextafterf(448.0f, 1e30f), 0x7e, 0x7e},
+        {464.0f, 0x7e, 0x7e},
+        {nextafterf(464.0f, 1e30f), 0x7f, 0x7e},
+        {480.0f, 0x7f, 0x7e},
+        {1e6f, 0x7f, 0x7e},
+        {FLT_MAX, 0x7f, 0x7e},
+        {INFINITY, 0x7f, 0x7e},
+        {432.0f, 0x7e, 0x7e}, /* tie between 416 (101) and 448 (110): even 448 */
+        {nextafterf(432.0f, 0.0f), 0x7d, 0x7d},
+    };
+    run_cases(&R_E4M3, c, sizeof c / sizeof c[0]);
+}
+
+/* 61440 is the tie between 57344 (mantissa 11, odd) and 65536 (out of range): it overflows;
+ * 59392 is not a boundary (rounds to 57344). */
+Test(numerics, fp8_e5m2_max_boundary)
+{
+    const case8 c[] = {
+        {57344.0f, 0x7b, 0x7b},
+        {59392.0f, 0x7b, 0x7b},
+        {nextafterf(61440.0f, 0.0f), 0x7b, 0x7b},
+        {61440.0f, 0x7c, 0x7b},
+        {65536.0f, 0x7c, 0x7b},
+        {FLT_MAX, 0x7c, 0x7b},
+        {INFINITY, 0x7c, 0x7b},
+        {53248.0f, 0x7a, 0x7a}, /* tie between 49152 (10, even) and 57344 (11) */
+        {nextafterf(53248.0f, 1e30f), 0x7b, 0x7b},
+    };
+    run_cases(&R_E5M2, c, sizeof c / sizeof c[0]);
+}
+
+Test(numerics, fp8_subnormals_zero_and_fp32_subnormals)
+{
+    const case8 e4[] = {
+        {0x1p-9f, 0x01, 0x01},           /* smallest subnormal */
+        {0x1p-10f, 0x00, 0x00},          /* half of it: the tie goes to zero (even) */
+        {nextafterf(0x1p-10f, 1.0f), 0x01, 0x01},
+        {0x1.8p-9f, 0x02, 0x02},         /* 1.5 units: tie, even 2 */
+        {0x1.4p-8f, 0x02, 0x02},         /* 2.5 units: tie, even 2 */
+        {0x1.ep-7f, 0x08, 0x08},         /* 7.5 units: tie into the smallest normal 2^-6 */
+        {0x1p-6f, 0x08, 0x08},
+        {0x1p-149f, 0x00, 0x00},         /* fp32 subnormals */
+        {0x1p-127f, 0x00, 0x00},
+        {0.0f, 0x00, 0x00},
+    };
+    run_cases(&R_E4M3, e4, sizeof e4 / sizeof e4[0]);
+    const case8 e5[] = {
+        {0x1p-16f, 0x01, 0x01},
+        {0x1p-17f, 0x00, 0x00},
+        {nextafterf(0x1p-17f, 1.0f), 0x01, 0x01},
+        {0x1.8p-16f, 0x02, 0x02},
+        {0x1.cp-15f, 0x04, 0x04}, /* 3.5 units: tie into the smallest normal 2^-14 */
+        {0x1p-14f, 0x04, 0x04},
+        {0x1p-149f, 0x00, 0x00},
+        {0.0f, 0x00, 0x00},
+    };
+    run_cases(&R_E5M2, e5, sizeof e5 / sizeof e5[0]);
+    cr_assert_eq(num_f32_to_e4m3(-0.0f, 0), 0x80);
+    cr_assert_eq(num_f32_to_e5m2(-1e-30f, 1), 0x80);
+}
+
+Test(numerics, fp8_nan_keeps_its_sign)
+{
+    const uint32_t nans[] = {0x7fc00000u, 0x7f800001u, 0x7fa00000u, 0x7fffffffu};
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++)
+        for (int sat = 0; sat <= 1; sat++) {
+            float p = from_bits(nans[i]), n = from_bits(nans[i] | 0x80000000u);
+            cr_assert_eq(num_f32_to_e4m3(p, sat), 0x7f);
+            cr_assert_eq(num_f32_to_e4m3(n, sat), 0xff);
+            /* E5M2: quiet bit forced, the top payload bit kept (as fp32 -> fp16) */
+            uint8_t want = (uint8_t)(0x7e | ((nans[i] >> 21) & 1u));
+            cr_assert_eq(num_f32_to_e5m2(p, sat), want, "%08x", nans[i]);
+            cr_assert_eq(num_f32_to_e5m2(n, sat), 0x80 | want, "%08x", nans[i]);
+        }
+    cr_assert_eq(bits(num_e4m3_to_f32(0x7f)), 0x7fc00000u);
+    cr_assert_eq(bits(num_e4m3_to_f32(0xff)), 0xffc00000u);
+    cr_assert_eq(bits(num_e5m2_to_f32(0x7d)), 0x7fe00000u); /* quieted, payload kept */
+    cr_assert_eq(bits(num_e5m2_to_f32(0xfe)), 0xffc00000u);
+    cr_assert_eq(bits(num_e5m2_to_f32(0x7f)), 0x7fe00000u);
+}
+
+Test(numerics, fp8_random_matches_reference)
+{
+    uint64_t s = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < 60000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        uint32_t u = (uint32_t)s;
+        if (i % 4) /* mostly the fp8 range: fp32 exponents 2^-20 .. 2^19 */
+            u = (u & 0x807fffffu) | ((uint32_t)(107 + (s >> 40) % 40) << 23);
+        for (int k = 0; k < 2; k++)
+            for (int sat = 0; sat <= 1; sat++) check8(R8[k], from_bits(u), sat);
+    }
+}
+
+Test(numerics, fp8_max_name_and_invalid_format)
+{
+    cr_assert_eq(num_fp8_max(FP8_E4M3), 448.0f);
+    cr_assert_eq(num_fp8_max(FP8_E5M2), 57344.0f);
+    cr_assert_eq(num_fp8_max(FP8_FORMATS), 0.0f);
+    cr_assert_eq(num_fp8_max((fp8_format)FP8_DEQUANTIZED), 0.0f);
+    cr_assert_str_eq(num_fp8_name(FP8_E4M3), "e4m3");
+    cr_assert_str_eq(num_fp8_name(FP8_E5M2), "e5m2");
+    cr_assert_str_eq(num_fp8_name(FP8_FORMATS), "?");
+    cr_assert_str_eq(num_fp8_name((fp8_format)-1), "?");
+    /* the conversions take any other value as E4M3 (numerics.h) */
+    cr_assert_eq(num_f32_to_fp8(500.0f, FP8_FORMATS, 1), 0x7e);
+    cr_assert_eq(num_fp8_to_f32(0x7e, (fp8_format)-1), 448.0f);
+    cr_assert_eq(num_mx_exponent(1.0f, FP8_FORMATS), num_mx_exponent(1.0f, FP8_E4M3));
+}
+
+/* ---- num_fp8_quantize ---- */
+
+/* The per-element rule of numerics.h, from the scalar conversions. */
+static float quant1(float x, fp8_format f, float scale)
+{
+    return num_fp8_to_f32(num_f32_to_fp8(x * scale, f, 1), f);
+}
+
+Test(numerics, fp8_quantize_values_and_stats_e4m3)
+{
+    const float scale = 3.7f; /* not a power of two: src * scale rounds in fp32 */
+    float src[] = {
+        1.0f, -2.5f, 0.3f,
+        200.0f,           /* 740: saturates to 448, overflow */
+        -125.0f,          /* -462.5: rounds to -448, no overflow */
+        FLT_MAX,          /* src * scale is Inf in fp32: overflow, 448 */
+        1e-5f,            /* 3.7e-5 < 2^-10: underflow */
+        0x1p-149f,        /* fp32 subnormal: underflow, the smallest nonzero */
+        0.0f, -0.0f,      /* zero is no underflow */
+        INFINITY,         /* nonfinite, saturates, no overflow */
+        -INFINITY, NAN,   /* NaN stays NaN */
+    };
+    enum { N = sizeof src / sizeof src[0] };
+    float dst[N];
+    num_stats st;
+    num_stats_reset(&st);
+    st.count = 5, st.overflow = 1; /* counts are ADDED */
+    num_fp8_quantize(dst, src, N, FP8_E4M3, scale, &st);
+    for (int i = 0; i < N; i++) {
+        if (isnan(src[i])) {
+            cr_assert(isnan(dst[i]));
+            continue;
+        }
+        cr_assert_eq(bits(dst[i]), bits(quant1(src[i], FP8_E4M3, scale)), "[%d]", i);
+    }
+    cr_assert_eq(dst[0], 3.75f); /* 3.7 -> 3.75 */
+    cr_assert_eq(dst[3], 448.0f);
+    cr_assert_eq(dst[4], -448.0f);
+    cr_assert_eq(dst[5], 448.0f);
+    cr_assert_eq(bits(dst[9]), 0x80000000u);
+    cr_assert_eq(dst[10], 448.0f);
+    cr_assert_eq(dst[11], -448.0f);
+    cr_assert_eq(st.count, 5 + N);
+    cr_assert_eq(st.overflow, 1 + 2);
+    cr_assert_eq(st.underflow, 2);
+    cr_assert_eq(st.nonfinite, 3);
+    cr_assert_eq(st.amax, FLT_MAX);
+    cr_assert_eq(st.amin_nz, 0x1p-149f);
+    /* in place, and without stats: the same values */
+    float again[N];
+    memcpy(again, src, sizeof src);
+    num_fp8_quantize(again, again, N, FP8_E4M3, scale, NULL);
+    cr_assert_eq(memcmp(again, dst, sizeof dst), 0);
+}
+
+Test(numerics, fp8_quantize_values_and_stats_e5m2)
+{
+    const float scale = 0.3f;
+    float src[] = {1.0f, 2e5f /* 60000: rounds to 57344 */, 2.1e5f /* 63000: saturates */,
+                   -3e-6f /* 9e-7 < 2^-17: underflow */, 1e-4f /* 3e-5: a subnormal */};
+    enum { N = sizeof src / sizeof src[0] };
+    float dst[N];
+    num_stats st;
+    num_stats_reset(&st);
+    num_fp8_quantize(dst, src, N, FP8_E5M2, scale, &st);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(bits(dst[i]), bits(quant1(src[i], FP8_E5M2, scale)), "[%d]", i);
+    cr_assert_eq(dst[1], 57344.0f);
+    cr_assert_eq(dst[2], 57344.0f);
+    cr_assert_eq(bits(dst[3]), 0x80000000u);
+    cr_assert_eq(dst[4], 0x1p-15f); /* 3e-5 = 1.97 units of 2^-16 */
+    cr_assert_eq(st.overflow, 1);
+    cr_assert_eq(st.underflow, 1);
+    cr_assert_eq(st.nonfinite, 0);
+    cr_assert_eq(st.amax, 2.1e5f);
+    cr_assert_eq(st.amin_nz, 3e-6f);
+}
+
+/* Past several chunks, odd length: every value is the scalar rule, the stats a plain count. */
+Test(numerics, fp8_quantize_long_matches_scalar_rule)
+{
+    enum { N = 3 * 4096 + 1237 };
+    float *src = malloc(N * sizeof *src), *dst = malloc(N * sizeof *dst);
+    cr_assert(src && dst);
+    uint64_t s = 7;
+    for (int i = 0; i < N; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        uint32_t u = ((uint32_t)s & 0x807fffffu) | ((uint32_t)(100 + (s >> 40) % 50) << 23);
+        src[i] = i % 1001 == 0 ? INFINITY : i % 997 == 0 ? NAN : from_bits(u);
+    }
+    for (int k = 0; k < 2; k++) {
+        fp8_format f = R8[k]->f;
+        float scale = k ? 0.013f : 7.3f, mx = num_fp8_max(f);
+        num_stats st, want;
+        num_stats_reset(&st);
+        num_stats_reset(&want);
+        num_fp8_quantize(dst, src, N, f, scale, &st);
+        for (int i = 0; i < N; i++) {
+            float q = quant1(src[i], f, scale), a = fabsf(src[i]);
+            cr_assert(bits(dst[i]) == bits(q) || (isnan(q) && isnan(dst[i])), "%s [%d]",
+                      num_fp8_name(f), i);
+            if (!isfinite(src[i])) {
+                want.nonfinite++;
+                continue;
+            }
+            want.amax = a > want.amax ? a : want.amax;
+            if (a > 0 && (want.amin_nz == 0 || a < want.amin_nz)) want.amin_nz = a;
+            want.underflow += a > 0 && q == 0;
+            /* saturated: the scaled value lies beyond max + half an ulp (or is Inf) */
+            double half = f == FP8_E4M3 ? 16.0 : 4096.0;
+            double sc = fabs((double)(src[i] * scale));
+            want.overflow += f == FP8_E4M3 ? sc > mx + half : sc >= mx + half;
+        }
+        cr_assert_eq(st.count, N);
+        cr_assert_eq(st.nonfinite, want.nonfinite);
+        cr_assert_eq(st.overflow, want.overflow);
+        cr_assert_gt(st.overflow, 0);
+        cr_assert_eq(st.underflow, want.underflow);
+        cr_assert_gt(st.underflow, 0);
+        cr_assert_eq(st.amax, want.amax);
+        cr_assert_eq(st.amin_nz, want.amin_nz);
+    }
+    free(src);
+    free(dst);
+}
+
+/* The array path rounds without going through the codes (and with AVX2 when the CPU has
+ * it): every fp32 pattern of the top 20 bits, with low bits 0 (ties), 1 (just past a tie)
+ * and a few others, equals the scalar decode(encode), on the SIMD and portable paths. */
+Test(numerics, fp8_quantize_sweep_equals_the_codes)
+{
+    static const uint32_t lows[] = {0x000, 0x001, 0x7ff, 0x800, 0x801, 0xfff};
+    enum { NL = sizeof lows / sizeof lows[0], N = (1 << 20) * NL };
+    float *x = malloc(N * sizeof *x), *q = malloc(N * sizeof *q);
+    cr_assert(x && q);
+    for (uint32_t hi = 0; hi < (1u << 20); hi++)
+        for (int l = 0; l < NL; l++) x[hi * NL + l] = from_bits(hi << 12 | lows[l]);
+    for (int k = 0; k < 2; k++) {
+        num_stats st[2];
+        for (int portable = 0; portable <= 1; portable++) {
+            fp8_format f = R8[k]->f;
+            num_set_portable(portable);
+            num_stats_reset(&st[portable]);
+            num_fp8_quantize(q, x, N, f, 1.0f, &st[portable]);
+            for (size_t i = 0; i < N; i++) {
+                float want = num_fp8_to_f32(num_f32_to_fp8(x[i], f, 1), f);
+                if (bits(q[i]) != bits(want))
+                    cr_assert_fail("%s portable=%d: %08x -> %08x, want %08x", num_fp8_name(f),
+                                   portable, bits(x[i]), bits(q[i]), bits(want));
+            }
+        }
+        cr_assert_eq(memcmp(&st[0], &st[1], sizeof st[0]), 0, "stats of the two paths");
+        cr_assert_gt(st[0].overflow, 0);
+        cr_assert_gt(st[0].underflow, 0);
+    }
+    num_set_portable(0);
+    free(x);
+    free(q);
+}
+
+/* ---- MXFP8 ---- */
+
+/* The rule of numerics.h from frexp: the smallest e with 2^e >= fp32(amax * fp32(1 / max)),
+ * clamped to [-127, 127]. */
+static int mx_exp_ref(float amax, fp8_format f)
+{
+    float v = fabsf(amax) * (1.0f / num_fp8_max(f));
+    if (v == 0) return -127;
+    int e;
+    double m = frexp((double)v, &e); /* v = m 2^e, m in [0.5, 1) */
+    int k = m == 0.5 ? e - 1 : e;
+    return k < -127 ? -127 : k > 127 ? 127 : k;
+}
+
+Test(numerics, mx_exponent_rule)
+{
+    cr_assert_eq(num_mx_exponent(0.0f, FP8_E4M3), -127);
+    cr_assert_eq(num_mx_exponent(1.0f, FP8_E4M3), -8);   /* 1/448 = 2^-8.8: up to 2^-8 */
+    cr_assert_eq(num_mx_exponent(-1.0f, FP8_E4M3), -8);  /* a magnitude */
+    cr_assert_eq(num_mx_exponent(1.0f, FP8_E5M2), -15);  /* 1/57344 = 2^-15.8 */
+    cr_assert_eq(num_mx_exponent(0x1p-140f, FP8_E4M3), -127); /* clamped below */
+    cr_assert_eq(num_mx_exponent(FLT_MAX, FP8_E4M3), 120);
+    cr_assert_eq(num_mx_exponent(FLT_MAX, FP8_E5M2), 113);
+    cr_assert_eq(num_mx_exponent(INFINITY, FP8_E4M3), 127); /* not finite: the widest */
+    cr_assert_eq(num_mx_exponent(NAN, FP8_E5M2), 127);
+    /* fp32(1/448) is not exact: 448 * it is the fp32 product, whatever side of 1 it falls */
+    cr_assert_eq(num_mx_exponent(448.0f, FP8_E4M3), mx_exp_ref(448.0f, FP8_E4M3));
+    /* exact powers of two are kept: amax = max 2^k */
+    cr_assert_eq(num_mx_exponent(57344.0f * 0x1p-20f, FP8_E5M2),
+                 mx_exp_ref(57344.0f * 0x1p-20f, FP8_E5M2));
+    uint64_t s = 99;
+    for (int i = 0; i < 100000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        float a = from_bits((uint32_t)s & 0x7f7fffffu); /* finite, any exponent */
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(num_mx_exponent(a, R8[k]->f), mx_exp_ref(a, R8[k]->f), "%a %s", a,
+                         num_fp8_name(R8[k]->f));
+    }
+}
+
+/* The block rule with the block found by the test: e from the block's largest finite |x|,
+ * dst = fp8_sat(x 2^-e) 2^e, computed here in double (both products are exact there). */
+static float mx_ref1(float x, int e, fp8_format f)
+{
+    float scaled = (float)ldexp((double)x, -e);
+    double exact = ldexp((double)num_fp8_to_f32(num_f32_to_fp8(scaled, f, 1), f), e);
+    /* the dequantized value is exact in fp32 (fp32 subnormals included), short of Inf */
+    cr_assert(isnan(exact) || fabs(exact) > FLT_MAX || (double)(float)exact == exact, "%a", x);
+    return (float)exact;
+}
+
+static void mx_check_rows(const float *src, const float *dst, int rows, int cols, fp8_format f)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c0 = 0; c0 < cols; c0 += MX_BLOCK) {
+            int k = cols - c0 < MX_BLOCK ? cols - c0 : MX_BLOCK;
+            float amax = 0;
+            for (int i = 0; i < k; i++) {
+                float a = fabsf(src[r * cols + c0 + i]);
+                if (isfinite(a) && a > amax) amax = a;
+            }
+            int e = mx_exp_ref(amax, f);
+            for (int i = 0; i < k; i++) {
+                float x = src[r * cols + c0 + i], d = dst[r * cols + c0 + i];
+                float want = mx_ref1(x, e, f);
+                cr_assert(bits(d) == bits(want) || (isnan(d) && isnan(want)),
+                          "%s row %d col %d: %a -> %a want %a (e %d)", num_fp8_name(f), r,
+                          c0 + i, x, d, want, e);
+            }
+        }
+}
+
+/* 3 rows of 70: blocks of 32, 32 and a short one of 6, each at its own magnitude; row 1's
+ * first block all zero, row 2's second block at 2^-140 (exponent clamped to -127: values
+ * below 2^-136 underflow). */
+static void mx_fill(float *x, int rows, int cols, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            float u = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+            int blk = c / MX_BLOCK;
+            x[r * cols + c] = ldexpf(u, (r * 7 + blk * 13) % 40 - 20);
+        }
+}
+
+Test(numerics, mx_quantize_along_rows_blocks)
+{
+    enum { R = 3, C = 70 };
+    float src[R * C], dst[R * C];
+    for (int k = 0; k < 2; k++) {
+        fp8_format f = R8[k]->f;
+        mx_fill(src, R, C, 5);
+        for (int c = 0; c < MX_BLOCK; c++) src[1 * C + c] = 0.0f;
+        for (int c = MX_BLOCK; c < 2 * MX_BLOCK; c++) src[2 * C + c] = ldexpf(1.0f + c, -145);
+        num_stats st;
+        num_stats_reset(&st);
+        num_mx_quantize(dst, src, R, C, 1, f, &st);
+        mx_check_rows(src, dst, R, C, f);
+        for (int c = 0; c < MX_BLOCK; c++) cr_assert_eq(bits(dst[1 * C + c]), 0u);
+        cr_assert_eq(st.count, R * C);
+        cr_assert_eq(st.overflow, 0);
+        cr_assert_eq(st.nonfinite, 0);
+        /* the clamped block: 2^-145 (1 + c) * 2^127 = (1 + c) 2^-18 is below E4M3's 2^-10
+         * (all underflow) and above E5M2's 2^-17 (c >= 32): none there */
+        int unf = 0;
+        for (int i = 0; i < R * C; i++) unf += src[i] != 0 && dst[i] == 0;
+        cr_assert_eq(st.underflow, (uint64_t)unf);
+        if (f == FP8_E4M3) cr_assert_geq(unf, MX_BLOCK);
+        else cr_assert_eq(unf, 0);
+        cr_assert_eq(st.amin_nz, ldexpf(1.0f + MX_BLOCK, -145));
+        /* the short last block has its own exponent: its largest value is represented to
+         * within fp8's precision, not flushed by the block before it */
+        float a = 0, d = 0;
+        for (int c = 2 * MX_BLOCK; c < C; c++)
+            if (fabsf(src[c]) > a) a = fabsf(src[c]), d = fabsf(dst[c]);
+        cr_assert(fabsf(d - a) <= a * (f == FP8_E4M3 ? 0x1p-4f : 0x1p-3f), "%a vs %a", d, a);
+    }
+}
+
+Test(numerics, mx_quantize_along_cols_is_the_transpose)
+{
+    enum { R = 70, C = 45 };
+    static float a[R * C], at[C * R], q0[R * C], q1[C * R];
+    mx_fill(at, C, R, 11); /* blocks along rows of a^T are blocks down columns of a */
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) a[r * C + c] = at[c * R + r];
+    a[40 * C + 3] = INFINITY, a[5 * C + 7] = NAN, a[69 * C + 44] = -INFINITY;
+    at[3 * R + 40] = INFINITY, at[7 * R + 5] = NAN, at[44 * R + 69] = -INFINITY;
+    for (int k = 0; k < 2; k++) {
+        fp8_format f = R8[k]->f;
+        num_stats s0, s1;
+        num_stats_reset(&s0);
+        num_stats_reset(&s1);
+        num_mx_quantize(q0, a, R, C, 0, f, &s0);
+        num_mx_quantize(q1, at, C, R, 1, f, &s1);
+        mx_check_rows(at, q1, C, R, f);
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++)
+                cr_assert_eq(bits(q0[r * C + c]), bits(q1[c * R + r]), "%s (%d,%d)",
+                             num_fp8_name(f), r, c);
+        cr_assert_eq(memcmp(&s0, &s1, sizeof s0), 0);
+        cr_assert_eq(s0.nonfinite, 3);
+        cr_assert_eq(s0.count, R * C);
+        /* Inf saturates to the block's max; NaN stays NaN */
+        cr_assert(isnan(q0[5 * C + 7]));
+        cr_assert(isfinite(q0[40 * C + 3]) && q0[40 * C + 3] > 0);
+        cr_assert(isfinite(q0[69 * C + 44]) && q0[69 * C + 44] < 0);
+    }
+}
+
+Test(numerics, mx_quantize_in_place_edges_and_dequantized_overflow)
+{
+    /* 3.3e38 (E4M3): e = 120, 3.3e38 2^-120 = 248.3 rounds to 256, and 256 2^120 = 2^128 is
+     * beyond fp32: Inf, counted as overflow (only |x| >= 1.875 2^127 does this) */
+    float x[40];
+    for (int i = 0; i < 40; i++) x[i] = (float)i;
+    x[3] = 3.3e38f;
+    float want[40];
+    num_stats st;
+    num_stats_reset(&st);
+    num_mx_quantize(want, x, 1, 40, 1, FP8_E4M3, &st);
+    cr_assert(isinf(want[3]) && want[3] > 0);
+    cr_assert_eq(st.overflow, 1);
+    cr_assert_eq(st.amax, 3.3e38f);
+    num_mx_quantize(x, x, 1, 40, 1, FP8_E4M3, NULL); /* dst == src */
+    cr_assert_eq(memcmp(x, want, sizeof x), 0);
+    /* nothing to do for an empty shape: no count, dst untouched */
+    num_stats_reset(&st);
+    float y = 5.0f;
+    num_mx_quantize(&y, &y, 0, 1, 0, FP8_E4M3, &st);
+    num_mx_quantize(&y, &y, 1, -3, 1, FP8_E5M2, &st);
+    cr_assert_eq(y, 5.0f);
+    cr_assert_eq(st.count, 0);
+    /* along values other than 0 mean rows (numerics.h) */
+    float z[40], z1[40];
+    for (int i = 0; i < 40; i++) z[i] = (float)i * 0.37f;
+    num_mx_quantize(z1, z, 1, 40, 1, FP8_E5M2, NULL);
+    num_mx_quantize(z, z, 1, 40, 7, FP8_E5M2, NULL);
+    cr_assert_eq(memcmp(z, z1, sizeof z), 0);
+}

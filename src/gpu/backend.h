@@ -19,7 +19,7 @@
  * - `num_stats *st` arguments may be NULL; when given, the op ADDS what rounding its output
  *   did (amax, overflow, underflow, non-finite) to it. On CUDA the counts are gathered on
  *   the device and land in *st at the next synchronizing call (bk_sum, bk_sumsq, bk_unscale,
- *   bk_unscale_multi, bk_sumsq_multi, bk_download, bk_status; an empty one does not
+ *   bk_unscale_multi, bk_sumsq_multi, bk_amax, bk_download, bk_status; an empty one does not
  *   synchronize), so *st must stay valid until then and is read after one.
  *   bk_cpu_defer_stats makes the CPU backend deliver them the same way (tests).
  * - Weight / bias gradients are ADDED (+=) into fp32 buffers after being rounded to the

@@ -485,3 +485,262 @@ void num_round(float *dst, const float *src, size_t n, dtype_t dt, num_stats *st
         memcpy(dst + i, tmp, k * sizeof *tmp);
     }
 }
+
+/* ---- FP8 (docs/numerics.md, "FP8") ----
+ * Encoders on the fp32 bits, branch-free so the array loops vectorize: normals round to
+ * nearest even with the integer carry trick (as bf16 above); subnormals by one fp32 add of a
+ * power of two whose ulp is the format's smallest subnormal (the FPU's own RNE does the
+ * rounding, as PyTorch's c10 Float8 casts). The range checks come last and override. */
+
+enum {
+    E4M3_MIN_NORMAL = 0x3c800000u, /* 2^-6 */
+    E4M3_SUB_ADD = 0x46800000u,    /* 2^14: its ulp is 2^-9 */
+    E4M3_OVF = 0x43e80000u,        /* 464 = 448 + half an ulp: the tie goes to even 448 */
+    E5M2_MIN_NORMAL = 0x38800000u, /* 2^-14 */
+    E5M2_SUB_ADD = 0x43000000u,    /* 2^7: its ulp is 2^-16 */
+    E5M2_OVF = 0x47700000u,        /* 61440 = 57344 + half an ulp: the tie goes to even (Inf) */
+    F32_INF = 0x7f800000u,
+};
+
+static inline uint32_t e4m3_encode(uint32_t u, int saturate)
+{
+    uint32_t sign = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
+    uint32_t sub = f2u(u2f(a) + u2f(E4M3_SUB_ADD)) - E4M3_SUB_ADD;
+    uint32_t nrm = (a - (120u << 23) + 0x7ffffu + ((a >> 20) & 1u)) >> 20;
+    uint32_t r = a < E4M3_MIN_NORMAL ? sub : nrm;
+    r = a > E4M3_OVF ? (saturate ? 0x7eu : 0x7fu) : r; /* Inf included */
+    r = a > F32_INF ? 0x7fu : r;
+    return sign | r;
+}
+
+static inline uint32_t e5m2_encode(uint32_t u, int saturate)
+{
+    uint32_t sign = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
+    uint32_t sub = f2u(u2f(a) + u2f(E5M2_SUB_ADD)) - E5M2_SUB_ADD;
+    uint32_t nrm = (a - (112u << 23) + 0xfffffu + ((a >> 21) & 1u)) >> 21;
+    uint32_t r = a < E5M2_MIN_NORMAL ? sub : nrm;
+    r = a >= E5M2_OVF ? (saturate ? 0x7bu : 0x7cu) : r; /* Inf included */
+    r = a > F32_INF ? 0x7eu | ((a >> 21) & 1u) : r;     /* quiet bit forced, top payload bit */
+    return sign | r;
+}
+
+static inline uint32_t e4m3_decode(uint32_t b)
+{
+    uint32_t sign = (b & 0x80u) << 24, e = (b >> 3) & 15u, m = b & 7u;
+    uint32_t r = e ? ((e + 120u) << 23) | (m << 20) : f2u((float)m * 0x1p-9f);
+    r = (b & 0x7fu) == 0x7fu ? 0x7fc00000u : r;
+    return sign | r;
+}
+
+static inline uint32_t e5m2_decode(uint32_t b)
+{
+    uint32_t sign = (b & 0x80u) << 24, e = (b >> 2) & 31u, m = b & 3u;
+    uint32_t r = e ? ((e + 112u) << 23) | (m << 21) : f2u((float)m * 0x1p-16f);
+    r = e == 31u ? F32_INF | (m << 21) | (m ? 0x400000u : 0u) : r; /* NaNs come out quiet */
+    return sign | r;
+}
+
+uint8_t num_f32_to_e4m3(float x, int saturate) { return (uint8_t)e4m3_encode(f2u(x), saturate); }
+float num_e4m3_to_f32(uint8_t b) { return u2f(e4m3_decode(b)); }
+uint8_t num_f32_to_e5m2(float x, int saturate) { return (uint8_t)e5m2_encode(f2u(x), saturate); }
+float num_e5m2_to_f32(uint8_t b) { return u2f(e5m2_decode(b)); }
+
+uint8_t num_f32_to_fp8(float x, fp8_format f, int saturate)
+{
+    return f == FP8_E5M2 ? num_f32_to_e5m2(x, saturate) : num_f32_to_e4m3(x, saturate);
+}
+
+float num_fp8_to_f32(uint8_t b, fp8_format f)
+{
+    return f == FP8_E5M2 ? num_e5m2_to_f32(b) : num_e4m3_to_f32(b);
+}
+
+float num_fp8_max(fp8_format f)
+{
+    return f == FP8_E4M3 ? 448.0f : f == FP8_E5M2 ? 57344.0f : 0.0f;
+}
+
+const char *num_fp8_name(fp8_format f)
+{
+    return f == FP8_E4M3 ? "e4m3" : f == FP8_E5M2 ? "e5m2" : "?";
+}
+
+/* What a scaled cast did, in 32-bit lane counters (chunks of at most FP8_CHUNK values). */
+typedef struct {
+    uint32_t amax, amin, ovf, unf, nonfin;
+} fp8_counts;
+
+enum { FP8_CHUNK = 4096 };
+
+/* decode(encode(x, saturate 1)) without the codes: the nearest fp8 value as fp32 bits. Normals
+ * keep the top mantissa bits after the RNE carry; subnormals are (|x| + 2^k) - 2^k, both
+ * steps exact but the rounding of the first. The tests check it against the codes. */
+static inline __attribute__((always_inline)) uint32_t fp8_round_sat(uint32_t u, fp8_format f)
+{
+    uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu, r;
+    if (f == FP8_E5M2) {
+        float sub = (u2f(a) + u2f(E5M2_SUB_ADD)) - u2f(E5M2_SUB_ADD);
+        r = a < E5M2_MIN_NORMAL ? f2u(sub) : (a + 0xfffffu + ((a >> 21) & 1u)) & 0xffe00000u;
+        r = a >= E5M2_OVF ? 0x47600000u : r;                      /* 57344 */
+        r = a > F32_INF ? 0x7fc00000u | (a & 0x200000u) : r;      /* as e5m2_decode's NaN */
+    } else {
+        float sub = (u2f(a) + u2f(E4M3_SUB_ADD)) - u2f(E4M3_SUB_ADD);
+        r = a < E4M3_MIN_NORMAL ? f2u(sub) : (a + 0x7ffffu + ((a >> 20) & 1u)) & 0xfff00000u;
+        r = a > E4M3_OVF ? 0x43e00000u : r;                       /* 448 */
+        r = a > F32_INF ? 0x7fc00000u : r;
+    }
+    return sign | r;
+}
+
+/* One value: fp8_sat(x * scale) as fp32, times unscale when mx (2^e of an MX block: exact but
+ * for the Inf past fp32's last binade, counted as overflow). f and mx are constants after
+ * inlining, so each caller's loop is specialized and vectorizes. */
+static inline __attribute__((always_inline)) float fp8_scaled(float x, float scale,
+                                                               float unscale, fp8_format f,
+                                                               int mx, fp8_counts *c)
+{
+    uint32_t a = f2u(x) & 0x7fffffffu, s = f2u(x * scale), sa = s & 0x7fffffffu;
+    float d = u2f(fp8_round_sat(s, f));
+    if (mx) d *= unscale;
+    uint32_t da = f2u(d) & 0x7fffffffu, fin = a < F32_INF;
+    uint32_t sat = f == FP8_E5M2 ? sa >= E5M2_OVF : sa > E4M3_OVF;
+    c->ovf += fin & (sat | (da == F32_INF));
+    c->unf += (a != 0) & (da == 0);
+    c->nonfin += !fin;
+    /* masks rather than && and ?: on the lanes: GCC then vectorizes the min / max */
+    uint32_t keep = 0u - (fin & (a != 0)), am = a & (0u - fin), an = (a & keep) | ~keep;
+    c->amax = am > c->amax ? am : c->amax;
+    c->amin = an < c->amin ? an : c->amin;
+    return d;
+}
+
+static void fp8_counts_flush(num_stats *st, const fp8_counts *c, size_t n)
+{
+    num_stats k = {u2f(c->amax), c->amin == 0xffffffffu ? 0.0f : u2f(c->amin), n, c->ovf,
+                   c->unf, c->nonfin};
+    num_stats_merge(st, &k);
+}
+
+static inline __attribute__((always_inline)) void fp8_quantize_chunk(
+    float *dst, const float *src, size_t n, fp8_format f, float scale, num_stats *st)
+{
+    fp8_counts c = {0, 0xffffffffu, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) dst[i] = fp8_scaled(src[i], scale, 1.0f, f, 0, &c);
+    if (st) fp8_counts_flush(st, &c, n);
+}
+
+static void fp8_quantize_portable(float *dst, const float *src, size_t n, fp8_format f,
+                                  float scale, num_stats *st)
+{
+    if (f == FP8_E5M2) fp8_quantize_chunk(dst, src, n, FP8_E5M2, scale, st);
+    else fp8_quantize_chunk(dst, src, n, FP8_E4M3, scale, st);
+}
+
+#ifdef NUM_X86
+/* The same C compiled for AVX2 (8 lanes instead of SSE2's 4): the same operations on the
+ * same values, so the same bits; no FMA is enabled, so nothing is contracted. */
+__attribute__((target("avx2")))
+static void fp8_quantize_avx2(float *dst, const float *src, size_t n, fp8_format f, float scale,
+                              num_stats *st)
+{
+    if (f == FP8_E5M2) fp8_quantize_chunk(dst, src, n, FP8_E5M2, scale, st);
+    else fp8_quantize_chunk(dst, src, n, FP8_E4M3, scale, st);
+}
+#endif
+
+void num_fp8_quantize(float *dst, const float *src, size_t n, fp8_format f, float scale,
+                      num_stats *st)
+{
+    for (size_t i = 0; i < n; i += FP8_CHUNK) {
+        size_t k = n - i < FP8_CHUNK ? n - i : FP8_CHUNK;
+#ifdef NUM_X86
+        if (use_simd()) {
+            fp8_quantize_avx2(dst + i, src + i, k, f, scale, st);
+            continue;
+        }
+#endif
+        fp8_quantize_portable(dst + i, src + i, k, f, scale, st);
+    }
+}
+
+/* 2^k for k in [-149, 127], built from the bits (2^-127 is an fp32 subnormal). */
+static inline float pow2f(int k)
+{
+    return k >= -126 ? u2f((uint32_t)(k + 127) << 23) : u2f(1u << (k + 149));
+}
+
+int num_mx_exponent(float amax, fp8_format f)
+{
+    /* fp32(1 / max) and one fp32 multiply, then the exponent rounded up (TE's float_to_e8m0) */
+    float v = u2f(f2u(amax) & 0x7fffffffu) * (f == FP8_E5M2 ? 1.0f / 57344.0f : 1.0f / 448.0f);
+    uint32_t u = f2u(v), e = u >> 23, m = u & 0x7fffffu;
+    if (u >= F32_INF) return 127; /* a caller bug (amax is finite): the widest scale */
+    if (e == 0) return m > 0x400000u ? -126 : -127; /* 2^-127 covers v <= 2^-127 (and 0) */
+    int k = (int)e - 127 + (m != 0);
+    return k > 127 ? 127 : k;
+}
+
+/* Largest finite magnitude of n values at stride `stride`. */
+static float mx_amax(const float *x, size_t n, size_t stride)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = f2u(x[i * stride]) & 0x7fffffffu;
+        m = a < F32_INF && a > m ? a : m;
+    }
+    return u2f(m);
+}
+
+/* One block of n values at stride `stride` (MX_BLOCK or fewer): its exponent, then its values. */
+static void mx_block(float *dst, const float *src, size_t n, size_t stride, fp8_format f,
+                     fp8_counts *c)
+{
+    int e = num_mx_exponent(mx_amax(src, n, stride), f);
+    float scale = pow2f(-e), unscale = pow2f(e);
+    if (f == FP8_E5M2)
+        for (size_t i = 0; i < n; i++)
+            dst[i * stride] = fp8_scaled(src[i * stride], scale, unscale, FP8_E5M2, 1, c);
+    else
+        for (size_t i = 0; i < n; i++)
+            dst[i * stride] = fp8_scaled(src[i * stride], scale, unscale, FP8_E4M3, 1, c);
+}
+
+/* Blocks along a row; the counts are flushed per row (at most 2^31 values each). */
+static void mx_along_rows(float *dst, const float *src, int rows, int cols, fp8_format f,
+                          num_stats *st)
+{
+    size_t ld = (size_t)cols;
+    for (size_t r = 0; r < (size_t)rows; r++) {
+        fp8_counts c = {0, 0xffffffffu, 0, 0, 0};
+        for (size_t c0 = 0; c0 < ld; c0 += MX_BLOCK)
+            mx_block(dst + r * ld + c0, src + r * ld + c0, ld - c0 < MX_BLOCK ? ld - c0 : MX_BLOCK,
+                     1, f, &c);
+        if (st) fp8_counts_flush(st, &c, ld);
+    }
+}
+
+/* Blocks down each column, MX_BLOCK rows at a time; a band of rows is walked column by
+ * column (strided, but the band's rows stay in cache), the counts flushed per band. */
+static void mx_along_cols(float *dst, const float *src, int rows, int cols, fp8_format f,
+                          num_stats *st)
+{
+    size_t ld = (size_t)cols;
+    for (size_t r0 = 0; r0 < (size_t)rows; r0 += MX_BLOCK) {
+        size_t kr = (size_t)rows - r0 < MX_BLOCK ? (size_t)rows - r0 : MX_BLOCK;
+        for (size_t c0 = 0; c0 < ld; c0 += FP8_CHUNK / MX_BLOCK) {
+            size_t kc = ld - c0 < FP8_CHUNK / MX_BLOCK ? ld - c0 : FP8_CHUNK / MX_BLOCK;
+            fp8_counts c = {0, 0xffffffffu, 0, 0, 0};
+            for (size_t j = c0; j < c0 + kc; j++)
+                mx_block(dst + r0 * ld + j, src + r0 * ld + j, kr, ld, f, &c);
+            if (st) fp8_counts_flush(st, &c, kr * kc);
+        }
+    }
+}
+
+void num_mx_quantize(float *dst, const float *src, int rows, int cols, int along,
+                     fp8_format f, num_stats *st)
+{
+    if (rows <= 0 || cols <= 0) return;
+    if (along == 0) mx_along_cols(dst, src, rows, cols, f, st);
+    else mx_along_rows(dst, src, rows, cols, f, st);
+}

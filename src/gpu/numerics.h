@@ -87,7 +87,10 @@ int num_is_exact(const float *x, size_t n, dtype_t dt);
  * 57344, IEEE-like: infinities and NaNs). Conversions round to nearest even, subnormals kept.
  * saturate 0: out of range gives NaN (E4M3) or Inf (E5M2), as a plain cast;
  * saturate 1: finite values and infinities beyond the maximum become +-max (CUDA's
- * __NV_SATFINITE, what Transformer Engine casts with); NaN stays NaN. */
+ * __NV_SATFINITE, what Transformer Engine casts with); NaN stays NaN.
+ * Out of range means |x| > 464 (E4M3; the tie at 464 goes to 448) or |x| >= 61440 (E5M2; the
+ * tie at 61440 goes up), as __nv_cvt_float_to_fp8. A NaN keeps its sign (E5M2: quiet, with
+ * the top payload bit). A format value other than FP8_E5M2 converts as FP8_E4M3. */
 typedef enum { FP8_E4M3 = 0, FP8_E5M2 = 1, FP8_FORMATS = 2 } fp8_format;
 /* The operand of an FP8 GEMM whose values are already dequantized fp32 (MXFP8 emulation). */
 #define FP8_DEQUANTIZED (-1)
@@ -98,7 +101,7 @@ uint8_t num_f32_to_e5m2(float x, int saturate);
 float num_e5m2_to_f32(uint8_t b);
 uint8_t num_f32_to_fp8(float x, fp8_format f, int saturate);
 float num_fp8_to_f32(uint8_t b, fp8_format f);
-/* 448 / 57344. */
+/* 448 / 57344; 0 for an invalid format. */
 float num_fp8_max(fp8_format f);
 /* "e4m3" / "e5m2"; "?" otherwise. */
 const char *num_fp8_name(fp8_format f);
@@ -120,13 +123,16 @@ void num_fp8_quantize(float *dst, const float *src, size_t n, fp8_format f, floa
  * e = num_mx_exponent(its amax): Transformer Engine's rounding up, so no finite value
  * saturates. dst[i] = fp8(src[i] * 2^-e) * 2^e: the dequantized value, exact in fp32, so an
  * fp32 GEMM on dst is the block-scaled GEMM up to summation order. dst may equal src. st as
- * num_fp8_quantize (amax unscaled; overflow only when e would exceed 127). */
+ * num_fp8_quantize (amax unscaled; overflow: a finite value that saturated, or whose
+ * dequantized value passed fp32's maximum, only |x| >= 1.875 2^127: Inf). Inf in a block
+ * becomes the block's +-max 2^e, NaN stays NaN. An along other than 0 means 1; rows or cols
+ * <= 0: nothing. */
 #define MX_BLOCK 32
 void num_mx_quantize(float *dst, const float *src, int rows, int cols, int along,
                      fp8_format f, num_stats *st);
 /* The E8M0 exponent of a block whose largest finite magnitude is amax: the exponent of
  * amax * fp32(1 / max) rounded up to a power of two (exact powers of two kept), clamped to
- * E8M0's [-127, 127]; -127 for amax 0. */
+ * E8M0's [-127, 127]; -127 for amax 0. The sign of amax is ignored; Inf / NaN give 127. */
 int num_mx_exponent(float amax, fp8_format f);
 
 /* Force the portable (non-SIMD) path, for tests and benchmarks; returns the old value. */

@@ -71,7 +71,7 @@ void cpu_blas_threads(cpu_backend *cb, int n);
 /* Where an op adds the counts it owes st: st itself, or in deferred mode st's pending record.
  * NULL for a NULL st. Every op adds into a caller's st through this (cpu_parallel). */
 num_stats *cpu_stats_dst(cpu_backend *cb, num_stats *st);
-/* A synchronizing call (bk_sum, bk_sumsq, bk_unscale, bk_download, bk_status): pending
+/* A synchronizing call (bk_sum, bk_sumsq, bk_unscale, bk_amax, bk_download, bk_status): pending
  * counts land in their callers' objects. */
 void cpu_stats_land(cpu_backend *cb);
 /* One chunk of a cpu_parallel loop: items [i0, i0 + k). ps is the running thread's own
@@ -92,7 +92,8 @@ void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtyp
 
 /* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c
  * loops). Lifetime and memory live in cpu_backend.c, the rest in the file of their layer:
- * cpu_gemm.c (gemm, matmul_*), cpu_encoder.c, cpu_layernorm.c, cpu_attention.c,
+ * cpu_gemm.c (gemm, matmul_*, fp8_matmul_*), cpu_fp8.c (fp8_quantize, mx_quantize, amax),
+ * cpu_encoder.c, cpu_layernorm.c, cpu_attention.c,
  * cpu_elementwise.c (cast, stats, sum, sumsq, scale, gelu_*, residual_forward,
  * add_inplace), cpu_loss.c (crossentropy_*), cpu_optim.c (unscale, adamw). */
 #define CPU_DECLARE(ret, name, params, args) ret cpu_##name params;

@@ -228,3 +228,43 @@ void cpu_matmul_backward(backend *be, float *dinp, float *dw, float *db, const f
     }
     if (db) matmul_bias_grad(cb, db, dr, N, OC, dt_g, st_dw);
 }
+
+/* ---- FP8 Linear (docs/fp8.md) ----
+ * The operands are fp32 buffers that already hold exact fp8 values (scaled domain) or
+ * dequantized MXFP8 values, so they are read as fp32: nothing is rounded on the way in, and
+ * f_in / f_w / f_g only describe them. alpha is sgemm's alpha: alpha * (A @ B) on the fp32
+ * accumulator, one multiply, as cuBLASLt applies scaleA * scaleB * alpha to its fp32
+ * accumulator before the bias epilogue and the output conversion. */
+void cpu_fp8_matmul_forward(backend *be, float *out, const float *inq, int f_in, const float *wq,
+                            int f_w, const float *b, int N, int C, int OC, int w_trans,
+                            float alpha, dtype_t dt_out, num_stats *st)
+{
+    (void)f_in, (void)f_w;
+    gemm_raw(cpu_of(be), out, OC, dt_out, inq, 0, wq, w_trans, N, OC, C, alpha, 0.0f, b, st);
+}
+
+/* As cpu_matmul_backward with the scaled operands as they are: dinp and the weight gradient
+ * each get their alpha on the accumulator before the one rounding to dt_g; db sums the
+ * unquantized dout (Transformer Engine's fused cast + dbias). */
+void cpu_fp8_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
+                             const float *doutq, int f_g, const float *inq, int f_in,
+                             const float *wq, int f_w, int N, int C, int OC, int w_trans,
+                             float alpha_dinp, float alpha_dw, dtype_t dt_g, num_stats *st_dinp,
+                             num_stats *st_dw)
+{
+    (void)f_g, (void)f_in, (void)f_w;
+    cpu_backend *cb = cpu_of(be);
+    if (dinp) /* dinp(N,C) = doutq(N,OC) @ wq^T */
+        gemm_raw(cb, dinp, C, dt_g, doutq, 0, wq, !w_trans, N, C, OC, alpha_dinp, 0.0f, NULL,
+                 st_dinp);
+    if (dw) {
+        float *g = cpu_scratch(cb, CPU_SCR_OUT, (size_t)C * OC * sizeof *g);
+        if (!g) return;
+        if (!w_trans) /* g(C,OC) = inq^T @ doutq */
+            gemm_raw(cb, g, OC, DT_F32, inq, 1, doutq, 0, C, OC, N, alpha_dw, 0.0f, NULL, NULL);
+        else /* g(OC,C) = doutq^T @ inq */
+            gemm_raw(cb, g, C, DT_F32, doutq, 1, inq, 0, OC, C, N, alpha_dw, 0.0f, NULL, NULL);
+        grad_round_add(cb, dw, g, (size_t)C * OC, dt_g, st_dw);
+    }
+    if (db) matmul_bias_grad(cb, db, dout, N, OC, dt_g, st_dw);
+}
