@@ -820,14 +820,14 @@ Test(numerics, dtype_parse_good_and_bad)
     static const struct { const char *s; dtype_t dt; } good[] = {
         {"fp32", DT_F32}, {"float32", DT_F32}, {"FP32", DT_F32}, {"fp16", DT_F16},
         {"float16", DT_F16}, {"Fp16", DT_F16}, {"bf16", DT_BF16}, {"bfloat16", DT_BF16},
-        {"BF16", DT_BF16},
+        {"BF16", DT_BF16}, {"fp8", DT_FP8}, {"float8", DT_FP8}, {"FP8", DT_FP8},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         dtype_t dt = DT_COUNT;
         cr_assert_eq(dtype_parse(good[i].s, &dt), 0, "%s", good[i].s);
         cr_assert_eq(dt, good[i].dt, "%s", good[i].s);
     }
-    static const char *const bad[] = {"", "fp8", "fp16 ", " fp16", "bf1", "bf166", "float",
+    static const char *const bad[] = {"", "fp8 ", "e4m3", "fp16 ", " fp16", "bf1", "bf166", "float",
                                       "half", "f16", "fp32x", "1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dtype_t dt = DT_BF16;
@@ -845,7 +845,8 @@ Test(numerics, dtype_table_rows)
     static const dtype_info want[DT_COUNT] = {
         {"fp32", "float32", "FP32", 32, 23, 8, DT_ROLE_FULL, DT_F16, 0},
         {"fp16", "float16", "FP16", 16, 10, 5, DT_ROLE_HALF, DT_BF16, 1},
-        {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_F32, 0},
+        {"bf16", "bfloat16", "BF16", 16, 7, 8, DT_ROLE_BRAIN, DT_FP8, 0},
+        {"fp8", "float8", "FP8", 8, 3, 4, DT_ROLE_FP8, DT_F32, 0},
     };
     for (int d = 0; d < DT_COUNT; d++) {
         const dtype_info *i = dtype_info_of((dtype_t)d);
@@ -877,6 +878,13 @@ Test(numerics, dtype_table_bits_match_the_rounding)
     for (int d = 0; d < DT_COUNT; d++) {
         const dtype_info *i = dtype_info_of((dtype_t)d);
         float ulp = ldexpf(1.0f, -i->mant_bits);
+        if (d == DT_FP8) { /* a mode: its bits are E4M3's, which the fp8 casts round to */
+            cr_assert_eq(num_e4m3_to_f32(num_f32_to_e4m3(1.0f + ulp, 1)), 1.0f + ulp);
+            cr_assert_eq(num_e4m3_to_f32(num_f32_to_e4m3(1.0f + ulp / 2, 1)), 1.0f);
+            cr_assert_eq(num_round1(1.0f + ulp / 2, DT_FP8), 1.0f + ulp / 2,
+                         "no op rounds to the fp8 mode: num_round copies");
+            continue;
+        }
         cr_assert_eq(num_round1(1.0f + ulp, (dtype_t)d), 1.0f + ulp, "%s", i->name);
         cr_assert_eq(num_round1(1.0f + ulp / 2, (dtype_t)d), 1.0f, "%s", i->name);
         int emax = (1 << (i->exp_bits - 1)) - 1;
@@ -918,8 +926,8 @@ Test(numerics, dtype_names_and_aliases_parse_both_ways)
 Test(numerics, dtype_names_joined)
 {
     char buf[64];
-    cr_assert_str_eq(dtype_names_joined(", ", buf, sizeof buf), "fp32, fp16, bf16");
-    cr_assert_str_eq(dtype_names_joined("|", buf, sizeof buf), "fp32|fp16|bf16");
+    cr_assert_str_eq(dtype_names_joined(", ", buf, sizeof buf), "fp32, fp16, bf16, fp8");
+    cr_assert_str_eq(dtype_names_joined("|", buf, sizeof buf), "fp32|fp16|bf16|fp8");
     cr_assert_str_eq(dtype_names_joined("|", buf, 8), "fp32|fp");
     cr_assert_str_eq(dtype_names_joined("|", buf, 1), "");
 }
