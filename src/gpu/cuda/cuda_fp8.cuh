@@ -9,15 +9,15 @@
 #include "numerics.h"
 
 /*
- * Why integer code and not __nv_cvt_float_to_fp8 (docs/cuda.md, "FP8"): the hardware
- * conversion exists only as cvt.rn.satfinite on sm_89+, so the non-saturating cast (NaN / Inf
- * on overflow) would need emulation anyway, and CUDA's own emulation turns an E5M2 NaN into
- * 0x7E | payload bits where PyTorch (and numerics.c) give 0x7F. One bit-trick path for every
- * GPU is PyTorch's c10/util/Float8_e4m3fn.h / Float8_e5m2.h algorithm, which numerics.c
- * follows too: RNE through integer carries for normals, and for subnormals one fp32 addition of
- * a power of two whose ulp is the format's smallest subnormal (RNE by the FPU; __fadd_rn on the
- * device so nothing is contracted or flushed). The kernels are memory-bound: the few integer
- * ops cost nothing measurable.
+ * Why integer code and not __nv_cvt_float_to_fp8 (docs/cuda.md, "FP8"): the hardware conversion
+ * exists only on sm_89 and newer and only saturating (cvt.rn.satfinite), so sm_80 and the
+ * plain cast would need an emulation anyway; one integer path gives the same bits on every GPU.
+ * It is numerics.c's definition: normals round to nearest even by an integer carry (PyTorch's
+ * c10 Float8 trick), subnormals by one fp32 addition of a power of two whose ulp is the
+ * format's smallest subnormal (RNE by the FPU; __fadd_rn on the device so nothing is
+ * contracted or flushed). NaN: E4M3 gives S.1111.111, E5M2 S.11111.1p (p: the fp32 payload's
+ * top bit, as CUDA's own emulation); decoded, 0x7fc00000 (| p << 21), with the sign. The
+ * kernels are memory-bound: the few integer ops cost nothing measurable.
  * __host__ __device__ so a host program can check them against numerics.c (docs/cuda.md).
  */
 
@@ -87,7 +87,8 @@ CU_FP8_FN uint8_t cu_f32_to_e4m3(float x, int saturate)
 }
 
 /* E5M2: bias 15, max 57344 (0x7B), IEEE-like. Non-saturating: |x| >= 61440 (rounds above the
- * maximum) and Inf give Inf 0x7C; NaN gives 0x7F. Saturating: +-57344 instead of Inf. */
+ * maximum) and Inf give Inf 0x7C; NaN gives quiet 0x7E | its top payload bit. Saturating:
+ * +-57344 instead of Inf. */
 CU_FP8_FN uint8_t cu_f32_to_e5m2(float x, int saturate)
 {
     const uint32_t inf_from = 143u << 23; /* 65536: at or above, the cast is Inf or NaN */
@@ -97,7 +98,7 @@ CU_FP8_FN uint8_t cu_f32_to_e5m2(float x, int saturate)
     u ^= sign;
     uint8_t r;
     if (u > 0x7f800000u) {
-        r = 0x7f;
+        r = (uint8_t)(0x7eu | ((u >> 21) & 1u));
     } else if (saturate && u > 0x47600000u) { /* above 57344 (Inf included) */
         r = 0x7b;
     } else if (u >= inf_from) {
@@ -112,26 +113,14 @@ CU_FP8_FN uint8_t cu_f32_to_e5m2(float x, int saturate)
     return (uint8_t)(r | (sign >> 24));
 }
 
-CU_FP8_FN uint32_t cu_fp8_clz(uint32_t v)
-{
-#if defined(__CUDA_ARCH__)
-    return (uint32_t)__clz((int)v);
-#else
-    return v ? (uint32_t)__builtin_clz(v) : 32u;
-#endif
-}
-
-/* Exact. NaN (S.1111.111) decodes to sign | 0x7ff00000, as PyTorch's fp8e4m3fn_to_fp32_value. */
+/* Exact. NaN (S.1111.111) decodes to sign | 0x7fc00000. */
 CU_FP8_FN float cu_e4m3_to_f32(uint8_t b)
 {
-    uint32_t w = (uint32_t)b << 24;
-    uint32_t sign = w & 0x80000000u, nonsign = w & 0x7fffffffu;
-    uint32_t shift = cu_fp8_clz(nonsign);
-    shift = shift > 4u ? shift - 4u : 0u; /* renormalizes a subnormal */
-    uint32_t inf_nan = (uint32_t)((int32_t)(nonsign + 0x01000000u) >> 8) & 0x7f800000u;
-    uint32_t zero = (uint32_t)((int32_t)(nonsign - 1u) >> 31);
-    uint32_t r = sign | ((((nonsign << shift) >> 4) + ((0x78u - shift) << 23)) | inf_nan);
-    return cu_fp8_float(r & ~(zero & 0x7fffffffu));
+    uint32_t sign = (uint32_t)(b & 0x80u) << 24, e = (b >> 3) & 15u, m = b & 7u;
+    if ((b & 0x7fu) == 0x7fu) return cu_fp8_float(sign | 0x7fc00000u);
+    if (e == 0) /* subnormal: m 2^-9, exact in fp32 */
+        return cu_fp8_float(cu_fp8_bits((float)m * 0x1p-9f) | sign);
+    return cu_fp8_float(sign | ((e + 120u) << 23) | (m << 20));
 }
 
 /* Exact: E5M2 is the top byte of an fp16; NaN payloads kept with the quiet bit set, as
@@ -159,8 +148,9 @@ CU_FP8_FN float cu_fp8_to_f32(uint8_t b, int f)
 /* The saturating cast decoded: what num_fp8_quantize stores for a scaled value y. */
 CU_FP8_FN float cu_fp8_round(float y, int f) { return cu_fp8_to_f32(cu_f32_to_fp8(y, f, 1), f); }
 
-/* 1 when a plain (non-saturating) cast of y would leave the finite range: the "overflow" of
- * num_fp8_quantize for a finite input whose scaled value y saturated. */
+/* 1 when a plain (non-saturating) cast of y would leave the finite range (|y| > 464 for E4M3,
+ * >= 61440 for E5M2): the "overflow" of num_fp8_quantize for a finite input whose scaled
+ * value y saturated. A format other than FP8_E5M2 is E4M3 here, as in numerics.c. */
 CU_FP8_FN int cu_fp8_overflows(float y, int f)
 {
     uint32_t b = cu_f32_to_fp8(y, f, 0) & 0x7fu;
@@ -174,19 +164,17 @@ CU_FP8_FN float cu_pow2f(int k)
                      : cu_fp8_float(1u << (uint32_t)(k + 149));
 }
 
-/* num_mx_exponent: ceil(log2(amax * fp32(1 / max))), exact powers of two kept, clamped to
- * E8M0's [-127, 127]; -127 for amax 0. */
+/* num_mx_exponent: ceil(log2(|amax| * fp32(1 / max))), exact powers of two kept, clamped to
+ * E8M0's [-127, 127]; -127 for amax 0, 127 for Inf / NaN. */
 CU_FP8_FN int cu_mx_exponent(float amax, int f)
 {
-    if (!(amax > 0.0f)) return -127;
-    float q = amax * (f == FP8_E5M2 ? 1.0f / 57344.0f : 1.0f / 448.0f);
+    float q = cu_fp8_float(cu_fp8_bits(amax) & 0x7fffffffu) *
+              (f == FP8_E5M2 ? 1.0f / 57344.0f : 1.0f / 448.0f);
     uint32_t u = cu_fp8_bits(q), ex = u >> 23, m = u & 0x7fffffu;
-    int e;
-    if (ex == 0) /* subnormal q = m 2^-149: ceil(log2 m) - 149 */
-        e = (m > 1u ? (int)(32u - cu_fp8_clz(m - 1u)) : 0) - 149;
-    else
-        e = (int)ex - 127 + (m != 0u);
-    return e < -127 ? -127 : e > 127 ? 127 : e;
+    if (u >= 0x7f800000u) return 127;
+    if (ex == 0) return m > 0x400000u ? -126 : -127; /* 2^-127 covers q <= 2^-127 (and 0) */
+    int e = (int)ex - 127 + (m != 0u);
+    return e > 127 ? 127 : e;
 }
 
 #endif
