@@ -21,7 +21,7 @@ static const size_t LT_WORKSPACE = (size_t)32 << 20;
 /* ---- casts ---- */
 
 /* x * s, except that a NaN x stays itself: the GPU's NaN arithmetic returns a canonical NaN,
- * the CPU's keeps the operand (its sign), and the cast keeps the sign of a NaN. */
+ * the CPU's keeps the operand's sign and payload, which the cast keeps (sign, E5M2 bit). */
 __device__ __forceinline__ float fp8_scaled(float x, float s) { return x != x ? x : x * s; }
 
 /* num_fp8_quantize's counts for input x, scaled value y and stored value r: amax, amin_nz and
