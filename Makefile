@@ -60,7 +60,7 @@ ifeq ($(USE_CUDA),1)
   CFLAGS  += -DMPTUI_CUDA=1
   CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
   CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib) $(CUDA_HOME)/lib64)
-  LIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
+  LIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++
   # -fmad=false: no FMA contraction, as the CPU reference (gcc, x86-64 baseline) computes;
   # elementwise ops, AdamW and the LayerNorm weight gradients then agree bit for bit.
   # Sanitizer builds do not instrument .cu host code (the C side around it is checked).

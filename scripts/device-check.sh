@@ -25,7 +25,7 @@ command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
 nvcc --version 2>&1 | tail -1 || { echo "no nvcc"; exit 1; }
 
 step "build (${mk[*]})"
-tests=(backend elementwise optim encoder loss gemm layernorm attention train)
+tests=(backend elementwise optim encoder loss gemm layernorm attention fp8 train)
 targets=(build/mptui build/bench/bench_gpu)
 for t in "${tests[@]}"; do targets+=("build/tests/test_cuda_$t"); done
 mkdir -p build

@@ -40,6 +40,8 @@ typedef struct {
     size_t wgrad;    /* largest weight gradient (C x OC), formed in fp32 before it is added */
     size_t ln_rows, ln_c; /* LayerNorm backward rows and width */
     size_t reduce;   /* largest tensor reduced (bk_sum, bk_sumsq) */
+    size_t fp8;      /* largest operand or result of an FP8 Linear (bk_fp8_matmul_*): the max
+                      * of N*C, C*OC and N*OC over them; 0: no FP8 GEMM */
     int att_B, att_T, att_C, att_NH; /* attention's shape (bk_attention_workspace); 0: none */
 } bk_workspace_req;
 

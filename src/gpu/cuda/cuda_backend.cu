@@ -309,7 +309,10 @@ static size_t ws_max(size_t a, size_t b) { return a > b ? a : b; }
 
 /* An upper bound of the scratch slots (cu_scratch grows a slot to 1.5x a request): 16-bit
  * GEMM operands (A, B, C), the fp32 weight gradient and overlapping-copy buffer (OUT),
- * reduction partials (RED), plus all of attention's workspace as if it shared no slot. */
+ * reduction partials (RED), plus all of attention's workspace as if it shared no slot. FP8
+ * GEMMs (cuda_fp8.cu) put their byte operands in A and B and their fp32 result in OUT, each
+ * padded to multiples of 16 (at most 1/8 more for dimensions of 256 and up, GPT-2's), and take
+ * cuBLASLt's 32 MiB workspace. */
 size_t cuda_workspace_bytes(const backend *be, const bk_workspace_req *r)
 {
     size_t n = r->ln_rows, C = r->ln_c;
@@ -317,7 +320,15 @@ size_t cuda_workspace_bytes(const backend *be, const bk_workspace_req *r)
     size_t out = ws_max(r->wgrad, r->gemm_a) * 4;
     size_t red = ws_max((n + 63) / 64 * 2 * C * 4, (r->reduce + 255) / 256 * 8);
     size_t att = r->att_T ? cuda_attention_workspace(be, r->att_B, r->att_T, r->att_C, r->att_NH) : 0;
-    size_t slot[] = {a, b, c, out, red, att}, total = 0;
+    size_t lt = 0;
+    if (r->fp8) {
+        size_t padded = r->fp8 + r->fp8 / 8 + 4096;
+        a = ws_max(a, padded);
+        b = ws_max(b, padded);
+        out = ws_max(out, padded * 4);
+        lt = (size_t)32 << 20;
+    }
+    size_t slot[] = {a, b, c, out, red, att, lt}, total = 0;
     for (size_t i = 0; i < sizeof slot / sizeof slot[0]; i++)
         total += slot[i] ? align256(slot[i] + slot[i] / 2) : 0;
     return total;
@@ -337,6 +348,7 @@ void cuda_destroy(backend *be)
     if (cb->st_pinned) cudaFreeHost(cb->st_pinned);
     if (cb->pinned) cudaFreeHost(cb->pinned);
     if (cb->blas) cublasDestroy(cb->blas);
+    if (cb->lt) cublasLtDestroy(cb->lt);
     if (cb->stream) cudaStreamDestroy(cb->stream);
     free(cb->tok_host);
     free(cb->tok_order);
@@ -409,6 +421,8 @@ extern "C" backend *cuda_backend_create(int nthreads, char *err, size_t errlen)
     cb->base.kind = BK_CUDA;
     cb->device = dev;
     cb->sm_count = prop.multiProcessorCount;
+    cb->cc = prop.major * 10 + prop.minor;
+    if (cu_fp8_init(cb, err, errlen)) return create_fail(cb, NULL, 0, "%s", "");
     if ((e = cudaSetDevice(dev)) != cudaSuccess ||
         (e = cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) != cudaSuccess ||
         (e = cudaMalloc((void **)&cb->st_dev, sizeof(cu_dstats) * CU_MAX_STATS)) != cudaSuccess ||

@@ -3,6 +3,7 @@
 #ifndef MPTUI_CUDA_BACKEND_H
 #define MPTUI_CUDA_BACKEND_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
@@ -45,6 +46,7 @@ typedef enum {
     CU_SCR_FLAG,  /* small results copied back (sums, non-finite flags) */
     CU_SCR_TOK,   /* encoder backward buckets */
     CU_SCR_LIST,  /* tensor lists of the multi-tensor ops */
+    CU_SCR_LT,    /* cuBLASLt's workspace (FP8 GEMMs) */
     CU_SCR_COUNT
 } cu_scratch_slot;
 
@@ -56,12 +58,21 @@ typedef struct cu_chunk {
 
 enum { CU_MAX_CHUNKS = 256 };
 
+/* How FP8 GEMMs run (cuda_fp8.cu, docs/cuda.md "FP8"): cuBLASLt FP8 on sm_89+ falling back to
+ * the fp32 GEMM when it cannot, the fp32 GEMM only, or cuBLASLt where a failure is an error
+ * (MPTUI_CUDA_FP8_GEMM=auto|fp32|cublaslt; the last two are for tests). */
+typedef enum { CU_FP8_AUTO = 0, CU_FP8_FP32, CU_FP8_LT_STRICT } cu_fp8_mode;
+
 typedef struct cuda_backend {
     backend base; /* must stay first */
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
     int sm_count;
+    int cc;                 /* compute capability, 10 major + minor (90: H100 / H200) */
+    cu_fp8_mode fp8_mode;   /* set once at creation (cu_fp8_init) */
+    int fp8_lt;             /* 1 while FP8 GEMMs may use cuBLASLt (cleared after a failure) */
+    cublasLtHandle_t lt;    /* created at the first FP8 GEMM that uses it */
     char desc[160];
     char err[512];
     int failed;
@@ -156,6 +167,11 @@ void cu_to_lowp(cuda_backend *cb, uint16_t *dst, const float *src, size_t n, dty
 void cu_round_bias(cuda_backend *cb, float *dst, const float *src, const float *bias,
                    size_t rows, size_t cols, dtype_t dt, cu_dstats *slot);
 
+/* cuda_fp8.cu */
+/* Chooses how FP8 GEMMs run from cb->cc and MPTUI_CUDA_FP8_GEMM; 0, or -1 with err for a
+ * value it does not know. */
+int cu_fp8_init(cuda_backend *cb, char *err, size_t errlen);
+
 /* cuda_gemm.cu */
 /* Column-major-agnostic helper: C(M,N) fp32 row-major (ldc) = alpha op(A) op(B) + beta C,
  * A and B either fp32 (dt DT_F32) or 16-bit storage of dt. Strided batch over `batch`. */
@@ -163,11 +179,16 @@ int cu_gemm_raw(cuda_backend *cb, const char *op, float *C, long ldc, long strid
                 const void *A, long lda, long strideA, int transA, const void *B, long ldb,
                 long strideB, int transB, dtype_t dt, int M, int N, int K, float alpha,
                 float beta, int batch);
+/* db(OC) += round_g(column sums of dout(N,OC) rounded to dt_g), stats into st: the bias
+ * gradient of bk_matmul_backward and bk_fp8_matmul_backward. */
+void cu_bias_grad(cuda_backend *cb, const char *op, float *db, const float *dout, int N, int OC,
+                  dtype_t dt_g, num_stats *st);
 
 /* cuda_<name> for every op of backend_impl.h, multi-tensor forms included. Lifetime and
  * memory live in cuda_backend.cu, the rest in the file of their layer: cuda_gemm.cu (gemm,
  * matmul_*), cuda_encoder.cu, cuda_layernorm.cu, cuda_attention.cu, cuda_elementwise.cu
  * (cast, stats, sum, sumsq, sumsq_multi, scale, gelu_*, residual_forward, add_inplace),
+ * cuda_fp8.cu (fp8_quantize, mx_quantize, amax, fp8_matmul_*),
  * cuda_loss.cu (crossentropy_*), cuda_optim.cu (unscale, unscale_multi, adamw). */
 #define CUDA_DECLARE(ret, name, params, args) ret cuda_##name params;
 BK_OPS(CUDA_DECLARE, CUDA_DECLARE)

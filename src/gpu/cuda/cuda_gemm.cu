@@ -150,6 +150,29 @@ __global__ void bias_finish_k(float *db, const float *part, int nchunks, int OC,
     cu_lstats_commit(&l, slot);
 }
 
+/* column sums of dout as stored in dt_g: dout is already representable (it was cast to dt_g
+ * by its producer), so summing the fp32 buffer equals summing the operand */
+void cu_bias_grad(cuda_backend *cb, const char *op, float *db, const float *dout, int N, int OC,
+                  dtype_t dt_g, num_stats *st)
+{
+    if (cb->failed || N <= 0 || OC <= 0) return;
+    int nchunks = (N + DB_ROWS - 1) / DB_ROWS;
+    float *part = (float *)cu_scratch(cb, CU_SCR_RED, (size_t)nchunks * OC * sizeof *part);
+    if (!part) return;
+    const float *dr = dout;
+    if (dt_g != DT_F32) { /* the reference rounds dout first: same here, in fp32 scratch */
+        float *r = (float *)cu_scratch(cb, CU_SCR_OUT, (size_t)N * OC * sizeof *r);
+        if (!r) return;
+        cu_round_bias(cb, r, dout, NULL, 1, (size_t)N * OC, dt_g, NULL);
+        dr = r;
+    }
+    dim3 grid((unsigned)((OC + 127) / 128), (unsigned)nchunks);
+    bias_partial_k<<<grid, 128, 0, cb->stream>>>(part, dr, N, OC);
+    bias_finish_k<<<(OC + 127) / 128, 128, 0, cb->stream>>>(db, part, nchunks, OC, dt_g,
+                                                             cu_stats_slot(cb, st, (size_t)OC));
+    cu_check(cb, cudaGetLastError(), op, "bias gradient N=%d OC=%d", N, OC);
+}
+
 void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, int N, int C, int OC, int w_trans,
                           dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw)
@@ -159,7 +182,7 @@ void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const 
     const char *op = "bk_matmul_backward";
     cu_op(cb, op, N, C, OC, dt_g);
     /* every operand in dt_g (tensor-core style), a no-op for inputs already stored in it */
-    const void *d = operand(cb, CU_SCR_A, dout, (size_t)N * OC, dt_g);
+    const void *d = dinp || dw ? operand(cb, CU_SCR_A, dout, (size_t)N * OC, dt_g) : dout;
     if (!d) return;
     if (dinp) {
         const void *wr = operand(cb, CU_SCR_B, w, (size_t)C * OC, dt_g);
@@ -187,24 +210,7 @@ void cuda_matmul_backward(backend *be, float *dinp, float *dw, float *db, const 
         grad_round_add_k<<<cu_blocks(cb, n, 256), 256, 0, cb->stream>>>(
             dw, g, n, dt_g, cu_stats_slot(cb, st_dw, n));
     }
-    if (db) {
-        /* column sums of dout as stored in dt_g: dout is already representable (it was cast
-         * to dt_g by its producer), so summing the fp32 buffer equals summing the operand */
-        int nchunks = (N + DB_ROWS - 1) / DB_ROWS;
-        float *part = (float *)cu_scratch(cb, CU_SCR_RED, (size_t)nchunks * OC * sizeof *part);
-        if (!part) return;
-        const float *dr = dout;
-        if (dt_g != DT_F32) { /* the reference rounds dout first: same here, in fp32 scratch */
-            float *r = (float *)cu_scratch(cb, CU_SCR_OUT, (size_t)N * OC * sizeof *r);
-            if (!r) return;
-            cu_round_bias(cb, r, dout, NULL, 1, (size_t)N * OC, dt_g, NULL);
-            dr = r;
-        }
-        dim3 grid((unsigned)((OC + 127) / 128), (unsigned)nchunks);
-        bias_partial_k<<<grid, 128, 0, cb->stream>>>(part, dr, N, OC);
-        bias_finish_k<<<(OC + 127) / 128, 128, 0, cb->stream>>>(
-            db, part, nchunks, OC, dt_g, cu_stats_slot(cb, st_dw, (size_t)OC));
-    }
+    if (db) cu_bias_grad(cb, op, db, dout, N, OC, dt_g, st_dw);
     cu_check(cb, cudaGetLastError(), op, "N=%d C=%d OC=%d dt_g=%s", N, C, OC,
              dtype_name(dt_g));
 }
