@@ -592,8 +592,8 @@ Test(checkpoint, trainer_state_fields_validated)
     edit_json(d, "trainer_state.json", "data_rng", NULL, -1, json_string("0x1"));
     expect_load_refused(d, "field 'data_rng' has the wrong type");
     fresh_checkpoint(d, sizeof d);
-    edit_json(d, "trainer_state.json", "mode", NULL, -1, json_string("fp8"));
-    expect_load_refused(d, "field 'mode' is not fp32, fp16 or bf16");
+    edit_json(d, "trainer_state.json", "mode", NULL, -1, json_string("int8"));
+    expect_load_refused(d, "field 'mode' is not fp32, fp16, bf16 or fp8");
     fresh_checkpoint(d, sizeof d);
     edit_json(d, "trainer_state.json", "scaler", "first_nonfinite", -1,
               json_string("0123456789012345678901234567890123456789012345678901234567890123456789"));

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fp8.h"
 #include "test_deadline.h"
 
 static char msg[32768];
@@ -214,7 +215,47 @@ Test(config, precision_flags)
     cr_assert_eq(c.precision, DT_BF16);
     expect_err("--fp16 and --bf16 both given: choose one (or --precision)", "--fp16", "--bf16",
                NULL);
-    expect_err("--precision: 'fp8' is not one of fp32, fp16, bf16", "--precision", "fp8", NULL);
+    expect_err("--precision: 'fp4' is not one of fp32, fp16, bf16, fp8", "--precision", "fp4",
+               NULL);
+    cr_assert_eq(parse(&c, "--precision", "fp8", NULL), CFG_OK);
+    cr_assert_eq(c.precision, DT_FP8);
+}
+
+/* The fp8 recipe options (docs/fp8.md): TE's defaults, their names and their ranges. */
+Test(config, fp8_recipe_options)
+{
+    mp_config c = fresh();
+    cr_assert_eq(c.fp8_recipe, FP8_DELAYED);
+    cr_assert_eq(c.fp8_format, FP8_HYBRID);
+    cr_assert_eq(c.fp8_amax_history_len, 1024);
+    cr_assert_eq(c.fp8_amax_compute_algo, FP8_AMAX_MAX);
+    cr_assert_eq(c.fp8_margin, 0);
+    cr_assert_eq(parse(&c, "--fp8_recipe", "current", "--fp8_format", "e4m3",
+                       "--fp8_amax_history_len", "16", "--fp8_amax_compute_algo", "most_recent",
+                       "--fp8_margin", "-2", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(c.fp8_recipe, FP8_CURRENT);
+    cr_assert_eq(c.fp8_format, FP8_ALL_E4M3);
+    cr_assert_eq(c.fp8_amax_history_len, 16);
+    cr_assert_eq(c.fp8_amax_compute_algo, FP8_AMAX_MOST_RECENT);
+    cr_assert_eq(c.fp8_margin, -2);
+    cr_assert_eq(parse(&c, "--fp8_recipe", "mxfp8", NULL), CFG_OK);
+    cr_assert_eq(c.fp8_recipe, FP8_MXFP8);
+    /* the option table's names are fp8.c's, value for value */
+    for (int k = 0; k < FP8_RECIPES; k++) {
+        c = fresh();
+        cr_assert_eq(parse(&c, "--fp8_recipe", fp8_recipe_name((fp8_recipe_kind)k), NULL), CFG_OK);
+        cr_assert_eq(c.fp8_recipe, k);
+    }
+    expect_err("--fp8_recipe: 'tensorwise' is not one of delayed, current, mxfp8", "--fp8_recipe",
+               "tensorwise", NULL);
+    expect_err("--fp8_format: 'e5m2' is not one of hybrid, e4m3", "--fp8_format", "e5m2", NULL);
+    expect_err("--fp8_amax_compute_algo: 'mean' is not one of max, most_recent",
+               "--fp8_amax_compute_algo", "mean", NULL);
+    c = fresh();
+    cr_assert_eq(parse(&c, "--fp8_amax_history_len", "0", NULL), CFG_ERR);
+    cr_assert(strstr(msg, "fp8_amax_history_len"), "%s", msg);
+    cr_assert_eq(parse(&c, "--fp8_margin", "65", NULL), CFG_ERR);
+    cr_assert(strstr(msg, "fp8_margin"), "%s", msg);
 }
 
 Test(config, loss_scale_kinds)
@@ -252,8 +293,16 @@ Test(config, overrides)
     cr_assert_str_eq(c.overrides[2].pattern, "h.0.*");
     cr_assert_eq(c.overrides[2].dtype, -1);
     expect_err("--override: 'lm_head' is not NAME=DTYPE", "--override", "lm_head", NULL);
-    expect_err("--override: 'fp8' is not one of fp32, fp16, bf16, inherit", "--override",
-               "lm_head=fp8", NULL);
+    expect_err("--override: 'fp4' is not one of fp32, fp16, bf16, fp8, inherit", "--override",
+               "lm_head=fp4", NULL);
+    c = fresh();
+    cr_assert_eq(parse(&c, "--override", "h.0.ln_1=fp8", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, msg, sizeof msg), -1);
+    cr_assert_str_eq(msg, "--override 'h.0.ln_1': fp8 applies to Linear layers (c_attn, c_proj, "
+                     "c_fc, lm_head); the rows matched have no GEMM inputs to cast");
+    c = fresh();
+    cr_assert_eq(parse(&c, "--override", "h.0.*=fp8", NULL), CFG_OK, "%s", msg);
+    cr_assert_eq(cfg_validate(&c, msg, sizeof msg), 0, "%s: its Linear rows take it", msg);
     expect_err("--override: '=fp16' is not NAME=DTYPE", "--override", "=fp16", NULL);
     /* a bad item leaves the earlier items of the same list out too */
     c = fresh();
@@ -278,7 +327,8 @@ Test(config, compare)
     expect_err("--compare: 'fp16' needs two or more modes, e.g. fp16,bf16", "--compare", "fp16",
                NULL);
     expect_err("--compare: 'fp16' given twice", "--compare", "fp16,fp16", NULL);
-    expect_err("--compare: 'int8' is not one of fp32, fp16, bf16", "--compare", "fp16,int8", NULL);
+    expect_err("--compare: 'int8' is not one of fp32, fp16, bf16, fp8", "--compare", "fp16,int8",
+               NULL);
 }
 
 Test(config, eval_steps_implies_steps, .init = setup_dir, .fini = teardown_dir)
@@ -371,7 +421,8 @@ Test(config, help_lists_every_option)
     static const char *names[] = {
         "model_name_or_path", "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "data", "val_data",
         "validation_split_percentage", "precision", "fp16", "bf16", "fp16_full_eval",
-        "bf16_full_eval", "override", "loss_scale", "static_scale", "init_scale",
+        "bf16_full_eval", "override", "fp8_recipe", "fp8_format", "fp8_amax_history_len",
+        "fp8_amax_compute_algo", "fp8_margin", "loss_scale", "static_scale", "init_scale",
         "growth_factor", "backoff_factor", "min_loss_scale", "growth_interval", "learning_rate",
         "adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "max_grad_norm",
         "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs",
@@ -784,8 +835,8 @@ Test(config, dtype_lists_follow_the_table)
     snprintf(want, sizeof want, "per-layer dtype (%s|inherit)",
              dtype_names_joined("|", names, sizeof names));
     cr_assert_not_null(strstr(h, want), "help lacks '%s'", want);
-    expect_err("--precision: '\\x1b[2J' is not one of fp32, fp16, bf16", "--precision", "\x1b[2J",
-               NULL);
+    expect_err("--precision: '\\x1b[2J' is not one of fp32, fp16, bf16, fp8", "--precision",
+               "\x1b[2J", NULL);
     for (int d = 0; d < DT_COUNT; d++) {
         const dtype_info *i = dtype_info_of((dtype_t)d);
         mp_config c = fresh();

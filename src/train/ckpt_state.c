@@ -275,7 +275,7 @@ static int rd_dtype(jctx *c, json_t *obj, const char *path, const char *key, dty
 {
     char s[16];
     if (rd_str(c, obj, path, key, s, sizeof s)) return -1;
-    if (dtype_parse(s, out)) return jfail(c, path, key, "is not fp32, fp16 or bf16");
+    if (dtype_parse(s, out)) return jfail(c, path, key, "is not fp32, fp16, bf16 or fp8");
     return 0;
 }
 

@@ -216,6 +216,15 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
         f32[i] = (prec_layer){.w = DT_F32, .act = DT_F32, .grad = DT_F32};
     for (int l = 0; l < m->cfg.n_layer; l++) {
         const prec_layer *r = p ? &p->rows[prec_block_row(l, 0)] : f32;
+        /* an FP8 Linear's operands and result (the CUDA backend casts them to bytes) */
+        static const int ic[4] = {1, 1, 1, 4}, oc[4] = {3, 1, 4, 1};
+        static const int pr[4] = {PR_QKV, PR_ATTPROJ, PR_FC, PR_FCPROJ};
+        for (int k = 0; k < 4; k++)
+            if (r[pr[k]].fp8) {
+                ws_max(&q->fp8, n * ic[k] * C);
+                ws_max(&q->fp8, n * oc[k] * C);
+                ws_max(&q->fp8, (size_t)ic[k] * oc[k] * C * C);
+            }
         /* a block's weight matrices are read from the fp32 masters (gpt_copy_needed) */
         ws_linear(q, &r[PR_QKV], r[PR_LN1].act, DT_F32, n, C, 3 * C, 1);
         ws_linear(q, &r[PR_ATTPROJ], r[PR_ATTN].act, DT_F32, n, C, C, 1);
@@ -228,6 +237,11 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
     const prec_layer *rh = p ? &p->rows[prec_row_lmhead(p)] : f32;
     ws_linear(q, rh, p ? p->rows[prec_row_lnf(p)].act : DT_F32, rh->w, chunk, C, V, 0);
+    if (rh->fp8) {
+        ws_max(&q->fp8, chunk * V);
+        ws_max(&q->fp8, V * C);
+        ws_max(&q->fp8, chunk * C);
+    }
 }
 
 /* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
