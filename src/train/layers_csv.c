@@ -26,8 +26,9 @@ enum { N_COLUMNS_V1 = 0 LAYERS_COLUMNS_V1(COL_ONE) };
 static const char HEADER[] = LAYERS_COLUMNS(COL_TEXT); /* ",step,replica,...": skip the ',' */
 static const char HEADER_V1[] = LAYERS_COLUMNS_V1(COL_TEXT);
 
-static const csv_out_spec SPEC = {HEADER + 1, "layer statistics", " (check --logging_dir)", 0};
-static const csv_out_spec SPEC_V1 = {HEADER_V1 + 1, "layer statistics", " (check --logging_dir)", 0};
+#define HINT " (check --logging_dir)"
+static const csv_out_spec SPEC = {HEADER + 1, "layer statistics", HINT, 0};
+static const csv_out_spec SPEC_V1 = {HEADER_V1 + 1, "layer statistics", HINT, 0};
 
 struct layers_csv {
     csv_out *out;
@@ -106,7 +107,8 @@ static void write_fp8_rows(layers_csv *w, int64_t step, const char *replica, con
     for (int t = 0; t < FP8_TENSORS; t++) {
         if (!s->fp8[t].count) continue;
         double scale = NAN, hist = NAN;
-        if (have && p->fp8.kind != FP8_MXFP8) scale = fs->meta[fp8_index(i, (fp8_tensor)t)].used_scale;
+        if (have && p->fp8.kind != FP8_MXFP8)
+            scale = fs->meta[fp8_index(i, (fp8_tensor)t)].used_scale;
         if (have) hist = fp8_history_max(fs, i, (fp8_tensor)t);
         write_row(w, step, replica, p->rows[i].name, health_fp8_tensor((fp8_tensor)t),
                   num_fp8_name(fp8_format_of(p->fp8.format, (fp8_tensor)t)), &s->fp8[t], scale,

@@ -51,7 +51,8 @@ const char *panel_fp8_recipe(const fp8_recipe *r, char *buf, size_t n)
     const char *kind = fp8_recipe_name(r->kind), *fmt = fp8_format_mode_name(r->format);
     if (r->kind == FP8_DELAYED)
         snprintf(buf, n, "%s, %s, hist %d, margin %d%s%s", kind, fmt, r->history_len, r->margin,
-                 r->algo == FP8_AMAX_MAX ? "" : ", ", r->algo == FP8_AMAX_MAX ? "" : fp8_algo_name(r->algo));
+                 r->algo == FP8_AMAX_MAX ? "" : ", ",
+                 r->algo == FP8_AMAX_MAX ? "" : fp8_algo_name(r->algo));
     else if (r->kind == FP8_CURRENT)
         snprintf(buf, n, "%s, %s, margin %d", kind, fmt, r->margin);
     else /* MXFP8: power-of-two block scales, no margin, no history behind them */
@@ -460,6 +461,7 @@ void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
     int page = in.h - 1, n = s->n_layers;
     v->map_page = page > 0 ? page : 1;
     int sel = v->selected < n ? v->selected : n - 1;
+    if (sel < 0) sel = n > 0 ? 0 : -1;
     /* the selected FP8 row's casts, when the page has room for them and a row besides */
     int extra = sel >= 0 && s->layers[sel].fp8 && page > FP8_TENSORS ? FP8_TENSORS : 0;
     map_scroll(v, n, page, extra);
