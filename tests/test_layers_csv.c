@@ -548,6 +548,11 @@ Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = t
     for (int i = 0; i < snap.n_layers; i++)
         if (!strcmp(snap.layers[i].name, "h.0.attn.c_attn")) qkv = i;
     cr_assert(qkv >= 0 && snap.layers[qkv].valid);
+    cr_assert_eq(snap.layers[qkv].kind, LK_LINEAR, "the o key's cycle reads the kind");
+    cr_assert_eq(snap.layers[qkv].fp8, 0);
+    cr_assert_eq(snap.layers[2].kind, LK_LN);
+    cr_assert(snap.fp8_known, "the run's recipe, for the map's title");
+    cr_assert(snap.fp8.kind == FP8_DELAYED && snap.fp8.history_len == 1024);
     cr_assert(snap.layers[qkv].grad_uflow_unscaled_pct > snap.layers[qkv].grad_uflow_pct);
     cr_assert(snap.layers[qkv].act_range > 0 && snap.layers[qkv].grad_range > 0);
     for (int r = 1; r < t.nrows; r++)
