@@ -180,10 +180,10 @@ static void snap_layers(trainer *t, feed_snapshot *s)
 {
     const lane *sel = trainer_sel(t);
     const prec_policy *p = &sel->policy;
+    const fp8_state *fs = gpt_fp8_const(sel->model); /* FP8 rows' scales and histories */
     s->n_layers = p->n < FEED_MAX_LAYERS ? p->n : FEED_MAX_LAYERS;
     for (int i = 0; i < s->n_layers; i++)
-        feed_layer_fill(&s->layers[i], p, i, sel->have_stats ? &sel->stats[i] : NULL,
-                        gpt_fp8_const(sel->model));
+        feed_layer_fill(&s->layers[i], p, i, sel->have_stats ? &sel->stats[i] : NULL, fs);
     s->fp8 = p->fp8;
     s->fp8_known = 1;
 }
