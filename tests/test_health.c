@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,8 +211,26 @@ Test(health, tensor_names)
     cr_assert_str_eq(health_tensor_name(HT_GRADIENT), "gradient");
     cr_assert_str_eq(health_tensor_name(HT_GRADIENT_SCALED), "gradient_scaled");
     cr_assert_str_eq(health_tensor_name(HT_WGRAD_SCALED), "weight_gradient_scaled");
+    cr_assert_str_eq(health_tensor_name(HT_FP8_INPUT), "fp8_input");
+    cr_assert_str_eq(health_tensor_name(HT_FP8_WEIGHT), "fp8_weight");
+    cr_assert_str_eq(health_tensor_name(HT_FP8_GRAD), "fp8_grad");
     cr_assert_str_eq(health_tensor_name(HT_COUNT), "?");
     cr_assert_str_eq(health_tensor_name((health_tensor)-1), "?");
+    cr_assert_eq(HT_ROUNDINGS, 4, "the FP8 casts come after every row's roundings");
+}
+
+/* Each FP8 tensor has its record, named after fp8_tensor_name; anything else has none. */
+Test(health, fp8_tensor_records)
+{
+    for (int t = 0; t < FP8_TENSORS; t++) {
+        health_tensor h = health_fp8_tensor((fp8_tensor)t);
+        cr_assert_eq(h, HT_FP8_INPUT + t);
+        char want[32];
+        snprintf(want, sizeof want, "fp8_%s", fp8_tensor_name((fp8_tensor)t));
+        cr_assert_str_eq(health_tensor_name(h), want);
+    }
+    cr_assert_eq(health_fp8_tensor(FP8_TENSORS), HT_COUNT);
+    cr_assert_eq(health_fp8_tensor((fp8_tensor)-1), HT_COUNT);
 }
 
 /* The unscaled view of a gradient stored at scale 2^16: what the scaled rounding lost stays

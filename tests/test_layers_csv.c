@@ -16,7 +16,7 @@
 #include "test_deadline.h"
 
 #define MAXR 512
-#define MAXC 12
+#define MAXC 14
 
 typedef struct {
     char cell[MAXR][MAXC][48];
@@ -73,8 +73,9 @@ static void teardown(void)
 
 static const char *const COLS[] = {
     "step", "replica", "layer", "tensor", "dtype", "amax", "underflow_pct", "overflow_count",
-    "dynamic_range", "nonfinite_count",
+    "dynamic_range", "nonfinite_count", "scale", "amax_history_max",
 };
+#define NCOLS 12
 
 static num_stats mk(float amax, float amin, uint64_t n, uint64_t ovf, uint64_t unf,
                     uint64_t nonfin)
@@ -114,9 +115,9 @@ Test(layers_csv, rows_per_layer_and_tensor_with_exact_values, .init = setup, .fi
     gpt_row_stats *st = fake_stats(&p);
     layers_csv *w = layers_csv_open(path, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
-    cr_assert_eq(layers_csv_write(w, 10, "fp16", &p, st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(layers_csv_write(w, 10, "fp16", &p, st, NULL, err, sizeof err), 0, "%s", err);
     st[prec_find(&p, "h.0.attn")].act = mk(1.0f, 0.0f, 8, 0, 0, 0); /* no nonzero: no range */
-    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, NULL, err, sizeof err), 0, "%s", err);
     layers_csv_close(w);
 
     static table t;
@@ -124,15 +125,18 @@ Test(layers_csv, rows_per_layer_and_tensor_with_exact_values, .init = setup, .fi
     int per = expected_rows(&p); /* 13 rows: 13 act + 12 x 2 grad + 5 Linear wgrad */
     cr_assert_eq(per, 13 + 24 + 5);
     cr_assert_eq(t.nrows, 1 + 2 * per);
-    for (size_t c = 0; c < 10; c++) cr_assert_str_eq(t.cell[0][c], COLS[c]);
+    for (size_t c = 0; c < NCOLS; c++) cr_assert_str_eq(t.cell[0][c], COLS[c]);
     char header[256] = "";
-    for (size_t c = 0; c < 10; c++) {
+    for (size_t c = 0; c < NCOLS; c++) {
         strcat(header, COLS[c]);
-        if (c < 9) strcat(header, ",");
+        if (c == 9) cr_assert_str_eq(layers_csv_header_v1(), header); /* before FP8 */
+        if (c < NCOLS - 1) strcat(header, ",");
     }
     cr_assert_str_eq(layers_csv_header(), header);
     for (int r = 1; r < t.nrows; r++) {
-        cr_assert_eq(t.ncols[r], 10, "row %d", r);
+        cr_assert_eq(t.ncols[r], NCOLS, "row %d", r);
+        cr_assert_str_eq(t.cell[r][10], "", "no scale off FP8 casts");
+        cr_assert_str_eq(t.cell[r][11], "");
         cr_assert_str_eq(t.cell[r][0], r <= per ? "10" : "20");
         cr_assert_str_eq(t.cell[r][1], "fp16");
     }
@@ -185,7 +189,7 @@ Test(layers_csv, reopen_appends_under_one_header, .init = setup, .fini = teardow
     for (int run = 0; run < 2; run++) {
         layers_csv *w = layers_csv_open(path, err, sizeof err);
         cr_assert_not_null(w, "%s", err);
-        cr_assert_eq(layers_csv_write(w, 10 * (run + 1), run ? "bf16" : "fp32", &p, st, err,
+        cr_assert_eq(layers_csv_write(w, 10 * (run + 1), run ? "bf16" : "fp32", &p, st, NULL, err,
                                       sizeof err), 0);
         layers_csv_close(w);
     }
@@ -274,19 +278,19 @@ Test(layers_csv, write_error_is_reported, .init = setup, .fini = teardown)
     rlim_t was = lim.rlim_cur;
     lim.rlim_cur = 400; /* the header fits, one step's rows do not */
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    cr_assert_eq(layers_csv_write(w, 10, "fp16", &p, st, err, sizeof err), -1);
+    cr_assert_eq(layers_csv_write(w, 10, "fp16", &p, st, NULL, err, sizeof err), -1);
     snprintf(want, sizeof want, "%s: cannot write layer statistics: File too large; the rows "
              "are kept and written once it works again", path);
     cr_assert_str_eq(err, want);
     err[0] = '\0';
-    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, err, sizeof err), 0, "reported once");
+    cr_assert_eq(layers_csv_write(w, 20, "fp16", &p, st, NULL, err, sizeof err), 0, "reported once");
     cr_assert_str_eq(err, "");
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert_eq(sb.st_size, (off_t)strlen(layers_csv_header()) + 1, "only the header");
     lim.rlim_cur = was; /* space is back */
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    cr_assert_eq(layers_csv_write(w, 30, "fp16", &p, st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(layers_csv_write(w, 30, "fp16", &p, st, NULL, err, sizeof err), 0, "%s", err);
     layers_csv_close(w);
     table *t = malloc(sizeof *t);
     parse_file(path, t);
@@ -295,10 +299,166 @@ Test(layers_csv, write_error_is_reported, .init = setup, .fini = teardown)
     cr_assert_eq(t->nrows, 1 + 3 * per_step);
     static const char *const steps[] = {"10", "20", "30"};
     for (int r = 1; r < t->nrows; r++) {
-        cr_assert_eq(t->ncols[r], 10, "row %d", r);
+        cr_assert_eq(t->ncols[r], NCOLS, "row %d", r);
         cr_assert_str_eq(t->cell[r][0], steps[(r - 1) / per_step]);
     }
     free(t);
+    free(st);
+    prec_free(&p);
+}
+
+/* ---- FP8 casts ---- */
+
+/* The row index of (layer, tensor) in the table, -1 when absent. */
+static int find_row(const table *t, const char *layer, const char *tensor)
+{
+    for (int r = 1; r < t->nrows; r++)
+        if (!strcmp(t->cell[r][2], layer) && !strcmp(t->cell[r][3], tensor)) return r;
+    return -1;
+}
+
+/* An FP8 policy's Linear rows with casts: input and weight E4M3, grad E5M2 (hybrid). */
+static void fp8_casts(const prec_policy *p, gpt_row_stats *st)
+{
+    for (int i = 0; i < p->n; i++) {
+        if (p->rows[i].kind != LK_LINEAR) continue;
+        st[i].fp8[FP8_T_INPUT] = mk(4.0f, 0x1p-10f, 1000, 3, 20, 0);
+        st[i].fp8[FP8_T_WEIGHT] = mk(0.5f, 0x1p-12f, 200, 0, 1, 0);
+        st[i].fp8[FP8_T_GRAD] = mk(0x1p-8f, 0x1p-30f, 400, 0, 100, 1);
+    }
+}
+
+/* An FP8 row adds a row per cast after its other tensors: the format as dtype, saturations
+ * as overflow, the scale its last cast used and the amax history's max; other rows leave the
+ * two new cells empty. */
+Test(layers_csv, fp8_casts_with_scale_and_history, .init = setup, .fini = teardown)
+{
+    prec_policy p;
+    char err[512];
+    cr_assert_eq(prec_init(&p, 1, DT_FP8), 0);
+    cr_assert_eq(prec_set_override(&p, "lm_head", DT_BF16, err, sizeof err), 1, "%s", err);
+    gpt_row_stats *st = fake_stats(&p);
+    fp8_casts(&p, st);
+    int qkv = prec_find(&p, "h.0.attn.c_attn"), fc = prec_find(&p, "h.0.mlp.c_fc");
+    st[fc].fp8[FP8_T_WEIGHT].count = 0; /* not cast: no row */
+    fp8_state fs;
+    cr_assert_eq(fp8_state_init(&fs, p.n, &p.fp8), 0);
+    fp8_step_begin(&fs);
+    fp8_record(&fs, qkv, FP8_T_INPUT, 4.0f, 112.0f);
+    fp8_record(&fs, qkv, FP8_T_GRAD, 0x1p-8f, 0x1p20f);
+    fp8_step_commit(&fs);
+    fp8_step_begin(&fs);
+    fp8_record(&fs, qkv, FP8_T_INPUT, 3.0f, 0x1p-3f); /* a later, smaller amax: the max stays */
+    fp8_step_commit(&fs);
+    layers_csv *w = layers_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_null(layers_csv_notice(w));
+    cr_assert_eq(layers_csv_write(w, 10, "fp8", &p, st, &fs, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(layers_csv_write(w, 20, "fp8", &p, st, NULL, err, sizeof err), 0, "%s", err);
+    layers_csv_close(w);
+    static table t;
+    parse_file(path, &t);
+    /* 4 fp8 Linear rows (c_attn, attn.c_proj, c_fc, mlp.c_proj) x 3 casts, less c_fc's weight;
+     * lm_head runs bf16 (override): no casts although its stats hold some */
+    int per = expected_rows(&p) + 4 * 3 - 1;
+    cr_assert_eq(t.nrows, 1 + 2 * per);
+    int r = find_row(&t, "h.0.attn.c_attn", "fp8_input");
+    cr_assert_eq(r, find_row(&t, "h.0.attn.c_attn", "weight_gradient_scaled") + 1);
+    const char *want[3][NCOLS] = {
+        {"10", "fp8", "h.0.attn.c_attn", "fp8_input", "e4m3", "4", "2", "3", "12", "0", "0.125", "4"},
+        {"10", "fp8", "h.0.attn.c_attn", "fp8_weight", "e4m3", "0.5", "0.5", "0", "11", "0", "1", "0"},
+        {"10", "fp8", "h.0.attn.c_attn", "fp8_grad", "e5m2", "0.00390625", "25", "0", "22", "1",
+         "1048576", "0.00390625"},
+    };
+    for (int k = 0; k < 3; k++)
+        for (int c = 0; c < NCOLS; c++)
+            cr_assert_str_eq(t.cell[r + k][c], want[k][c], "%s col %s", want[k][3], COLS[c]);
+    cr_assert_eq(find_row(&t, "h.0.mlp.c_fc", "fp8_weight"), -1);
+    cr_assert_gt(find_row(&t, "h.0.mlp.c_fc", "fp8_grad"), 0);
+    cr_assert_eq(find_row(&t, "lm_head", "fp8_input"), -1);
+    cr_assert_str_eq(t.cell[find_row(&t, "lm_head", "activation")][4], "bf16");
+    cr_assert_str_eq(t.cell[find_row(&t, "h.0.attn.c_attn", "activation")][4], "bf16");
+    cr_assert_eq(find_row(&t, "h.0.ln_1", "fp8_input"), -1, "fp8 is for Linear rows only");
+    /* without the state (NULL) the casts' rows come with the two cells empty */
+    cr_assert_str_eq(t.cell[per + r][0], "20");
+    cr_assert_str_eq(t.cell[per + r][3], "fp8_input");
+    cr_assert_str_eq(t.cell[per + r][10], "");
+    cr_assert_str_eq(t.cell[per + r][11], "");
+    fp8_state_free(&fs);
+    free(st);
+    prec_free(&p);
+}
+
+/* MXFP8 has no per-tensor scale: the scale cell stays empty, the history is still written;
+ * the all-E4M3 format makes gradients E4M3 too. */
+Test(layers_csv, fp8_mxfp8_leaves_scale_empty, .init = setup, .fini = teardown)
+{
+    prec_policy p;
+    char err[512];
+    cr_assert_eq(prec_init(&p, 1, DT_FP8), 0);
+    p.fp8.kind = FP8_MXFP8;
+    p.fp8.format = FP8_ALL_E4M3;
+    gpt_row_stats *st = fake_stats(&p);
+    fp8_casts(&p, st);
+    fp8_state fs;
+    cr_assert_eq(fp8_state_init(&fs, p.n, &p.fp8), 0);
+    int qkv = prec_find(&p, "h.0.attn.c_attn");
+    fp8_step_begin(&fs);
+    fp8_record(&fs, qkv, FP8_T_GRAD, 0.5f, 1.0f);
+    fp8_step_commit(&fs);
+    layers_csv *w = layers_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_eq(layers_csv_write(w, 10, "fp8", &p, st, &fs, err, sizeof err), 0, "%s", err);
+    layers_csv_close(w);
+    static table t;
+    parse_file(path, &t);
+    int r = find_row(&t, "h.0.attn.c_attn", "fp8_grad");
+    cr_assert_gt(r, 0);
+    cr_assert_str_eq(t.cell[r][4], "e4m3");
+    cr_assert_str_eq(t.cell[r][10], "");
+    cr_assert_str_eq(t.cell[r][11], "0.5");
+    fp8_state_free(&fs);
+    free(st);
+    prec_free(&p);
+}
+
+/* A layers.csv begun before FP8 (ten columns) goes on in its own columns when a run resumes
+ * into it: one table, no misaligned cells, and the open says so. */
+Test(layers_csv, file_of_an_earlier_version_keeps_its_columns, .init = setup, .fini = teardown)
+{
+    prec_policy p;
+    char err[512];
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%s\n10,bf16,wte,activation,fp32,1,0,0,3,0\n", layers_csv_header_v1());
+    fclose(f);
+    cr_assert_eq(prec_init(&p, 1, DT_FP8), 0);
+    gpt_row_stats *st = fake_stats(&p);
+    fp8_casts(&p, st);
+    layers_csv *w = layers_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_not_null(layers_csv_notice(w));
+    cr_assert(strstr(layers_csv_notice(w), "begun by an earlier mptui, rows go on without the "
+                                           "scale and amax_history_max columns"),
+              "%s", layers_csv_notice(w));
+    cr_assert_eq(layers_csv_write(w, 20, "fp8", &p, st, NULL, err, sizeof err), 0, "%s", err);
+    layers_csv_close(w);
+    static table t;
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 2 + expected_rows(&p) + 4 * 3 + 3); /* lm_head is fp8 too */
+    for (int r = 0; r < t.nrows; r++) cr_assert_eq(t.ncols[r], 10, "row %d", r);
+    int r = find_row(&t, "lm_head", "fp8_grad");
+    cr_assert_gt(r, 0);
+    cr_assert_str_eq(t.cell[r][4], "e5m2");
+    /* a torn first line is no earlier header: the repair starts the file afresh */
+    f = fopen(path, "w");
+    fprintf(f, "step,replica,lay");
+    fclose(f);
+    w = layers_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    layers_csv_close(w);
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 1);
+    cr_assert_eq(t.ncols[0], NCOLS);
     free(st);
     prec_free(&p);
 }
@@ -366,7 +526,7 @@ Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = t
     for (int r = 1; r < t.nrows; r++) {
         cr_assert_str_eq(t.cell[r][0], steps[(r - 1) / ROWS_2L]);
         cr_assert_str_eq(t.cell[r][1], "fp16");
-        cr_assert_eq(t.ncols[r], 10);
+        cr_assert_eq(t.ncols[r], NCOLS);
         cr_assert_str_eq(t.cell[r][7], "0", "no overflow expected at %s %s", t.cell[r][2],
                          t.cell[r][3]);
     }
@@ -388,6 +548,11 @@ Test(layers_csv, training_run_writes_every_logged_step, .init = setup, .fini = t
     for (int i = 0; i < snap.n_layers; i++)
         if (!strcmp(snap.layers[i].name, "h.0.attn.c_attn")) qkv = i;
     cr_assert(qkv >= 0 && snap.layers[qkv].valid);
+    cr_assert_eq(snap.layers[qkv].kind, LK_LINEAR, "the o key's cycle reads the kind");
+    cr_assert_eq(snap.layers[qkv].fp8, 0);
+    cr_assert_eq(snap.layers[2].kind, LK_LN);
+    cr_assert(snap.fp8_known, "the run's recipe, for the map's title");
+    cr_assert(snap.fp8.kind == FP8_DELAYED && snap.fp8.history_len == 1024);
     cr_assert(snap.layers[qkv].grad_uflow_unscaled_pct > snap.layers[qkv].grad_uflow_pct);
     cr_assert(snap.layers[qkv].act_range > 0 && snap.layers[qkv].grad_range > 0);
     for (int r = 1; r < t.nrows; r++)
@@ -414,7 +579,7 @@ Test(layers_csv, no_scaling_gradient_equals_scaled, .init = setup, .fini = teard
     for (int r = 1; r + 1 < t.nrows; r++) {
         if (strcmp(t.cell[r][3], "gradient")) continue;
         cr_assert_str_eq(t.cell[r + 1][3], "gradient_scaled");
-        for (int c2 = 4; c2 < 10; c2++)
+        for (int c2 = 4; c2 < NCOLS; c2++)
             cr_assert_str_eq(t.cell[r][c2], t.cell[r + 1][c2], "%s col %d", t.cell[r][2], c2);
         cr_assert_str_eq(t.cell[r][1], "bf16");
         pairs++;

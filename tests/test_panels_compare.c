@@ -216,7 +216,10 @@ Test(panels_compare, keys_picker_select_and_stop)
     cr_assert_eq(keys_handle(&v, s, 'c', &c), KA_REDRAW);
     cr_assert_eq(v.picker, 1);
     panels_draw(&g, s, &hist, &v);
-    cr_assert(screen_has(&g, "compare FP16 with: 1 FP32  2 BF16  3 both   (any other key cancels)"));
+    /* at 80 columns the choices fit, the hint does not */
+    cr_assert(screen_has(&g, "compare FP16 with: 1 FP32  2 BF16  3 FP8  4 FP32+BF16  5 FP32+FP8  "
+                             "6 BF16+FP8"));
+    cr_assert(!screen_has(&g, "cancels"));
     cr_assert(screen_has(&g, "c compare"));
     cr_assert_eq(keys_handle(&v, s, KEY_RESIZE, &c), KA_REDRAW);
     cr_assert_eq(v.picker, 1, "a resize keeps the picker");
@@ -229,10 +232,17 @@ Test(panels_compare, keys_picker_select_and_stop)
     cr_assert_eq(c.arg, 1 << DT_F32);
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, '3', &c), KA_CMD);
-    cr_assert_eq(c.arg, (1 << DT_F32) | (1 << DT_BF16));
-    cr_assert_str_eq(v.msg, "starting a comparison: FP16 vs both others");
+    cr_assert_eq(c.arg, 1 << DT_FP8);
+    cr_assert_str_eq(v.msg, "starting a comparison: FP16 vs FP8");
     keys_handle(&v, s, 'c', &c);
-    cr_assert_eq(keys_handle(&v, s, '4', &c), KA_REDRAW, "past the all-key cancels");
+    cr_assert_eq(keys_handle(&v, s, '4', &c), KA_CMD);
+    cr_assert_eq(c.arg, (1 << DT_F32) | (1 << DT_BF16));
+    cr_assert_str_eq(v.msg, "starting a comparison: FP16 vs FP32+BF16");
+    keys_handle(&v, s, 'c', &c);
+    cr_assert_eq(keys_handle(&v, s, '6', &c), KA_CMD);
+    cr_assert_eq(c.arg, (1 << DT_BF16) | (1 << DT_FP8));
+    keys_handle(&v, s, 'c', &c);
+    cr_assert_eq(keys_handle(&v, s, '7', &c), KA_REDRAW, "past the last choice cancels");
     cr_assert_str_eq(v.msg, "compare cancelled");
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, '0', &c), KA_REDRAW);
@@ -241,16 +251,55 @@ Test(panels_compare, keys_picker_select_and_stop)
     cr_assert_eq(keys_handle(&v, s, 'x', &c), KA_REDRAW);
     cr_assert_eq(v.picker, 0);
     cr_assert_str_eq(v.msg, "compare cancelled");
-    s->mode = DT_BF16;
-    dtype_t o[DT_COUNT - 1];
-    cr_assert_eq(panel_picker_modes(DT_BF16, o), 2);
-    cr_assert(o[0] == DT_F32 && o[1] == DT_F16);
-    cr_assert_eq(panel_picker_modes(DT_F16, o), 2);
-    cr_assert(o[0] == DT_F32 && o[1] == DT_BF16);
     keys_handle(&v, s, 'c', &c);
     cr_assert_eq(keys_handle(&v, s, KEY_CTRL_C, &c), KA_QUIT);
     grid_free(&g);
     history_free(&hist);
+    free(s);
+}
+
+/* Every choice fits the lanes a run has: the current mode plus at most FEED_MAX_LANES - 1
+ * others, each set once, never the current mode; singles first, in dtype-table order. */
+Test(panels_compare, picker_choices_fit_the_lanes)
+{
+    for (int cur = 0; cur < DT_COUNT; cur++) {
+        int c[PANEL_PICKER_MAX], n = panel_picker_choices((dtype_t)cur, c);
+        cr_assert_eq(n, (DT_COUNT - 1) + (DT_COUNT - 1) * (DT_COUNT - 2) / 2, "from %s",
+                     dtype_name((dtype_t)cur));
+        for (int k = 0; k < n; k++) {
+            int bits = 0;
+            for (int d = 0; d < DT_COUNT; d++) bits += c[k] >> d & 1;
+            cr_assert(bits >= 1 && bits <= FEED_MAX_LANES - 1);
+            cr_assert_eq(c[k] >> cur & 1, 0, "never the current mode");
+            cr_assert_eq(c[k] >> DT_COUNT, 0);
+            cr_assert(k == 0 || bits >= 1 + (k >= DT_COUNT - 1), "singles first");
+            for (int j = 0; j < k; j++) cr_assert_neq(c[j], c[k]);
+        }
+    }
+    int c[PANEL_PICKER_MAX];
+    cr_assert_eq(panel_picker_choices(DT_FP8, c), 6);
+    cr_assert(c[0] == 1 << DT_F32 && c[1] == 1 << DT_F16 && c[2] == 1 << DT_BF16);
+    cr_assert_eq(c[3], (1 << DT_F32) | (1 << DT_F16));
+    char b[64];
+    cr_assert_str_eq(panel_picker_label(c[5], b, sizeof b), "FP16+BF16");
+    cr_assert_str_eq(panel_picker_label(0, b, sizeof b), "");
+    /* from FP8 all six fit 80 columns exactly; narrower, single spaces go first */
+    feed_snapshot *s = calloc(1, sizeof *s);
+    s->mode = DT_FP8;
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 80, 1), 0);
+    panel_picker(&g, (ui_rect){0, 0, 80, 1}, s);
+    cr_assert(screen_has(&g, "compare FP8 with: 1 FP32  2 FP16  3 BF16  4 FP32+FP16  5 FP32+BF16  "
+                             "6 FP16+BF16"));
+    grid_free(&g);
+    cr_assert_eq(grid_init(&g, 70, 1), 0);
+    panel_picker(&g, (ui_rect){0, 0, 70, 1}, s);
+    cr_assert(screen_has(&g, "compare FP8 with: 1 FP32 2 FP16 3 BF16 4 FP32+FP16 5 FP32+BF16"));
+    grid_free(&g);
+    cr_assert_eq(grid_init(&g, 140, 1), 0);
+    panel_picker(&g, (ui_rect){0, 0, 140, 1}, s);
+    cr_assert(screen_has(&g, "6 FP16+BF16   (any other key cancels)"));
+    grid_free(&g);
     free(s);
 }
 

@@ -102,7 +102,79 @@ Test(viewrun, reads_rows_exactly)
     cr_assert_eq(r->layers[69].dtype, DT_F32);
     cr_assert_eq(r->layers[69].amax, 5.78889561);
     cr_assert_eq(r->layers[68].amax, 13312.7295);
+    /* the fixture predates FP8 (ten columns): no casts, no scales */
+    cr_assert_eq(r->layers[68].fp8_format, -1);
+    cr_assert(isnan(r->layers[68].scale) && isnan(r->layers[68].amax_history_max));
     cr_assert_eq(r->cmp_step, -1);
+}
+
+/* layers.csv with FP8 casts: e4m3 / e5m2 rows read as DT_FP8 with their format, scale and
+ * history max; files of either header open; a row of the other width or an unknown format
+ * leaves the file out with one line. */
+Test(viewrun, layers_csv_fp8_casts_and_both_headers)
+{
+    char p[128], l[128], text[1024];
+    snprintf(p, sizeof p, "%s/metrics.csv", tmp);
+    snprintf(text, sizeof text, "%s\n10,0.1,1,train,fp8,2.5,,,,0,0,,,,\n", metrics_csv_header());
+    write_text(p, text);
+    snprintf(l, sizeof l, "%s/layers.csv", tmp);
+    snprintf(text, sizeof text, "%s\n"
+             "10,fp8,h.0.attn.c_attn,activation,bf16,4,0,0,12,0,,\n"
+             "10,fp8,h.0.attn.c_attn,fp8_input,e4m3,4,2,3,12,0,0.125,4\n"
+             "10,fp8,h.0.attn.c_attn,fp8_grad,e5m2,0.00390625,25,0,22,1,1048576,0.00390625\n"
+             "10,fp8,h.0.mlp.c_fc,fp8_weight,e4m3,0.5,0,0,11,0,,\n",
+             layers_csv_header());
+    write_text(l, text);
+    cr_assert_eq(viewrun_add(&set, p, err, sizeof err), 0, "%s", err);
+    const view_run *r = &set.run[0];
+    cr_assert_str_eq(r->notice, "");
+    cr_assert_eq(r->train[0].precision, DT_FP8);
+    cr_assert_eq(r->n_layers, 4);
+    cr_assert_eq(r->layers[0].dtype, DT_BF16);
+    cr_assert_eq(r->layers[0].fp8_format, -1);
+    cr_assert(isnan(r->layers[0].scale));
+    cr_assert_str_eq(r->layers[1].tensor, "fp8_input");
+    cr_assert_eq(r->layers[1].dtype, DT_FP8);
+    cr_assert_eq(r->layers[1].fp8_format, FP8_E4M3);
+    cr_assert_eq(r->layers[1].overflow_count, 3);
+    cr_assert_eq(r->layers[1].scale, 0.125);
+    cr_assert_eq(r->layers[1].amax_history_max, 4);
+    cr_assert_eq(r->layers[2].fp8_format, FP8_E5M2);
+    cr_assert_eq(r->layers[2].scale, 1048576);
+    cr_assert_eq(r->layers[2].nonfinite_count, 1);
+    cr_assert(isnan(r->layers[3].scale), "MXFP8 / no state: empty scale");
+    viewrun_free(&set);
+    memset(&set, 0, sizeof set);
+    /* the header of an earlier version: ten cells a row */
+    snprintf(text, sizeof text, "%s\n10,bf16,wte,activation,fp32,1.5,0,0,3,0\n",
+             layers_csv_header_v1());
+    write_text(l, text);
+    cr_assert_eq(viewrun_add(&set, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.run[0].n_layers, 1);
+    cr_assert_eq(set.run[0].layers[0].amax, 1.5);
+    cr_assert(isnan(set.run[0].layers[0].amax_history_max));
+    viewrun_free(&set);
+    memset(&set, 0, sizeof set);
+    /* rows that do not fit their header, or a format mptui does not write */
+    static const char *const bad[][2] = {
+        {"new", "10,fp8,wte,activation,fp32,1.5,0,0,3,0\n"},
+        {"v1", "10,fp8,wte,activation,fp32,1.5,0,0,3,0,,\n"},
+        {"new", "10,fp8,h.0.mlp.c_fc,fp8_input,e3m4,0.5,0,0,11,0,1,2\n"},
+        {"new", "10,fp8,h.0.mlp.c_fc,fp8_input,e4m3,0.5,0,0,11,0,big,2\n"},
+        {"new", "10,fp8,h.0.mlp.c_fc,fp8_input,e4m3,0.5,0,0,11,0,1,-\n"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(text, sizeof text, "%s\n%s",
+                 strcmp(bad[k][0], "v1") ? layers_csv_header() : layers_csv_header_v1(), bad[k][1]);
+        write_text(l, text);
+        cr_assert_eq(viewrun_add(&set, p, err, sizeof err), 0, "%s", err);
+        char want[256];
+        snprintf(want, sizeof want, "%s:2: not a layers.csv row mptui writes (left out)", l);
+        cr_assert_str_eq(set.run[0].notice, want, "case %zu", k);
+        cr_assert_eq(set.run[0].n_layers, 0);
+        viewrun_free(&set);
+        memset(&set, 0, sizeof set);
+    }
 }
 
 Test(viewrun, truncated_last_line_keeps_complete_rows)
@@ -305,7 +377,7 @@ Test(viewrun, follow_reads_appended_rows_replicas_side_files_and_rewrites)
     cr_assert_eq(set.run[0].n_train, 2);
     /* layers.csv appears */
     snprintf(l, sizeof l, "%s/layers.csv", tmp);
-    snprintf(text, sizeof text, "%s\n15,fp16,wte,activation,fp32,1.5,0,0,3,0\n", layers_csv_header());
+    snprintf(text, sizeof text, "%s\n15,fp16,wte,activation,fp32,1.5,0,0,3,0,,\n", layers_csv_header());
     write_text(l, text);
     cr_assert_eq(viewrun_refresh(&set, err, sizeof err), 1, "%s", err);
     cr_assert_eq(set.run[0].n_layers, 1);

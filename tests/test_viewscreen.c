@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "keys.h"
+#include "layers_csv.h"
 #include "viewscreen.h"
 
 #define FIX MPTUI_SOURCE_DIR "/tests/fixtures/view"
@@ -198,6 +199,63 @@ Test(viewscreen, follows_rows_as_they_arrive)
     viewscreen_draw(&vs, &g);
     cr_assert(has("] loss 2.2500"), "%s", row_with("] loss"));
     cr_assert(has("steps 10"));
+    done();
+    snprintf(text, sizeof text, "rm -rf '%s'", dir);
+    cr_assert_eq(system(text), 0);
+}
+
+/* A run's FP8 casts in layers.csv make its row an FP8 row of the view's map: FP8 in the wt
+ * column and, selected, the casts with their formats and scales (no recipe: the CSV has none;
+ * saturations as a count: the CSV has no element counts). */
+Test(viewscreen, fp8_rows_from_layers_csv)
+{
+    char dir[64], p[128], text[1024];
+    snprintf(dir, sizeof dir, "/tmp/mptui-viewscreen-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n10,0.1,1,train,fp8,2.5,,,,0,0,,,,\n", metrics_csv_header());
+    fclose(f);
+    snprintf(text, sizeof text, "%s/layers.csv", dir);
+    f = fopen(text, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n"
+            "10,fp8,h.0.ln_1,activation,bf16,3,0,0,9,0,,\n"
+            "10,fp8,h.0.attn.c_attn,activation,bf16,4,0,0,12,0,,\n"
+            "10,fp8,h.0.attn.c_attn,fp8_input,e4m3,4,2,3,12,0,0.125,4\n"
+            "10,fp8,h.0.attn.c_attn,fp8_weight,e4m3,0.5,0.5,0,11,0,112,0.5\n"
+            "10,fp8,h.0.attn.c_attn,fp8_grad,e5m2,0.00390625,25,0,22,1,1048576,0.00390625\n",
+            layers_csv_header());
+    fclose(f);
+    load(p, NULL);
+    feed_snapshot *s = calloc(1, sizeof *s);
+    viewscreen_snapshot(&set.run[0], s);
+    cr_assert_eq(s->mode, DT_FP8);
+    cr_assert_eq(s->fp8_known, 0);
+    cr_assert_eq(s->n_layers, 2);
+    cr_assert_eq(s->layers[0].fp8, 0);
+    const feed_layer *l = &s->layers[1];
+    cr_assert(l->fp8 && l->kind == LK_LINEAR);
+    cr_assert_eq(l->act, DT_BF16);
+    cr_assert_eq(l->act_ovf, 0, "saturations are the casts', not the activation's");
+    cr_assert_eq(l->cast[FP8_T_INPUT].format, FP8_E4M3);
+    cr_assert_eq(l->cast[FP8_T_INPUT].scale, 0.125f);
+    cr_assert_eq(l->cast[FP8_T_INPUT].hist_max, 4.0f);
+    cr_assert_eq(l->cast[FP8_T_INPUT].ovf, 3);
+    cr_assert(isnan(l->cast[FP8_T_INPUT].ovf_pct));
+    cr_assert_eq(l->cast[FP8_T_GRAD].format, FP8_E5M2);
+    cr_assert_eq(l->cast[FP8_T_GRAD].uflow_pct, 25);
+    cr_assert(l->cast[FP8_T_WEIGHT].valid);
+    free(s);
+    vs.v.selected = 1;
+    viewscreen_draw(&vs, &g);
+    cr_assert(has("Precision map  mode FP8  *"));
+    cr_assert(strstr(row_with("h.0.attn.c_attn"), "FP8  BF16"), "%s", row_with("h.0.attn.c_attn"));
+    cr_assert(strstr(row_with("input   E4M3"), "scale 2^-3 ") &&
+              strstr(row_with("input   E4M3"), "sat       3"), "%s", row_with("input   E4M3"));
+    cr_assert(has("grad    E5M2  amax   0.00391  sat       0  uf  25.00%  scale 2^20 "), "%s",
+              row_with("E5M2"));
     done();
     snprintf(text, sizeof text, "rm -rf '%s'", dir);
     cr_assert_eq(system(text), 0);

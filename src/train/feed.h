@@ -9,6 +9,7 @@
 #include "memplan.h"
 #include "metrics.h"
 #include "numerics.h"
+#include "precision.h"
 
 #define FEED_RING 8192     /* metric rows kept for charts */
 #define FEED_MAX_LAYERS 520 /* precision-map rows (64 blocks x 8 + 8) */
@@ -19,11 +20,29 @@
 
 typedef enum { RUN_STARTING = 0, RUN_RUNNING, RUN_PAUSED, RUN_FINISHED, RUN_FAILED } run_state;
 
+/* One FP8 cast of a Linear row (docs/fp8.md): its format and scaling state now, and what it
+ * did at the last logged step. */
+typedef struct {
+    fp8_format format;          /* E4M3, or E5M2 for gradients under the hybrid format */
+    float scale;                /* the meta's used_scale: values are multiplied by it before the
+                                 * cast (MXFP8: 1, its blocks carry their own) */
+    float hist_max;             /* largest amax in the tensor's history; 0 = none yet */
+    float amax;                 /* of the unscaled values */
+    double uflow_pct;           /* values flushed to zero */
+    int64_t ovf;                /* values that saturated at the format's max */
+    double ovf_pct;             /* the same as a share of the values cast */
+    int valid;                  /* the cast ran at the last logged step */
+} feed_fp8;
+
 /* Live statistics of one precision-map row (from the last logged step). */
 typedef struct {
     char name[32];
+    layer_kind kind;            /* which overrides the row takes (prec_kind_accepts) */
     int has_weight;
     dtype_t w, act, grad;
+    int fp8;                    /* 1: a Linear whose GEMM inputs are cast to FP8 (w, act and
+                                 * grad are then bf16) */
+    feed_fp8 cast[FP8_TENSORS]; /* by fp8_tensor; meaningful while fp8 */
     int override;               /* -1 inherit */
     float act_amax, grad_amax;  /* gradients as stored, i.e. still scaled */
     float act_amin, grad_amin;  /* smallest nonzero magnitude, 0 = none */
@@ -75,6 +94,8 @@ typedef struct {
     double loss, lr, grad_norm; /* last logged values */
     /* precision and scaling */
     dtype_t mode;
+    fp8_recipe fp8;             /* how FP8 rows choose their scales (the map's title) */
+    int fp8_known;              /* fp8 holds the run's recipe (mptui view has none) */
     int scaler_enabled, scaler_dynamic;
     float loss_scale;
     int growth_tracker, growth_interval;

@@ -6,12 +6,21 @@
 #include <string.h>
 
 static const char *const names[HT_COUNT] = {
-    "activation", "gradient", "gradient_scaled", "weight_gradient_scaled",
+    "activation", "gradient", "gradient_scaled", "weight_gradient_scaled", "fp8_input",
+    "fp8_weight", "fp8_grad",
 };
+_Static_assert(HT_FP8_GRAD - HT_FP8_INPUT == FP8_T_GRAD - FP8_T_INPUT &&
+               HT_FP8_WEIGHT - HT_FP8_INPUT == FP8_T_WEIGHT - FP8_T_INPUT &&
+               HT_COUNT - HT_FP8_INPUT == FP8_TENSORS, "one record per FP8 tensor, in order");
 
 const char *health_tensor_name(health_tensor t)
 {
     return (unsigned)t < HT_COUNT ? names[t] : "?";
+}
+
+health_tensor health_fp8_tensor(fp8_tensor t)
+{
+    return (unsigned)t < FP8_TENSORS ? (health_tensor)(HT_FP8_INPUT + (int)t) : HT_COUNT;
 }
 
 void health_from_stats(const num_stats *st, tensor_health *out)

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "fp8.h"
 #include "numerics.h"
 
 /* The tensors of a precision-map row that get a health record (docs/layers.md). */
@@ -13,11 +14,19 @@ typedef enum {
     HT_GRADIENT,         /* gradient of that output in the true (unscaled) domain */
     HT_GRADIENT_SCALED,  /* the same gradient as the backward stores it: times the loss scale */
     HT_WGRAD_SCALED,     /* weight + bias gradients, rounded to the grad dtype, scaled */
+    HT_FP8_INPUT,        /* an FP8 row's casts (docs/fp8.md): its GEMM input, */
+    HT_FP8_WEIGHT,       /* its weight, */
+    HT_FP8_GRAD,         /* the gradient of its output (unscaled amax, saturations as overflow) */
     HT_COUNT
 } health_tensor;
+/* The tensors every row's roundings give (HT_ACTIVATION .. HT_WGRAD_SCALED). */
+#define HT_ROUNDINGS HT_FP8_INPUT
 
-/* "activation", "gradient", "gradient_scaled", "weight_gradient_scaled"; "?" otherwise. */
+/* "activation", "gradient", "gradient_scaled", "weight_gradient_scaled", "fp8_input",
+ * "fp8_weight", "fp8_grad"; "?" otherwise. */
 const char *health_tensor_name(health_tensor t);
+/* The record of FP8 tensor t (HT_FP8_INPUT + t); HT_COUNT for an invalid t. */
+health_tensor health_fp8_tensor(fp8_tensor t);
 
 typedef struct {
     double amax;            /* largest finite |x| before rounding */

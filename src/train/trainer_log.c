@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "evaluate.h"
-#include "health.h"
+#include "feed_layer.h"
 #include "trainer_impl.h"
 
 _Static_assert(DIV_PAIRS == FEED_MAX_PAIRS, "the screen shows every pair");
@@ -91,7 +91,8 @@ void trainer_log_train(trainer *t)
         csv_row(t, &r);
         const char *label = t->n_lanes > 1 ? l->name : dtype_name(l->policy.mode);
         if (l->have_stats && l->stats_step == t->step &&
-            layers_csv_write(t->lcsv, t->step, label, &l->policy, l->stats, err, sizeof err))
+            layers_csv_write(t->lcsv, t->step, label, &l->policy, l->stats,
+                             gpt_fp8_const(l->model), err, sizeof err))
             trainer_notify(t, 1, "%s", err);
         train_line(t, l, &r);
     }
@@ -174,43 +175,17 @@ void trainer_eval(trainer *t)
 
 /* ---- snapshot ---- */
 
-static void snap_layer(feed_layer *L, const prec_layer *r, const gpt_row_stats *rs)
-{
-    snprintf(L->name, sizeof L->name, "%s", r->name);
-    L->has_weight = r->has_weight;
-    L->w = r->w;
-    L->act = r->act;
-    L->grad = r->grad;
-    L->override = r->override;
-    if (!rs) return;
-    tensor_health a, g, gu, w;
-    health_from_stats(&rs->act, &a);
-    health_from_stats(&rs->grad, &g);
-    health_from_stats(&rs->grad_unscaled, &gu);
-    health_from_stats(&rs->wgrad, &w);
-    L->valid = 1;
-    L->act_amax = (float)a.amax;
-    L->grad_amax = (float)g.amax;
-    L->act_amin = rs->act.amin_nz;
-    L->grad_amin = rs->grad.amin_nz;
-    L->act_uflow_pct = a.underflow_pct;
-    L->grad_uflow_pct = g.underflow_pct;
-    L->grad_uflow_unscaled_pct = gu.underflow_pct;
-    L->act_range = a.dynamic_range;
-    L->grad_range = g.dynamic_range;
-    L->act_ovf = a.overflow + a.nonfinite;
-    /* the row's whole backward: its output gradient and its weight gradients */
-    L->grad_ovf = g.overflow + g.nonfinite + w.overflow + w.nonfinite;
-}
-
 /* The precision map: the selected lane's policy and statistics. */
 static void snap_layers(trainer *t, feed_snapshot *s)
 {
     const lane *sel = trainer_sel(t);
     const prec_policy *p = &sel->policy;
+    const fp8_state *fs = gpt_fp8_const(sel->model); /* FP8 rows' scales and histories */
     s->n_layers = p->n < FEED_MAX_LAYERS ? p->n : FEED_MAX_LAYERS;
     for (int i = 0; i < s->n_layers; i++)
-        snap_layer(&s->layers[i], &p->rows[i], sel->have_stats ? &sel->stats[i] : NULL);
+        feed_layer_fill(&s->layers[i], p, i, sel->have_stats ? &sel->stats[i] : NULL, fs);
+    s->fp8 = p->fp8;
+    s->fp8_known = 1;
 }
 
 static void snap_scaler(const scaler *sc, feed_replica *f)

@@ -266,30 +266,51 @@ typedef struct {
     view_run *r;
     int header_done;
     const char *path;
+    int columns;          /* layers.csv: cells a row has under the header read */
 } side_ctx;
 
-enum { L_step, L_replica, L_layer, L_tensor, L_dtype, L_amax, L_uflow, L_ovf, L_range, L_nonfinite, L_N };
+/* L_N_V1: a file written before FP8 (layers_csv_header_v1) ends after nonfinite_count. */
+enum { L_step, L_replica, L_layer, L_tensor, L_dtype, L_amax, L_uflow, L_ovf, L_range, L_nonfinite,
+       L_N_V1, L_scale = L_N_V1, L_hist, L_N };
+
+/* A layers.csv dtype cell: a dtype name, or an FP8 cast's format ("e4m3": the row ran in
+ * FP8, *fp8 = its format; else *fp8 = -1). */
+static int layer_dtype(const char *s, dtype_t *dt, int *fp8)
+{
+    *fp8 = -1;
+    for (int f = 0; f < FP8_FORMATS; f++)
+        if (!strcmp(s, num_fp8_name((fp8_format)f))) {
+            *dt = DT_FP8;
+            *fp8 = f;
+            return 0;
+        }
+    return dtype_parse(s, dt);
+}
 
 static int layers_row(void *ctx, const cells *c, long line, char *err, size_t errlen)
 {
     side_ctx *x = ctx;
     view_run *r = x->r;
     if (!x->header_done) {
-        if (!header_matches(c, layers_csv_header()))
-            return header_error(c, x->path, "layers.csv", layers_csv_header(), err, errlen);
+        if (header_matches(c, layers_csv_header())) x->columns = L_N;
+        else if (header_matches(c, layers_csv_header_v1())) x->columns = L_N_V1;
+        else return header_error(c, x->path, "layers.csv", layers_csv_header(), err, errlen);
         x->header_done = 1;
         return 0;
     }
     view_layer_row l;
     memset(&l, 0, sizeof l);
+    l.scale = l.amax_history_max = NAN;
     int64_t step;
     double ovf, nf;
-    if (c->n != L_N || c->too_long || int_cell(c->cell[L_step], &step) || step < 0 ||
+    if (c->n != x->columns || c->too_long || int_cell(c->cell[L_step], &step) || step < 0 ||
         strlen(c->cell[L_replica]) >= sizeof l.replica ||
         strlen(c->cell[L_layer]) >= sizeof l.layer || strlen(c->cell[L_tensor]) >= sizeof l.tensor ||
-        dtype_parse(c->cell[L_dtype], &l.dtype) || num(c->cell[L_amax], &l.amax) ||
+        layer_dtype(c->cell[L_dtype], &l.dtype, &l.fp8_format) || num(c->cell[L_amax], &l.amax) ||
         num(c->cell[L_uflow], &l.underflow_pct) || num(c->cell[L_ovf], &ovf) ||
-        num(c->cell[L_range], &l.dynamic_range) || num(c->cell[L_nonfinite], &nf))
+        num(c->cell[L_range], &l.dynamic_range) || num(c->cell[L_nonfinite], &nf) ||
+        (x->columns == L_N &&
+         (num(c->cell[L_scale], &l.scale) || num(c->cell[L_hist], &l.amax_history_max))))
         return errfmt(err, errlen, "%s:%ld: not a layers.csv row mptui writes", x->path, line);
     if (r->replica[0] && strcmp(c->cell[L_replica], r->replica)) return 0;
     if (step != r->layers_step) {
@@ -382,7 +403,7 @@ static void read_side(view_run *r, const char *file, row_fn fn)
     r->side_mtime_ns[k] = mtime_ns(&st);
     size_t len;
     char *text = read_whole(path, &len, err, sizeof err);
-    side_ctx x = {r, 0, path};
+    side_ctx x = {r, 0, path, 0};
     size_t end = len;
     while (text && end > 0 && text[end - 1] != '\n') end--;
     if (text && collect(text, end, 1, fn, &x, path, err, sizeof err) == 0) err[0] = 0;

@@ -17,9 +17,11 @@
 /* One layers.csv row of the last logged step (docs/layers.md). */
 typedef struct {
     char replica[8], layer[32], tensor[24];
-    dtype_t dtype;
+    dtype_t dtype;                /* DT_FP8 for an FP8 cast (dtype e4m3 / e5m2) */
+    int fp8_format;               /* that cast's fp8_format; -1 for other rows */
     double amax, underflow_pct, dynamic_range;
     int64_t overflow_count, nonfinite_count;
+    double scale, amax_history_max; /* FP8 casts; NAN when empty or the file predates them */
 } view_layer_row;
 
 /* compare.csv at its last step: a pair's whole-model row and its lowest layer cosine. */

@@ -11,7 +11,7 @@ enum { UA_BOLD = 1, UA_REVERSE = 2, UA_UNDERLINE = 4, UA_DIM = 8 };
 
 /* Color roles; tui.c maps them to color pairs, or to attributes when monochrome. */
 typedef enum {
-    UC_DEFAULT = 0, UC_TITLE, UC_FP32, UC_FP16, UC_BF16, UC_BAD, UC_WARN, UC_GOOD,
+    UC_DEFAULT = 0, UC_TITLE, UC_FP32, UC_FP16, UC_BF16, UC_FP8, UC_BAD, UC_WARN, UC_GOOD,
     UC_RAW, UC_SMOOTH, UC_EVAL, UC_SCALE, UC_DIM, UC_COUNT
 } ui_color;
 

@@ -7,10 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The picker's keys are the digits 1..DT_COUNT; its "all" choice runs every dtype at once. */
-_Static_assert(DT_COUNT <= 9, "one picker digit per other dtype, plus one for all");
-_Static_assert(DT_COUNT <= FEED_MAX_LANES, "the picker's all-choice runs DT_COUNT lanes");
-_Static_assert(DT_COUNT < 31, "CMD_COMPARE_START carries a bit per dtype in an int");
+/* The picker's keys are digits, one per choice (panel_picker_choices, which asserts they
+ * suffice); a choice never asks for more lanes than the run has. */
+_Static_assert(PANEL_PICKER_MAX <= 9, "one digit per picker choice");
 
 /* The m cycle starts at the dtype table's first row. */
 #define KEYS_CYCLE_FIRST DT_F32
@@ -21,11 +20,19 @@ dtype_t keys_next_mode(dtype_t m)
     return i ? i->next : KEYS_CYCLE_FIRST;
 }
 
-int keys_next_override(int ov)
+int keys_next_override(int ov, layer_kind kind)
 {
-    if (ov < 0) return KEYS_CYCLE_FIRST;
-    const dtype_info *i = dtype_info_of((dtype_t)ov);
-    return !i || i->next == KEYS_CYCLE_FIRST ? -1 : (int)i->next;
+    int d = ov < 0 ? KEYS_CYCLE_FIRST : -1;
+    if (ov >= 0) {
+        const dtype_info *i = dtype_info_of((dtype_t)ov);
+        d = i && i->next != KEYS_CYCLE_FIRST ? (int)i->next : -1;
+    }
+    /* skip what the row refuses (fp8 off Linear rows, all but fp32 on embeddings and loss) */
+    while (d >= 0 && !prec_kind_accepts(kind, (dtype_t)d)) {
+        dtype_t nx = dtype_info_of((dtype_t)d)->next;
+        d = nx == KEYS_CYCLE_FIRST ? -1 : (int)nx;
+    }
+    return d;
 }
 
 static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
@@ -71,7 +78,7 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
         }
         const feed_layer *l = &s->layers[v->selected];
         cmd->kind = CMD_SET_OVERRIDE;
-        cmd->arg = keys_next_override(l->override);
+        cmd->arg = keys_next_override(l->override, l->kind);
         snprintf(cmd->name, sizeof cmd->name, "%s", l->name);
         char m[96];
         snprintf(m, sizeof m, "override %s -> %s", l->name,
@@ -83,29 +90,26 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
     return KA_NONE;
 }
 
-/* The compare picker: 1 .. n add one of the n other modes, n + 1 all of them; anything else
- * cancels. */
+/* The compare picker: 1 .. n start one of its n choices; anything else cancels. */
 static key_action keys_picker(ui_view *v, const feed_snapshot *s, int key, feed_cmd *cmd)
 {
-    dtype_t o[DT_COUNT - 1];
-    int n = panel_picker_modes(s->mode, o);
+    int c[PANEL_PICKER_MAX], n = panel_picker_choices(s->mode, c);
     v->picker = 0;
     memset(cmd, 0, sizeof *cmd);
     if (key == KEY_RESIZE) {
         v->picker = 1;
         return KA_REDRAW;
     }
-    int pick = key - '1', all = pick == n;
-    if (pick < 0 || pick > n) {
+    int pick = key - '1';
+    if (pick < 0 || pick >= n) {
         view_message(v, 0, "compare cancelled");
         return KA_REDRAW;
     }
     cmd->kind = CMD_COMPARE_START;
-    for (int k = 0; k < n; k++)
-        if (all || k == pick) cmd->arg |= 1 << o[k];
-    char m[96];
+    cmd->arg = c[pick];
+    char m[96], lab[64];
     snprintf(m, sizeof m, "starting a comparison: %s vs %s", dtype_label(s->mode),
-             all ? (n == 2 ? "both others" : "all others") : dtype_label(o[pick]));
+             panel_picker_label(c[pick], lab, sizeof lab));
     view_message(v, 0, m);
     return KA_CMD;
 }

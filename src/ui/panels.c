@@ -27,6 +27,7 @@ void view_message(ui_view *v, int is_error, const char *text)
 /* The colour of each dtype_info.role. */
 static const ui_color role_color[] = {
     [DT_ROLE_FULL] = UC_FP32, [DT_ROLE_HALF] = UC_FP16, [DT_ROLE_BRAIN] = UC_BF16,
+    [DT_ROLE_FP8] = UC_FP8,
 };
 _Static_assert(sizeof role_color / sizeof role_color[0] == DT_ROLE_COUNT,
                "a colour for every dtype role");
@@ -39,8 +40,34 @@ int panel_dtype_color(dtype_t dt)
 
 int panel_layer_unhealthy(const feed_layer *l)
 {
+    for (int t = 0; l->fp8 && t < FP8_TENSORS; t++)
+        if (l->cast[t].valid && l->cast[t].ovf > 0) return 1;
     return l->valid && (l->act_ovf + l->grad_ovf > 0 || l->act_uflow_pct > 1.0 ||
                         l->grad_uflow_pct > 1.0);
+}
+
+const char *panel_fp8_recipe(const fp8_recipe *r, char *buf, size_t n)
+{
+    const char *kind = fp8_recipe_name(r->kind), *fmt = fp8_format_mode_name(r->format);
+    if (r->kind == FP8_DELAYED)
+        snprintf(buf, n, "%s, %s, hist %d, margin %d%s%s", kind, fmt, r->history_len, r->margin,
+                 r->algo == FP8_AMAX_MAX ? "" : ", ",
+                 r->algo == FP8_AMAX_MAX ? "" : fp8_algo_name(r->algo));
+    else if (r->kind == FP8_CURRENT)
+        snprintf(buf, n, "%s, %s, margin %d", kind, fmt, r->margin);
+    else /* MXFP8: power-of-two block scales, no margin, no history behind them */
+        snprintf(buf, n, "%s, %s", kind, fmt);
+    return buf;
+}
+
+const char *panel_fp8_scale(float scale, int blocks, char *buf, size_t n)
+{
+    int e;
+    if (blocks) snprintf(buf, n, "blocks");
+    else if (!(scale > 0.0f) || !isfinite(scale)) snprintf(buf, n, "-");
+    else if (frexpf(scale, &e) == 0.5f) snprintf(buf, n, "2^%d", e - 1);
+    else snprintf(buf, n, "%.4g", scale);
+    return buf;
 }
 
 const char *panel_scaling_label(const feed_snapshot *s)
@@ -326,7 +353,9 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
     if (l->override >= 0) grid_put(g, x, y, '*', UA_BOLD, UC_WARN);
     grid_text(g, x + 1, y, nw, l->name, attr, col);
     int cx = x + 1 + nw + 1;
-    if (l->has_weight)
+    if (l->fp8) /* the GEMM's inputs are FP8; weights stay stored in bf16 */
+        grid_text(g, cx, y, MAP_DTYPE_W, dtype_label(DT_FP8), UA_BOLD, panel_dtype_color(DT_FP8));
+    else if (l->has_weight)
         grid_text(g, cx, y, MAP_DTYPE_W, dtype_label(l->w), UA_BOLD, panel_dtype_color(l->w));
     else grid_text(g, cx, y, MAP_DTYPE_W, "-", 0, UC_DIM);
     grid_text(g, cx + 5, y, MAP_DTYPE_W, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
@@ -349,14 +378,77 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
     if (selected) grid_style(g, (ui_rect){x, y, w, 1}, UA_REVERSE, -1);
 }
 
+/* An FP8 row's casts, one line each under the selected row: tensor, format, what the cast
+ * did at the last logged step (amax, saturated and flushed shares), then the scaling state
+ * (the scale the last cast used, the amax history's max). On a narrow map the fields go
+ * from the right: the scaling state first, as the delayed scale follows from the history. */
+enum { MAP_FP8_FIELDS = 7, MAP_FP8_SAT = 3 };
+
+static void map_fp8_line(ui_grid *g, int x, int y, int w, const feed_snapshot *s,
+                         const feed_fp8 *c, fp8_tensor t)
+{
+    char f[MAP_FP8_FIELDS][32], v[24];
+    int blocks = s->fp8_known && s->fp8.kind == FP8_MXFP8;
+    snprintf(f[0], 32, "%-6s", fp8_tensor_name(t));
+    snprintf(f[1], 32, "%s", c->format == FP8_E5M2 ? "E5M2" : "E4M3");
+    map_stat(v, sizeof v, c->valid, c->amax, "%9.3g");
+    snprintf(f[2], 32, "amax %9s", v);
+    if (c->valid && isnan(c->ovf_pct)) /* a count without the total (mptui view) */
+        snprintf(v, sizeof v, "%lld", (long long)c->ovf);
+    else
+        map_stat(v, sizeof v, c->valid, c->ovf_pct, "%6.2f%%");
+    snprintf(f[3], 32, "sat %7s", v);
+    map_stat(v, sizeof v, c->valid, c->uflow_pct, "%6.2f%%");
+    snprintf(f[4], 32, "uf %7s", v);
+    snprintf(f[5], 32, "scale %-7s", panel_fp8_scale(c->scale, blocks, v, sizeof v));
+    map_stat(v, sizeof v, c->hist_max > 0, c->hist_max, "%9.3g");
+    snprintf(f[6], 32, "hist max %9s", v);
+    int cx = x + 3, end = x + w;
+    for (int k = 0; k < MAP_FP8_FIELDS; k++) {
+        int len = (int)strlen(f[k]);
+        if (cx + len > end) break;
+        int bad = k == MAP_FP8_SAT && c->valid && c->ovf > 0;
+        int color = k == 1 ? UC_FP8 : bad ? UC_BAD : k == 0 ? UC_DIM : UC_DEFAULT;
+        cx += grid_text(g, cx, y, end - cx, f[k], k == 1 || bad ? UA_BOLD : 0, color) + 2;
+    }
+}
+
+static int map_fp8_rows(const feed_snapshot *s)
+{
+    for (int i = 0; i < s->n_layers; i++)
+        if (s->layers[i].fp8) return 1;
+    return 0;
+}
+
+static void map_title(char *buf, size_t n, const feed_snapshot *s)
+{
+    char recipe[96] = "";
+    int mode8 = s->mode == DT_FP8, rows8 = !mode8 && map_fp8_rows(s);
+    if ((mode8 || rows8) && s->fp8_known) {
+        char r[80];
+        snprintf(recipe, sizeof recipe, " (%s)", panel_fp8_recipe(&s->fp8, r, sizeof r));
+    }
+    snprintf(buf, n, "Precision map  %s %s%s%s%s  * = override",
+             s->n_replicas > 0 ? "replica" : "mode", dtype_label(s->mode),
+             rows8 ? ", FP8 rows" : "", recipe, s->n_replicas > 0 ? " (Tab: next)" : "");
+}
+
+/* Keeps the selection on the page with its detail lines (extra of them) below it. */
+static void map_scroll(ui_view *v, int n, int page, int extra)
+{
+    int eff = page - extra;
+    if (v->selected >= n) v->selected = n - 1;
+    if (v->selected < 0) v->selected = 0;
+    if (v->selected < v->scroll) v->scroll = v->selected;
+    if (v->selected >= v->scroll + eff) v->scroll = v->selected - eff + 1;
+    if (v->scroll > n + extra - page) v->scroll = n + extra - page;
+    if (v->scroll < 0) v->scroll = 0;
+}
+
 void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
 {
-    char title[64];
-    if (s->n_replicas > 0)
-        snprintf(title, sizeof title, "Precision map  replica %s (Tab: next)  * = override",
-                 dtype_label(s->mode));
-    else
-        snprintf(title, sizeof title, "Precision map  mode %s  * = override", dtype_label(s->mode));
+    char title[192];
+    map_title(title, sizeof title, s);
     grid_box(g, r, title, v->unicode, UC_DIM);
     ui_rect in = rect_inner(r);
     int nw = map_name_width(in.w), cx = in.x + 1 + nw + 1;
@@ -368,22 +460,25 @@ void panel_map(ui_grid *g, ui_rect r, const feed_snapshot *s, ui_view *v)
     for (int k = 0; k < ncol; k++) grid_text(g, cx + off[k], in.y, 9, hd[k], UA_BOLD | UA_UNDERLINE, UC_DEFAULT);
     int page = in.h - 1, n = s->n_layers;
     v->map_page = page > 0 ? page : 1;
-    if (v->selected >= n) v->selected = n - 1;
-    if (v->selected < 0) v->selected = 0;
-    if (v->selected < v->scroll) v->scroll = v->selected;
-    if (v->selected >= v->scroll + page) v->scroll = v->selected - page + 1;
-    if (v->scroll > n - page) v->scroll = n - page;
-    if (v->scroll < 0) v->scroll = 0;
+    int sel = v->selected < n ? v->selected : n - 1;
+    if (sel < 0) sel = n > 0 ? 0 : -1;
+    /* the selected FP8 row's casts, when the page has room for them and a row besides */
+    int extra = sel >= 0 && s->layers[sel].fp8 && page > FP8_TENSORS ? FP8_TENSORS : 0;
+    map_scroll(v, n, page, extra);
     if (n == 0) {
         grid_text(g, in.x + 1, in.y + 1, in.w - 2, "no layers yet", 0, UC_DIM);
         return;
     }
-    for (int i = 0; i < page && v->scroll + i < n; i++)
-        map_row(g, in.x, in.y + 1 + i, in.w, &s->layers[v->scroll + i], v->scroll + i == v->selected);
-    if (n > page) {
+    int line = 0, i = v->scroll;
+    for (; line < page && i < n; i++) {
+        const feed_layer *l = &s->layers[i];
+        map_row(g, in.x, in.y + 1 + line++, in.w, l, i == v->selected);
+        for (int t = 0; extra && i == v->selected && t < FP8_TENSORS && line < page; t++)
+            map_fp8_line(g, in.x, in.y + 1 + line++, in.w, s, &l->cast[t], (fp8_tensor)t);
+    }
+    if (n > page - extra) {
         char pos[48];
-        int last = v->scroll + page < n ? v->scroll + page : n;
-        snprintf(pos, sizeof pos, " rows %d-%d of %d ", v->scroll + 1, last, n);
+        snprintf(pos, sizeof pos, " rows %d-%d of %d ", v->scroll + 1, i, n);
         int len = (int)strlen(pos);
         grid_text(g, r.x + r.w - 2 - len, r.y + r.h - 1, len, pos, 0, UC_DIM);
     }
@@ -427,21 +522,37 @@ void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *
     grid_text(g, r.x + 1, r.y + 1, r.w - 1, msg, err ? UA_BOLD : 0, err ? UC_BAD : UC_DEFAULT);
 }
 
+/* The help's lines; the m and o lines name the dtype table's cycle (panel_help fills them). */
+enum { HELP_M = 2, HELP_O = 3 };
 static const char *help_lines[][2] = {
     {"e", "evaluate now (loss, perplexity, sample)"},
     {"s", "save a checkpoint now"},
-    {"m", "cycle precision mode FP32 -> FP16 -> BF16"},
-    {"o", "override selected layer: inherit/FP32/FP16/BF16"},
+    {"m", NULL},
+    {"o", NULL},
+    {"", "FP8: Linear rows only (c_attn, c_proj, c_fc, lm_head)"},
     {"c", "compare: fork into replicas / end, keep selected"},
     {"Tab", "select the next replica while comparing"},
     {"space", "pause / resume training"},
     {"l", "toggle log scale of the loss chart"},
     {"[ ]", "less / more smoothing of the loss curve"},
-    {"Up Down", "select a layer in the precision map"},
+    {"Up Down", "select a layer in the precision map (FP8: its casts)"},
     {"PgUp PgDn", "scroll the precision map by a page"},
     {"? F1", "this help (any key closes it)"},
     {"q F10", "quit: finish the step, flush CSV (also Ctrl-C)"},
 };
+#define HELP_N ((int)(sizeof help_lines / sizeof help_lines[0]))
+
+/* The m cycle from the table's first dtype: "FP32 -> FP16 -> BF16 -> FP8" with sep " -> ". */
+static void help_cycle(char *buf, size_t n, const char *sep)
+{
+    size_t len = 0;
+    dtype_t d = DT_F32;
+    for (int k = 0; k < DT_COUNT && len < n; k++) {
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", k ? sep : "", dtype_label(d));
+        d = dtype_info_of(d)->next;
+        if (d == DT_F32) break;
+    }
+}
 
 void panel_help_box(ui_grid *g, const ui_view *v, const char *title,
                     const char *(*lines)[2], int n)
@@ -459,7 +570,16 @@ void panel_help_box(ui_grid *g, const ui_view *v, const char *title,
 
 void panel_help(ui_grid *g, const ui_view *v)
 {
-    panel_help_box(g, v, "Help", help_lines, (int)(sizeof help_lines / sizeof help_lines[0]));
+    const char *lines[HELP_N][2];
+    char cyc[64], m[96], o[96];
+    memcpy(lines, help_lines, sizeof lines);
+    help_cycle(cyc, sizeof cyc, " -> ");
+    snprintf(m, sizeof m, "cycle precision mode %s", cyc);
+    help_cycle(cyc, sizeof cyc, "/");
+    snprintf(o, sizeof o, "override selected layer: inherit/%s", cyc);
+    lines[HELP_M][1] = m;
+    lines[HELP_O][1] = o;
+    panel_help_box(g, v, "Help", lines, HELP_N);
 }
 
 void panel_too_small(ui_grid *g)

@@ -31,8 +31,15 @@ void view_message(ui_view *v, int is_error, const char *text);
 
 /* Color role of a dtype (fp32 / fp16 / bf16 are distinct). */
 int panel_dtype_color(dtype_t dt);
-/* 1 when the row has overflowed or lost more than 1% to underflow. */
+/* 1 when the row has overflowed or lost more than 1% to underflow, or an FP8 cast of it
+ * saturated. */
 int panel_layer_unhealthy(const feed_layer *l);
+/* An FP8 recipe in words for the map's title: "delayed, hybrid, hist 1024, margin 0",
+ * "current, hybrid, margin 0", "mxfp8, e4m3". Returns buf. */
+const char *panel_fp8_recipe(const fp8_recipe *r, char *buf, size_t n);
+/* An FP8 scale as the map shows it: "2^-3" for a power of two, else %.4g; "blocks" for
+ * MXFP8 (no per-tensor scale); "-" for none. Returns buf. */
+const char *panel_fp8_scale(float scale, int blocks, char *buf, size_t n);
 /* "(dynamic)", "(static)" or "(no scaling)". */
 const char *panel_scaling_label(const feed_snapshot *s);
 

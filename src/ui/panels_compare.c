@@ -177,26 +177,61 @@ void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
     }
 }
 
-int panel_picker_modes(dtype_t current, dtype_t out[DT_COUNT - 1])
+/* Every choice must get a digit: with three lanes, the single modes and the pairs. */
+_Static_assert(FEED_MAX_LANES <= 3 &&
+               (DT_COUNT - 1) + (DT_COUNT - 1) * (DT_COUNT - 2) / 2 <= PANEL_PICKER_MAX,
+               "a picker digit for every set of modes a comparison can add");
+_Static_assert(DT_COUNT < 31, "CMD_COMPARE_START carries a bit per dtype in an int");
+
+static int popcount(int m)
 {
-    int k = 0;
-    for (int d = 0; d < DT_COUNT && k < DT_COUNT - 1; d++)
-        if (d != (int)current) out[k++] = (dtype_t)d;
-    return k;
+    int c = 0;
+    for (; m; m &= m - 1) c++;
+    return c;
 }
 
-/* "compare FP16 with: 1 FP32  2 BF16  3 both   (any other key cancels)" */
+int panel_picker_choices(dtype_t current, int out[PANEL_PICKER_MAX])
+{
+    int n = 0, cur = (unsigned)current < DT_COUNT ? 1 << current : 0;
+    for (int k = 1; k < FEED_MAX_LANES; k++)
+        for (int m = 1; m < 1 << DT_COUNT && n < PANEL_PICKER_MAX; m++)
+            if (!(m & cur) && popcount(m) == k) out[n++] = m;
+    return n;
+}
+
+const char *panel_picker_label(int mask, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < DT_COUNT && len < n; d++)
+        if (mask >> d & 1)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "+" : "",
+                                    dtype_label((dtype_t)d));
+    return buf;
+}
+
+/* The choices after "compare FP16 with:", choices apart by sep. */
+static size_t picker_text(char *text, size_t size, const feed_snapshot *s, const char *sep)
+{
+    int c[PANEL_PICKER_MAX], n = panel_picker_choices(s->mode, c);
+    size_t len = (size_t)snprintf(text, size, "compare %s with:", dtype_label(s->mode));
+    for (int k = 0; k < n && len < size; k++) {
+        char lab[64];
+        len += (size_t)snprintf(text + len, size - len, "%s%d %s", k ? sep : " ", k + 1,
+                                panel_picker_label(c[k], lab, sizeof lab));
+    }
+    return len;
+}
+
+/* "compare FP16 with: 1 FP32  2 BF16  3 FP8  4 FP32+BF16 ...   (any other key cancels)";
+ * on a narrow line without the hint, then with single spaces. */
 void panel_picker(ui_grid *g, ui_rect r, const feed_snapshot *s)
 {
-    dtype_t o[DT_COUNT - 1];
-    int n = panel_picker_modes(s->mode, o);
-    char text[160];
-    size_t len = (size_t)snprintf(text, sizeof text, "compare %s with:", dtype_label(s->mode));
-    for (int k = 0; k < n && len < sizeof text; k++)
-        len += (size_t)snprintf(text + len, sizeof text - len, " %d %s ", k + 1, dtype_label(o[k]));
-    if (len < sizeof text)
-        snprintf(text + len, sizeof text - len, " %d %s   (any other key cancels)", n + 1,
-                 n == 2 ? "both" : "all");
+    static const char hint[] = "   (any other key cancels)";
+    char text[256];
+    size_t len = picker_text(text, sizeof text, s, "  "), w = r.w > 1 ? (size_t)r.w - 1 : 0;
+    if (len + strlen(hint) <= w) snprintf(text + len, sizeof text - len, "%s", hint);
+    else if (len > w) picker_text(text, sizeof text, s, " ");
     grid_fill(g, r, ' ', 0, UC_DEFAULT);
     grid_text(g, r.x + 1, r.y, r.w - 1, text, UA_BOLD, UC_WARN);
 }

@@ -20,9 +20,13 @@ void panel_scale_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui
                          const ui_view *v);
 void panel_eval_compare(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
 void panel_div(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
-/* The modes a comparison from `current` can add, in dtype-table order (keys 1 .. n; n + 1 =
- * all of them); returns n (DT_COUNT - 1 for a valid current). */
-int panel_picker_modes(dtype_t current, dtype_t out[DT_COUNT - 1]);
+/* The picker's choices from `current`: every set of other modes a comparison can add beside
+ * it (the run's own mode takes one of the FEED_MAX_LANES lanes), as bit masks (1 << dtype):
+ * single modes in dtype-table order, then pairs, ... Keys 1 .. n. Returns n. */
+#define PANEL_PICKER_MAX 9 /* one digit each */
+int panel_picker_choices(dtype_t current, int out[PANEL_PICKER_MAX]);
+/* A choice's modes joined by '+': "FP32+BF16". Returns buf. */
+const char *panel_picker_label(int mask, char *buf, size_t n);
 /* The one-line picker, drawn over the message line. */
 void panel_picker(ui_grid *g, ui_rect r, const feed_snapshot *s);
 

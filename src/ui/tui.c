@@ -76,11 +76,14 @@ typedef struct {
     attr_t mono[UC_COUNT]; /* what a color role becomes without colors */
 } tui_term;
 
+#define FP8_ORANGE 208 /* xterm-256 index: #ff8700 */
+
 static void tui_colors(tui_term *t, int want)
 {
     static const short fg[UC_COUNT] = {
         [UC_DEFAULT] = -1, [UC_TITLE] = COLOR_CYAN, [UC_FP32] = COLOR_CYAN,
-        [UC_FP16] = COLOR_YELLOW, [UC_BF16] = COLOR_MAGENTA, [UC_BAD] = COLOR_RED,
+        [UC_FP16] = COLOR_YELLOW, [UC_BF16] = COLOR_MAGENTA, [UC_FP8] = COLOR_GREEN,
+        [UC_BAD] = COLOR_RED,
         [UC_WARN] = COLOR_YELLOW, [UC_GOOD] = COLOR_GREEN, [UC_RAW] = COLOR_BLUE,
         [UC_SMOOTH] = COLOR_CYAN, [UC_EVAL] = COLOR_MAGENTA, [UC_SCALE] = COLOR_GREEN,
         [UC_DIM] = -1,
@@ -89,6 +92,11 @@ static void tui_colors(tui_term *t, int want)
     t->mono[UC_TITLE] = A_BOLD;
     t->mono[UC_FP16] = A_BOLD;
     t->mono[UC_BF16] = A_UNDERLINE;
+#ifdef A_ITALIC
+    t->mono[UC_FP8] = A_ITALIC;
+#else
+    t->mono[UC_FP8] = A_BOLD;
+#endif
     t->mono[UC_BAD] = A_BOLD | A_UNDERLINE;
     t->mono[UC_WARN] = A_BOLD;
     t->mono[UC_SMOOTH] = A_BOLD;
@@ -99,7 +107,11 @@ static void tui_colors(tui_term *t, int want)
     use_default_colors();
     for (int c = 1; c < UC_COUNT; c++) {
         if (fg[c] < 0) continue;
-        init_pair((short)c, fg[c], -1);
+        short f = fg[c];
+        /* FP8: orange where the terminal has 256 colours (apart from FP16's yellow and
+         * BF16's magenta, readable on dark and light backgrounds), else green */
+        if (c == UC_FP8 && COLORS >= 256) f = FP8_ORANGE;
+        init_pair((short)c, f, -1);
         t->pair[c] = (short)c;
     }
 }

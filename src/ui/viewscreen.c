@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "chart.h"
+#include "health.h"
 #include "keys.h"
 #include "layout.h"
 #include "panels_compare.h"
@@ -57,6 +58,31 @@ static int replica_index(feed_snapshot *s, const char *name)
     return s->n_replicas++;
 }
 
+/* An FP8 cast's row (fp8_input / fp8_weight / fp8_grad): its tensor, or -1 for other rows. */
+static int fp8_tensor_of(const char *tensor)
+{
+    for (int t = 0; t < FP8_TENSORS; t++)
+        if (!strcmp(tensor, health_tensor_name(health_fp8_tensor((fp8_tensor)t)))) return t;
+    return -1;
+}
+
+/* layers.csv has no element counts: the saturation share is unknown (NAN), the map shows the
+ * count instead. */
+static void fp8_cast_of(feed_layer *l, int t, const view_layer_row *x)
+{
+    feed_fp8 *c = &l->cast[t];
+    l->fp8 = 1;
+    l->kind = LK_LINEAR;
+    c->format = x->fp8_format >= 0 ? (fp8_format)x->fp8_format : FP8_E4M3;
+    c->scale = isnan(x->scale) ? 0.0f : (float)x->scale;
+    c->hist_max = isnan(x->amax_history_max) ? 0.0f : (float)x->amax_history_max;
+    c->amax = (float)x->amax;
+    c->uflow_pct = x->underflow_pct;
+    c->ovf = x->overflow_count;
+    c->ovf_pct = NAN;
+    c->valid = 1;
+}
+
 void viewscreen_snapshot(const view_run *r, feed_snapshot *s)
 {
     memset(s, 0, sizeof *s);
@@ -69,7 +95,10 @@ void viewscreen_snapshot(const view_run *r, feed_snapshot *s)
         feed_layer *l = layer_for(s, x->layer);
         if (!l) break;
         int64_t bad = x->overflow_count + x->nonfinite_count;
-        if (!strcmp(x->tensor, "activation")) {
+        int t = fp8_tensor_of(x->tensor);
+        if (t >= 0) {
+            fp8_cast_of(l, t, x);
+        } else if (!strcmp(x->tensor, "activation")) {
             l->act = x->dtype, l->act_amax = (float)x->amax, l->act_uflow_pct = x->underflow_pct;
             l->act_ovf += bad, l->act_range = x->dynamic_range;
         } else if (!strcmp(x->tensor, "gradient_scaled")) {

@@ -41,7 +41,7 @@ shows() { screen | grep -Eq -- "$1"; }
 hides() { ! screen | grep -Eq -- "$1"; }
 alive() { [ ! -e "$tmp/exit" ]; }
 key() { tmux -S "$sock" send-keys -t e2e "$@"; }
-mode_label() { screen | grep -Eo '(FP32|FP16|BF16) \((dynamic|static|no scaling)\)' | head -n 1; }
+mode_label() { screen | grep -Eo '(FP32|FP16|BF16|FP8) \((dynamic|static|no scaling)\)' | head -n 1; }
 # The run must outlive every key (training is fast: a short run would finish first), and
 # the schedule must never eval or save on its own, so what the keys show is theirs.
 max=1000000
@@ -101,7 +101,7 @@ hides 'total \(peak\)' || fail "100x30: the Memory panel should be hidden"
 tmux -S "$sock" resize-window -t e2e -x 140 -y 30 || fail "tmux resize-window failed"
 mem_shown() {
     local m
-    m=$(mode_label | grep -Eo 'FP32|FP16|BF16')
+    m=$(mode_label | grep -Eo 'FP32|FP16|BF16|FP8')
     shows "Memory $m" && shows 'total \(peak\)' && shows 'master weights +fp32'
 }
 until_ok 10 mem_shown || fail "140x30: no Memory panel in the run's mode"
@@ -111,15 +111,15 @@ tmux -S "$sock" resize-window -t e2e -x 100 -y 30 || fail "tmux resize-window fa
 # c: the picker, 1 = the first other mode; the legend shows both replicas, Tab moves the
 # selection (brackets), c ends the comparison keeping the selected one
 key c
-until_ok 10 shows 'compare (FP32|FP16|BF16) with: 1 ' || fail "c: no compare picker"
+until_ok 10 shows 'compare (FP32|FP16|BF16|FP8) with: 1 ' || fail "c: no compare picker"
 key 1
-legend='(●|o) ?\[?(FP32|FP16|BF16)\]? +(▲|\+) ?\[?(FP32|FP16|BF16)'
+legend='(●|o) ?\[?(FP32|FP16|BF16|FP8)\]? +(▲|\+) ?\[?(FP32|FP16|BF16|FP8)'
 until_ok 60 shows "$legend" || fail "c 1: no legend with both replicas within 60 s"
 until_ok 60 shows 'Divergence @[0-9]+' || fail "c 1: no divergence numbers within 60 s"
 echo "e2e: c -> comparison, legend '$(screen | grep -Eo "$legend" | head -n 1)'"
 key Tab
-until_ok 30 shows '(▲|\+)\[(FP32|FP16|BF16)\]' || fail "Tab: the second replica is not selected"
-kept=$(screen | grep -Eo '(▲|\+)\[(FP32|FP16|BF16)\]' | grep -Eo 'FP32|FP16|BF16' | head -n 1)
+until_ok 30 shows '(▲|\+)\[(FP32|FP16|BF16|FP8)\]' || fail "Tab: the second replica is not selected"
+kept=$(screen | grep -Eo '(▲|\+)\[(FP32|FP16|BF16|FP8)\]' | grep -Eo 'FP32|FP16|BF16|FP8' | head -n 1)
 key c
 ended() { hides 'Divergence' && shows "$kept \((dynamic|static|no scaling)\)"; }
 until_ok 60 ended || fail "c: the comparison did not end keeping $kept"
