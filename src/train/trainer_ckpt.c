@@ -90,7 +90,8 @@ static int restore_fp8(trainer *t, lane *l, const char *dir, const ckpt_state *s
     char why[256];
     if (gpt_fp8_restore(t->model, &l->policy, st->fp8, st->fp8_n, why, sizeof why) == 0)
         return 0;
-    snprintf(err, errlen, "%s/fp8_state.bin: %s", dir, why);
+    snprintf(err, errlen, "%s/fp8_state.bin: %s (remove the file to resume with fresh fp8 "
+             "scales)", dir, why);
     return -1;
 }
 
