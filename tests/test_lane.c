@@ -250,6 +250,32 @@ Test(lane, fork_copies_state_and_keep_hands_it_back)
     source_free(&s);
 }
 
+/* No lane in the run's mode (bf16 source, fp8 + fp16 asked): the first continues the run's
+ * model but takes its own mode's scaler, as the m key would; and a fork into fp8 carries the
+ * recipe of the run's policy. */
+Test(lane, heir_in_another_mode_gets_its_modes_scaler)
+{
+    source s;
+    source_make(&s);
+    s.ls[0].policy.fp8.kind = FP8_CURRENT;
+    s.ls[0].policy.fp8.margin = 2;
+    lane_spec sp[2] = {{"", DT_FP8, 0}, {"", DT_F16, 0}};
+    char err[256];
+    cr_assert_eq(lane_fork(s.ls, &s.n, &s.sel, &s.cfg, sp, 2, 4, 64, SIZE_MAX, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(s.sel, 0);
+    cr_assert_eq(s.ls[0].model, s.m);
+    cr_assert_not(s.ls[0].sc.enabled, "fp8 under --loss_scale auto has no scaler (bf16's)");
+    cr_assert_eq(s.ls[0].sc.overflow_total, 0);
+    cr_assert(s.ls[1].sc.enabled && s.ls[1].sc.dynamic);
+    cr_assert_eq(s.ls[0].policy.fp8.kind, FP8_CURRENT);
+    cr_assert_eq(s.ls[0].policy.fp8.margin, 2);
+    int fc = prec_find(&s.ls[0].policy, "h.0.mlp.c_fc");
+    cr_assert(s.ls[0].policy.rows[fc].fp8);
+    cr_assert_not(s.ls[1].policy.rows[fc].fp8);
+    source_free(&s);
+}
+
 /* Two lanes in one mode see the same batches: they stay bit-identical, and each lane's
  * numbers are those of a single lane stepped alone from the same state. A stop between
  * micro-batches changes nothing and puts the data RNG back. */

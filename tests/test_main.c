@@ -266,6 +266,98 @@ Test(main, explicit_precision_beats_a_resumed_checkpoint_and_says_so)
     cr_assert(strstr(r.out, "| bf16\n") != NULL, "%s", r.out);
 }
 
+/* ---- issue 16: FP8 ---- */
+
+static void read_text_file(const char *name, char *buf, size_t cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+/* The train rows of metrics.csv from step 'from' on, without the columns that measure time
+ * (time_s, the third, and tokens_per_s onwards). */
+static void rows_without_time(const char *csv, int64_t from, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (const char *l = csv; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        long long step = atoll(l);
+        if (step >= from && strstr(l, ",train,") && n < 512) {
+            char line[512];
+            memcpy(line, l, n);
+            line[n] = 0;
+            char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+            char *c3 = c2 ? strchr(c2 + 1, ',') : NULL, *cut = c3;
+            for (int k = 0; cut && k < 8; k++) cut = strchr(cut + 1, ',');
+            if (cut) *cut = 0; /* ends after overflow_total */
+            if (c3) {
+                memmove(c2, c3, strlen(c3) + 1);
+                strncat(out, line, cap - strlen(out) - 2);
+                strncat(out, "\n", cap - strlen(out) - 1);
+            }
+        }
+        l += n + (e != NULL);
+    }
+}
+
+/* A delayed-scaling run stopped at a checkpoint resumes bit for bit: fp8_state.bin brings the
+ * scales and histories back; without it the run differs; a damaged one is one line. */
+Test(main, fp8_resume_is_exact_and_needs_its_state)
+{
+#define F8 TINY "--precision fp8 --fp8_amax_history_len 3 --logging_steps 1 --save_steps 3 "
+    result r;
+    run(&r, F8 "--max_steps 6 --output_dir a");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    run(&r, F8 "--max_steps 3 --output_dir b");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_eq(system("true"), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cd '%s' && test -s b/checkpoint-3/fp8_state.bin && "
+             "cp -r b c && rm c/checkpoint-3/fp8_state.bin && cp -r b d && "
+             "printf garbage > d/checkpoint-3/fp8_state.bin", dir);
+    cr_assert_eq(system(cmd), 0, "the checkpoint holds fp8_state.bin");
+    run(&r, F8 "--max_steps 6 --output_dir b --resume_from_checkpoint latest");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    run(&r, F8 "--max_steps 6 --output_dir c --resume_from_checkpoint latest");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    static char ta[16384], tb[16384], tc[16384], ra[8192], rb[8192], rc[8192];
+    read_text_file("a/logs/metrics.csv", ta, sizeof ta);
+    read_text_file("b/logs/metrics.csv", tb, sizeof tb);
+    read_text_file("c/logs/metrics.csv", tc, sizeof tc);
+    rows_without_time(ta, 4, ra, sizeof ra);
+    rows_without_time(tb, 4, rb, sizeof rb);
+    rows_without_time(tc, 4, rc, sizeof rc);
+    cr_assert(strlen(ra) > 0 && strstr(ra, ",fp8,"), "%s", ta);
+    cr_assert_str_eq(rb, ra, "resumed with its fp8 state: the same steps 4-6");
+    cr_assert_str_neq(rc, ra, "fresh scales at step 4 change the run");
+    expect_one_line(F8 "--max_steps 6 --output_dir d --resume_from_checkpoint latest", 1,
+                    "d/checkpoint-3/fp8_state.bin: fp8 state: not an mptui fp8 state (7 bytes) "
+                    "(remove the file to resume with fresh fp8 scales)");
+#undef F8
+}
+
+/* The fp8 rows of layers.csv: each Linear's three casts with their scale and history max. */
+Test(main, fp8_run_logs_its_casts)
+{
+    result r;
+    run(&r, TINY "--precision fp8 --max_steps 2 --logging_steps 2 --save_strategy no "
+                 "--fp8_format e4m3 --override lm_head=bf16");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "| fp8\n") != NULL, "%s", r.out);
+    static char csv[1 << 17];
+    read_text_file("out/logs/layers.csv", csv, sizeof csv);
+    cr_assert(strstr(csv, ",scale,amax_history_max\n") != NULL, "header: %.200s", csv);
+    cr_assert(strstr(csv, "2,fp8,h.0.mlp.c_fc,fp8_input,e4m3,") != NULL, "%.2000s", csv);
+    cr_assert(strstr(csv, "2,fp8,h.0.mlp.c_fc,fp8_grad,e4m3,") != NULL, "e4m3 everywhere");
+    cr_assert(strstr(csv, "lm_head,fp8_") == NULL, "lm_head overridden to bf16");
+}
+
 /* ---- issue 13: the memory plan, checked before anything large is allocated ---- */
 
 Test(main, memory_refusal_is_one_line_exit_2)

@@ -164,7 +164,8 @@ static int fork_one(lane *l, const lane *src, const mp_config *c, const lane_spe
 {
     snprintf(l->name, sizeof l->name, "%s", sp->name[0] ? sp->name : dtype_name(sp->mode));
     if (lane_tables(l)) return -1;
-    if (is_heir && sp->static_scale <= 0) l->sc = src->sc;
+    /* an heir in another mode (no lane in the run's) gets its mode's scaler, as m gives */
+    if (is_heir && sp->static_scale <= 0 && sp->mode == src->policy.mode) l->sc = src->sc;
     else lane_scaler_fresh(&l->sc, c, sp->mode, sp->static_scale);
     l->opt = src->opt;
     /* the steps before the fork are every lane's */
