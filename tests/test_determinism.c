@@ -236,8 +236,8 @@ static const char *mptui_bin(void)
 }
 
 /* The loss, grad_norm and eval_loss columns of metrics.csv, one line per row. */
-static void run_training(const char *dir, const char *core, int threads, char *cols,
-                         size_t cap)
+static void run_training(const char *dir, const char *core, int threads, const char *extra,
+                         char *cols, size_t cap)
 {
     char cmd[2048], path[512];
     snprintf(cmd, sizeof cmd,
@@ -245,9 +245,9 @@ static void run_training(const char *dir, const char *core, int threads, char *c
              "--max_steps 4 --logging_steps 1 --warmup_steps 0 --learning_rate 3e-3 "
              "--n_layer 2 --n_head 4 --n_embd 48 --block_size 43 "
              "--per_device_train_batch_size 3 --eval_steps 4 --eval_max_batches 1 "
-             "--per_device_eval_batch_size 3 --sample_length 0 --save_strategy no --seed 7 "
+             "--per_device_eval_batch_size 3 --sample_length 0 --save_strategy no --seed 7 %s "
              "--output_dir out-%s-%d >log-%s-%d.txt 2>&1 </dev/null",
-             dir, core, mptui_bin(), threads, core, threads, core, threads);
+             dir, core, mptui_bin(), threads, extra, core, threads, core, threads);
     int st = system(cmd);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s --threads %d: mptui failed (%s/log-%s-%d.txt)",
               core, threads, dir, core, threads);
@@ -293,7 +293,7 @@ static int cpu_runs(const char *core)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-Test(determinism, training_losses_same_for_threads_1_and_2_per_coretype)
+static void threads_agree(const char *extra)
 {
     char dir[] = "/tmp/mptui-determinism-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
@@ -306,8 +306,8 @@ Test(determinism, training_losses_same_for_threads_1_and_2_per_coretype)
                     cores[i], strcmp(cores[i], "SkylakeX") ? "AVX2/FMA" : "AVX-512");
             continue;
         }
-        run_training(dir, cores[i], 1, a, sizeof a);
-        run_training(dir, cores[i], 2, b, sizeof b);
+        run_training(dir, cores[i], 1, extra, a, sizeof a);
+        run_training(dir, cores[i], 2, extra, b, sizeof b);
         cr_assert_str_eq(b, a, "OPENBLAS_CORETYPE=%s: --threads 2 logged\n%swhere --threads 1 "
                          "logged\n%s", cores[i], b, a);
         ran++;
@@ -316,4 +316,16 @@ Test(determinism, training_losses_same_for_threads_1_and_2_per_coretype)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
     if (!ran) cr_skip_test("determinism: no OpenBLAS core type of the list runs on this CPU");
+}
+
+Test(determinism, training_losses_same_for_threads_1_and_2_per_coretype) { threads_agree(""); }
+
+/* FP8 (docs/fp8.md): the casts, their amaxes and the scales that follow are shape-blocked too. */
+Test(determinism, fp8_training_same_for_threads_1_and_2_per_coretype)
+{
+    threads_agree("--precision fp8 --fp8_amax_history_len 2");
+}
+Test(determinism, mxfp8_training_same_for_threads_1_and_2_per_coretype)
+{
+    threads_agree("--precision fp8 --fp8_recipe mxfp8");
 }
