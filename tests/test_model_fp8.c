@@ -61,12 +61,12 @@ static float train_step(rig *r, int salt, int with_stats)
     int32_t x[B * T], y[B * T];
     batch(x, y, salt);
     memset(r->st, 0, (size_t)r->p.n * sizeof *r->st);
-    gpt_fp8_step_begin(r->m);
+    gpt_fp8_step_begin(r->m, &r->p);
     gpt_refresh_copies(r->m, &r->p);
     gpt_zero_grads(r->m);
     float loss = gpt_forward(r->m, &r->p, x, y, B, T, with_stats ? r->st : NULL);
     gpt_backward(r->m, &r->p, 1.0f, with_stats ? r->st : NULL);
-    gpt_fp8_step_commit(r->m);
+    gpt_fp8_step_commit(r->m, with_stats ? r->st : NULL);
     return loss;
 }
 

@@ -315,7 +315,7 @@ static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never
 
 /* Unscale, scaler update, clip + AdamW or skip. */
 static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int accum,
-                        float scale)
+                        float scale, int log_step)
 {
     backend *be = gpt_backend(l->model);
     const char *first;
@@ -334,8 +334,9 @@ static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int a
     l->last_scale = scale;
     l->last_skipped = skip;
     if (n_fin) l->win_loss_sum += loss_sum / n_fin, l->win_loss_n++;
-    /* FP8 scales update every iteration, skipped or not, as TE's (docs/fp8.md) */
-    gpt_fp8_step_commit(l->model);
+    /* FP8 scales update every iteration, skipped or not, as TE's (docs/fp8.md); the unscale
+     * above synchronized, so the casts' counts have landed */
+    gpt_fp8_step_commit(l->model, log_step ? l->stats : NULL);
 }
 
 /* Puts the data RNG back; statistics half overwritten by this step are not shown. */
@@ -358,7 +359,7 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
     for (int i = 0; i < n; i++) {
         lane *l = &ls[i];
         if (log_step) memset(l->stats, 0, (size_t)l->policy.n * sizeof *l->stats);
-        gpt_fp8_step_begin(l->model); /* the weight casts of the refresh are this step's */
+        gpt_fp8_step_begin(l->model, &l->policy); /* the weight casts of the refresh are this step's */
         gpt_refresh_copies(l->model, &l->policy);
         gpt_zero_grads(l->model);
         scale[i] = scaler_loss_scale(&l->sc);
@@ -391,7 +392,7 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
             return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_NONFINITE);
     for (int i = 0; i < n; i++) {
         ls[i].have_stats = ls[i].have_stats || log_step;
-        lane_update(&ls[i], step, loss_sum[i], n_fin[i], b->accum, scale[i]);
+        lane_update(&ls[i], step, loss_sum[i], n_fin[i], b->accum, scale[i], log_step);
     }
     return LANE_STEP_DONE;
 }

@@ -247,8 +247,7 @@ void gpt_free(gpt *m)
         gpt_bufs_walk(&w, m->maxB, m->maxT);
     }
     fp8_state_free(&m->fp8);
-    free(m->fp8_mb);
-    free(m->fp8_wst);
+    free(m->fp8_cnt);
     free(m->fp8_sx);
     free(m->fp8_sw);
     free(m->blocks);
@@ -574,7 +573,7 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
     if (gpt_set_layout(m, p, NULL, 0)) return NAN; /* gpt_status says why */
     m->B = B;
     m->T = T;
-    gpt_fp8_forward_begin(m, p);
+    gpt_fp8_forward_begin(m);
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
     bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
     /* wte and wpe share the encoder's output (and its gradient); the counts land in a
@@ -697,8 +696,8 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         }
     } else {
         if (k->fp8) {
-            /* a fused pass for another multiplier counted its casts: this one replaces it */
-            if (k->fused) num_stats_reset(&m->fp8_mb[fp8_index(rh, FP8_T_GRAD)]);
+            /* a fused pass for another multiplier counted its casts already */
+            k->fp8_grad_counted = k->fused;
             gpt_fp8_cls_begin(m, N);
         }
         for (int c0 = 0; c0 < N; c0 += k->chunk) {
@@ -731,7 +730,6 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         for (int i = 0; i < p->n; i++)
             health_unscaled(&st[i].grad, &st[i].grad_pass, m->stats_inv, &st[i].grad_unscaled);
     }
-    gpt_fp8_backward_done(m, p, st);
     bk_encoder_backward(be, gp(m, 0), gp(m, 1), m->dres, m->d_inputs, B, T, C);
 }
 

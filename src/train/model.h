@@ -125,12 +125,15 @@ void gpt_set_classifier_rows(gpt *m, int rows);
 /* ---- FP8 (docs/fp8.md) ----
  * The scaling state of the model's FP8 casts, for the recipe of the policy it was last laid
  * out for (a policy with another recipe kind, format or history length starts it afresh:
- * scales 1, histories empty). A training step is bracketed by gpt_fp8_step_begin (before
- * gpt_refresh_copies) and gpt_fp8_step_commit (after the optimizer step or skip: the step's
- * amaxes enter the histories and delayed scales update) or gpt_fp8_step_abandon. Forwards
- * outside a step (evaluation, samples) cast with the current scales and record nothing. */
-void gpt_fp8_step_begin(gpt *m);
-void gpt_fp8_step_commit(gpt *m);
+ * scales 1, histories empty). A training step under policy p is bracketed by
+ * gpt_fp8_step_begin (before gpt_refresh_copies) and either gpt_fp8_step_commit or
+ * gpt_fp8_step_abandon. Commit after the optimizer step or skip, past a synchronizing call
+ * such as bk_unscale_multi: the step's amaxes enter the histories, delayed scales update,
+ * and the step's cast counts are added to stats[row].fp8 when stats is given (the one part
+ * of the statistics gpt_backward does not complete). Forwards outside a step (evaluation,
+ * samples) cast with the current scales and record nothing. */
+void gpt_fp8_step_begin(gpt *m, const prec_policy *p);
+void gpt_fp8_step_commit(gpt *m, gpt_row_stats *stats);
 void gpt_fp8_step_abandon(gpt *m);
 /* A checkpoint's fp8_state.bin (fp8_state_write bytes) into the model, set up for p's recipe
  * first (fp8_state_read carries the scales and histories over). 0, or -1 + err. */

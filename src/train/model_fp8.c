@@ -8,7 +8,12 @@
 
 static int is_mx(const gpt *m) { return m->fp8.r.kind == FP8_MXFP8; }
 static fp8_format fmt(const gpt *m, fp8_tensor t) { return fp8_format_of(m->fp8.r.format, t); }
-static num_stats *mb(gpt *m, int row, fp8_tensor t) { return &m->fp8_mb[fp8_index(row, t)]; }
+/* Where a cast adds its counts: the step's record while a training step records, else
+ * nowhere (an evaluation's casts count for nothing). */
+static num_stats *cnt(gpt *m, int row, fp8_tensor t)
+{
+    return m->fp8.recording ? &m->fp8_cnt[fp8_index(row, t)] : NULL;
+}
 /* TE hands cuBLASLt scale_inv = 1 / scale per operand; their product multiplies the
  * accumulator (docs/fp8.md, "The GEMM"). */
 static float inv2(float a, float b) { return (1.0f / a) * (1.0f / b); }
@@ -18,12 +23,11 @@ int gpt_fp8_sync(gpt *m, const prec_policy *p)
     const fp8_recipe *r = &p->fp8;
     size_t n = (size_t)p->n;
     fp8_state *s = &m->fp8;
-    if (!m->fp8_mb) {
-        m->fp8_mb = calloc(n * FP8_TENSORS, sizeof *m->fp8_mb);
-        m->fp8_wst = calloc(n * FP8_TENSORS, sizeof *m->fp8_wst);
+    if (!m->fp8_cnt) {
+        m->fp8_cnt = calloc(n * FP8_TENSORS, sizeof *m->fp8_cnt);
         m->fp8_sx = calloc(n, sizeof *m->fp8_sx);
         m->fp8_sw = calloc(n, sizeof *m->fp8_sw);
-        if (!m->fp8_mb || !m->fp8_wst || !m->fp8_sx || !m->fp8_sw) return -1;
+        if (!m->fp8_cnt || !m->fp8_sx || !m->fp8_sw) return -1;
         for (size_t i = 0; i < n; i++) m->fp8_sx[i] = m->fp8_sw[i] = 1.0f;
     }
     int hl = r->history_len < 1 ? 1 : r->history_len;
@@ -53,14 +57,28 @@ int gpt_fp8_restore(gpt *m, const prec_policy *p, const uint8_t *bytes, size_t n
 fp8_state *gpt_fp8(gpt *m) { return &m->fp8; }
 const fp8_state *gpt_fp8_const(const gpt *m) { return &m->fp8; }
 
-void gpt_fp8_step_begin(gpt *m)
+void gpt_fp8_step_begin(gpt *m, const prec_policy *p)
 {
-    if (m->fp8.meta) fp8_step_begin(&m->fp8);
+    /* a policy that just gained fp8 rows (m, o) gets its state before the step's casts; an
+     * allocation failure is the layout's to report */
+    if (prec_any_fp8(p) && gpt_fp8_sync(m, p)) return;
+    if (!m->fp8.meta) return;
+    memset(m->fp8_cnt, 0, (size_t)m->fp8.n_rows * FP8_TENSORS * sizeof *m->fp8_cnt);
+    fp8_step_begin(&m->fp8);
 }
 
-void gpt_fp8_step_commit(gpt *m)
+void gpt_fp8_step_commit(gpt *m, gpt_row_stats *stats)
 {
-    if (m->fp8.meta) fp8_step_commit(&m->fp8);
+    fp8_state *s = &m->fp8;
+    if (!s->meta || !s->recording) return;
+    for (int r = 0; r < s->n_rows; r++)
+        for (int t = 0; t < FP8_TENSORS; t++) {
+            const num_stats *c = &m->fp8_cnt[fp8_index(r, t)];
+            if (!c->count) continue;
+            fp8_record(s, r, (fp8_tensor)t, c->amax, s->meta[fp8_index(r, t)].used_scale);
+            if (stats) num_stats_merge(&stats[r].fp8[t], c);
+        }
+    fp8_step_commit(s);
 }
 
 void gpt_fp8_step_abandon(gpt *m)
@@ -82,15 +100,14 @@ static float cast_scale(gpt *m, int row, fp8_tensor t, const float *x, size_t n)
 void gpt_fp8_refresh(gpt *m, const prec_policy *p)
 {
     if (!prec_any_fp8(p) || !m->fp8.meta) return;
-    memset(m->fp8_wst, 0, (size_t)p->n * FP8_TENSORS * sizeof *m->fp8_wst);
-    m->fp8_w_counted = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const gpt_tensor *t = &m->tensors[i];
         int row = t->prec_row;
         if (!p->rows[row].fp8 || t->ndim != 2 || m->copy_off[i] == GPT_NO_COPY) continue;
         const float *w = m->params + t->offset;
         float *q = m->wcopy + m->copy_off[i];
-        num_stats *st = &m->fp8_wst[fp8_index(row, FP8_T_WEIGHT)];
+        num_stats *st = cnt(m, row, FP8_T_WEIGHT); /* once per step: refreshes outside
+                                                     * one (evaluations) count nothing */
         if (is_mx(m)) {
             /* the forward reduces over C: along rows of the tied (V, C) wte, down the columns
              * of a (C, OC) Conv1D weight */
@@ -119,7 +136,7 @@ void gpt_fp8_linear_forward(gpt *m, const prec_policy *p, int row, int wi, float
     dtype_t dt = p->rows[row].act;
     size_t n = (size_t)N * IC;
     if (is_mx(m)) {
-        bk_mx_quantize(m->be, m->q_a, inp, N, IC, 1, fmt(m, FP8_T_INPUT), mb(m, row, FP8_T_INPUT));
+        bk_mx_quantize(m->be, m->q_a, inp, N, IC, 1, fmt(m, FP8_T_INPUT), cnt(m, row, FP8_T_INPUT));
         m->fp8.meta[fp8_index(row, FP8_T_INPUT)].used_scale = 1.0f;
         bk_fp8_matmul_forward(m->be, out, m->q_a, FP8_DEQUANTIZED, wq_of(m, wi), FP8_DEQUANTIZED,
                               bias_of(m, wi), N, IC, OC, 0, 1.0f, dt, st);
@@ -127,7 +144,7 @@ void gpt_fp8_linear_forward(gpt *m, const prec_policy *p, int row, int wi, float
     }
     float sx = cast_scale(m, row, FP8_T_INPUT, inp, n);
     m->fp8_sx[row] = sx; /* the backward casts the saved input again with it */
-    bk_fp8_quantize(m->be, m->q_a, inp, n, fmt(m, FP8_T_INPUT), sx, mb(m, row, FP8_T_INPUT));
+    bk_fp8_quantize(m->be, m->q_a, inp, n, fmt(m, FP8_T_INPUT), sx, cnt(m, row, FP8_T_INPUT));
     bk_fp8_matmul_forward(m->be, out, m->q_a, fmt(m, FP8_T_INPUT), wq_of(m, wi),
                           fmt(m, FP8_T_WEIGHT), bias_of(m, wi), N, IC, OC, 0,
                           inv2(sx, m->fp8_sw[row]), dt, st);
@@ -144,7 +161,7 @@ static void mx_linear_backward(gpt *m, const prec_policy *p, int row, int wi, fl
     fp8_format fg = fmt(m, FP8_T_GRAD), fx = fmt(m, FP8_T_INPUT), fw = fmt(m, FP8_T_WEIGHT);
     const gpt_tensor *w = &m->tensors[wi];
     float *dw = m->grads + w->offset, *db = m->grads + m->tensors[wi + 1].offset;
-    bk_mx_quantize(m->be, m->q_g, dout, N, OC, 1, fg, mb(m, row, FP8_T_GRAD));
+    bk_mx_quantize(m->be, m->q_g, dout, N, OC, 1, fg, cnt(m, row, FP8_T_GRAD));
     bk_mx_quantize(m->be, m->q_b, m->params + w->offset, IC, OC, 1, fw, NULL);
     bk_fp8_matmul_backward(m->be, dinp, NULL, db, dout, m->q_g, FP8_DEQUANTIZED, NULL,
                            FP8_DEQUANTIZED, m->q_b, FP8_DEQUANTIZED, N, IC, OC, 0, 1.0f, 1.0f, g,
@@ -167,7 +184,7 @@ void gpt_fp8_linear_backward(gpt *m, const prec_policy *p, int row, int wi, floa
     size_t nx = (size_t)N * IC, ng = (size_t)N * OC;
     fp8_format fg = fmt(m, FP8_T_GRAD), fx = fmt(m, FP8_T_INPUT);
     float sg = cast_scale(m, row, FP8_T_GRAD, dout, ng), sx = m->fp8_sx[row];
-    bk_fp8_quantize(m->be, m->q_g, dout, ng, fg, sg, mb(m, row, FP8_T_GRAD));
+    bk_fp8_quantize(m->be, m->q_g, dout, ng, fg, sg, cnt(m, row, FP8_T_GRAD));
     /* the saved input, cast as the forward cast it (TE keeps the FP8 copy; recasting the same
      * values with the same scale gives the same bits) */
     bk_fp8_quantize(m->be, m->q_a, inp, nx, fx, sx, NULL);
@@ -181,12 +198,18 @@ void gpt_fp8_linear_backward(gpt *m, const prec_policy *p, int row, int wi, floa
 
 static int row_head(const gpt *m) { return m->fp8.n_rows - 2; }
 
+/* dlogits' casts count in the pass that first makes them (the fused one when it ran). */
+static num_stats *cls_grad_cnt(gpt *m)
+{
+    return m->cls.fp8_grad_counted ? NULL : cnt(m, row_head(m), FP8_T_GRAD);
+}
+
 void gpt_fp8_cls_begin(gpt *m, int N)
 {
     int C = m->cfg.n_embd, rh = row_head(m);
     size_t n = (size_t)N * C;
     /* counted once per forward: a backward's or a sample's recomputation casts again */
-    num_stats *st = m->cls.fp8_counted ? NULL : mb(m, rh, FP8_T_INPUT);
+    num_stats *st = m->cls.fp8_counted ? NULL : cnt(m, rh, FP8_T_INPUT);
     m->cls.fp8_counted = 1;
     if (is_mx(m)) {
         bk_mx_quantize(m->be, m->q_a, m->lnf, N, C, 1, fmt(m, FP8_T_INPUT), st);
@@ -214,14 +237,14 @@ void gpt_fp8_cls_logits(gpt *m, int c0, int rows, num_stats *st)
 /* MXFP8: dlnf reduces over V, so the (V, C) weight is cast down its columns, once per pass. */
 static void mx_cls_backward(gpt *m, int c0, int rows, num_stats *st_dinp, dtype_t g)
 {
-    int C = m->cfg.n_embd, V = m->cfg.vocab_size, rh = row_head(m);
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     fp8_format fg = fmt(m, FP8_T_GRAD);
     if (!m->cls.fp8_wt_ready) {
         bk_mx_quantize(m->be, m->q_b, m->params + m->tensors[0].offset, V, C, 0,
                        fmt(m, FP8_T_WEIGHT), NULL);
         m->cls.fp8_wt_ready = 1;
     }
-    bk_mx_quantize(m->be, m->q_g, m->dlogits, rows, V, 1, fg, mb(m, rh, FP8_T_GRAD));
+    bk_mx_quantize(m->be, m->q_g, m->dlogits, rows, V, 1, fg, cls_grad_cnt(m));
     bk_fp8_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, NULL, m->q_g,
                            FP8_DEQUANTIZED, NULL, FP8_DEQUANTIZED, m->q_b, FP8_DEQUANTIZED, rows,
                            C, V, 1, 1.0f, 1.0f, g, st_dinp, NULL);
@@ -246,7 +269,7 @@ void gpt_fp8_cls_backward(gpt *m, const prec_policy *p, int c0, int rows, num_st
     size_t ng = (size_t)rows * V;
     /* current scaling measures each chunk's dlogits: the whole tensor never exists at once */
     float sg = cast_scale(m, rh, FP8_T_GRAD, m->dlogits, ng);
-    bk_fp8_quantize(m->be, m->q_g, m->dlogits, ng, fg, sg, mb(m, rh, FP8_T_GRAD));
+    bk_fp8_quantize(m->be, m->q_g, m->dlogits, ng, fg, sg, cls_grad_cnt(m));
     bk_fp8_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, NULL, m->q_g, fg, NULL,
                            fmt(m, FP8_T_INPUT), wq_of(m, 0), fmt(m, FP8_T_WEIGHT), rows, C, V, 1,
                            inv2(sg, m->fp8_sw[rh]), 1.0f, g, st_dinp, NULL);
@@ -255,29 +278,10 @@ void gpt_fp8_cls_backward(gpt *m, const prec_policy *p, int c0, int rows, num_st
             rows, inv2(m->fp8_sx[rh], sg), c0 > 0, NULL);
 }
 
-/* ---- what a micro-batch's casts did ---- */
+/* ---- per forward ---- */
 
-void gpt_fp8_backward_done(gpt *m, const prec_policy *p, gpt_row_stats *s)
+void gpt_fp8_forward_begin(gpt *m)
 {
-    if (!prec_any_fp8(p) || !m->fp8.meta || (!s && !m->fp8.recording)) return;
-    bk_status(m->be, NULL, 0); /* synchronizing: the casts' counts have landed (backend.h) */
-    for (int r = 0; r < p->n; r++) {
-        if (!p->rows[r].fp8) continue;
-        for (int t = 0; t < FP8_TENSORS; t++) {
-            const num_stats *c = t == FP8_T_WEIGHT ? &m->fp8_wst[fp8_index(r, t)]
-                                                   : &m->fp8_mb[fp8_index(r, t)];
-            if (s && (t != FP8_T_WEIGHT || !m->fp8_w_counted)) num_stats_merge(&s[r].fp8[t], c);
-            if (c->count)
-                fp8_record(&m->fp8, r, (fp8_tensor)t, c->amax,
-                           m->fp8.meta[fp8_index(r, t)].used_scale);
-        }
-    }
-    if (s) m->fp8_w_counted = 1;
-}
-
-void gpt_fp8_forward_begin(gpt *m, const prec_policy *p)
-{
-    if (!prec_any_fp8(p) || !m->fp8_mb) return;
-    memset(m->fp8_mb, 0, (size_t)p->n * FP8_TENSORS * sizeof *m->fp8_mb);
     m->cls.fp8_counted = 0;
+    m->cls.fp8_grad_counted = 0;
 }

@@ -46,6 +46,7 @@ typedef struct {
     double loss_sum;         /* sum over the last forward's positions */
     int fp8;                 /* lm_head ran in fp8 at the last forward (model_fp8.c) */
     int fp8_counted;         /* this forward's cast of ln_f is counted already */
+    int fp8_grad_counted;    /* the fused pass counted dlogits' casts (a recompute does not) */
     int fp8_wt_ready;        /* MXFP8: q_b holds the weight cast for dlnf in this pass */
 } gpt_classifier;
 
@@ -76,9 +77,8 @@ struct gpt {
     size_t wide_n;
     /* FP8 (docs/fp8.md, model_fp8.c) */
     fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */
-    num_stats *fp8_mb;  /* per fp8_index: this micro-batch's input and grad casts */
-    num_stats *fp8_wst; /* per fp8_index: the weight casts of the last refresh */
-    int fp8_w_counted;  /* the weight casts went into a backward's statistics this step */
+    num_stats *fp8_cnt; /* per fp8_index: the casts of the training step under way, landed
+                         * by the step's own synchronizations; read at its commit */
     float *fp8_sx, *fp8_sw; /* per row: the scales of the last input cast and of the weight */
     float *q_a, *q_g;   /* (B,T,4C) scratch: an input and a gradient as FP8 values */
     float *q_b;         /* MXFP8: a weight quantized along OC for the backward */
@@ -139,11 +139,8 @@ void gpt_fp8_cls_begin(gpt *m, int N);
 void gpt_fp8_cls_logits(gpt *m, int c0, int rows, num_stats *st);
 /* Backward of that chunk from dlogits: dlnf's rows and cls.dw += (unrounded). */
 void gpt_fp8_cls_backward(gpt *m, const prec_policy *p, int c0, int rows, num_stats *st_dinp);
-/* Before a forward: the micro-batch's cast counts start from zero. */
-void gpt_fp8_forward_begin(gpt *m, const prec_policy *p);
-/* After a backward: the micro-batch's cast counts into the stats (s may be NULL) and, while
- * a step records, into the scaling state. */
-void gpt_fp8_backward_done(gpt *m, const prec_policy *p, gpt_row_stats *s);
+/* Before a forward: its cast of ln_f is not counted yet. */
+void gpt_fp8_forward_begin(gpt *m);
 
 /* Calls w->fn for every buffer of a model allocated for micro-batches of up to maxB x maxT,
  * in allocation order (docs/memory.md). */
