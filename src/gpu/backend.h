@@ -195,7 +195,8 @@ int bk_host_readable(const backend *be);
      * doutq) in w's layout; db += round_g(column sums of dout), the unquantized gradient (as \
      * Transformer Engine's fused cast + dbias). Each of dinp, dw, db may be NULL: that part  \
      * is skipped (MXFP8 quantizes dout along OC for dinp and along N for dw: two calls).      \
-     * Operands as in fp8_matmul_forward: doutq in f_g, inq in f_in, wq in f_w. */            \
+     * Operands as in fp8_matmul_forward: doutq in f_g, inq in f_in, wq in f_w; dout is read \
+     * for db only (NULL without it), inq for dw only, wq for dinp only. */                  \
     OPV(void, fp8_matmul_backward,                                                           \
         (backend *be, float *dinp, float *dw, float *db, const float *dout,                  \
          const float *doutq, int f_g, const float *inq, int f_in, const float *wq, int f_w,  \
