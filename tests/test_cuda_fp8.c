@@ -12,6 +12,7 @@
  * a first estimate, to confirm on a GPU; the whole bound stays 6x (K = 50257) to 70x (K = 768)
  * below what a layout, transposition, padding or scale mistake does here. */
 #include "test_cuda_util.h"
+#include "test_deadline.h"
 
 #include <float.h>
 #include <stdio.h>
@@ -484,15 +485,17 @@ Test(cuda_fp8, matmul_shapes_formats_layouts)
 }
 
 /* GPT-2 124M's MLP up-projection at B x T = 4 x 1024 (TE's hybrid formats, bf16). */
-Test(cuda_fp8, matmul_gpt2_fc, .timeout = 280)
+Test(cuda_fp8, matmul_gpt2_fc)
 {
+    test_deadline(280);
     mm_case c = mm_shape(4 * 1024, 768, 3072, 0, FP8_E4M3, FP8_E4M3, FP8_E5M2, DT_BF16, 1, 1);
     mm_case_run(&c, 500, "gpt2 fc");
 }
 
 /* The tied lm_head: w is wte (V, C), stored transposed; V = 50257 pads to 50272. */
-Test(cuda_fp8, matmul_gpt2_lm_head, .timeout = 280)
+Test(cuda_fp8, matmul_gpt2_lm_head)
 {
+    test_deadline(280);
     mm_case c = mm_shape(4 * 1024, 768, 50257, 1, FP8_E4M3, FP8_E4M3, FP8_E5M2, DT_BF16, 0, 1);
     mm_case_run(&c, 600, "gpt2 lm_head");
 }
