@@ -430,7 +430,8 @@ Test(config, help_lists_every_option)
         "gradient_accumulation_steps", "logging_steps", "eval_strategy", "eval_steps",
         "eval_max_batches", "eval_on_start", "do_train", "do_eval", "save_strategy", "save_steps", "save_total_limit", "save_on_error",
         "output_dir", "logging_dir", "resume_from_checkpoint", "init_from", "seed",
-        "sample_length", "sample_temperature", "headless", "device", "threads", "delay",
+        "sample_length", "sample_temperature", "headless", "device", "threads", "ddp_comm_dtype",
+        "zero_stage", "ddp_timeout", "delay",
         "no_color", "no-color", "no_unicode", "no-unicode", "compare", "config", "help",
         "version",
     };

@@ -39,6 +39,8 @@ static const char *const on_nan_names[] = {"stop", "continue", NULL};
 static const char *const fp8_recipe_names[] = {"delayed", "current", "mxfp8", NULL};
 static const char *const fp8_format_names[] = {"hybrid", "e4m3", NULL};
 static const char *const fp8_algo_names[] = {"max", "most_recent", NULL};
+/* dtype_t values of the comm dtypes, in value order (fp8 is no comm dtype) */
+static const char *const comm_dtype_names[] = {"fp32", "fp16", "bf16", NULL};
 
 /* ---------- error helper ---------- */
 
@@ -550,7 +552,11 @@ static const cfg_option OPTIONS[] = {
 
     U64(seed, G_RUN, "42", "seed of all randomness"),
     ENUM(device, G_RUN, device_names, "auto", "auto|cpu|cuda", "compute device"),
-    INT(threads, G_RUN, 0, 1024, 0, "0", "N", "CPU threads (0 = all cores)"),
+    INT(threads, G_RUN, 0, 1024, 0, "0", "N", "CPU threads (0 = all cores; under mpirun, the cores of a host shared by its ranks)"),
+    ENUM(ddp_comm_dtype, G_RUN, comm_dtype_names, "fp32", "fp32|fp16|bf16",
+         "mpirun: the dtype gradients are averaged in across ranks"),
+    INT(zero_stage, G_RUN, 0, 1, 0, "0", "N", "mpirun: 1 = AdamW's state and updates sharded across ranks (ZeRO-1)"),
+    DBL(ddp_timeout, G_RUN, 0, NOMAX, 0, "1800", "a collective waiting longer for the other ranks ends the run (0 = never)"),
     BOOL(headless, G_RUN, "false", "no TUI; progress lines on stdout"),
     BOOL(dry_run, G_RUN, "false", "print the memory plan (peak vs available) and exit"),
     INT(delay, G_RUN, 1, 100, 0, "1", "N", "TUI refresh in tenths of a second"),

@@ -83,6 +83,10 @@ typedef struct {
     int delay;               /* TUI refresh in tenths of a second */
     int no_color, no_unicode;
     char compare[64];        /* "" or e.g. "fp16,bf16" (lockstep replicas) */
+    /* data parallel under mpirun (docs/dist.md) */
+    dtype_t ddp_comm_dtype;  /* the gradients' dtype on the wire: fp32, fp16 or bf16 */
+    int zero_stage;          /* 0, or 1: AdamW's updates sharded by tensor across ranks */
+    double ddp_timeout;      /* seconds a collective may wait for the others (0 = forever) */
     char config_file[CFG_PATH_MAX];
     int precision_from_cli;  /* --precision/--fp16/--bf16 on the command line: beats a resume */
 } mp_config;

@@ -133,17 +133,22 @@ int eval_run(const eval_args *a, eval_result *out)
     /* Forwards of the training batch's size whatever --per_device_eval_batch_size says: the
      * model has buffers for that many windows, and the groups (hence the bits of every
      * loss) do not depend on the eval batch (docs/data.md, "Eval windows"). */
-    int group = gpt_max_batch(a->model);
+    int group = gpt_max_batch(a->model), R = dist_size(a->d), me = dist_rank(a->d);
     double sum = 0;
-    for (int w = 0, cnt; w < nw; w += cnt) {
+    for (int w = 0, cnt, g = 0; w < nw; w += cnt, g++) {
         if (w > 0 && stopped(a)) {
             if (p == &full) prec_free(&full);
             return 1;
         }
         cnt = nw - w < group ? nw - w : group;
+        if (g % R != me) continue; /* another rank's group */
         data_eval_batch(a->data, w, cnt, a->T, a->inputs, a->targets);
         gpt_forward(a->model, p, a->inputs, a->targets, cnt, a->T, NULL);
         sum += gpt_loss_sum(a->model); /* the positions' sum: no mean rounded to fp32 */
+    }
+    if (R > 1 && dist_allreduce_sum_f64(a->d, &sum, 1, a->err, a->errlen)) {
+        if (p == &full) prec_free(&full);
+        return -2;
     }
     memset(out, 0, sizeof *out);
     out->windows = nw;

@@ -8,6 +8,7 @@
 
 #include "bpe.h"
 #include "data.h"
+#include "dist.h"
 #include "model.h"
 #include "precision.h"
 
@@ -24,6 +25,11 @@ typedef struct {
     rng_state *sample_rng;
     const atomic_int *stop;     /* NULL, or nonzero = stop between batches and tokens */
     const bpe *tok;             /* decodes the sample of BPE tokens; NULL: byte tokens only */
+    dist *d;                    /* NULL or one rank: all windows here. Else this rank takes
+                                 * every ranks-th group of windows and the sums are reduced
+                                 * (docs/dist.md); stop must then be NULL */
+    char *err;                  /* rc -2: the collective that failed */
+    size_t errlen;
 } eval_args;
 
 typedef struct {
@@ -33,7 +39,7 @@ typedef struct {
     char sample[512];
 } eval_result;
 
-/* 0 ok; -1 out of memory; 1 stopped (a->stop, checked between batches) before every window
+/* 0 ok; -1 out of memory; -2 a collective failed (a->err); 1 stopped (a->stop, checked between batches) before every window
  * was evaluated: out is not a result. A stop while sampling keeps the loss, cuts the sample short and puts the
  * sample RNG back where it was (a checkpoint then holds an RNG no sample consumed). Leaves the model's weight copies in the eval policy: the trainer
  * refreshes them at the start of every step anyway. */

@@ -54,6 +54,18 @@ typedef struct {
     int valid;                  /* stats gathered at least once */
 } feed_layer;
 
+/* One rank of a data-parallel run (docs/dist.md), as of the last logged step. */
+#define FEED_MAX_RANKS 64
+typedef struct {
+    double tokens_per_s;        /* this rank's own rows per second of the logging window */
+    double step_time;           /* seconds per step in the window */
+    double comm_s;              /* seconds spent in collectives in the window */
+    int64_t overflow_total;     /* skipped steps (the scaler is global: equal on every rank) */
+    size_t mem_bytes;           /* peak resident memory of the rank's process */
+    int local_rank;             /* its rank on its host */
+    char host[32];
+} feed_rank;
+
 /* One replica of a lockstep comparison. */
 typedef struct {
     char name[8];
@@ -116,6 +128,11 @@ typedef struct {
     /* lockstep comparison: n_replicas = 0 when none runs; while one runs, the fields above
      * (mode, scaler, eval, precision map) describe the selected replica */
     int n_replicas, replica_selected;
+    /* data parallel: n_ranks = 0 in a single process; else rank 0's view of every rank */
+    int n_ranks;
+    int ddp_zero_stage;
+    dtype_t ddp_comm;
+    feed_rank ranks[FEED_MAX_RANKS];
     feed_replica replicas[FEED_MAX_LANES];
     int64_t div_step;           /* -1 = no logged step yet */
     int n_div;

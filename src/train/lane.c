@@ -313,22 +313,120 @@ static int lane_unscale(lane *l, const char **first)
 
 static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never "-nan" */
 
-/* Unscale, scaler update, clip + AdamW or skip. */
-static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int accum,
-                        float scale, int log_step)
+/* ---- data parallel (docs/dist.md) ---- */
+
+static int ranks(const lane_batches *b) { return dist_size(b->d); }
+
+int lane_owner(const gpt *m, int i, int nranks)
+{
+    size_t total = gpt_num_params(m), before = gpt_tensor_at(m, i)->offset;
+    size_t mid = before + gpt_tensor_at(m, i)->numel / 2;
+    int r = (int)((double)mid / (double)(total ? total : 1) * nranks);
+    return r < nranks ? r : nranks - 1;
+}
+
+/* The lane's gradients averaged over the ranks; on a backend whose memory the host cannot
+ * read, through a host copy (no NCCL path yet: docs/dist.md). */
+static int grads_mean(lane *l, const lane_batches *b)
+{
+    backend *be = gpt_backend(l->model);
+    float *g = gpt_grads(l->model);
+    size_t P = gpt_num_params(l->model);
+    if (bk_host_readable(be)) return dist_allreduce_mean_f32(b->d, g, P, b->comm, b->err, b->errlen);
+    float *h = malloc(P * sizeof *h);
+    if (!h) return snprintf(b->err, b->errlen, "out of memory for the gradients' host copy"), -1;
+    bk_download(be, h, g, P * sizeof *h);
+    int rc = dist_allreduce_mean_f32(b->d, h, P, b->comm, b->err, b->errlen);
+    if (!rc) bk_upload(be, g, h, P * sizeof *h);
+    free(h);
+    return rc;
+}
+
+/* After the micro-batches: losses, gradients and statistics become the run's, the same on
+ * every rank (what one process with every rank's rows would hold, up to summation order). */
+static int ddp_reduce(lane *ls, int n, const lane_batches *b, int log_step, double *loss_sum,
+                      int *n_fin)
+{
+    int R = ranks(b);
+    double v[2 * LANE_MAX];
+    for (int i = 0; i < n; i++) v[2 * i] = loss_sum[i], v[2 * i + 1] = n_fin[i];
+    if (dist_allreduce_sum_f64(b->d, v, (size_t)2 * n, b->err, b->errlen)) return -1;
+    for (int i = 0; i < n; i++) {
+        loss_sum[i] = v[2 * i] / R;
+        /* every rank finite: accum; else below it on every rank alike */
+        n_fin[i] = v[2 * i + 1] == (double)R * b->accum ? b->accum : (int)(v[2 * i + 1] / R);
+        if (n_fin[i] >= b->accum) n_fin[i] = b->accum - (v[2 * i + 1] != (double)R * b->accum);
+    }
+    for (int i = 0; i < n; i++) {
+        lane *l = &ls[i];
+        if (grads_mean(l, b)) return -1;
+        size_t nc;
+        num_stats *c = gpt_fp8_counts(l->model, &nc); /* one amax per tensor on every rank */
+        if (c && dist_allreduce_stats(b->d, c, nc, b->err, b->errlen)) return -1;
+        if (log_step && dist_allreduce_stats(b->d, (num_stats *)l->stats,
+                                             (size_t)l->policy.n * GPT_ROW_STATS_N, b->err,
+                                             b->errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* ZeRO-1: AdamW on the tensors this rank owns, then each tensor's new values from its owner. */
+static int zero1_step(lane *l, const lane_batches *b, float coef, double *lr)
+{
+    int R = ranks(b), me = dist_rank(b->d), k = 0;
+    optim_tensor *mine = malloc((size_t)(l->n_ot > 0 ? l->n_ot : 1) * sizeof *mine);
+    if (!mine) return snprintf(b->err, b->errlen, "out of memory"), -1;
+    for (int i = 0; i < l->n_ot; i++)
+        if (lane_owner(l->model, i, R) == me) mine[k++] = l->ot[i];
+    *lr = optim_step(&l->opt, gpt_backend(l->model), mine, k, coef);
+    free(mine);
+    backend *be = gpt_backend(l->model);
+    for (int i = 0; i < l->n_ot; i++) {
+        size_t bytes = l->ot[i].n * sizeof(float);
+        int owner = lane_owner(l->model, i, R);
+        if (bk_host_readable(be)) {
+            if (dist_bcast(b->d, l->ot[i].p, bytes, owner, b->err, b->errlen)) return -1;
+            continue;
+        }
+        float *h = malloc(bytes ? bytes : 1);
+        if (!h) return snprintf(b->err, b->errlen, "out of memory"), -1;
+        if (me == owner) bk_download(be, h, l->ot[i].p, bytes);
+        int rc = dist_bcast(b->d, h, bytes, owner, b->err, b->errlen);
+        if (!rc) bk_upload(be, l->ot[i].p, h, bytes);
+        free(h);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* Unscale, scaler update, clip + AdamW or skip. -1 + b->err when a collective failed. */
+static int lane_update(lane *l, const lane_batches *b, int64_t step, double loss_sum, int n_fin,
+                       float scale, int log_step)
 {
     backend *be = gpt_backend(l->model);
     const char *first;
     int found = lane_unscale(l, &first);
+    if (ranks(b) > 1) { /* the scaler is the run's: every rank skips, backs off and grows alike */
+        int32_t f = found;
+        if (dist_allreduce_max_i32(b->d, &f, 1, b->err, b->errlen)) return -1;
+        if (f && !found) first = "(another rank's)";
+        found = f;
+    }
     char where[64];
     if (found) lane_blame(l, step, first, where, sizeof where);
     int skip = scaler_update(&l->sc, found, step, found ? where : NULL);
     double norm = NAN, lr = optim_current_lr(&l->opt);
     if (!skip) {
         norm = canon_nan(optim_grad_norm(be, l->ot, l->n_ot));
-        lr = optim_step(&l->opt, be, l->ot, l->n_ot, optim_clip_coef(norm, l->opt.max_grad_norm));
+        float coef = optim_clip_coef(norm, l->opt.max_grad_norm);
+        if (b->zero_stage >= 1 && ranks(b) > 1) {
+            if (zero1_step(l, b, coef, &lr)) return -1;
+        } else {
+            lr = optim_step(&l->opt, be, l->ot, l->n_ot, coef);
+        }
     }
-    l->last_loss = n_fin == accum ? loss_sum / n_fin : NAN;
+    l->last_loss = n_fin == b->accum ? loss_sum / n_fin : NAN;
     l->last_lr = lr;
     l->last_norm = norm;
     l->last_scale = scale;
@@ -337,6 +435,7 @@ static void lane_update(lane *l, int64_t step, double loss_sum, int n_fin, int a
     /* FP8 scales update every iteration, skipped or not, as TE's (docs/fp8.md); the unscale
      * above synchronized, so the casts' counts have landed */
     gpt_fp8_step_commit(l->model, log_step ? l->stats : NULL);
+    return 0;
 }
 
 /* Puts the data RNG back; statistics half overwritten by this step are not shown. */
@@ -373,18 +472,23 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
             *at = k;
             return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_STOPPED);
         }
-        data_train_batch(b->data, b->rng, b->B, b->T, b->inputs, b->targets); /* once for all */
+        /* once for all lanes; with ranks, the whole batch, of which this rank takes its rows */
+        data_train_batch(b->data, b->rng, b->B * ranks(b), b->T, b->inputs, b->targets);
+        size_t mine = (size_t)dist_rank(b->d) * b->B * b->T;
         for (int i = 0; i < n; i++) {
             lane *l = &ls[i];
             gpt_row_stats *st = log_step ? l->stats : NULL;
             float mult = scale[i] / (float)b->accum;
             gpt_prepare_backward(l->model, mult); /* classifier backward inside the forward */
-            float loss = gpt_forward(l->model, &l->policy, b->inputs, b->targets, b->B, b->T, st);
+            float loss = gpt_forward(l->model, &l->policy, b->inputs + mine, b->targets + mine,
+                                     b->B, b->T, st);
             gpt_backward(l->model, &l->policy, mult, st);
             if (isfinite(loss)) loss_sum[i] += loss, n_fin[i]++;
             else if (n_fin[i] == k && i == 0) *bad_loss = loss; /* the first bad micro-batch */
         }
     }
+    if (ranks(b) > 1 && ddp_reduce(ls, n, b, log_step, loss_sum, n_fin))
+        return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_FAILED);
     /* With a scaler a non-finite loss is an overflow (skipped below); without one the weights
      * would turn NaN. */
     for (int i = 0; nan_stop && i < n; i++)
@@ -392,7 +496,8 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
             return lane_abandon(ls, n, b, rng0, log_step, LANE_STEP_NONFINITE);
     for (int i = 0; i < n; i++) {
         ls[i].have_stats = ls[i].have_stats || log_step;
-        lane_update(&ls[i], step, loss_sum[i], n_fin[i], b->accum, scale[i], log_step);
+        if (lane_update(&ls[i], b, step, loss_sum[i], n_fin[i], scale[i], log_step))
+            return LANE_STEP_FAILED; /* the run ends: nothing to put back */
     }
     return LANE_STEP_DONE;
 }

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "data.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "metrics.h"
 #include "model.h"
@@ -85,10 +86,22 @@ typedef struct {
     const dataset *data;
     rng_state *rng;
     int B, T, accum;
-    int32_t *inputs, *targets;
+    int32_t *inputs, *targets; /* (ranks x B, T): every rank draws the whole batch */
+    /* data parallel (docs/dist.md): NULL or one rank is a single process. Rank r trains rows
+     * [r B, r B + B) of the ranks x B windows one process would draw; the gradients are
+     * averaged (in `comm` on the wire) before the unscale, as DDP does after accumulation */
+    dist *d;
+    dtype_t comm;
+    int zero_stage;            /* 1: each rank updates the tensors it owns (lane_owner) */
+    char *err;                 /* LANE_STEP_FAILED: which collective failed, and why */
+    size_t errlen;
 } lane_batches;
 
-enum { LANE_STEP_DONE = 0, LANE_STEP_STOPPED, LANE_STEP_NONFINITE };
+enum { LANE_STEP_DONE = 0, LANE_STEP_STOPPED, LANE_STEP_NONFINITE, LANE_STEP_FAILED };
+
+/* ZeRO-1's owner of tensor i of n among `ranks` ranks: contiguous runs of tensors of about
+ * equal size, in tensor order, the same on every rank (docs/dist.md). */
+int lane_owner(const gpt *m, int i, int ranks);
 
 /* One optimizer step of every lane: each unscales, updates its scaler and steps (or skips)
  * on its own. step = the global step this update makes; log_step: gather tensor statistics.

@@ -41,6 +41,9 @@ typedef struct {
     num_stats act, grad, grad_unscaled, grad_pass, wgrad;
     num_stats fp8[FP8_TENSORS];
 } gpt_row_stats;
+/* A row's records, for reducing them as an array of num_stats (data parallel). */
+#define GPT_ROW_STATS_N (sizeof(gpt_row_stats) / sizeof(num_stats))
+_Static_assert(sizeof(gpt_row_stats) % sizeof(num_stats) == 0, "gpt_row_stats is num_stats only");
 
 typedef struct gpt gpt;
 
@@ -135,6 +138,10 @@ void gpt_set_classifier_rows(gpt *m, int rows);
 void gpt_fp8_step_begin(gpt *m, const prec_policy *p);
 void gpt_fp8_step_commit(gpt *m, gpt_row_stats *stats);
 void gpt_fp8_step_abandon(gpt *m);
+/* The counts of the step under way (*n records, fp8_index order): data-parallel ranks merge
+ * theirs before the commit, so every rank derives the same scales. NULL when the model has no
+ * FP8 state. */
+num_stats *gpt_fp8_counts(gpt *m, size_t *n);
 /* A checkpoint's fp8_state.bin (fp8_state_write bytes) into the model, set up for p's recipe
  * first (fp8_state_read carries the scales and histories over). 0, or -1 + err. */
 int gpt_fp8_restore(gpt *m, const prec_policy *p, const uint8_t *bytes, size_t n, char *err,

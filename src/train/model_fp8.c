@@ -55,6 +55,12 @@ int gpt_fp8_restore(gpt *m, const prec_policy *p, const uint8_t *bytes, size_t n
 }
 
 fp8_state *gpt_fp8(gpt *m) { return &m->fp8; }
+
+num_stats *gpt_fp8_counts(gpt *m, size_t *n)
+{
+    *n = m->fp8.meta ? (size_t)m->fp8.n_rows * FP8_TENSORS : 0;
+    return *n ? m->fp8_cnt : NULL;
+}
 const fp8_state *gpt_fp8_const(const gpt *m) { return &m->fp8; }
 
 void gpt_fp8_step_begin(gpt *m, const prec_policy *p)

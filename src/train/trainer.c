@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #define TRAINER_MAX_STEPS 1e15 /* as --max_steps allows */
@@ -51,6 +52,12 @@ static backend *make_backend(trainer *t, char *err, size_t errlen)
 {
     char why[256] = "";
     int threads = t->cfg.threads;
+    /* ranks on one host share its cores (docs/dist.md) */
+    int local = dist_local_size(t->d);
+    if (threads == 0 && local > 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / local > 1 ? (int)(cores / local) : 1;
+    }
     if (t->cfg.device == DEV_CPU) return bk_create(BK_CPU, threads, err, errlen);
     backend *be = bk_create(BK_CUDA, threads, why, sizeof why);
     if (be) return be;
@@ -146,7 +153,7 @@ static int setup_data(trainer *t, char *err, size_t errlen)
     if (c->vocab_size > 0 && t->data.is_bytes && !c->model_name_or_path[0])
         trainer_notify(t, 0, "--vocab_size %d is ignored: %s is text, read as bytes (vocabulary 256)",
                c->vocab_size, t->data.name);
-    t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B, t->T, t->accum);
+    t->steps_per_epoch = data_steps_per_epoch(&t->data, t->B * t->nranks, t->T, t->accum);
     if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
     double steps = ceil(c->num_train_epochs * (double)t->steps_per_epoch);
     if (c->max_steps <= 0 && !(steps <= TRAINER_MAX_STEPS)) { /* the cast would overflow */
@@ -220,8 +227,10 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     rng_seed(&t->sample_rng, t->cfg.seed ^ 0x73616d70ull); /* "samp" */
     t->inputs = malloc((size_t)t->B * t->T * sizeof(int32_t));
     t->targets = malloc((size_t)t->B * t->T * sizeof(int32_t));
+    t->all_inputs = malloc((size_t)t->nranks * t->B * t->T * sizeof(int32_t));
+    t->all_targets = malloc((size_t)t->nranks * t->B * t->T * sizeof(int32_t));
     t->snap = calloc(1, sizeof *t->snap);
-    if (!t->inputs || !t->targets || !t->snap ||
+    if (!t->inputs || !t->targets || !t->all_inputs || !t->all_targets || !t->snap ||
         lane_init(&t->lanes[0], t->model, &t->cfg, t->max_steps)) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -232,6 +241,7 @@ static int setup_model(trainer *t, char *err, size_t errlen)
 static int setup_csv(trainer *t, char *err, size_t errlen)
 {
     char path[CFG_PATH_MAX + 32];
+    if (!trainer_writes(t)) return 0; /* rank 0 alone writes the logs */
     trainer_log_path(t, "metrics.csv", path, sizeof path);
     t->csv = metrics_csv_open(path, err, errlen);
     if (!t->csv) return -1;
@@ -244,8 +254,8 @@ static int setup_csv(trainer *t, char *err, size_t errlen)
 }
 
 /* The first steps of trainer_open, up to the model: data, policy, backend. */
-static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
-                            char *err, size_t errlen)
+static trainer *setup_early(const mp_config *cfg, dist *d, feed *f, trainer_log_fn log,
+                            void *log_ud, char *err, size_t errlen)
 {
     trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -253,6 +263,9 @@ static trainer *setup_early(const mp_config *cfg, feed *f, trainer_log_fn log, v
         return NULL;
     }
     t->cfg = *cfg;
+    t->d = d;
+    t->rank = dist_rank(d);
+    t->nranks = dist_size(d);
     t->feed = f;
     t->log = log;
     t->log_ud = log_ud;
@@ -285,7 +298,7 @@ static int load_model_folder(trainer *t, char *err, size_t errlen)
 
 int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
 {
-    trainer *t = setup_early(cfg, NULL, NULL, NULL, err, errlen);
+    trainer *t = setup_early(cfg, NULL, NULL, NULL, NULL, err, errlen);
     if (!t) return -1;
     int rc = check_memory(t, err, errlen);
     if (rc >= 0) {
@@ -304,8 +317,20 @@ int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, s
 trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
                       int *why, char *err, size_t errlen)
 {
+    return trainer_open_ranks(cfg, NULL, f, log, log_ud, why, err, errlen);
+}
+
+trainer *trainer_open_ranks(const mp_config *cfg, dist *d, feed *f, trainer_log_fn log,
+                            void *log_ud, int *why, char *err, size_t errlen)
+{
     if (why) *why = 0;
-    trainer *t = setup_early(cfg, f, log, log_ud, err, errlen);
+    if (dist_size(d) > 1 && cfg->compare[0]) {
+        snprintf(err, errlen, "--compare runs its replicas in one process: run it without "
+                 "mpirun (data parallel with a comparison is not supported)");
+        if (why) *why = -1;
+        return NULL;
+    }
+    trainer *t = setup_early(cfg, d, f, log, log_ud, err, errlen);
     if (!t) {
         if (why) *why = -1;
         return NULL;
@@ -325,7 +350,7 @@ trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *l
         load_model_folder(t, err, errlen))
         goto fail; /* a resume restores its own weights, as the Trainer's does */
     if (cfg->resume_from_checkpoint[0] && trainer_resume(t, err, errlen)) goto fail;
-    if (setup_csv(t, err, errlen)) goto fail;
+    if (setup_csv(t, err, errlen) || trainer_ddp_check_options(t, err, errlen)) goto fail;
     if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;
     return t;
 fail:
@@ -357,6 +382,8 @@ void trainer_free(trainer *t)
     bpe_free(t->tok);
     free(t->inputs);
     free(t->targets);
+    free(t->all_inputs);
+    free(t->all_targets);
     free(t->snap);
     free(t->history);
     free(t);
@@ -380,13 +407,21 @@ static int train_step(trainer *t)
 {
     /* stats exactly on the steps that log (trainer_run's rule) */
     int log_step = (t->step + 1) % t->cfg.logging_steps == 0 || t->step + 1 == t->max_steps;
-    lane_batches b = {&t->data, &t->data_rng, t->B, t->T, t->accum, t->inputs, t->targets};
+    char why[256] = "";
+    lane_batches b = {&t->data, &t->data_rng, t->B, t->T, t->accum, t->all_inputs,
+                      t->all_targets, t->d, t->cfg.ddp_comm_dtype, t->cfg.zero_stage, why,
+                      sizeof why};
     /* With a scaler a non-finite loss is an overflow (skipped); without one a single run's
      * weights would turn NaN: it stops unless --on_nan continue. A comparison goes on (a lane
      * going NaN is what is being watched). */
     int nan_stop = t->n_lanes == 1 && !t->cfg.nan_continue, at = 0;
-    int rc = lane_step(t->lanes, t->n_lanes, &b, t->step + 1, log_step, &t->stop, nan_stop, &at,
-                       &t->nan_loss);
+    /* ranks stop at step boundaries only, where they agree on it (trainer_ddp_commands) */
+    int rc = lane_step(t->lanes, t->n_lanes, &b, t->step + 1, log_step,
+                       t->nranks > 1 ? NULL : &t->stop, nan_stop, &at, &t->nan_loss);
+    if (rc == LANE_STEP_FAILED) {
+        trainer_ddp_fail(t, why);
+        return 1;
+    }
     if (rc == LANE_STEP_STOPPED && t->n_lanes > 1)
         trainer_notify(t, 0, "stopped during step %lld: that step is abandoned by every replica; "
                        "the state is the one after step %lld", (long long)t->step + 1,
@@ -401,8 +436,8 @@ static int train_step(trainer *t)
     }
     if (rc) return 1;
     t->step++;
-    t->win_tokens += (int64_t)t->B * t->T * t->accum;
-    t->tokens_seen += (uint64_t)t->B * t->T * t->accum;
+    t->win_tokens += (int64_t)t->B * t->T * t->accum * t->nranks; /* the run's, all ranks */
+    t->tokens_seen += (uint64_t)t->B * t->T * t->accum * t->nranks;
     t->win_steps++;
     return 0;
 }
@@ -632,12 +667,21 @@ static void handle_command(trainer *t, const feed_cmd *c)
 
 static void drain_commands(trainer *t)
 {
-    feed_cmd c;
-    while (t->feed && feed_pop_cmd(t->feed, &c)) {
-        int was_paused = t->paused;
-        handle_command(t, &c);
-        if (was_paused != t->paused) trainer_notify(t, 0, t->paused ? "paused" : "resumed");
-    }
+    feed_cmd c[16];
+    int n;
+    do {
+        if (trainer_ddp_commands(t, c, 16, &n)) return;
+        for (int i = 0; i < n; i++) {
+            int was_paused = t->paused;
+            if (t->nranks > 1 && c[i].kind >= CMD_COMPARE_START && c[i].kind != CMD_QUIT) {
+                trainer_notify(t, 1, "compare: not in a data-parallel run (its replicas run "
+                               "in one process)");
+                continue;
+            }
+            handle_command(t, &c[i]);
+            if (was_paused != t->paused) trainer_notify(t, 0, t->paused ? "paused" : "resumed");
+        }
+    } while (n == 16 && t->nranks < 2); /* ranks take the rest at the next boundary */
 }
 
 static void sleep_ms(int ms)
@@ -728,8 +772,9 @@ int trainer_run(trainer *t, char *err, size_t errlen)
             t->win_t0 += 0.030;
             continue;
         }
-        if (train_step(t)) break; /* stopped inside the step */
-        if (bk_status(t->be, err, errlen) || lanes_status(t, err, errlen)) {
+        if (train_step(t) && !t->failed) break; /* stopped inside the step */
+        if (t->failed || bk_status(t->be, err, errlen) || lanes_status(t, err, errlen)) {
+            if (t->failed) snprintf(err, errlen, "%s", t->fail_err);
             trainer_publish(t, RUN_FAILED);
             return -1;
         }
@@ -737,6 +782,11 @@ int trainer_run(trainer *t, char *err, size_t errlen)
         if (eval_due(t)) trainer_eval(t);
         if (save_due(t)) trainer_save(t);
         trainer_publish(t, RUN_RUNNING);
+    }
+    if (t->failed) { /* a collective in a command, an eval or a save */
+        snprintf(err, errlen, "%s", t->fail_err);
+        trainer_publish(t, RUN_FAILED);
+        return -1;
     }
     if (final_eval_due(t)) trainer_eval(t);
     if (!t->save_failed_stop && t->cfg.save_strategy != STRAT_NO && t->last_save_step != t->step &&

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "dist.h"
 #include "feed.h"
 #include "lane.h"
 #include "tokcache.h"
@@ -25,6 +26,12 @@ trainer *trainer_create(const mp_config *cfg, feed *f, trainer_log_fn log, void 
 /* trainer_create that says why it failed in *why: TRAINER_NO_MEMORY or -1 (0 on success). */
 trainer *trainer_open(const mp_config *cfg, feed *f, trainer_log_fn log, void *log_ud,
                       int *why, char *err, size_t errlen);
+/* trainer_open for one rank of a data-parallel run (docs/dist.md): d from dist_init, NULL
+ * (or a world of one) for a single process. Every rank calls it; rank 0 alone writes files
+ * and log lines (give the others a NULL log and feed). Collectives run inside; a failed one
+ * is an error like any other, and the caller ends every rank (dist_abort). */
+trainer *trainer_open_ranks(const mp_config *cfg, dist *d, feed *f, trainer_log_fn log,
+                            void *log_ud, int *why, char *err, size_t errlen);
 /* --dry_run: loads the data (for the vocabulary), makes the backend and writes the run's
  * memory plan as a table into out, allocating no model. 0 when it fits; TRAINER_NO_MEMORY
  * (table written, err the refusal) when it does not; -1 + err on any other failure. */

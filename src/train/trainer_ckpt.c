@@ -32,11 +32,44 @@ static void state_fill(const trainer *t, const lane *l, ckpt_state *st)
 
 /* Each lane of a comparison is a complete checkpoint of its own run, resumable alone (a
  * comparison itself is not resumed as one). */
+/* ZeRO-1: each tensor's AdamW m and v live up to date on its owner only; rank 0 takes them
+ * before it writes (the checkpoint is the single-process one: docs/dist.md). */
+static int zero1_gather(trainer *t)
+{
+    if (t->cfg.zero_stage < 1 || t->nranks < 2) return 0;
+    gpt *m = t->model;
+    backend *be = gpt_backend(m);
+    char err[256];
+    for (int i = 0; i < gpt_num_tensors(m); i++) {
+        const gpt_tensor *g = gpt_tensor_at(m, i);
+        int owner = lane_owner(m, i, t->nranks);
+        float *mv[2] = {gpt_adam_m(m) + g->offset, gpt_adam_v(m) + g->offset};
+        for (int k = 0; k < 2; k++) {
+            size_t bytes = g->numel * sizeof(float);
+            float *h = bk_host_readable(be) ? mv[k] : malloc(bytes ? bytes : 1);
+            if (!h) return trainer_ddp_fail(t, "out of memory gathering AdamW state"), -1;
+            if (h != mv[k] && t->rank == owner) bk_download(be, h, mv[k], bytes);
+            int rc = dist_bcast(t->d, h, bytes, owner, err, sizeof err);
+            if (h != mv[k]) {
+                if (!rc) bk_upload(be, mv[k], h, bytes);
+                free(h);
+            }
+            if (rc) return trainer_ddp_fail(t, err), -1;
+        }
+    }
+    return 0;
+}
+
 int trainer_save(trainer *t)
 {
     int failed = 0, cmp = t->n_lanes > 1, stop = t->cfg.save_on_error_stop;
     char saved[CFG_PATH_MAX + 64] = "", err[512];
     t->save_tried_step = t->step;
+    if (zero1_gather(t)) return -1;
+    if (!trainer_writes(t)) { /* rank 0 writes; the others hold the same state */
+        t->last_save_step = t->step;
+        return 0;
+    }
     for (int i = 0; i < t->n_lanes; i++) {
         lane *l = &t->lanes[i];
         char out[CFG_PATH_MAX + 32], dir[CFG_PATH_MAX + 64], who[32] = "";
@@ -144,8 +177,8 @@ static void cli_precision_wins(trainer *t, lane *l)
 
 static void resume_notice(trainer *t, const char *dir, const ckpt_state *st)
 {
-    char drops[512], old[160] = "";
-    int bad = drop_newer_rows(t, drops, sizeof drops);
+    char drops[512] = "", old[160] = "";
+    int bad = trainer_writes(t) ? drop_newer_rows(t, drops, sizeof drops) : 0;
     if (!st->win.known && t->step % t->cfg.logging_steps && t->step < t->max_steps)
         snprintf(old, sizeof old, "; this checkpoint predates the saved log window: the next "
                  "train row averages only the steps after %lld", (long long)t->step);

@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "compare_csv.h"
 #include "data.h"
+#include "dist.h"
 #include "divergence.h"
 #include "lane.h"
 #include "layers_csv.h"
@@ -70,7 +71,24 @@ struct trainer {
     double mem_asked;            /* the snapshot at most once a second, trainer_now time) */
     divergence div;              /* while n_lanes > 1 */
     compare_csv *ccsv;
+    /* data parallel (docs/dist.md, trainer_ddp.c): NULL or a world of one is a single run */
+    dist *d;
+    int rank, nranks;
+    int failed;                  /* a collective failed: fail_err says which; the run ends */
+    char fail_err[320];
+    int32_t *all_inputs, *all_targets; /* (nranks x B, T): the whole batch every rank draws */
 };
+
+/* ---- trainer_ddp.c ---- */
+/* 1 on the rank that writes files and lines and runs the screen (rank 0, or a single run). */
+static inline int trainer_writes(const trainer *t) { return t->rank == 0; }
+/* Records a failed collective (the first); trainer_run then ends with it. */
+void trainer_ddp_fail(trainer *t, const char *why);
+/* The same options on every rank, or -1 + err naming the first rank that differs. */
+int trainer_ddp_check_options(trainer *t, char *err, size_t errlen);
+/* Rank 0's screen commands, sent to every rank, applied by all at this step boundary; and
+ * the stop: any rank's request stops every rank here. Single run: the feed's commands. */
+int trainer_ddp_commands(trainer *t, feed_cmd *cmds, int max, int *n);
 
 /* The lane the screen, the summary and the headline numbers follow. */
 static inline lane *trainer_sel(trainer *t) { return &t->lanes[t->selected]; }

@@ -33,7 +33,7 @@ static void csv_row(trainer *t, const metric_row *r)
 {
     char err[256];
     keep_history(t, r);
-    if (metrics_csv_write(t->csv, r, err, sizeof err)) trainer_notify(t, 1, "%s", err);
+    if (t->csv && metrics_csv_write(t->csv, r, err, sizeof err)) trainer_notify(t, 1, "%s", err);
     if (t->feed) feed_publish_row(t->feed, r);
 }
 
@@ -90,7 +90,7 @@ void trainer_log_train(trainer *t)
         lane_row(l, &r);
         csv_row(t, &r);
         const char *label = t->n_lanes > 1 ? l->name : dtype_name(l->policy.mode);
-        if (l->have_stats && l->stats_step == t->step &&
+        if (t->lcsv && l->have_stats && l->stats_step == t->step &&
             layers_csv_write(t->lcsv, t->step, label, &l->policy, l->stats,
                              gpt_fp8_const(l->model), err, sizeof err))
             trainer_notify(t, 1, "%s", err);
@@ -148,10 +148,18 @@ void trainer_eval(trainer *t)
         int full;
         dtype_t edt = eval_dtype(t, l, &full);
         rng_state rng = start;
+        char why[256] = "";
+        /* ranks evaluate their share of the windows; a stop waits for the eval's end there,
+         * where every rank agrees on it */
         eval_args a = {l->model, &t->data, full ? NULL : &l->policy, edt, t->eval_B, t->T,
                        t->cfg.eval_max_batches, t->inputs, t->targets, t->cfg.sample_length,
-                       (float)t->cfg.sample_temperature, &rng, &t->stop, t->tok};
+                       (float)t->cfg.sample_temperature, &rng,
+                       t->nranks > 1 ? NULL : &t->stop, t->tok, t->d, why, sizeof why};
         int rc = eval_run(&a, &l->last_eval);
+        if (rc == -2) {
+            trainer_ddp_fail(t, why);
+            return;
+        }
         if (rc) {
             if (rc > 0) trainer_notify(t, 0, "eval at step %lld stopped by the stop request%s",
                                        (long long)t->step, t->n_lanes > 1 ? "" : ": not recorded");
