@@ -13,6 +13,7 @@
 #include "blas_retune.h"
 #include "config.h"
 #include "data.h"
+#include "dist.h"
 #include "feed.h"
 #include "trainer.h"
 #include "tui.h"
@@ -297,21 +298,33 @@ static int run_dry(const mp_config *c)
     return rc == 0 ? 0 : open_failed(rc);
 }
 
-static int run_headless(const mp_config *c)
+/* A rank's failure is the run's: one line naming the rank, then every rank ends. */
+static int rank_failed(dist *d, const char *err, int code)
+{
+    if (dist_size(d) > 1) {
+        fprintf(stderr, "mptui: rank %d: %s\n", dist_rank(d), err);
+        fflush(stderr);
+        dist_abort(d, code);
+    }
+    fprintf(stderr, "mptui: %s\n", err);
+    return code;
+}
+
+/* Headless, or a rank other than 0 of a data-parallel run (no log lines, no summary). */
+static int run_headless(const mp_config *c, dist *d)
 {
     char err[512] = "";
-    int why = 0;
+    int why = 0, speaks = dist_rank(d) == 0;
     install_signals();
-    trainer *t = trainer_open(c, NULL, log_stdout, NULL, &why, err, sizeof err);
-    if (!t) {
-        fprintf(stderr, "mptui: %s\n", err);
-        return open_failed(why);
-    }
+    trainer *t = trainer_open_ranks(c, d, NULL, speaks ? log_stdout : NULL, NULL, &why, err,
+                                    sizeof err);
+    if (!t) return rank_failed(d, err, open_failed(why));
     watch_trainer(t);
     int rc = trainer_run(t, err, sizeof err);
+    if (rc && dist_size(d) > 1) rank_failed(d, err, 1);
     char summary[4096];
     trainer_summary(t, summary, sizeof summary);
-    printf("%s\n", summary);
+    if (speaks) printf("%s\n", summary);
     g_trainer = NULL;
     trainer_free(t);
     if (rc) fprintf(stderr, "mptui: %s\n", err);
@@ -362,6 +375,37 @@ static int run_screen(const mp_config *c)
     return ui_rc || w.rc ? 1 : 0;
 }
 
+/* Under mpirun (docs/dist.md): every rank trains its rows of each batch; rank 0 prepares
+ * the data (its token cache serves the others), prints, writes and runs the screen. */
+static int run_ranks(const mp_config *c)
+{
+    char err[512] = "";
+    dist *d = dist_init(NULL, NULL, c->ddp_timeout, err, sizeof err);
+    if (!d) {
+        fprintf(stderr, "mptui: %s\n", err);
+        return 1;
+    }
+    int rc = 0;
+    if (dist_size(d) == 1) { /* mpirun -np 1: a single run */
+        rc = prepare_data(c) ? 1 : c->dry_run ? run_dry(c) : c->headless ? run_headless(c, NULL)
+                                                                          : run_screen(c);
+        dist_finalize(d);
+        return rc;
+    }
+    int32_t bad = dist_rank(d) == 0 ? prepare_data(c) : 0;
+    if (dist_bcast(d, &bad, sizeof bad, 0, err, sizeof err)) return rank_failed(d, err, 1);
+    if (bad) { /* rank 0 said why */
+        dist_finalize(d);
+        return 1;
+    }
+    if (c->dry_run)
+        rc = dist_rank(d) == 0 ? run_dry(c) : 0;
+    else
+        rc = run_headless(c, d); /* the screen on rank 0: after the Ranks panel lands */
+    dist_finalize(d);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     mp_config c;
@@ -379,7 +423,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mptui: %s\n", msg);
         return 2;
     }
+    if (dist_launched()) return run_ranks(&c);
     if (prepare_data(&c)) return 1;
     if (c.dry_run) return run_dry(&c);
-    return c.headless ? run_headless(&c) : run_screen(&c);
+    return c.headless ? run_headless(&c, NULL) : run_screen(&c);
 }

@@ -38,12 +38,12 @@ int dist_local_size(const dist *d);
  * err (an MPI error or the timeout). d NULL or size 1: a no-op that succeeds (the buffers
  * already hold the result). */
 
-/* x[i] = the mean over ranks of x[i], travelling as dtype comm (DT_F32, DT_F16, DT_BF16;
- * PyTorch's comm hooks): fp32 sums in rank order then one multiply by 1/size; fp16 first
- * multiplies by 1/size, rounds to fp16, sums as fp32 in rank order and rounds the sum to fp16
- * (the gradient hook's divide-before-cast); bf16 rounds, sums as fp32 in rank order, rounds
- * the sum, then multiplies by 1/size. The same bits on every rank. */
-int dist_allreduce_mean_f32(dist *d, float *x, size_t n, dtype_t comm, char *err, size_t errlen);
+/* x[i] = the sum over ranks of x[i], travelling as dtype comm (DT_F32, DT_F16, DT_BF16;
+ * PyTorch's comm hooks): fp32 contributions are summed in fp32 in rank order; fp16 / bf16
+ * contributions are rounded to comm (16 bits on the wire), summed in fp32 in rank order, and
+ * the sum is rounded to comm. The same bits on every rank. The trainer folds 1 / ranks into
+ * each rank's loss, so this sum is the average DDP takes (docs/dist.md). */
+int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, char *err, size_t errlen);
 /* x[i] = the sum over ranks, in double, rank order (loss sums, eval counts). */
 int dist_allreduce_sum_f64(dist *d, double *x, size_t n, char *err, size_t errlen);
 /* x[i] = the max over ranks (found-inf flags, amax). */

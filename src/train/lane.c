@@ -325,18 +325,18 @@ int lane_owner(const gpt *m, int i, int nranks)
     return r < nranks ? r : nranks - 1;
 }
 
-/* The lane's gradients averaged over the ranks; on a backend whose memory the host cannot
+/* The lane's gradients summed over the ranks (each already weighted by 1 / ranks); on a backend whose memory the host cannot
  * read, through a host copy (no NCCL path yet: docs/dist.md). */
-static int grads_mean(lane *l, const lane_batches *b)
+static int grads_sum(lane *l, const lane_batches *b)
 {
     backend *be = gpt_backend(l->model);
     float *g = gpt_grads(l->model);
     size_t P = gpt_num_params(l->model);
-    if (bk_host_readable(be)) return dist_allreduce_mean_f32(b->d, g, P, b->comm, b->err, b->errlen);
+    if (bk_host_readable(be)) return dist_allreduce_sum_f32(b->d, g, P, b->comm, b->err, b->errlen);
     float *h = malloc(P * sizeof *h);
     if (!h) return snprintf(b->err, b->errlen, "out of memory for the gradients' host copy"), -1;
     bk_download(be, h, g, P * sizeof *h);
-    int rc = dist_allreduce_mean_f32(b->d, h, P, b->comm, b->err, b->errlen);
+    int rc = dist_allreduce_sum_f32(b->d, h, P, b->comm, b->err, b->errlen);
     if (!rc) bk_upload(be, g, h, P * sizeof *h);
     free(h);
     return rc;
@@ -359,7 +359,7 @@ static int ddp_reduce(lane *ls, int n, const lane_batches *b, int log_step, doub
     }
     for (int i = 0; i < n; i++) {
         lane *l = &ls[i];
-        if (grads_mean(l, b)) return -1;
+        if (grads_sum(l, b)) return -1;
         size_t nc;
         num_stats *c = gpt_fp8_counts(l->model, &nc); /* one amax per tensor on every rank */
         if (c && dist_allreduce_stats(b->d, c, nc, b->err, b->errlen)) return -1;
@@ -478,7 +478,10 @@ int lane_step(lane *ls, int n, const lane_batches *b, int64_t step, int log_step
         for (int i = 0; i < n; i++) {
             lane *l = &ls[i];
             gpt_row_stats *st = log_step ? l->stats : NULL;
-            float mult = scale[i] / (float)b->accum;
+            /* ranks: each rank's loss counts its rows among all ranks' (1 / ranks folded in,
+             * exact for a power of two), so its gradients are the single process's partial
+             * sums, fp16 overflows included, and the ranks' gradients are summed (docs/dist.md) */
+            float mult = scale[i] / (float)b->accum / (float)ranks(b);
             gpt_prepare_backward(l->model, mult); /* classifier backward inside the forward */
             float loss = gpt_forward(l->model, &l->policy, b->inputs + mine, b->targets + mine,
                                      b->B, b->T, st);

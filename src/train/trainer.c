@@ -384,6 +384,7 @@ void trainer_free(trainer *t)
     free(t->targets);
     free(t->all_inputs);
     free(t->all_targets);
+    free(t->ranks);
     free(t->snap);
     free(t->history);
     free(t);

@@ -47,14 +47,20 @@ static int zero1_gather(trainer *t)
         for (int k = 0; k < 2; k++) {
             size_t bytes = g->numel * sizeof(float);
             float *h = bk_host_readable(be) ? mv[k] : malloc(bytes ? bytes : 1);
-            if (!h) return trainer_ddp_fail(t, "out of memory gathering AdamW state"), -1;
+            if (!h) {
+                trainer_ddp_fail(t, "out of memory gathering AdamW state");
+                return -1;
+            }
             if (h != mv[k] && t->rank == owner) bk_download(be, h, mv[k], bytes);
             int rc = dist_bcast(t->d, h, bytes, owner, err, sizeof err);
             if (h != mv[k]) {
                 if (!rc) bk_upload(be, mv[k], h, bytes);
                 free(h);
             }
-            if (rc) return trainer_ddp_fail(t, err), -1;
+            if (rc) {
+                trainer_ddp_fail(t, err);
+                return -1;
+            }
         }
     }
     return 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void trainer_ddp_fail(trainer *t, const char *why)
@@ -85,4 +86,34 @@ int trainer_ddp_commands(trainer *t, feed_cmd *cmds, int max, int *n)
     memcpy(cmds, p.c, (size_t)p.n * sizeof *cmds);
     *n = p.n;
     return 0;
+}
+
+/* This process's peak resident memory: what a rank costs its host. */
+static size_t peak_rss(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (size_t)ru.ru_maxrss * 1024 : 0;
+}
+
+void trainer_ddp_ranks(trainer *t, double dt)
+{
+    if (t->nranks < 2) return;
+    feed_rank me;
+    memset(&me, 0, sizeof me);
+    double comm = dist_comm_seconds(t->d);
+    int64_t rows = (int64_t)t->win_steps * t->B * t->T * t->accum; /* this rank's share */
+    me.tokens_per_s = dt > 0 ? (double)rows / dt : 0;
+    me.step_time = t->win_steps ? dt / (double)t->win_steps : 0;
+    me.comm_s = t->win_steps ? (comm - t->comm_base) / (double)t->win_steps : 0;
+    me.overflow_total = trainer_sel(t)->sc.overflow_total;
+    me.mem_bytes = peak_rss();
+    me.local_rank = dist_local_rank(t->d);
+    gethostname(me.host, sizeof me.host - 1);
+    t->comm_base = comm;
+    if (t->rank == 0 && !t->ranks && !(t->ranks = calloc((size_t)t->nranks, sizeof *t->ranks))) {
+        trainer_ddp_fail(t, "out of memory for the ranks table");
+        return;
+    }
+    char err[256];
+    if (dist_gather(t->d, &me, t->ranks, sizeof me, 0, err, sizeof err)) trainer_ddp_fail(t, err);
 }

@@ -77,6 +77,8 @@ struct trainer {
     int failed;                  /* a collective failed: fail_err says which; the run ends */
     char fail_err[320];
     int32_t *all_inputs, *all_targets; /* (nranks x B, T): the whole batch every rank draws */
+    feed_rank *ranks;            /* rank 0: every rank's row as of the last logged step */
+    double comm_base;            /* dist_comm_seconds at the window's start */
 };
 
 /* ---- trainer_ddp.c ---- */
@@ -89,6 +91,9 @@ int trainer_ddp_check_options(trainer *t, char *err, size_t errlen);
 /* Rank 0's screen commands, sent to every rank, applied by all at this step boundary; and
  * the stop: any rank's request stops every rank here. Single run: the feed's commands. */
 int trainer_ddp_commands(trainer *t, feed_cmd *cmds, int max, int *n);
+/* At a logged step, on every rank: each rank's throughput, comm time and memory to rank 0
+ * (t->ranks) for the Ranks panel; dt is the logging window's length in seconds. */
+void trainer_ddp_ranks(trainer *t, double dt);
 
 /* The lane the screen, the summary and the headline numbers follow. */
 static inline lane *trainer_sel(trainer *t) { return &t->lanes[t->selected]; }

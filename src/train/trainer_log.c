@@ -77,6 +77,7 @@ void trainer_log_train(trainer *t)
     double now = trainer_now(), dt = now - t->win_t0;
     t->tokens_per_s = dt > 0 ? (double)t->win_tokens / dt : 0;
     t->step_time = t->win_steps ? dt / (double)t->win_steps : 0;
+    trainer_ddp_ranks(t, dt); /* a collective: every rank logs the same steps */
     metric_row base;
     metric_row_init(&base, MR_TRAIN, t->step);
     base.epoch = (double)t->step / (double)t->steps_per_epoch;
@@ -296,6 +297,10 @@ void trainer_publish(trainer *t, run_state state)
     snprintf(s->output_dir, sizeof s->output_dir, "%s", t->cfg.output_dir);
     s->max_steps = t->max_steps;
     s->batch = t->B;
+    s->n_ranks = t->nranks > 1 && t->ranks ? (t->nranks < FEED_MAX_RANKS ? t->nranks : FEED_MAX_RANKS) : 0;
+    s->ddp_zero_stage = t->cfg.zero_stage;
+    s->ddp_comm = t->cfg.ddp_comm_dtype;
+    if (s->n_ranks) memcpy(s->ranks, t->ranks, (size_t)s->n_ranks * sizeof *s->ranks);
     s->accum = t->accum;
     snap_progress(t, s, state);
     /* the headline, the scaler, eval and the map follow the selected lane */

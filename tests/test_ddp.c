@@ -1,0 +1,223 @@
+/* test_ddp.c — data-parallel runs end to end (docs/dist.md): mptui under mpirun against one
+ * process with the whole batch, global scaler decisions, ZeRO-1 against stage 0, a 2-rank
+ * checkpoint resumed alone, a killed rank, options that differ. Skipped without mpirun. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dist.h"
+#include "test_deadline.h"
+
+static char dir[64];
+
+static void mk(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mptui-ddp-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    test_deadline(300);
+}
+
+static void rm(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(ddp, .init = mk, .fini = rm);
+
+static const char *bin(void)
+{
+    const char *b = getenv("MPTUI_BIN");
+    cr_assert_not_null(b, "MPTUI_BIN is not set (run through make test)");
+    return b;
+}
+
+/* mpirun as CI runs it (root, more ranks than cores, no cross-process memory mapping in
+ * containers); the test is skipped where there is no MPI. */
+static void need_mpi(void)
+{
+    if (!dist_built_with_mpi()) cr_skip_test("ddp: this build has no MPI (install libopenmpi-dev)");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0)
+        cr_skip_test("ddp: mpirun is not installed (openmpi-bin)");
+}
+
+#define MPIRUN "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root " \
+               "--oversubscribe -np 2 "
+#define TINY "--headless --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32 " \
+             "--sample_length 0 --logging_steps 1 --eval_strategy no --warmup_steps 0 " \
+             "--learning_rate 3e-3 --threads 1 "
+
+/* Runs a shell command in dir; returns the exit status, output in out.txt / err.txt. */
+static int sh(const char *fmt, const char *a, const char *b)
+{
+    char cmd[4096], inner[3072];
+    snprintf(inner, sizeof inner, fmt, a, b);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s >out.txt 2>err.txt </dev/null", dir, inner);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *name)
+{
+    static char buf[4][1 << 16];
+    static int k;
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *b = buf[k++ % 4];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(b, 1, sizeof buf[0] - 1, f) : 0;
+    b[n] = 0;
+    if (f) fclose(f);
+    return b;
+}
+
+/* metrics.csv train rows: loss, grad_norm, loss_scale, overflow (columns 6, 8, 9, 10). */
+typedef struct {
+    int n;
+    double loss[64], norm[64], scale[64];
+    int ovf[64];
+} rows;
+
+static rows read_rows(const char *out)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s/logs/metrics.csv", out);
+    rows r = {0};
+    char *text = slurp(name), *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l && r.n < 64; l = strtok_r(NULL, "\n", &save)) {
+        if (!strstr(l, ",train,")) continue;
+        char *f[16] = {0}, *s2 = NULL;
+        int k = 0;
+        for (char *c = strtok_r(l, ",", &s2); c && k < 16; c = strtok_r(NULL, ",", &s2)) f[k++] = c;
+        if (k < 10) continue;
+        r.loss[r.n] = atof(f[5]);
+        r.norm[r.n] = atof(f[7]);
+        r.scale[r.n] = atof(f[8]);
+        r.ovf[r.n] = atoi(f[9]);
+        r.n++;
+    }
+    return r;
+}
+
+static void close_rel(double a, double b, double tol, const char *what, int i)
+{
+    cr_assert(fabs(a - b) <= tol * fabs(b), "%s at row %d: %.9g vs %.9g", what, i, a, b);
+}
+
+/* Two ranks of B=2 take the batches of one process with B=4: the same losses to summation
+ * order (1e-5 relative in fp32), every step. */
+Test(ddp, two_ranks_match_one_process_with_twice_the_batch_fp32)
+{
+    need_mpi();
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--precision fp32 --max_steps 5 --per_device_train_batch_size 2 "
+                    "--output_dir two%s", bin(), ""), 0, "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "step      5/5") != NULL, "rank 0 prints: %s",
+              slurp("out.txt"));
+    cr_assert_eq(sh("%s " TINY "--precision fp32 --max_steps 5 --per_device_train_batch_size 4 "
+                    "--output_dir one%s", bin(), ""), 0, "%s", slurp("err.txt"));
+    rows a = read_rows("two"), b = read_rows("one");
+    cr_assert_eq(a.n, 5, "rank 0 alone writes metrics.csv: 5 rows, not 10");
+    cr_assert_eq(b.n, 5);
+    for (int i = 0; i < 5; i++) {
+        close_rel(a.loss[i], b.loss[i], 1e-5, "loss", i);
+        close_rel(a.norm[i], b.norm[i], 1e-4, "grad norm", i);
+    }
+}
+
+/* fp16 with a scale far too large: every overflow, skip and back-off happens at the same step
+ * as in one process, on every rank (the scaler is global). */
+Test(ddp, fp16_overflows_give_the_same_scaler_decisions)
+{
+    need_mpi();
+    const char *o = "--precision fp16 --init_scale 1e30 --growth_interval 2 --max_steps 12 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--per_device_train_batch_size 2 --output_dir two %s", bin(), o),
+                 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh("%s " TINY "--per_device_train_batch_size 4 --output_dir one %s", bin(), o), 0,
+                 "%s", slurp("err.txt"));
+    rows a = read_rows("two"), b = read_rows("one");
+    cr_assert_eq(a.n, 12);
+    int skipped = 0;
+    for (int i = 0; i < a.n; i++) {
+        cr_assert_eq(a.scale[i], b.scale[i], "loss scale at row %d", i);
+        cr_assert_eq(a.ovf[i], b.ovf[i], "overflow at row %d", i);
+        skipped += a.ovf[i];
+    }
+    cr_assert(skipped >= 3, "the scale should back off several times (%d)", skipped);
+    cr_assert(a.scale[a.n - 1] < 1e30, "it backed off");
+}
+
+/* ZeRO-1 updates each tensor on its owner only: the same bits as stage 0. */
+Test(ddp, zero1_equals_stage_0)
+{
+    need_mpi();
+    const char *o = "--precision bf16 --max_steps 4 --per_device_train_batch_size 2 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir z0 %s", bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir z1 --zero_stage 1 %s", bin(), o), 0, "%s",
+                 slurp("err.txt"));
+    rows a = read_rows("z0"), b = read_rows("z1");
+    cr_assert_eq(a.n, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(a.loss[i], b.loss[i], "loss at row %d", i);
+        cr_assert_eq(a.norm[i], b.norm[i], "grad norm at row %d", i);
+    }
+}
+
+/* A checkpoint written by 2 ranks (ZeRO-1: m and v gathered first) resumes in one process
+ * with the global batch, and goes on like the 2-rank run. */
+Test(ddp, two_rank_checkpoint_resumes_in_one_process)
+{
+    need_mpi();
+    const char *o = "--precision fp32 --save_steps 3 --zero_stage 1 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--per_device_train_batch_size 2 --max_steps 6 "
+                    "--output_dir a %s", bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--per_device_train_batch_size 2 --max_steps 3 "
+                    "--output_dir b %s", bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh("%s " TINY "--per_device_train_batch_size 4 --max_steps 6 --output_dir b "
+                    "--resume_from_checkpoint latest %s", bin(), "--precision fp32 --save_steps 3"),
+                 0, "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "resumed from b/checkpoint-3 at step 3") != NULL, "%s",
+              slurp("out.txt"));
+    rows x = read_rows("a"), y = read_rows("b");
+    cr_assert_eq(x.n, 6);
+    cr_assert_eq(y.n, 6);
+    for (int i = 3; i < 6; i++) close_rel(y.loss[i], x.loss[i], 1e-5, "resumed loss", i);
+}
+
+/* A rank killed mid-run ends the run on every rank: a nonzero exit, no hang. */
+Test(ddp, a_killed_rank_ends_the_run)
+{
+    need_mpi();
+    time_t t0 = time(NULL);
+    int rc = sh(MPIRUN "sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -9 $$) & "
+                "fi; exec %s " TINY "--max_steps 100000 --ddp_timeout 20 --output_dir k %s'",
+                bin(), "");
+    cr_assert_neq(rc, 0, "the run went on: %s", slurp("out.txt"));
+    cr_assert(time(NULL) - t0 < 120, "it took %lld s to end", (long long)(time(NULL) - t0));
+}
+
+/* Every rank must get the same options: the first that differs is named. */
+Test(ddp, ranks_with_other_options_are_refused)
+{
+    need_mpi();
+    int rc = sh(MPIRUN "sh -c 'exec %s " TINY "--max_steps 2 --output_dir o "
+                "--learning_rate $((OMPI_COMM_WORLD_RANK + 1))e-3%s'", bin(), "");
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(slurp("err.txt"), "rank 1 was started with other options than rank 0") !=
+                  NULL, "%s", slurp("err.txt"));
+}
+
+/* --compare runs its replicas in one process: refused under mpirun, one line. */
+Test(ddp, compare_is_refused)
+{
+    need_mpi();
+    int rc = sh(MPIRUN "%s " TINY "--max_steps 2 --compare fp16,bf16 --output_dir c%s", bin(), "");
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(slurp("err.txt"), "--compare runs its replicas in one process") != NULL,
+              "%s", slurp("err.txt"));
+}
