@@ -70,10 +70,25 @@ ifeq ($(USE_CUDA),1)
   NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -fmad=false -DMPTUI_CUDA=1 -Isrc -Isrc/gpu \
              -Xcompiler -Wall,-Wextra,-Wno-format-truncation $(NVWERROR) $(NVEXTRA)
 endif
+# ---- MPI (optional: data-parallel runs under mpirun, docs/dist.md) ----
+# mpicc from PATH (Debian: libopenmpi-dev); `make MPI=0` builds without it (a world of one).
+MPI   ?= auto
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(MPI),auto)
+  USE_MPI := $(if $(MPICC),1,0)
+else
+  USE_MPI := $(if $(and $(filter 1 yes on,$(MPI)),$(MPICC)),1,0)
+endif
+ifeq ($(USE_MPI),1)
+  # -isystem: the MPI headers are not ours to keep -Wextra clean
+  CFLAGS += -DMPTUI_MPI=1 $(patsubst -I%,-isystem %,$(shell $(MPICC) --showme:compile))
+  LIBS   += $(shell $(MPICC) --showme:link)
+endif
+
 # Objects depend on this stamp, which changes only when the configuration does: switching
 # between CUDA and CPU-only builds (or DEPS_PREFIX) recompiles instead of linking stale objects.
 CONFIG_STAMP := $(BUILD)/obj/config.stamp
-CONFIG_LINE  := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) deps=$(DEPS_PREFIX)
+CONFIG_LINE  := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) deps=$(DEPS_PREFIX) mpi=$(USE_MPI)
 $(shell mkdir -p $(BUILD)/obj && { echo '$(CONFIG_LINE)' | cmp -s - $(CONFIG_STAMP) || echo '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
 
 # ---- sources ----

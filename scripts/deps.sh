@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh check|install — the Debian packages mptui builds and tests with.
 set -euo pipefail
-PKGS="gcc make libncurses-dev libcsv-dev libcriterion-dev libopenblas-dev libjansson-dev libpcre2-dev nettle-dev tmux python3"
+PKGS="gcc make libncurses-dev libcsv-dev libcriterion-dev libopenblas-dev libjansson-dev libpcre2-dev nettle-dev libopenmpi-dev openmpi-bin tmux python3"
 have_all() {
     local f
     for f in /usr/include/csv.h /usr/include/criterion/criterion.h /usr/include/jansson.h /usr/include/pcre2.h /usr/include/nettle/sha2.h \
@@ -11,6 +11,7 @@ have_all() {
     [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] \
         || ls /usr/include/*/cblas.h >/dev/null 2>&1 || { echo "missing cblas.h"; return 1; }
     command -v tmux >/dev/null || { echo "missing tmux"; return 1; }
+    command -v mpicc >/dev/null && command -v mpirun >/dev/null || { echo "missing mpicc/mpirun"; return 1; }
 }
 case "${1:-check}" in
 check) have_all ;;

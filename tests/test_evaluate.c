@@ -55,7 +55,7 @@ TestSuite(evaluate, .init = setup, .fini = teardown);
 static eval_args args(int max_batches, int sample_length, rng_state *r, const atomic_int *stop)
 {
     eval_args a = {m, &d, &pol, DT_F32, B, T, max_batches, in, tg, sample_length, 0.8f, r, stop,
-                   NULL};
+                   NULL, NULL, NULL, 0};
     return a;
 }
 

@@ -27,8 +27,10 @@ static uint64_t options_hash(const mp_config *c)
     if (fd < 0) return h;
     close(fd);
     FILE *f = cfg_write_file(&k, path, err, sizeof err) == 0 ? fopen(path, "r") : NULL;
-    for (int ch; f && (ch = fgetc(f)) != EOF;)
-        h = (h ^ (uint64_t)(unsigned char)ch) * 1099511628211ull;
+    char line[2048];
+    while (f && fgets(line, sizeof line, f))
+        for (const char *c = line; *line != '#' && *c; c++) /* the header names the path */
+            h = (h ^ (uint64_t)(unsigned char)*c) * 1099511628211ull;
     if (f) fclose(f);
     remove(path);
     return h;
