@@ -850,6 +850,15 @@ void trainer_summary(const trainer *t, char *out, size_t outlen)
              (long long)sel->sc.overflow_total, scaler_loss_scale(&sel->sc),
              dtype_name(sel->policy.mode));
     if (t->n_lanes > 1) summary_replicas(t, out, outlen);
+    if (t->nranks > 1) { /* docs/dist.md: where the time went on the rank that speaks */
+        size_t k = strlen(out);
+        double el = trainer_elapsed(t), cs = dist_comm_seconds(t->d);
+        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s | ZeRO-%d | "
+                 "%.0f tok/s | rank 0 in collectives %.2f s of %.1f s (%.1f%%)", t->nranks,
+                 t->B * t->nranks * t->accum, t->T, dtype_name(t->cfg.ddp_comm_dtype),
+                 t->cfg.zero_stage, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
+                 el > 0 ? 100.0 * cs / el : 0.0);
+    }
     summary_memory(t, out, outlen);
 }
 
