@@ -274,7 +274,7 @@ static int run_view(int argc, char **argv)
         fprintf(stderr, "mptui view: %s; use --summary or --plot FILE.svg\n", err);
         rc = 1;
     }
-    tui_options o = {1, va.no_color, va.no_unicode};
+    tui_options o = {1, va.no_color, va.no_unicode, 0};
     if (!rc && screen && viewscreen_run(&set, &o, err, sizeof err)) {
         fprintf(stderr, "mptui view: %s\n", err);
         rc = 1;
@@ -331,23 +331,22 @@ static int run_headless(const mp_config *c, dist *d)
     return rc ? 1 : 0;
 }
 
-static int run_screen(const mp_config *c)
+/* The screen; under mpirun (d of several ranks, rank 0) on /dev/tty, the training on every
+ * rank. */
+static int run_screen(const mp_config *c, dist *d)
 {
     char err[512] = "";
+    int tty = dist_size(d) > 1;
     install_signals(); /* before ncurses first starts (tui_check_terminal) */
-    if (tui_check_terminal(err, sizeof err)) {
-        fprintf(stderr, "mptui: %s\n", err);
-        return 1;
-    }
+    if (tui_check_terminal_on(tty, err, sizeof err)) return rank_failed(d, err, 1);
     FILE *logf = open_log(c);
     feed *f = feed_create();
     int why = -1;
-    trainer *t = f ? trainer_open(c, f, log_file, logf, &why, err, sizeof err) : NULL;
+    trainer *t = f ? trainer_open_ranks(c, d, f, log_file, logf, &why, err, sizeof err) : NULL;
     if (!t) {
-        fprintf(stderr, "mptui: %s\n", f ? err : "out of memory");
         feed_destroy(f);
         if (logf) fclose(logf);
-        return open_failed(why);
+        return rank_failed(d, f ? err : "out of memory", open_failed(why));
     }
     watch_trainer(t);
     worker_args w = {t, 0, ""};
@@ -359,7 +358,7 @@ static int run_screen(const mp_config *c)
         feed_destroy(f);
         return 1;
     }
-    tui_options o = {c->delay, c->no_color, c->no_unicode};
+    tui_options o = {c->delay, c->no_color, c->no_unicode, tty};
     int ui_rc = tui_run(f, &o, err, sizeof err);
     trainer_request_stop(t); /* the screen is gone: finish the step, flush, join */
     pthread_join(th, NULL);
@@ -371,6 +370,7 @@ static int run_screen(const mp_config *c)
     feed_destroy(f);
     if (logf) fclose(logf);
     if (ui_rc) fprintf(stderr, "mptui: %s\n", err);
+    if (w.rc && tty) rank_failed(d, w.err, 1);
     if (w.rc) fprintf(stderr, "mptui: %s\n", w.err);
     return ui_rc || w.rc ? 1 : 0;
 }
@@ -388,7 +388,7 @@ static int run_ranks(const mp_config *c)
     int rc = 0;
     if (dist_size(d) == 1) { /* mpirun -np 1: a single run */
         rc = prepare_data(c) ? 1 : c->dry_run ? run_dry(c) : c->headless ? run_headless(c, NULL)
-                                                                          : run_screen(c);
+                                                                          : run_screen(c, NULL);
         dist_finalize(d);
         return rc;
     }
@@ -400,8 +400,10 @@ static int run_ranks(const mp_config *c)
     }
     if (c->dry_run)
         rc = dist_rank(d) == 0 ? run_dry(c) : 0;
+    else if (dist_rank(d) == 0 && !c->headless)
+        rc = run_screen(c, d);
     else
-        rc = run_headless(c, d); /* the screen on rank 0: after the Ranks panel lands */
+        rc = run_headless(c, d);
     dist_finalize(d);
     return rc;
 }
@@ -426,5 +428,5 @@ int main(int argc, char **argv)
     if (dist_launched()) return run_ranks(&c);
     if (prepare_data(&c)) return 1;
     if (c.dry_run) return run_dry(&c);
-    return c.headless ? run_headless(&c, NULL) : run_screen(&c);
+    return c.headless ? run_headless(&c, NULL) : run_screen(&c, NULL);
 }

@@ -43,22 +43,45 @@ static long long tui_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int tui_check_terminal(char *err, size_t errlen)
+/* The terminal's files: stdout / stdin, or /dev/tty to draw on. Keys still come from stdin
+ * there: mpirun reads the terminal and forwards what it reads to rank 0's stdin, so reading
+ * /dev/tty would race it; ncurses sets the modes on the output's terminal (raw, no echo),
+ * which is the one mpirun reads. 0, or -1 when /dev/tty cannot be opened. */
+static int term_files(int dev_tty, FILE **out, FILE **in)
+{
+    *out = stdout;
+    *in = stdin;
+    if (!dev_tty) return 0;
+    *out = fopen("/dev/tty", "w");
+    return *out ? 0 : -1;
+}
+
+static void term_files_close(FILE *out, FILE *in)
+{
+    if (out && out != stdout) fclose(out);
+    if (in && in != stdin) fclose(in);
+}
+
+int tui_check_terminal_on(int dev_tty, char *err, size_t errlen)
 {
     const char *term = getenv("TERM");
     const char *why = NULL;
-    if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) why = "stdin/stdout is not a terminal";
+    FILE *out = NULL, *in = NULL;
+    if (term_files(dev_tty, &out, &in)) why = "/dev/tty cannot be opened (no terminal)";
+    else if (!isatty(fileno(out)) || (!dev_tty && !isatty(fileno(in))))
+        why = "stdin/stdout is not a terminal";
     else if (!term || !*term) why = "TERM is not set";
     else if (!strcmp(term, "dumb")) why = "TERM=dumb cannot draw a screen";
     if (!why) {
         setlocale(LC_ALL, "");
-        SCREEN *sc = newterm(NULL, stdout, stdin);
+        SCREEN *sc = newterm(NULL, out, in);
         if (!sc) why = "the terminal type in TERM is unknown (newterm failed)";
         else {
             endwin();
             delscreen(sc);
         }
     }
+    term_files_close(out, in);
     if (why) {
         snprintf(err, errlen, "no screen: %s; run with --headless to train without the screen", why);
         return -1;
@@ -66,10 +89,13 @@ int tui_check_terminal(char *err, size_t errlen)
     return 0;
 }
 
+int tui_check_terminal(char *err, size_t errlen) { return tui_check_terminal_on(0, err, errlen); }
+
 /* ---- terminal state ---- */
 
 typedef struct {
     SCREEN *sc;
+    FILE *out, *in;        /* what sc draws on and reads (stdout / stdin, or /dev/tty) */
     int color;
     int unicode;
     short pair[UC_COUNT];  /* 0 = default colors */
@@ -119,8 +145,16 @@ static void tui_colors(tui_term *t, int want)
 static int tui_open(tui_term *t, const tui_options *o, char *err, size_t errlen)
 {
     setlocale(LC_ALL, "");
-    t->sc = newterm(NULL, stdout, stdin);
+    if (term_files(o->dev_tty, &t->out, &t->in)) {
+        t->sc = NULL;
+        snprintf(err, errlen, "cannot start the screen: /dev/tty cannot be opened; run with "
+                 "--headless");
+        return -1;
+    }
+    t->sc = newterm(NULL, t->out, t->in);
     if (!t->sc) {
+        term_files_close(t->out, t->in);
+        t->out = t->in = NULL;
         snprintf(err, errlen, "cannot start the screen (newterm failed for TERM=%s); "
                  "run with --headless", getenv("TERM") ? getenv("TERM") : "");
         return -1;
@@ -144,6 +178,8 @@ static void tui_close(tui_term *t)
     endwin();
     delscreen(t->sc);
     t->sc = NULL;
+    term_files_close(t->out, t->in);
+    t->out = t->in = NULL;
 }
 
 /* Copies the grid to curses; ncurses itself sends only the cells that changed. */

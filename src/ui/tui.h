@@ -8,10 +8,14 @@
 #include "feed.h"
 #include "grid.h"
 
-typedef struct { int delay_tenths; int no_color; int no_unicode; } tui_options;
-/* 0 when a screen can start: stdout and stdin are terminals, TERM is set, not "dumb", and
- * newterm() works; else -1 and err = one line that points to --headless. Restores the terminal. */
+/* dev_tty: draw on /dev/tty instead of stdout, keys from stdin: rank 0 under mpirun, whose
+ * stdout is mpirun's pty and whose stdin mpirun feeds from the terminal (docs/dist.md). */
+typedef struct { int delay_tenths; int no_color; int no_unicode; int dev_tty; } tui_options;
+/* 0 when a screen can start: stdout and stdin are terminals (or /dev/tty opens, with
+ * dev_tty: stdin may then be a pipe), TERM is set, not "dumb", and newterm() works; else -1 and err = one line that
+ * points to --headless. Restores the terminal. */
 int tui_check_terminal(char *err, size_t errlen);
+int tui_check_terminal_on(int dev_tty, char *err, size_t errlen);
 /* Runs the screen on the calling thread until the user quits (q, F10, Ctrl-C); sends
  * CMD_QUIT to the worker through the feed, and returns 0; -1 + err if the terminal fails. */
 int tui_run(feed *f, const tui_options *o, char *err, size_t errlen);
