@@ -615,7 +615,17 @@ void panels_draw(ui_grid *g, const feed_snapshot *s, const ui_history *h, ui_vie
         panel_eval(g, l.r[P_EVAL], s, v);
     }
     panel_map(g, l.r[P_MAP], s, v);
-    panel_memory(g, l.mem, s, v);
+    /* ranks: the Ranks panel takes the top of the Memory panel's place (every rank's plan
+     * is the same) */
+    ui_rect mem = l.mem;
+    int rk = panel_ranks_rows(s);
+    if (rk && mem.h >= 8) {
+        if (rk > mem.h / 2 + 2) rk = mem.h / 2 + 2;
+        panel_ranks(g, (ui_rect){mem.x, mem.y, mem.w, rk}, s, v);
+        mem.y += rk;
+        mem.h -= rk;
+    }
+    panel_memory(g, mem, s, v);
     panel_footer(g, l.r[P_FOOTER], s, v);
     if (v->help) panel_help(g, v);
 }

@@ -68,6 +68,11 @@ void panel_footer(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *
 /* The memory plan of the run under its policy now: a row per role and dtype, bytes as
  * stored and fp32-equivalent, the total and what is available (panel_memory.c). */
 void panel_memory(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
+/* The Ranks panel of a data-parallel run (panel_ranks.c): a row per rank (tokens/s, step and
+ * comm time, overflows, peak memory) and the total; draws nothing in a single process.
+ * panel_ranks_rows: the rows it wants (0 without ranks). */
+void panel_ranks(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v);
+int panel_ranks_rows(const feed_snapshot *s);
 void panel_help(ui_grid *g, const ui_view *v);
 /* A centred help box titled `title` of n (key, what it does) lines over the screen; the live
  * screen's help (panel_help) and mptui view's draw through it. */
