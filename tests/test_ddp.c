@@ -41,7 +41,9 @@ static const char *bin(void)
 /* mpirun as CI runs it (root, more ranks than cores, no cross-process memory mapping in
  * containers); the test is skipped where there is no MPI. Under AddressSanitizer the ranks
  * run without leak checks: OpenMPI's plugins leave allocations LeakSanitizer cannot even
- * name (they are unloaded); the single-process tests check mptui's own leaks. */
+ * name (they are unloaded); the single-process tests check mptui's own leaks. mpirun runs
+ * in a session of its own: when a rank fails it ends the job's process group, which must not
+ * be the test runner's (other tests' processes were killed that way). */
 static void need_mpi(void)
 {
     if (!dist_built_with_mpi()) cr_skip_test("ddp: this build has no MPI (install libopenmpi-dev)");
@@ -50,7 +52,7 @@ static void need_mpi(void)
 }
 
 #define MPIRUN "OMPI_MCA_btl_vader_single_copy_mechanism=none ASAN_OPTIONS=detect_leaks=0 " \
-               "mpirun -x ASAN_OPTIONS --allow-run-as-root --oversubscribe -np 2 "
+               "setsid -w mpirun -x ASAN_OPTIONS --allow-run-as-root --oversubscribe -np 2 "
 #define TINY "--headless --device cpu --n_layer 1 --n_embd 32 --n_head 2 --block_size 32 " \
              "--sample_length 0 --logging_steps 1 --eval_strategy no --warmup_steps 0 " \
              "--learning_rate 3e-3 --threads 1 "

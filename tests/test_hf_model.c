@@ -639,10 +639,11 @@ Test(hf_model, binary_trains_from_a_folder_and_its_checkpoint)
     cr_assert_eq(memcmp(got + 32 * 32, want + 32 * 32, 32 * 32 * 4), 0, "rows 32..63 untouched");
     st_close(f);
     /* a resume with the folder: the folder fixes the model, the checkpoint the weights */
-    cr_assert_eq(run("--model_name_or_path tiny --block_size 32 --max_steps 3 --warmup_steps 0 "
-                     "--headless --device cpu --per_device_train_batch_size 2 --output_dir o4 "
-                     "--eval_strategy no --sample_length 0 --resume_from_checkpoint latest", out,
-                     sizeof out), 0, "%s", out);
+    int rc = run("--model_name_or_path tiny --block_size 32 --max_steps 3 --warmup_steps 0 "
+                 "--headless --device cpu --per_device_train_batch_size 2 --output_dir o4 "
+                 "--eval_strategy no --sample_length 0 --resume_from_checkpoint latest", out,
+                 sizeof out);
+    cr_assert_eq(rc, 0, "exit status %d (>= 128: a signal): %s", rc, out);
     cr_assert(strstr(out, "resumed from o4/checkpoint-2 at step 2"), "%s", out);
     cr_assert_null(strstr(out, "weights from"), "%s", out);
 }
