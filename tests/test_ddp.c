@@ -227,3 +227,27 @@ Test(ddp, compare_is_refused)
     cr_assert(strstr(slurp("err.txt"), "--compare runs its replicas in one process") != NULL,
               "%s", slurp("err.txt"));
 }
+
+/* The gradients on the wire in bf16 or fp16 (each rank's contribution rounded, the sum rounded
+ * again): close to fp32 traffic, and not the same bits (the rounding is real). */
+Test(ddp, comm_dtypes_round_the_traffic)
+{
+    need_mpi();
+    const char *o = "--precision fp32 --max_steps 4 --per_device_train_batch_size 2 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir c32 %s", bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir c16 --ddp_comm_dtype fp16 %s", bin(), o), 0,
+                 "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "comm fp16") != NULL, "%s", slurp("out.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir cb --ddp_comm_dtype bf16 %s", bin(), o), 0,
+                 "%s", slurp("err.txt"));
+    rows a = read_rows("c32"), h = read_rows("c16"), b = read_rows("cb");
+    cr_assert_eq(a.n, 4);
+    int diff16 = 0, diffb = 0;
+    for (int i = 0; i < 4; i++) {
+        close_rel(h.loss[i], a.loss[i], 1e-3, "fp16 traffic loss", i);
+        close_rel(b.loss[i], a.loss[i], 1e-2, "bf16 traffic loss", i);
+        diff16 += h.norm[i] != a.norm[i];
+        diffb += b.norm[i] != a.norm[i];
+    }
+    cr_assert(diff16 > 0 && diffb > 0, "16-bit traffic should round the gradients");
+}
