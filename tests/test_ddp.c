@@ -200,8 +200,10 @@ Test(ddp, a_killed_rank_ends_the_run)
 {
     need_mpi();
     time_t t0 = time(NULL);
-    int rc = sh(MPIRUN "sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 2; kill -9 $$) & "
-                "fi; exec %s " TINY "--max_steps 100000 --ddp_timeout 20 --output_dir k %s'",
+    /* timeout kills its own child only: a kill by PID after a sleep could hit another
+     * process once PIDs wrap around (pid_max 32768 on CI machines) */
+    int rc = sh(MPIRUN "sh -c 'k=; [ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && k=\"timeout -s KILL 2\"; "
+                "exec $k %s " TINY "--max_steps 100000 --ddp_timeout 20 --output_dir k %s'",
                 bin(), "");
     cr_assert_neq(rc, 0, "the run went on: %s", slurp("out.txt"));
     cr_assert(time(NULL) - t0 < 120, "it took %lld s to end", (long long)(time(NULL) - t0));
