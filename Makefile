@@ -79,6 +79,9 @@ ifeq ($(MPI),auto)
 else
   USE_MPI := $(if $(and $(filter 1 yes on,$(MPI)),$(MPICC)),1,0)
 endif
+ifeq ($(USE_MPI),0)
+  $(info mptui: MPI not found (mpicc): building without data-parallel runs (make deps installs libopenmpi-dev))
+endif
 ifeq ($(USE_MPI),1)
   # -isystem: the MPI headers are not ours to keep -Wextra clean
   CFLAGS += -DMPTUI_MPI=1 $(patsubst -I%,-isystem %,$(shell $(MPICC) --showme:compile))

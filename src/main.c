@@ -392,6 +392,12 @@ static int run_ranks(const mp_config *c)
         dist_finalize(d);
         return rc;
     }
+    /* CUDA: local rank r uses GPU r, unless the user chose (docs/dist.md) */
+    if (!getenv("MPTUI_CUDA_DEVICE")) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "%d", dist_local_rank(d));
+        setenv("MPTUI_CUDA_DEVICE", dev, 1);
+    }
     int32_t bad = dist_rank(d) == 0 ? prepare_data(c) : 0;
     if (dist_bcast(d, &bad, sizeof bad, 0, err, sizeof err)) return rank_failed(d, err, 1);
     if (bad) { /* rank 0 said why */
