@@ -171,6 +171,71 @@ Test(checkpoint, save_then_load_is_bit_identical)
     gpt_free(b);
 }
 
+/* ZeRO-1 (docs/dist.md): a model holding rank r's share of the AdamW state loads exactly
+ * its own tensors' m and v from a full checkpoint; the shares of 3 ranks together are the
+ * file's. A save of a share alone is refused; with every share gathered into st it writes
+ * the bytes the full model writes. */
+Test(checkpoint, zero1_shares_load_their_tensors_and_save_when_gathered)
+{
+    gpt *a = make_model(7);
+    ckpt_state st, got;
+    fill_state(&st, 12);
+    char saved[1024], again[1024];
+    cr_assert_eq(ckpt_save(tdir, a, &st, 0, saved, sizeof saved, err, sizeof err), 0, "%s", err);
+    float *am = host_copy(a, gpt_adam_m(a)), *av = host_copy(a, gpt_adam_v(a));
+    size_t n = nparams(a), covered = 0;
+    for (int r = 0; r < 3; r++) {
+        gpt *s = gpt_create_shard(be, &tiny, NULL, 1, 16, r, 3, err, sizeof err);
+        cr_assert_not_null(s, "%s", err);
+        cr_assert_eq(ckpt_load(saved, s, &got, err, sizeof err), 0, "%s", err);
+        ckpt_state_free(&got);
+        size_t k = gpt_adam_numel(s);
+        float *sm = malloc((k ? k : 1) * sizeof *sm), *sv = malloc((k ? k : 1) * sizeof *sv);
+        bk_download(be, sm, gpt_adam_m(s), k * sizeof *sm);
+        bk_download(be, sv, gpt_adam_v(s), k * sizeof *sv);
+        for (int i = 0; i < gpt_num_tensors(s); i++) {
+            const gpt_tensor *t = gpt_tensor_at(s, i);
+            float *pm = gpt_tensor_adam_m(s, i);
+            cr_assert_eq(pm != NULL, gpt_adam_owner(s, i, 3) == r, "tensor %s", t->name);
+            if (!pm) continue;
+            size_t at = (size_t)(pm - gpt_adam_m(s));
+            cr_assert_eq(memcmp(sm + at, am + t->offset, t->numel * sizeof *sm), 0, "%s", t->name);
+            cr_assert_eq(memcmp(sv + at, av + t->offset, t->numel * sizeof *sv), 0, "%s", t->name);
+            covered += t->numel;
+        }
+        /* a share alone cannot make the single-file checkpoint */
+        cr_assert_neq(ckpt_save(tdir, s, &st, 0, again, sizeof again, err, sizeof err), 0);
+        cr_assert(strstr(err, "holds only its share of the AdamW state") != NULL, "%s", err);
+        if (r == 1) { /* gathered: the same bytes as the full model's */
+            char p1[1024], p2[1024];
+            size_t l1, l2;
+            ckpt_path(p1, sizeof p1, 12, "optimizer.safetensors");
+            char *full = read_all(p1, &l1);
+            st.adam_host[0] = am, st.adam_host[1] = av;
+            fill_state(&got, 13);
+            got.adam_host[0] = am, got.adam_host[1] = av;
+            cr_assert_eq(ckpt_save(tdir, s, &got, 0, again, sizeof again, err, sizeof err), 0,
+                         "%s", err);
+            ckpt_state_free(&got);
+            st.adam_host[0] = st.adam_host[1] = NULL;
+            ckpt_path(p2, sizeof p2, 13, "optimizer.safetensors");
+            char *mine = read_all(p2, &l2);
+            cr_assert_eq(l1, l2);
+            cr_assert_eq(memcmp(full, mine, l1), 0, "the gathered save differs");
+            free(full);
+            free(mine);
+        }
+        free(sm);
+        free(sv);
+        gpt_free(s);
+    }
+    cr_assert_eq(covered, n, "the shares cover every parameter once");
+    free(am);
+    free(av);
+    ckpt_state_free(&st);
+    gpt_free(a);
+}
+
 Test(checkpoint, same_step_replaced_atomically)
 {
     gpt *a = make_model(1), *b = make_model(2), *c = empty_model();

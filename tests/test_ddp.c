@@ -156,20 +156,49 @@ Test(ddp, fp16_overflows_give_the_same_scaler_decisions)
     cr_assert(a.scale[a.n - 1] < 1e30, "it backed off");
 }
 
-/* ZeRO-1 updates each tensor on its owner only: the same bits as stage 0. */
+/* ZeRO-1 updates each tensor on its owner only, each rank holding only its share of m and v:
+ * the same bits as stage 0, down to the checkpoint files gathered on rank 0. */
 Test(ddp, zero1_equals_stage_0)
 {
     need_mpi();
-    const char *o = "--precision bf16 --max_steps 4 --per_device_train_batch_size 2 ";
+    const char *o = "--precision bf16 --max_steps 4 --save_steps 4 --per_device_train_batch_size 2 ";
     cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir z0 %s", bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "AdamW m+v here") == NULL, "stage 0 does not shard");
     cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir z1 --zero_stage 1 %s", bin(), o), 0, "%s",
                  slurp("err.txt"));
+    const char *share = strstr(slurp("out.txt"), "ZeRO-1 (AdamW m+v here: ");
+    cr_assert_not_null(share, "%s", slurp("out.txt"));
+    double held = atof(share + 24), all = atof(strstr(share, " of ") + 4);
+    cr_assert(held > 0 && held < 0.8 * all, "rank 0 holds %g of %g", held, all);
     rows a = read_rows("z0"), b = read_rows("z1");
     cr_assert_eq(a.n, 4);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(a.loss[i], b.loss[i], "loss at row %d", i);
         cr_assert_eq(a.norm[i], b.norm[i], "grad norm at row %d", i);
     }
+    cr_assert_eq(sh("cmp z0/checkpoint-4/optimizer.safetensors z1/checkpoint-4/optimizer.safetensors"
+                    " && cmp z0/checkpoint-4/model.safetensors z1/checkpoint-4/model.safetensors%s%s",
+                    "", ""), 0, "%s", slurp("out.txt"));
+}
+
+/* A 1-process checkpoint resumes in 2 ranks under ZeRO-1 (each rank loads its share) and goes
+ * on like the 1-process run. */
+Test(ddp, one_process_checkpoint_resumes_in_two_sharded_ranks)
+{
+    need_mpi();
+    const char *o = "--precision fp32 --save_steps 3 --lr_scheduler_type constant ";
+    cr_assert_eq(sh("%s " TINY "--per_device_train_batch_size 4 --max_steps 6 --output_dir a %s",
+                    bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh("%s " TINY "--per_device_train_batch_size 4 --max_steps 3 --output_dir b %s",
+                    bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--per_device_train_batch_size 2 --max_steps 6 --output_dir b "
+                    "--zero_stage 1 --resume_from_checkpoint latest %s", bin(), o),
+                 0, "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "resumed from b/checkpoint-3 at step 3") != NULL, "%s",
+              slurp("out.txt"));
+    rows x = read_rows("a"), y = read_rows("b");
+    cr_assert_eq(y.n, 6);
+    for (int i = 3; i < 6; i++) close_rel(y.loss[i], x.loss[i], 1e-5, "resumed loss", i);
 }
 
 /* A checkpoint written by 2 ranks (ZeRO-1: m and v gathered first) resumes in one process

@@ -822,3 +822,61 @@ Test(model, layout_for_a_policy_of_another_depth_refused)
     cr_assert_eq(gpt_status(m, NULL, 0), 0);
     prec_free(&deep);
 }
+
+/* ZeRO-1 (docs/dist.md): for any number of ranks, the shares are contiguous runs of whole
+ * tensors in rank order that cover every parameter once; a model and its memory plan hold
+ * just the share; out-of-range ranks fall back to the whole state. */
+static size_t plan_adam_m_values(const gpt_mem_plan *p)
+{
+    size_t v = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->rows[i].kind == MEM_ADAM_M) v += p->rows[i].values;
+    return v;
+}
+
+Test(model, zero1_shares_tile_the_parameters)
+{
+    char err[256];
+    const gpt_config c = {3, 2, 16, 8, 50};
+    for (int R = 1; R <= 6; R++) {
+        size_t next = 0;
+        for (int r = 0; r < R; r++) {
+            gpt *m = gpt_create_shard(be, &c, NULL, 1, 8, r, R, err, sizeof err);
+            cr_assert_not_null(m, "%s", err);
+            cr_assert_eq(gpt_adam_rank(m), r);
+            cr_assert_eq(gpt_adam_ranks(m), R);
+            size_t held = 0;
+            for (int i = 0; i < gpt_num_tensors(m); i++) {
+                const gpt_tensor *t = gpt_tensor_at(m, i);
+                int mine = gpt_adam_owner(m, i, R) == r;
+                cr_assert_eq(gpt_tensor_adam_m(m, i) != NULL, mine, "R %d r %d %s", R, r, t->name);
+                cr_assert_eq(gpt_tensor_adam_v(m, i) != NULL, mine);
+                if (!mine) continue;
+                cr_assert_eq(t->offset, next, "R %d r %d: %s starts where the last ended", R,
+                             r, t->name);
+                cr_assert_eq(gpt_tensor_adam_m(m, i) - gpt_adam_m(m), (ptrdiff_t)held);
+                next += t->numel;
+                held += t->numel;
+            }
+            cr_assert_eq(gpt_adam_numel(m), held);
+            gpt_mem_plan plan;
+            cr_assert_eq(gpt_memory_plan_shard(&c, NULL, 1, 8, NULL, r, R, &plan, err,
+                                               sizeof err), 0, "%s", err);
+            cr_assert_eq(plan_adam_m_values(&plan), held, "R %d r %d", R, r);
+            gpt_free(m);
+        }
+        cr_assert_eq(next, gpt_config_num_params(&c), "R %d", R);
+    }
+    /* 2 ranks of GPT-2's shape split the state near the middle (wte sits with rank 0) */
+    const gpt_config g2 = {12, 12, 768, 1024, 50257};
+    gpt_mem_plan p0, p1;
+    cr_assert_eq(gpt_memory_plan_shard(&g2, NULL, 1, 8, NULL, 0, 2, &p0, err, sizeof err), 0);
+    cr_assert_eq(gpt_memory_plan_shard(&g2, NULL, 1, 8, NULL, 1, 2, &p1, err, sizeof err), 0);
+    double f = (double)plan_adam_m_values(&p0) / (double)gpt_config_num_params(&g2);
+    cr_assert(f > 0.4 && f < 0.6, "rank 0 holds %.3f of the state", f);
+    cr_assert_eq(plan_adam_m_values(&p0) + plan_adam_m_values(&p1), gpt_config_num_params(&g2));
+    gpt *bad = gpt_create_shard(be, &c, NULL, 1, 8, 5, 2, err, sizeof err);
+    cr_assert_not_null(bad, "%s", err);
+    cr_assert_eq(gpt_adam_numel(bad), gpt_num_params(bad), "a rank outside ranks: all of it");
+    gpt_free(bad);
+}

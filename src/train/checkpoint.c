@@ -120,8 +120,15 @@ static int check_values(const st_file *f, const gpt_tensor *t, const char *suffi
  * any (never half-loaded), so it holds one tensor on the host, not whole copies (docs/memory.md).
  * `expects` words the reference in the shape message ("config.json says" / "the model
  * expects"). */
+/* Where tensor i's values go on the backend; NULL: this process does not hold them. */
+typedef float *(*tensor_dst)(gpt *m, int i);
+
+static float *param_dst(gpt *m, int i) { return gpt_params(m) + gpt_tensor_at(m, i)->offset; }
+
+/* dst NULL: read and check only. A model that holds a ZeRO-1 share of the AdamW state
+ * (docs/dist.md) takes its own tensors' m and v and checks every other's. */
 static int stream_tensors(const ckpt_source *src, gpt *m, const char *suffix, int allow_bare,
-                          const char *expects, int check, float *tmp, float *dst, char *err,
+                          const char *expects, int check, float *tmp, tensor_dst dst, char *err,
                           size_t errlen)
 {
     char name[GPT_NAME_MAX + 16], got[128], want[128];
@@ -147,7 +154,8 @@ static int stream_tensors(const ckpt_source *src, gpt *m, const char *suffix, in
         if (st_read_f32(f, s, tmp, t->numel, err, errlen) ||
             check_values(f, t, suffix, tmp, check, err, errlen))
             return -1;
-        if (dst) bk_upload(gpt_backend(m), dst + t->offset, tmp, t->numel * sizeof(float));
+        float *to = dst ? dst(m, i) : NULL;
+        if (to) bk_upload(gpt_backend(m), to, tmp, t->numel * sizeof(float));
     }
     return 0;
 }
@@ -200,12 +208,20 @@ static int save_files(const char *dir, gpt *m, const ckpt_state *st, char *err, 
     const char *ps[1] = {""};
     if (write_tensors(path, m, pb, ps, 1, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    if (!in_place) {
+    /* ZeRO-1: the model holds its share; the caller gathered every rank's into st */
+    int gathered = st->adam_host[0] && st->adam_host[1];
+    if (!gathered && gpt_adam_numel(m) != n) {
+        errfmt(err, errlen, "checkpoint: this process holds only its share of the AdamW "
+               "state and nothing gathered the rest");
+        goto out;
+    }
+    if (!in_place && !gathered) {
         bk_download(be, a, gpt_adam_m(m), bytes);
         bk_download(be, b, gpt_adam_v(m), bytes);
     }
     if (bk_status(be, err, errlen)) goto out;
     const float *ob[2] = {in_place ? gpt_adam_m(m) : a, in_place ? gpt_adam_v(m) : b};
+    if (gathered) ob[0] = st->adam_host[0], ob[1] = st->adam_host[1];
     const char *os[2] = {".exp_avg", ".exp_avg_sq"};
     if (write_tensors(path, m, ob, os, 2, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
@@ -545,7 +561,7 @@ static int stream_all(st_file *const *f, gpt *m, float *tmp, int upload, char *e
 {
     static const char *const sfx[3] = {"", ".exp_avg", ".exp_avg_sq"};
     static const int chk[3] = {CHECK_FINITE, CHECK_FINITE, CHECK_NONNEG};
-    float *dst[3] = {gpt_params(m), gpt_adam_m(m), gpt_adam_v(m)};
+    const tensor_dst dst[3] = {param_dst, gpt_tensor_adam_m, gpt_tensor_adam_v};
     for (int i = 0; i < 3; i++) {
         ckpt_source src = file_source(f[i > 0]);
         if (stream_tensors(&src, m, sfx[i], 0, "config.json says", chk[i], tmp,
@@ -600,7 +616,7 @@ int ckpt_load_weights_from(const ckpt_source *src, gpt *m, const char *expects, 
     /* checked first, uploaded second: a bad file leaves the model as it was */
     int rc = stream_tensors(src, m, "", 1, expects, CHECK_NONE, tmp, NULL, err, errlen);
     if (!rc) {
-        stream_tensors(src, m, "", 1, expects, CHECK_NONE, tmp, gpt_params(m), err, errlen);
+        stream_tensors(src, m, "", 1, expects, CHECK_NONE, tmp, param_dst, err, errlen);
         rc = bk_status(gpt_backend(m), err, errlen);
     }
     free(tmp);

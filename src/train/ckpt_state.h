@@ -38,6 +38,9 @@ typedef struct {
     uint8_t *fp8;              /* loading: fp8_state.bin's bytes (malloc'd), NULL when the
                                 * checkpoint has none; not part of the JSON */
     size_t fp8_n;
+    const float *adam_host[2]; /* saving under ZeRO-1: every tensor's AdamW m and v (n_params
+                                * floats each, host memory) gathered from their ranks; NULL:
+                                * the model's own. Not part of the JSON */
 } ckpt_state;
 
 /* to_json: malloc'd text or NULL. from_json: validates every field; `label` names the file in

@@ -53,6 +53,9 @@ int dist_allreduce_max_i32(dist *d, int32_t *x, size_t n, char *err, size_t errl
 int dist_allreduce_stats(dist *d, num_stats *st, size_t n, char *err, size_t errlen);
 /* buf (n bytes) from root to all. */
 int dist_bcast(dist *d, void *buf, size_t n, int root, char *err, size_t errlen);
+/* Rank `from`'s n bytes at buf into rank `to`'s buf; the other ranks do not take part (and
+ * return 0 at once), nor does anyone when from == to. */
+int dist_send(dist *d, void *buf, size_t n, int from, int to, char *err, size_t errlen);
 /* Rank r's n bytes at `mine` land at all + r * n on root (all NULL elsewhere). */
 int dist_gather(dist *d, const void *mine, void *all, size_t n, int root, char *err,
                 size_t errlen);

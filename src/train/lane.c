@@ -141,12 +141,13 @@ void lane_free(lane *l)
 static gpt *lane_clone(gpt *src, const prec_policy *p, int B, int T, char *err, size_t errlen)
 {
     backend *be = gpt_backend(src);
-    gpt *m = gpt_create_for(be, gpt_get_config(src), p, B, T, err, errlen);
+    gpt *m = gpt_create_shard(be, gpt_get_config(src), p, B, T, gpt_adam_rank(src),
+                              gpt_adam_ranks(src), err, errlen);
     if (!m) return NULL;
-    size_t bytes = gpt_num_params(m) * sizeof(float);
+    size_t bytes = gpt_num_params(m) * sizeof(float), mv = gpt_adam_numel(m) * sizeof(float);
     bk_copy(be, gpt_params(m), gpt_params(src), bytes);
-    bk_copy(be, gpt_adam_m(m), gpt_adam_m(src), bytes);
-    bk_copy(be, gpt_adam_v(m), gpt_adam_v(src), bytes);
+    bk_copy(be, gpt_adam_m(m), gpt_adam_m(src), mv);
+    bk_copy(be, gpt_adam_v(m), gpt_adam_v(src), mv);
     return m;
 }
 
@@ -240,9 +241,10 @@ void lane_keep(lane *ls, int *n_lanes, int keep, gpt *model)
     if (k->model != model) {
         backend *be = gpt_backend(model);
         size_t bytes = gpt_num_params(model) * sizeof(float);
+        size_t mv = gpt_adam_numel(model) * sizeof(float); /* the same share: lane_clone */
         bk_copy(be, gpt_params(model), gpt_params(k->model), bytes);
-        bk_copy(be, gpt_adam_m(model), gpt_adam_m(k->model), bytes);
-        bk_copy(be, gpt_adam_v(model), gpt_adam_v(k->model), bytes);
+        bk_copy(be, gpt_adam_m(model), gpt_adam_m(k->model), mv);
+        bk_copy(be, gpt_adam_v(model), gpt_adam_v(k->model), mv);
         for (int i = 0; i < *n_lanes; i++)
             if (ls[i].model == model) { /* its table walks the run's model: the keeper's now */
                 optim_tensor *ot = ls[i].ot;
@@ -317,14 +319,6 @@ static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never
 
 static int ranks(const lane_batches *b) { return dist_size(b->d); }
 
-int lane_owner(const gpt *m, int i, int nranks)
-{
-    size_t total = gpt_num_params(m), before = gpt_tensor_at(m, i)->offset;
-    size_t mid = before + gpt_tensor_at(m, i)->numel / 2;
-    int r = (int)((double)mid / (double)(total ? total : 1) * nranks);
-    return r < nranks ? r : nranks - 1;
-}
-
 /* The lane's gradients summed over the ranks (each already weighted by 1 / ranks); on a backend whose memory the host cannot
  * read, through a host copy (no NCCL path yet: docs/dist.md). */
 static int grads_sum(lane *l, const lane_batches *b)
@@ -378,13 +372,13 @@ static int zero1_step(lane *l, const lane_batches *b, float coef, double *lr)
     optim_tensor *mine = malloc((size_t)(l->n_ot > 0 ? l->n_ot : 1) * sizeof *mine);
     if (!mine) return snprintf(b->err, b->errlen, "out of memory"), -1;
     for (int i = 0; i < l->n_ot; i++)
-        if (lane_owner(l->model, i, R) == me) mine[k++] = l->ot[i];
+        if (gpt_adam_owner(l->model, i, R) == me) mine[k++] = l->ot[i];
     *lr = optim_step(&l->opt, gpt_backend(l->model), mine, k, coef);
     free(mine);
     backend *be = gpt_backend(l->model);
     for (int i = 0; i < l->n_ot; i++) {
         size_t bytes = l->ot[i].n * sizeof(float);
-        int owner = lane_owner(l->model, i, R);
+        int owner = gpt_adam_owner(l->model, i, R);
         if (bk_host_readable(be)) {
             if (dist_bcast(b->d, l->ot[i].p, bytes, owner, b->err, b->errlen)) return -1;
             continue;

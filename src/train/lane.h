@@ -92,16 +92,12 @@ typedef struct {
      * averaged (in `comm` on the wire) before the unscale, as DDP does after accumulation */
     dist *d;
     dtype_t comm;
-    int zero_stage;            /* 1: each rank updates the tensors it owns (lane_owner) */
+    int zero_stage;            /* 1: each rank updates the tensors it owns (gpt_adam_owner) */
     char *err;                 /* LANE_STEP_FAILED: which collective failed, and why */
     size_t errlen;
 } lane_batches;
 
 enum { LANE_STEP_DONE = 0, LANE_STEP_STOPPED, LANE_STEP_NONFINITE, LANE_STEP_FAILED };
-
-/* ZeRO-1's owner of tensor i of n among `ranks` ranks: contiguous runs of tensors of about
- * equal size, in tensor order, the same on every rank (docs/dist.md). */
-int lane_owner(const gpt *m, int i, int ranks);
 
 /* One optimizer step of every lane: each unscales, updates its scaler and steps (or skips)
  * on its own. step = the global step this update makes; log_step: gather tensor statistics.

@@ -53,6 +53,28 @@ void gpt_tensors_build(gpt *m)
     tensor_add(m, "transformer.ln_f.bias", 1, C, 0, 0, lnf_row);
 }
 
+int gpt_adam_owner(const gpt *m, int i, int ranks)
+{
+    if (ranks < 2) return 0;
+    size_t total = m->n_params, mid = m->tensors[i].offset + m->tensors[i].numel / 2;
+    int r = (int)((double)mid / (double)(total ? total : 1) * ranks);
+    return r < ranks ? r : ranks - 1;
+}
+
+void gpt_adam_shard_set(gpt *m, int rank, int ranks)
+{
+    if (ranks < 1 || rank < 0 || rank >= ranks) rank = 0, ranks = 1;
+    m->shard_rank = rank, m->shard_ranks = ranks;
+    m->mv_lo = m->mv_n = 0;
+    int first = 1;
+    /* owners rise with the offset, so a rank's tensors are one contiguous run */
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (gpt_adam_owner(m, i, ranks) != rank) continue;
+        if (first) m->mv_lo = m->tensors[i].offset, first = 0;
+        m->mv_n = m->tensors[i].offset + m->tensors[i].numel - m->mv_lo;
+    }
+}
+
 int gpt_config_check(const gpt_config *c, char *err, size_t errlen)
 {
     if (c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->block_size < 2 ||
@@ -195,6 +217,12 @@ int gpt_status(const gpt *m, char *err, size_t errlen)
 gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
                     char *err, size_t errlen)
 {
+    return gpt_create_shard(be, cfg, p, B, T, 0, 1, err, errlen);
+}
+
+gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
+                      int rank, int ranks, char *err, size_t errlen)
+{
     if (gpt_config_check(cfg, err, errlen)) return NULL;
     if (B < 1 || T < 1 || T > cfg->block_size) {
         snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
@@ -216,6 +244,7 @@ gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, in
     m->lay = calloc((size_t)lay_rows(m) * 2, sizeof *m->lay);
     if (!m->tensors || !m->copy_off || !m->blocks || !m->lay) goto oom;
     gpt_tensors_build(m);
+    gpt_adam_shard_set(m, rank, ranks);
     if (p && p->n != lay_rows(m)) p = NULL;
     allocator a = {be, 0, 0};
     buf_walk w = {m, p, alloc_one, &a};
@@ -265,6 +294,20 @@ float *gpt_params(gpt *m) { return m->params; }
 float *gpt_grads(gpt *m) { return m->grads; }
 float *gpt_adam_m(gpt *m) { return m->m; }
 float *gpt_adam_v(gpt *m) { return m->v; }
+size_t gpt_adam_numel(const gpt *m) { return m->mv_n; }
+int gpt_adam_ranks(const gpt *m) { return m->shard_ranks; }
+int gpt_adam_rank(const gpt *m) { return m->shard_rank; }
+
+/* Tensor i's place in the held share, or NULL where another rank holds it. */
+static float *adam_at(const gpt *m, float *base, int i)
+{
+    const gpt_tensor *t = &m->tensors[i];
+    if (t->offset < m->mv_lo || t->offset + t->numel > m->mv_lo + m->mv_n) return NULL;
+    return base + (t->offset - m->mv_lo);
+}
+
+float *gpt_tensor_adam_m(gpt *m, int i) { return adam_at(m, m->m, i); }
+float *gpt_tensor_adam_v(gpt *m, int i) { return adam_at(m, m->v, i); }
 
 size_t gpt_largest_tensor(const gpt *m)
 {
@@ -308,8 +351,8 @@ void gpt_init_weights(gpt *m, rng_state *r)
         }
     }
     free(host);
-    bk_zero(m->be, m->m, m->n_params * sizeof(float));
-    bk_zero(m->be, m->v, m->n_params * sizeof(float));
+    bk_zero(m->be, m->m, m->mv_n * sizeof(float));
+    bk_zero(m->be, m->v, m->mv_n * sizeof(float));
     bk_zero(m->be, m->grads, m->n_params * sizeof(float));
 }
 

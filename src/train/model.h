@@ -53,6 +53,10 @@ typedef struct gpt gpt;
  * NULL + err on failure. */
 gpt *gpt_create_for(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
                     char *err, size_t errlen);
+/* gpt_create_for whose AdamW m and v hold only the share of rank (0 .. ranks-1) under ZeRO-1
+ * (docs/dist.md): the tensors gpt_adam_owner gives it. ranks 1: every tensor's. */
+gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, int B, int T,
+                      int rank, int ranks, char *err, size_t errlen);
 /* gpt_create_for with the fp32 layout. */
 gpt *gpt_create(backend *be, const gpt_config *cfg, int B, int T, char *err, size_t errlen);
 /* Lays the model's policy-sized buffers out for p (a no-op when they already are): after a
@@ -81,6 +85,17 @@ float *gpt_params(gpt *m);
 float *gpt_grads(gpt *m);
 float *gpt_adam_m(gpt *m);
 float *gpt_adam_v(gpt *m);
+/* Floats in gpt_adam_m / gpt_adam_v: gpt_num_params, or the rank's share under ZeRO-1. */
+size_t gpt_adam_numel(const gpt *m);
+/* The share the model holds: rank of ranks (0 of 1 unsharded). */
+int gpt_adam_rank(const gpt *m);
+int gpt_adam_ranks(const gpt *m);
+/* The rank that holds (and updates) tensor i's AdamW state among `ranks`: where the tensor's
+ * middle lies in the flat parameters, so each rank's tensors are one contiguous run. */
+int gpt_adam_owner(const gpt *m, int i, int ranks);
+/* Tensor i's AdamW m / v in the held share; NULL where another rank holds it. */
+float *gpt_tensor_adam_m(gpt *m, int i);
+float *gpt_tensor_adam_v(gpt *m, int i);
 
 /* Makes the compute copies of the weights from the masters under the policy. Call once per
  * optimizer step (and after the masters or the policy change). */
@@ -165,6 +180,10 @@ size_t gpt_memory_bytes(const gpt_config *cfg, int B, int T);
  * shape (as gpt_create says it). */
 int gpt_memory_plan(const gpt_config *cfg, const prec_policy *p, int B, int T,
                     const backend *be, gpt_mem_plan *out, char *err, size_t errlen);
+/* gpt_memory_plan of a gpt_create_shard model: AdamW m and v are rank's share of ranks. */
+int gpt_memory_plan_shard(const gpt_config *cfg, const prec_policy *p, int B, int T,
+                          const backend *be, int rank, int ranks, gpt_mem_plan *out,
+                          char *err, size_t errlen);
 /* The plan of an existing model under policy p (its allocation shape, its backend). */
 void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out);
 

@@ -58,7 +58,11 @@ struct gpt {
     int n_tensors;
     gpt_tensor *tensors;
     size_t n_params;
-    float *params, *grads, *m, *v; /* flat, n_params floats each */
+    float *params, *grads;         /* flat, n_params floats each */
+    float *m, *v;                  /* AdamW state of params [mv_lo, mv_lo + mv_n): all of
+                                    * them, or one rank's share under ZeRO-1 (docs/dist.md) */
+    int shard_rank, shard_ranks;
+    size_t mv_lo, mv_n;
     float *wcopy;                  /* rounded compute copies of the tensors that keep one */
     size_t *copy_off;              /* per tensor: its copy in wcopy, or GPT_NO_COPY */
     int32_t *d_inputs, *d_targets; /* (B,T) on the backend */
@@ -114,6 +118,9 @@ typedef struct {
 int gpt_config_check(const gpt_config *c, char *err, size_t errlen);
 /* Fills m->tensors (Hugging Face order) and m->n_params from m->cfg. */
 void gpt_tensors_build(gpt *m);
+/* Sets which tensors' AdamW m and v the model holds: rank's share of `ranks` (mv_lo, mv_n).
+ * Needs the tensor table. */
+void gpt_adam_shard_set(gpt *m, int rank, int ranks);
 /* Whether tensor i keeps a rounded compute copy under p: the tied wte (lm_head's weight,
  * read a chunk of rows at a time) and the biases of 16-bit rows. A block's weight matrices
  * are rounded by the GEMM that reads them (docs/memory.md). */

@@ -118,8 +118,8 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     int rf = 2 + L * PREC_ROWS_PER_BLOCK, rh = rf + 1; /* ln_f, lm_head (prec_row_lnf) */
     BUF(m->params, P, MEM_MASTER, DT_F32);
     BUF(m->grads, P, MEM_GRAD, DT_F32);
-    BUF(m->m, P, MEM_ADAM_M, DT_F32);
-    BUF(m->v, P, MEM_ADAM_V, DT_F32);
+    BUF(m->m, m->mv_n, MEM_ADAM_M, DT_F32); /* this rank's share under ZeRO-1 */
+    BUF(m->v, m->mv_n, MEM_ADAM_V, DT_F32);
     DYN(m->wcopy, copies_n(w), MEM_WCOPY, -1, DT_F32); /* values exact in their dtype */
     buf_emit(w, &m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
     buf_emit(w, &m->d_targets, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
@@ -246,7 +246,7 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
 
 /* The plan of a model that exists or of a shape (m == NULL: a table of tensors is built). */
 static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, int B, int T,
-                      const backend *be, gpt_mem_plan *out)
+                      const backend *be, int rank, int ranks, gpt_mem_plan *out)
 {
     memset(out, 0, sizeof *out);
     gpt tmp;
@@ -257,6 +257,7 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
                              sizeof *tmp.tensors);
         if (!tmp.tensors) return -1;
         gpt_tensors_build(&tmp);
+        gpt_adam_shard_set(&tmp, rank, ranks);
         m = &tmp;
     }
     if (p && p->n_layer != c->n_layer) p = NULL;
@@ -282,13 +283,20 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
 int gpt_memory_plan(const gpt_config *c, const prec_policy *p, int B, int T, const backend *be,
                     gpt_mem_plan *out, char *err, size_t errlen)
 {
+    return gpt_memory_plan_shard(c, p, B, T, be, 0, 1, out, err, errlen);
+}
+
+int gpt_memory_plan_shard(const gpt_config *c, const prec_policy *p, int B, int T,
+                          const backend *be, int rank, int ranks, gpt_mem_plan *out,
+                          char *err, size_t errlen)
+{
     if (gpt_config_check(c, err, errlen)) return -1;
     if (B < 1 || T < 1 || T > c->block_size) {
         snprintf(err, errlen, "model: batch %d x %d does not fit (block_size %d)", B, T,
                  c->block_size);
         return -1;
     }
-    if (plan_build(NULL, c, p, B, T, be, out)) {
+    if (plan_build(NULL, c, p, B, T, be, rank, ranks, out)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -297,7 +305,7 @@ int gpt_memory_plan(const gpt_config *c, const prec_policy *p, int B, int T, con
 
 void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)
 {
-    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, out)) memset(out, 0, sizeof *out);
+    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, 0, 1, out)) memset(out, 0, sizeof *out);
 }
 
 size_t gpt_memory_bytes(const gpt_config *c, int B, int T)

@@ -29,7 +29,7 @@ optim_tensor *optim_tensors_from_model(gpt *m, int *n)
     for (int i = 0; ts && i < nt; i++) {
         const gpt_tensor *g = gpt_tensor_at(m, i);
         ts[i] = (optim_tensor){gpt_params(m) + g->offset, gpt_grads(m) + g->offset,
-                               gpt_adam_m(m) + g->offset, gpt_adam_v(m) + g->offset, g->numel,
+                               gpt_tensor_adam_m(m, i), gpt_tensor_adam_v(m, i), g->numel,
                                g->decay};
     }
     return ts;

@@ -180,11 +180,20 @@ static gpt_config run_gpt_config(const trainer *t)
     return gc;
 }
 
-/* The plan of the run at micro-batch B (lane 0's policy, the run's backend). */
+/* ZeRO-1 shards AdamW's m and v over the ranks (docs/dist.md): how many shares there are. */
+static int adam_shares(const trainer *t)
+{
+    return t->cfg.zero_stage >= 1 && t->nranks > 1 ? t->nranks : 1;
+}
+
+/* The plan of the run at micro-batch B (lane 0's policy, the run's backend, this rank's
+ * share of the optimizer state). */
 static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    return gpt_memory_plan(&gc, &t->lanes[0].policy, B, t->T, t->be, plan, err, errlen);
+    int n = adam_shares(t);
+    return gpt_memory_plan_shard(&gc, &t->lanes[0].policy, B, t->T, t->be, n > 1 ? t->rank : 0,
+                                 n, plan, err, errlen);
 }
 
 /* The peak at train batch B (the batch a refusal suggests; eval runs in chunks of it). */
@@ -218,7 +227,9 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     if (rc) return rc;
     /* for the training batch only: eval runs in chunks of it (eval_run), so
      * --per_device_eval_batch_size never sizes memory */
-    t->model = gpt_create_for(t->be, &gc, &t->lanes[0].policy, t->B, t->T, err, errlen);
+    int n = adam_shares(t);
+    t->model = gpt_create_shard(t->be, &gc, &t->lanes[0].policy, t->B, t->T,
+                                n > 1 ? t->rank : 0, n, err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
@@ -853,10 +864,16 @@ void trainer_summary(const trainer *t, char *out, size_t outlen)
     if (t->nranks > 1) { /* docs/dist.md: where the time went on the rank that speaks */
         size_t k = strlen(out);
         double el = trainer_elapsed(t), cs = dist_comm_seconds(t->d);
-        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s | ZeRO-%d | "
+        char share[96] = "", held[16], all[16];
+        if (gpt_adam_ranks(sel->model) > 1) { /* ZeRO-1: what sharding saved here */
+            mem_fmt_bytes(2 * gpt_adam_numel(sel->model) * sizeof(float), held, sizeof held);
+            mem_fmt_bytes(2 * gpt_num_params(sel->model) * sizeof(float), all, sizeof all);
+            snprintf(share, sizeof share, " (AdamW m+v here: %s of %s)", held, all);
+        }
+        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s | ZeRO-%d%s | "
                  "%.0f tok/s | rank 0 in collectives %.2f s of %.1f s (%.1f%%)", t->nranks,
                  t->B * t->nranks * t->accum, t->T, dtype_name(t->cfg.ddp_comm_dtype),
-                 t->cfg.zero_stage, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
+                 t->cfg.zero_stage, share, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
                  el > 0 ? 100.0 * cs / el : 0.0);
     }
     summary_memory(t, out, outlen);

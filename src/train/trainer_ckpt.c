@@ -32,38 +32,47 @@ static void state_fill(const trainer *t, const lane *l, ckpt_state *st)
 
 /* Each lane of a comparison is a complete checkpoint of its own run, resumable alone (a
  * comparison itself is not resumed as one). */
-/* ZeRO-1: each tensor's AdamW m and v live up to date on its owner only; rank 0 takes them
- * before it writes (the checkpoint is the single-process one: docs/dist.md). */
-static int zero1_gather(trainer *t)
+/* ZeRO-1: each rank holds its own tensors' AdamW m and v; rank 0 takes every tensor's
+ * into host memory before it writes (the checkpoint is the single-process one:
+ * docs/dist.md). hm, hv: n_params floats each on rank 0 (NULL elsewhere, and when the state
+ * is not sharded). */
+static int zero1_gather(trainer *t, float **hm, float **hv)
 {
-    if (t->cfg.zero_stage < 1 || t->nranks < 2) return 0;
+    *hm = *hv = NULL;
     gpt *m = t->model;
+    if (gpt_adam_ranks(m) < 2) return 0;
     backend *be = gpt_backend(m);
     char err[256];
-    for (int i = 0; i < gpt_num_tensors(m); i++) {
+    size_t P = gpt_num_params(m), big = gpt_largest_tensor(m);
+    float *tmp = malloc((big ? big : 1) * sizeof *tmp);
+    if (t->rank == 0) {
+        *hm = malloc((P ? P : 1) * sizeof **hm);
+        *hv = malloc((P ? P : 1) * sizeof **hv);
+    }
+    /* every rank goes through every tensor, so a rank short of memory still answers */
+    int oom = !tmp || (t->rank == 0 && (!*hm || !*hv)), rc = 0;
+    int32_t any = oom;
+    if (dist_allreduce_max_i32(t->d, &any, 1, err, sizeof err)) rc = -1;
+    else if (any) rc = -1, snprintf(err, sizeof err, "out of memory gathering AdamW state");
+    for (int i = 0; !rc && i < gpt_num_tensors(m); i++) {
         const gpt_tensor *g = gpt_tensor_at(m, i);
-        int owner = lane_owner(m, i, t->nranks);
-        float *mv[2] = {gpt_adam_m(m) + g->offset, gpt_adam_v(m) + g->offset};
-        for (int k = 0; k < 2; k++) {
-            size_t bytes = g->numel * sizeof(float);
-            float *h = bk_host_readable(be) ? mv[k] : malloc(bytes ? bytes : 1);
-            if (!h) {
-                trainer_ddp_fail(t, "out of memory gathering AdamW state");
-                return -1;
-            }
-            if (h != mv[k] && t->rank == owner) bk_download(be, h, mv[k], bytes);
-            int rc = dist_bcast(t->d, h, bytes, owner, err, sizeof err);
-            if (h != mv[k]) {
-                if (!rc) bk_upload(be, mv[k], h, bytes);
-                free(h);
-            }
-            if (rc) {
-                trainer_ddp_fail(t, err);
-                return -1;
-            }
+        int owner = gpt_adam_owner(m, i, t->nranks);
+        size_t bytes = g->numel * sizeof(float);
+        float *mine[2] = {gpt_tensor_adam_m(m, i), gpt_tensor_adam_v(m, i)};
+        float *all[2] = {*hm ? *hm + g->offset : NULL, *hv ? *hv + g->offset : NULL};
+        for (int k = 0; !rc && k < 2; k++) {
+            if (t->rank == owner) bk_download(be, t->rank == 0 ? all[k] : tmp, mine[k], bytes);
+            if (dist_send(t->d, t->rank == 0 ? all[k] : tmp, bytes, owner, 0, err, sizeof err))
+                rc = -1;
         }
     }
-    return 0;
+    free(tmp);
+    if (rc) {
+        free(*hm), free(*hv);
+        *hm = *hv = NULL;
+        trainer_ddp_fail(t, err);
+    }
+    return rc;
 }
 
 int trainer_save(trainer *t)
@@ -71,7 +80,8 @@ int trainer_save(trainer *t)
     int failed = 0, cmp = t->n_lanes > 1, stop = t->cfg.save_on_error_stop;
     char saved[CFG_PATH_MAX + 64] = "", err[512];
     t->save_tried_step = t->step;
-    if (zero1_gather(t)) return -1;
+    float *hm, *hv;
+    if (zero1_gather(t, &hm, &hv)) return -1;
     if (!trainer_writes(t)) { /* rank 0 writes; the others hold the same state */
         t->last_save_step = t->step;
         return 0;
@@ -85,6 +95,7 @@ int trainer_save(trainer *t)
         state_fill(t, l, &st);
         st.tokenizer_dir = t->tok ? t->tok_dir : NULL;
         st.block_size = t->T;
+        st.adam_host[0] = hm, st.adam_host[1] = hv;
         if (ckpt_save(out, l->model, &st, t->cfg.save_total_limit, dir, sizeof dir, err,
                       sizeof err)) {
             if (cmp) snprintf(who, sizeof who, " of replica %s", l->name);
@@ -95,6 +106,8 @@ int trainer_save(trainer *t)
         }
         snprintf(saved + strlen(saved), sizeof saved - strlen(saved), "%s%s", i ? ", " : "", dir);
     }
+    free(hm);
+    free(hv);
     if (failed) {
         if (stop) {
             t->save_failed_stop = 1;
