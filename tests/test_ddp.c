@@ -282,3 +282,33 @@ Test(ddp, comm_dtypes_round_the_traffic)
     }
     cr_assert(diff16 > 0 && diffb > 0, "16-bit traffic should round the gradients");
 }
+
+/* The precision map's all-reduce row, as layers.csv records it: one row per logged step in the
+ * wire dtype; fp16 on the wire overflows under a huge loss scale, where fp32 cannot. */
+Test(ddp, layers_csv_records_what_the_wire_dtype_did)
+{
+    need_mpi();
+    const char *o = "--precision fp16 --init_scale 1e6 --max_steps 3 --per_device_train_batch_size 2 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir w16 --ddp_comm_dtype fp16 %s", bin(), o), 0,
+                 "%s", slurp("err.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir w32 %s", bin(), o), 0, "%s", slurp("err.txt"));
+    const char *want[2] = {"w16", "w32"};
+    for (int k = 0; k < 2; k++) {
+        char name[64], *save = NULL;
+        snprintf(name, sizeof name, "%s/logs/layers.csv", want[k]);
+        int rows = 0;
+        long ovf1 = -1;
+        for (char *l = strtok_r(slurp(name), "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            if (!strstr(l, ",ddp grad all-reduce,")) continue;
+            rows++;
+            cr_assert(strstr(l, k ? ",fp32," : ",fp16,") != NULL, "%s", l);
+            char *f[12] = {0}, *s2 = NULL;
+            int n = 0;
+            for (char *c = strtok_r(l, ",", &s2); c && n < 12; c = strtok_r(NULL, ",", &s2)) f[n++] = c;
+            if (atoi(f[0]) == 1) ovf1 = atol(f[7]);
+        }
+        cr_assert_eq(rows, 3, "%s: one row per logged step", want[k]);
+        if (k == 0) cr_assert(ovf1 > 0, "fp16 on the wire overflows at step 1 (%ld)", ovf1);
+        else cr_assert_eq(ovf1, 0, "fp32 on the wire does not overflow");
+    }
+}

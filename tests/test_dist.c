@@ -44,7 +44,7 @@ Test(dist, a_world_of_one_leaves_every_value)
     float x[3] = {1.0f / 3.0f, -0.0f, 65504.0f * 4}, x0[3];
     memcpy(x0, x, sizeof x);
     for (int c = DT_F32; c <= DT_BF16; c++) {
-        cr_assert_eq(dist_allreduce_sum_f32(d, x, 3, (dtype_t)c, err, sizeof err), 0);
+        cr_assert_eq(dist_allreduce_sum_f32(d, x, 3, (dtype_t)c, NULL, err, sizeof err), 0);
         cr_assert_eq(memcmp(x, x0, sizeof x), 0, "comm %d changed a value of one rank", c);
     }
     double s[2] = {1.5, -2.25};
@@ -73,7 +73,7 @@ Test(dist, null_is_a_world_of_one)
     cr_assert_eq(dist_rank(NULL), 0);
     cr_assert_eq(dist_size(NULL), 1);
     cr_assert_eq(dist_local_size(NULL), 1);
-    cr_assert_eq(dist_allreduce_sum_f32(NULL, &x, 1, DT_F16, err, sizeof err), 0);
+    cr_assert_eq(dist_allreduce_sum_f32(NULL, &x, 1, DT_F16, NULL, err, sizeof err), 0);
     cr_assert_eq(x, 2.0f);
     cr_assert_eq(dist_comm_seconds(NULL), 0.0);
     dist_finalize(NULL);

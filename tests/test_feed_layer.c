@@ -130,3 +130,29 @@ Test(feed_layer, no_stats_no_state_and_all_e4m3)
     feed_layer_fill(&L, &pol, qkv, &rs, &fs);
     cr_assert_eq(L.cast[FP8_T_GRAD].format, FP8_E4M3);
 }
+
+/* The all-reduce's map row: the wire dtype in every column, the gradient columns from what
+ * the wire did, none for activations; before a logging step, dtypes only. */
+Test(feed_layer, comm_row_of_the_gradient_all_reduce)
+{
+    feed_layer L;
+    memset(&L, 0x5a, sizeof L);
+    feed_layer_fill_comm(&L, DT_BF16, NULL);
+    cr_assert_str_eq(L.name, "ddp grad all-reduce");
+    cr_assert_eq(L.comm, 1);
+    cr_assert_eq(L.grad, DT_BF16);
+    cr_assert_eq(L.override, -1);
+    cr_assert_eq(L.valid, 0);
+    cr_assert_eq(L.has_weight, 0);
+    cr_assert_eq(L.fp8, 0);
+    num_stats w = {1024.0f, 0.5f, 200, 4, 50, 1};
+    feed_layer_fill_comm(&L, DT_F16, &w);
+    cr_assert_eq(L.valid, 1);
+    cr_assert_eq(L.grad, DT_F16);
+    cr_assert_float_eq(L.grad_amax, 1024.0f, 0);
+    cr_assert_float_eq(L.grad_uflow_pct, 25.0, 1e-12);
+    cr_assert_eq(L.grad_ovf, 5, "overflows and non-finite inputs");
+    cr_assert_float_eq(L.grad_range, 11.0, 1e-12); /* log2 1024 - log2 0.5 */
+    cr_assert_eq(L.act_ovf, 0);
+    cr_assert_float_eq(L.act_amax, 0.0f, 0);
+}

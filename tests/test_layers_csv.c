@@ -627,3 +627,29 @@ Test(layers_csv, unwritable_layers_csv_stops_the_run_clearly, .init = setup, .fi
              "(check --logging_dir)", blocker);
     cr_assert_str_eq(err, want);
 }
+
+/* The data-parallel all-reduce's row (docs/dist.md): the wire dtype and what it did, in the
+ * file's columns, scale and history empty. */
+Test(layers_csv, comm_row_of_the_gradient_all_reduce, .init = setup, .fini = teardown)
+{
+    char err[512];
+    layers_csv *w = layers_csv_open(path, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    num_stats wire = mk(65504.0f, 0.25f, 1000, 3, 10, 2);
+    cr_assert_eq(layers_csv_write_comm(w, 7, "fp16", DT_F16, &wire, err, sizeof err), 0, "%s",
+                 err);
+    layers_csv_close(w);
+    static table t;
+    parse_file(path, &t);
+    cr_assert_eq(t.nrows, 2);
+    cr_assert_str_eq(t.cell[1][0], "7");
+    cr_assert_str_eq(t.cell[1][2], "ddp grad all-reduce");
+    cr_assert_str_eq(t.cell[1][3], "weight_gradient_scaled");
+    cr_assert_str_eq(t.cell[1][4], "fp16");
+    cr_assert_str_eq(t.cell[1][5], "65504");
+    cr_assert_str_eq(t.cell[1][6], "1");   /* 10 of 1000 flushed */
+    cr_assert_str_eq(t.cell[1][7], "3");
+    cr_assert_str_eq(t.cell[1][9], "2");
+    cr_assert_str_eq(t.cell[1][10], "");
+    cr_assert_str_eq(t.cell[1][11], "");
+}

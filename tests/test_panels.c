@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed_layer.h"
 #include "fmt.h"
 #include "keys.h"
 #include "panels.h"
@@ -705,5 +706,35 @@ Test(keys, mode_message_uses_the_label)
     cr_assert_eq(keys_handle(&v, s, 'm', &c), KA_CMD);
     cr_assert_eq(c.arg, DT_F32);
     cr_assert_str_eq(v.msg, "mode -> FP32 (applies at the next step)");
+    free(s);
+}
+
+/* A data-parallel run's all-reduce row: no weight, no activation, the wire dtype for the
+ * gradient; its overflows mark it unhealthy; `o` on it explains instead of overriding. */
+Test(panels, comm_row_of_the_gradient_all_reduce)
+{
+    feed_snapshot *s = make_snap();
+    num_stats w = {70000.0f, 0.5f, 100, 3, 0, 0};
+    feed_layer_fill_comm(&s->layers[s->n_layers++], DT_F16, &w);
+    ui_view v;
+    view_init(&v, 0);
+    v.selected = 0;
+    ui_grid g;
+    cr_assert_eq(grid_init(&g, 100, 9), 0);
+    panel_map(&g, (ui_rect){0, 0, 100, 9}, s, &v);
+    char buf[256];
+    row_of(&g, 7, buf, sizeof buf);
+    cr_assert(strstr(buf, "ddp grad all-reduce") && strstr(buf, " -    -    FP16") &&
+              strstr(buf, "7e+04") && strstr(buf, "    3"), "%s", buf);
+    cr_assert(strstr(buf, "12.5") == NULL, "no activation numbers: %s", buf);
+    int x, y;
+    cr_assert(grid_find(&g, "ddp grad all-reduce", &x, &y));
+    cr_assert_eq(grid_cell(&g, x, y)->color, UC_BAD);
+    grid_free(&g);
+    feed_cmd c;
+    v.selected = s->n_layers - 1;
+    cr_assert_eq(keys_handle(&v, s, 'o', &c), KA_REDRAW);
+    cr_assert(v.msg_is_error);
+    cr_assert(strstr(v.msg, "--ddp_comm_dtype") != NULL, "%s", v.msg);
     free(s);
 }

@@ -150,10 +150,11 @@ void dist_abort(dist *d, int code)
 /* Values per piece of a float reduction: the scratch holds size x this many. */
 enum { DIST_CHUNK = 1 << 20 };
 
-static int sum_chunk(dist *d, float *x, size_t n, dtype_t comm, void *mine, void *all,
-                     float *tmp, char *err, size_t errlen)
+static int sum_chunk(dist *d, float *x, size_t n, dtype_t comm, num_stats *wire, void *mine,
+                     void *all, float *tmp, char *err, size_t errlen)
 {
     size_t es = comm == DT_F32 ? sizeof(float) : sizeof(uint16_t);
+    if (wire) num_round(tmp, x, n, comm, wire); /* a logging step's extra pass */
     if (comm == DT_F16) num_f32_to_f16_array(mine, x, n);
     else if (comm == DT_BF16) num_f32_to_bf16_array(mine, x, n);
     else memcpy(mine, x, n * es);
@@ -173,7 +174,8 @@ static int sum_chunk(dist *d, float *x, size_t n, dtype_t comm, void *mine, void
     return 0;
 }
 
-int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, char *err, size_t errlen)
+int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, num_stats *wire,
+                           char *err, size_t errlen)
 {
     if (alone(d) || !n) return 0;
     if (comm != DT_F16 && comm != DT_BF16) comm = DT_F32;
@@ -185,7 +187,7 @@ int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, char *err,
                                                 "all-reduce", d->rank), -1);
     for (size_t i = 0; !rc && i < n; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
-        rc = sum_chunk(d, x + i, k, comm, mine, all, tmp, err, errlen);
+        rc = sum_chunk(d, x + i, k, comm, wire, mine, all, tmp, err, errlen);
     }
     free(mine);
     free(all);
@@ -298,9 +300,10 @@ dist *dist_init(int *argc, char ***argv, double timeout_s, char *err, size_t err
 void dist_finalize(dist *d) { free(d); }
 void dist_abort(dist *d, int code) { (void)d, (void)code; }
 
-int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, char *err, size_t errlen)
+int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, num_stats *wire,
+                           char *err, size_t errlen)
 {
-    (void)d, (void)x, (void)n, (void)comm, (void)err, (void)errlen;
+    (void)d, (void)x, (void)n, (void)comm, (void)wire, (void)err, (void)errlen;
     return 0;
 }
 

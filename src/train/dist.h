@@ -43,7 +43,11 @@ int dist_local_size(const dist *d);
  * contributions are rounded to comm (16 bits on the wire), summed in fp32 in rank order, and
  * the sum is rounded to comm. The same bits on every rank. The trainer folds 1 / ranks into
  * each rank's loss, so this sum is the average DDP takes (docs/dist.md). */
-int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, char *err, size_t errlen);
+/* wire (may be NULL): what rounding this rank's contributions to comm did (amax, overflow to
+ * Inf, flush to zero), ADDED to it; the precision map's comm row (docs/dist.md). Counted only
+ * when values travel (size > 1). */
+int dist_allreduce_sum_f32(dist *d, float *x, size_t n, dtype_t comm, num_stats *wire,
+                           char *err, size_t errlen);
 /* x[i] = the sum over ranks, in double, rank order (loss sums, eval counts). */
 int dist_allreduce_sum_f64(dist *d, double *x, size_t n, char *err, size_t errlen);
 /* x[i] = the max over ranks (found-inf flags, amax). */

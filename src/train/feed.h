@@ -52,6 +52,8 @@ typedef struct {
     double grad_uflow_unscaled_pct; /* the gradient's underflow % without the loss scale */
     double act_range, grad_range;   /* dynamic range, log2 amax - log2 amin; NAN = none */
     int valid;                  /* stats gathered at least once */
+    int comm;                   /* the data-parallel gradient all-reduce's row: grad is the
+                                 * wire dtype, the grad columns what it did (docs/dist.md) */
 } feed_layer;
 
 /* One rank of a data-parallel run (docs/dist.md), as of the last logged step. */

@@ -2,9 +2,12 @@
  * health numbers from the row's statistics (health.c), an FP8 row's casts and scales. */
 #include "feed_layer.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "health.h"
+#include "layers_csv.h"
 
 /* An FP8 row's casts: format and scale state always (the map shows them before the first
  * logged step), what the casts did when statistics were gathered. */
@@ -60,4 +63,23 @@ void feed_layer_fill(feed_layer *L, const prec_policy *p, int row, const gpt_row
     L->act_ovf = a.overflow + a.nonfinite;
     /* the row's whole backward: its output gradient and its weight gradients */
     L->grad_ovf = g.overflow + g.nonfinite + w.overflow + w.nonfinite;
+}
+
+void feed_layer_fill_comm(feed_layer *L, dtype_t comm, const num_stats *wire)
+{
+    memset(L, 0, sizeof *L);
+    snprintf(L->name, sizeof L->name, "%s", LAYERS_COMM_ROW);
+    L->comm = 1;
+    L->override = -1;
+    L->w = L->act = L->grad = comm;
+    L->act_range = L->grad_range = NAN;
+    if (!wire) return;
+    tensor_health g;
+    health_from_stats(wire, &g);
+    L->valid = 1;
+    L->grad_amax = (float)g.amax;
+    L->grad_amin = wire->amin_nz;
+    L->grad_uflow_pct = g.underflow_pct;
+    L->grad_range = g.dynamic_range;
+    L->grad_ovf = g.overflow + g.nonfinite;
 }

@@ -321,16 +321,17 @@ static int ranks(const lane_batches *b) { return dist_size(b->d); }
 
 /* The lane's gradients summed over the ranks (each already weighted by 1 / ranks); on a backend whose memory the host cannot
  * read, through a host copy (no NCCL path yet: docs/dist.md). */
-static int grads_sum(lane *l, const lane_batches *b)
+static int grads_sum(lane *l, const lane_batches *b, num_stats *wire)
 {
     backend *be = gpt_backend(l->model);
     float *g = gpt_grads(l->model);
     size_t P = gpt_num_params(l->model);
-    if (bk_host_readable(be)) return dist_allreduce_sum_f32(b->d, g, P, b->comm, b->err, b->errlen);
+    if (bk_host_readable(be))
+        return dist_allreduce_sum_f32(b->d, g, P, b->comm, wire, b->err, b->errlen);
     float *h = malloc(P * sizeof *h);
     if (!h) return snprintf(b->err, b->errlen, "out of memory for the gradients' host copy"), -1;
     bk_download(be, h, g, P * sizeof *h);
-    int rc = dist_allreduce_sum_f32(b->d, h, P, b->comm, b->err, b->errlen);
+    int rc = dist_allreduce_sum_f32(b->d, h, P, b->comm, wire, b->err, b->errlen);
     if (!rc) bk_upload(be, g, h, P * sizeof *h);
     free(h);
     return rc;
@@ -353,7 +354,13 @@ static int ddp_reduce(lane *ls, int n, const lane_batches *b, int log_step, doub
     }
     for (int i = 0; i < n; i++) {
         lane *l = &ls[i];
-        if (grads_sum(l, b)) return -1;
+        /* a logging step counts what the wire's dtype did to every rank's gradients */
+        num_stats *wire = log_step ? &l->comm_stats : NULL;
+        if (wire) num_stats_reset(wire);
+        if (grads_sum(l, b, wire) ||
+            (wire && dist_allreduce_stats(b->d, wire, 1, b->err, b->errlen)))
+            return -1;
+        if (wire) l->have_comm = 1;
         size_t nc;
         num_stats *c = gpt_fp8_counts(l->model, &nc); /* one amax per tensor on every rank */
         if (c && dist_allreduce_stats(b->d, c, nc, b->err, b->errlen)) return -1;

@@ -40,6 +40,9 @@ typedef struct {
     int n_ot;
     gpt_row_stats *stats;    /* one per policy row, filled on logging steps */
     int have_stats;
+    num_stats comm_stats;    /* data parallel: the gradients' rounding to --ddp_comm_dtype on
+                              * the wire at the last logging step, every rank's */
+    int have_comm;
     int64_t stats_step;      /* the step stats describe */
     double last_loss, last_lr, last_norm, last_scale;
     int last_skipped;

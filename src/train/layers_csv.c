@@ -133,6 +133,15 @@ int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const pre
     return csv_out_flush(w->out, err, errlen);
 }
 
+int layers_csv_write_comm(layers_csv *w, int64_t step, const char *replica, dtype_t comm,
+                          const num_stats *wire, char *err, size_t errlen)
+{
+    errno = 0;
+    write_row(w, step, replica, LAYERS_COMM_ROW, HT_WGRAD_SCALED, dtype_name(comm), wire, NAN,
+              NAN);
+    return csv_out_flush(w->out, err, errlen);
+}
+
 const char *layers_csv_notice(const layers_csv *w) { return w && w->notice[0] ? w->notice : NULL; }
 
 void layers_csv_close(layers_csv *w)

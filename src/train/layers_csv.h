@@ -26,6 +26,12 @@ int layers_csv_write(layers_csv *w, int64_t step, const char *replica, const pre
                      const gpt_row_stats *st, const fp8_state *fp8, char *err, size_t errlen);
 /* NULL, or one line for the user about what the open repaired (an incomplete last row cut)
  * or found (a file of an earlier version's columns). */
+/* The layer name of a data-parallel run's gradient all-reduce (docs/dist.md). */
+#define LAYERS_COMM_ROW "ddp grad all-reduce"
+/* One row for the all-reduce at a logging step: the weight gradients as they went on the wire
+ * in dtype comm (every rank's rounding to it, scaled as stored). */
+int layers_csv_write_comm(layers_csv *w, int64_t step, const char *replica, dtype_t comm,
+                          const num_stats *wire, char *err, size_t errlen);
 const char *layers_csv_notice(const layers_csv *w);
 void layers_csv_close(layers_csv *w);
 /* The header columns, comma-separated, as written. */

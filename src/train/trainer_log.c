@@ -95,6 +95,10 @@ void trainer_log_train(trainer *t)
             layers_csv_write(t->lcsv, t->step, label, &l->policy, l->stats,
                              gpt_fp8_const(l->model), err, sizeof err))
             trainer_notify(t, 1, "%s", err);
+        else if (t->lcsv && t->nranks > 1 && l->have_comm && l->stats_step == t->step &&
+                 layers_csv_write_comm(t->lcsv, t->step, label, t->cfg.ddp_comm_dtype,
+                                       &l->comm_stats, err, sizeof err))
+            trainer_notify(t, 1, "%s", err);
         train_line(t, l, &r);
     }
     if (t->n_lanes > 1) compare_rows(t);
@@ -193,6 +197,9 @@ static void snap_layers(trainer *t, feed_snapshot *s)
     s->n_layers = p->n < FEED_MAX_LAYERS ? p->n : FEED_MAX_LAYERS;
     for (int i = 0; i < s->n_layers; i++)
         feed_layer_fill(&s->layers[i], p, i, sel->have_stats ? &sel->stats[i] : NULL, fs);
+    if (t->nranks > 1 && s->n_layers < FEED_MAX_LAYERS) /* last: after lm_head */
+        feed_layer_fill_comm(&s->layers[s->n_layers++], t->cfg.ddp_comm_dtype,
+                             sel->have_comm ? &sel->comm_stats : NULL);
     s->fp8 = p->fp8;
     s->fp8_known = 1;
 }

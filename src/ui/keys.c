@@ -77,6 +77,10 @@ static key_action keys_command(ui_view *v, const feed_snapshot *s, int key, feed
             return KA_REDRAW;
         }
         const feed_layer *l = &s->layers[v->selected];
+        if (l->comm) {
+            view_message(v, 1, "the gradients travel as --ddp_comm_dtype, fixed for the run");
+            return KA_REDRAW;
+        }
         cmd->kind = CMD_SET_OVERRIDE;
         cmd->arg = keys_next_override(l->override, l->kind);
         snprintf(cmd->name, sizeof cmd->name, "%s", l->name);

@@ -358,16 +358,21 @@ static void map_row(ui_grid *g, int x, int y, int w, const feed_layer *l, int se
     else if (l->has_weight)
         grid_text(g, cx, y, MAP_DTYPE_W, dtype_label(l->w), UA_BOLD, panel_dtype_color(l->w));
     else grid_text(g, cx, y, MAP_DTYPE_W, "-", 0, UC_DIM);
-    grid_text(g, cx + 5, y, MAP_DTYPE_W, dtype_label(l->act), UA_BOLD, panel_dtype_color(l->act));
+    if (l->comm) /* the all-reduce moves gradients only */
+        grid_text(g, cx + 5, y, MAP_DTYPE_W, "-", 0, UC_DIM);
+    else
+        grid_text(g, cx + 5, y, MAP_DTYPE_W, dtype_label(l->act), UA_BOLD,
+                  panel_dtype_color(l->act));
     grid_text(g, cx + 10, y, MAP_DTYPE_W, dtype_label(l->grad), UA_BOLD,
               panel_dtype_color(l->grad));
     char b[7][32];
-    map_stat(b[0], 32, l->valid, l->act_amax, "%9.3g");
+    int va = l->valid && !l->comm; /* the comm row has no activations */
+    map_stat(b[0], 32, va, l->act_amax, "%9.3g");
     map_stat(b[1], 32, l->valid, l->grad_amax, "%9.3g");
-    map_stat(b[2], 32, l->valid, l->act_uflow_pct, "%6.2f%%");
+    map_stat(b[2], 32, va, l->act_uflow_pct, "%6.2f%%");
     map_stat(b[3], 32, l->valid, l->grad_uflow_pct, "%6.2f%%");
     map_stat(b[4], 32, l->valid, (double)(l->act_ovf + l->grad_ovf), "%5.0f");
-    map_stat(b[5], 32, l->valid && !isnan(l->act_range), l->act_range, "%5.1f");
+    map_stat(b[5], 32, va && !isnan(l->act_range), l->act_range, "%5.1f");
     map_stat(b[6], 32, l->valid && !isnan(l->grad_range), l->grad_range, "%5.1f");
     static const int off[7] = {16, 26, 36, 44, 52, 58, 65}, wid[7] = {9, 9, 7, 7, 5, 6, 6};
     int ncol = map_wide(w) ? 7 : 5;
