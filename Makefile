@@ -69,7 +69,19 @@ ifeq ($(USE_CUDA),1)
   NVWERROR ?= -Werror all-warnings -Xcompiler -Werror
   NVFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -fmad=false -DMPTUI_CUDA=1 -Isrc -Isrc/gpu \
              -Xcompiler -Wall,-Wextra,-Wno-format-truncation $(NVWERROR) $(NVEXTRA)
+  # NCCL (optional, docs/dist.md): the ranks' gradients all-reduced GPU to GPU. Found where
+  # CUDA ships it (nccl.h + libnccl) or from NCCL_HOME; `make NCCL=0` leaves it out (MPI only).
+  NCCL ?= auto
+  NCCL_HOME ?= $(CUDA_HOME)
+  NCCL_LIBDIR := $(firstword $(dir $(wildcard $(NCCL_HOME)/lib64/libnccl.so $(NCCL_HOME)/lib/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so)))
+  USE_NCCL := $(if $(and $(filter auto 1 yes on,$(NCCL)),$(wildcard $(NCCL_HOME)/include/nccl.h /usr/include/nccl.h),$(NCCL_LIBDIR)),1,0)
+  ifeq ($(USE_NCCL),1)
+    CFLAGS  += -DMPTUI_NCCL=1
+    NVFLAGS += -DMPTUI_NCCL=1
+    LIBS    += -L$(NCCL_LIBDIR) -Wl,-rpath,$(NCCL_LIBDIR) -lnccl
+  endif
 endif
+USE_NCCL ?= 0
 # ---- MPI (optional: data-parallel runs under mpirun, docs/dist.md) ----
 # mpicc from PATH (Debian: libopenmpi-dev); `make MPI=0` builds without it (a world of one).
 MPI   ?= auto
@@ -91,7 +103,7 @@ endif
 # Objects depend on this stamp, which changes only when the configuration does: switching
 # between CUDA and CPU-only builds (or DEPS_PREFIX) recompiles instead of linking stale objects.
 CONFIG_STAMP := $(BUILD)/obj/config.stamp
-CONFIG_LINE  := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) deps=$(DEPS_PREFIX) mpi=$(USE_MPI)
+CONFIG_LINE  := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) deps=$(DEPS_PREFIX) mpi=$(USE_MPI) nccl=$(USE_NCCL)
 $(shell mkdir -p $(BUILD)/obj && { echo '$(CONFIG_LINE)' | cmp -s - $(CONFIG_STAMP) || echo '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
 
 # ---- sources ----

@@ -113,7 +113,10 @@ static double rig_step(rig *r, dtype_t mode, int *skipped)
     if (r->ln.policy.mode != mode) lane_set_mode(&r->ln, &r->cfg, mode);
     /* a mode switch re-lays the activations out: outside the timed step */
     if (gpt_set_layout(r->model, &r->ln.policy, NULL, 0)) return -1;
-    lane_batches b = {&r->data, &r->rng, r->B, r->T, 1, r->inputs, r->targets};
+    char why[256] = "";
+    lane_batches b = {.data = &r->data, .rng = &r->rng, .B = r->B, .T = r->T, .accum = 1,
+                      .inputs = r->inputs, .targets = r->targets, .comm = DT_F32,
+                      .err = why, .errlen = sizeof why};
     int at = 0;
     double bad = 0, t0 = now_s();
     int rc = lane_step(&r->ln, 1, &b, ++r->step, 0, NULL, 1, &at, &bad);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devcomm.h"
 #include "dist.h"
 #include "test_deadline.h"
 
@@ -268,7 +269,7 @@ Test(ddp, comm_dtypes_round_the_traffic)
     cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir c32 %s", bin(), o), 0, "%s", slurp("err.txt"));
     cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir c16 --ddp_comm_dtype fp16 %s", bin(), o), 0,
                  "%s", slurp("err.txt"));
-    cr_assert(strstr(slurp("out.txt"), "comm fp16") != NULL, "%s", slurp("out.txt"));
+    cr_assert(strstr(slurp("out.txt"), "comm fp16 over MPI") != NULL, "%s", slurp("out.txt"));
     cr_assert_eq(sh(MPIRUN "%s " TINY "--output_dir cb --ddp_comm_dtype bf16 %s", bin(), o), 0,
                  "%s", slurp("err.txt"));
     rows a = read_rows("c32"), h = read_rows("c16"), b = read_rows("cb");
@@ -311,4 +312,23 @@ Test(ddp, layers_csv_records_what_the_wire_dtype_did)
         if (k == 0) cr_assert(ovf1 > 0, "fp16 on the wire overflows at step 1 (%ld)", ovf1);
         else cr_assert_eq(ovf1, 0, "fp32 on the wire does not overflow");
     }
+}
+
+/* NCCL (a CUDA build that found it, and 2 GPUs): the gradients all-reduced GPU to GPU give the
+ * single-process run of twice the batch in fp32, as the MPI path does. */
+Test(ddp, nccl_two_gpus_match_one_process_with_twice_the_batch)
+{
+    need_mpi();
+    if (!devcomm_built()) cr_skip_test("ddp: this build has no NCCL");
+    if (system("[ \"$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')\" -ge 2 ]") != 0)
+        cr_skip_test("ddp: NCCL between ranks needs 2 GPUs");
+    const char *o = "--device cuda --precision fp32 --max_steps 5 ";
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--per_device_train_batch_size 2 --output_dir two %s",
+                    bin(), o), 0, "%s", slurp("err.txt"));
+    cr_assert(strstr(slurp("out.txt"), "comm fp32 over NCCL") != NULL, "%s", slurp("out.txt"));
+    cr_assert_eq(sh("%s " TINY "--per_device_train_batch_size 4 --output_dir one %s", bin(), o), 0,
+                 "%s", slurp("err.txt"));
+    rows a = read_rows("two"), b = read_rows("one");
+    cr_assert_eq(a.n, 5);
+    for (int i = 0; i < 5; i++) close_rel(a.loss[i], b.loss[i], 1e-5, "loss", i);
 }

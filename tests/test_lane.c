@@ -291,8 +291,8 @@ Test(lane, lockstep_step_and_abandon)
     rng_state r2, r1;
     rng_seed(&r2, 3);
     r1 = r2;
-    lane_batches b2 = {&d, &r2, 4, 64, 2, in, tg, NULL, DT_F32, 0, NULL, 0};
-    lane_batches b1 = {&d, &r1, 4, 64, 2, in, tg, NULL, DT_F32, 0, NULL, 0};
+    lane_batches b2 = {&d, &r2, 4, 64, 2, in, tg, NULL, DT_F32, 0, NULL, 0, NULL};
+    lane_batches b1 = {&d, &r1, 4, 64, 2, in, tg, NULL, DT_F32, 0, NULL, 0, NULL};
     lane_spec sp[2] = {{"a", DT_BF16, 0}, {"b", DT_BF16, 0}};
     cr_assert_eq(lane_fork(s.ls, &s.n, &s.sel, &s.cfg, sp, 2, 4, 64, SIZE_MAX, err, sizeof err),
                  0, "%s", err);

@@ -326,6 +326,11 @@ static int grads_sum(lane *l, const lane_batches *b, num_stats *wire)
     backend *be = gpt_backend(l->model);
     float *g = gpt_grads(l->model);
     size_t P = gpt_num_params(l->model);
+    if (b->dc) { /* NCCL: the rounding to the wire dtype, then the sum, on the device */
+        bk_cast(be, g, g, P, b->comm, wire);
+        if (wire && bk_status(be, b->err, b->errlen)) return -1; /* the counts land */
+        return devcomm_allreduce_sum(b->dc, g, P, b->comm, b->err, b->errlen);
+    }
     if (bk_host_readable(be))
         return dist_allreduce_sum_f32(b->d, g, P, b->comm, wire, b->err, b->errlen);
     float *h = malloc(P * sizeof *h);

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "data.h"
+#include "devcomm.h"
 #include "dist.h"
 #include "evaluate.h"
 #include "metrics.h"
@@ -98,6 +99,8 @@ typedef struct {
     int zero_stage;            /* 1: each rank updates the tensors it owns (gpt_adam_owner) */
     char *err;                 /* LANE_STEP_FAILED: which collective failed, and why */
     size_t errlen;
+    devcomm *dc;               /* NULL: gradients through host memory and MPI; else NCCL on
+                                * the device (docs/dist.md) */
 } lane_batches;
 
 enum { LANE_STEP_DONE = 0, LANE_STEP_STOPPED, LANE_STEP_NONFINITE, LANE_STEP_FAILED };

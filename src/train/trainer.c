@@ -361,7 +361,9 @@ trainer *trainer_open_ranks(const mp_config *cfg, dist *d, feed *f, trainer_log_
         load_model_folder(t, err, errlen))
         goto fail; /* a resume restores its own weights, as the Trainer's does */
     if (cfg->resume_from_checkpoint[0] && trainer_resume(t, err, errlen)) goto fail;
-    if (setup_csv(t, err, errlen) || trainer_ddp_check_options(t, err, errlen)) goto fail;
+    if (setup_csv(t, err, errlen) || trainer_ddp_check_options(t, err, errlen) ||
+        trainer_ddp_devcomm(t, err, errlen))
+        goto fail;
     if (cfg->compare[0] && compare_from_list(t, cfg->compare, err, errlen)) goto fail;
     return t;
 fail:
@@ -388,6 +390,7 @@ void trainer_free(trainer *t)
     divergence_free(&t->div);
     if (t->lcsv) layers_csv_close(t->lcsv);
     gpt_free(t->model);
+    devcomm_destroy(t->dc);
     if (t->be) bk_destroy(t->be);
     data_free(&t->data);
     bpe_free(t->tok);
@@ -422,7 +425,7 @@ static int train_step(trainer *t)
     char why[256] = "";
     lane_batches b = {&t->data, &t->data_rng, t->B, t->T, t->accum, t->all_inputs,
                       t->all_targets, t->d, t->cfg.ddp_comm_dtype, t->cfg.zero_stage, why,
-                      sizeof why};
+                      sizeof why, t->dc};
     /* With a scaler a non-finite loss is an overflow (skipped); without one a single run's
      * weights would turn NaN: it stops unless --on_nan continue. A comparison goes on (a lane
      * going NaN is what is being watched). */
@@ -863,17 +866,17 @@ void trainer_summary(const trainer *t, char *out, size_t outlen)
     if (t->n_lanes > 1) summary_replicas(t, out, outlen);
     if (t->nranks > 1) { /* docs/dist.md: where the time went on the rank that speaks */
         size_t k = strlen(out);
-        double el = trainer_elapsed(t), cs = dist_comm_seconds(t->d);
+        double el = trainer_elapsed(t), cs = trainer_ddp_comm_seconds(t);
         char share[96] = "", held[16], all[16];
         if (gpt_adam_ranks(sel->model) > 1) { /* ZeRO-1: what sharding saved here */
             mem_fmt_bytes(2 * gpt_adam_numel(sel->model) * sizeof(float), held, sizeof held);
             mem_fmt_bytes(2 * gpt_num_params(sel->model) * sizeof(float), all, sizeof all);
             snprintf(share, sizeof share, " (AdamW m+v here: %s of %s)", held, all);
         }
-        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s | ZeRO-%d%s | "
+        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s over %s | ZeRO-%d%s | "
                  "%.0f tok/s | rank 0 in collectives %.2f s of %.1f s (%.1f%%)", t->nranks,
                  t->B * t->nranks * t->accum, t->T, dtype_name(t->cfg.ddp_comm_dtype),
-                 t->cfg.zero_stage, share, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
+                 t->dc ? "NCCL" : "MPI", t->cfg.zero_stage, share, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
                  el > 0 ? 100.0 * cs / el : 0.0);
     }
     summary_memory(t, out, outlen);

@@ -59,6 +59,32 @@ fail:
     return -1;
 }
 
+double trainer_ddp_comm_seconds(const trainer *t)
+{
+    return dist_comm_seconds(t->d) + devcomm_seconds(t->dc);
+}
+
+int trainer_ddp_devcomm(trainer *t, char *err, size_t errlen)
+{
+    if (t->nranks < 2) return 0;
+    /* all or none: a rank without NCCL (another build, the CPU) keeps every rank on MPI */
+    int32_t without = !devcomm_available(t->be);
+    if (dist_allreduce_max_i32(t->d, &without, 1, err, errlen)) return -1;
+    if (without) return 0;
+    uint8_t id[DEVCOMM_ID_BYTES] = {0};
+    char why[256] = "";
+    int32_t bad = t->rank == 0 && devcomm_unique_id(id, why, sizeof why) ? 1 : 0;
+    if (dist_bcast(t->d, &bad, sizeof bad, 0, err, errlen) ||
+        dist_bcast(t->d, id, sizeof id, 0, err, errlen))
+        return -1;
+    if (bad) {
+        snprintf(err, errlen, "rank 0 could not start NCCL%s%s", why[0] ? ": " : "", why);
+        return -1;
+    }
+    t->dc = devcomm_init(t->be, id, t->nranks, t->rank, t->cfg.ddp_timeout, err, errlen);
+    return t->dc ? 0 : -1;
+}
+
 /* Commands travel as fixed records: up to TRAINER_DDP_CMDS per boundary. */
 enum { TRAINER_DDP_CMDS = 16 };
 typedef struct {
@@ -102,7 +128,7 @@ void trainer_ddp_ranks(trainer *t, double dt)
     if (t->nranks < 2) return;
     feed_rank me;
     memset(&me, 0, sizeof me);
-    double comm = dist_comm_seconds(t->d);
+    double comm = trainer_ddp_comm_seconds(t);
     int64_t rows = (int64_t)t->win_steps * t->B * t->T * t->accum; /* this rank's share */
     me.tokens_per_s = dt > 0 ? (double)rows / dt : 0;
     me.step_time = t->win_steps ? dt / (double)t->win_steps : 0;

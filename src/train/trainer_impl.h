@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "compare_csv.h"
 #include "data.h"
+#include "devcomm.h"
 #include "dist.h"
 #include "divergence.h"
 #include "lane.h"
@@ -73,6 +74,7 @@ struct trainer {
     compare_csv *ccsv;
     /* data parallel (docs/dist.md, trainer_ddp.c): NULL or a world of one is a single run */
     dist *d;
+    devcomm *dc; /* NCCL between the ranks' GPUs, or NULL (docs/dist.md) */
     int rank, nranks;
     int failed;                  /* a collective failed: fail_err says which; the run ends */
     char fail_err[320];
@@ -88,6 +90,11 @@ static inline int trainer_writes(const trainer *t) { return t->rank == 0; }
 void trainer_ddp_fail(trainer *t, const char *why);
 /* The same options on every rank, or -1 + err naming the first rank that differs. */
 int trainer_ddp_check_options(trainer *t, char *err, size_t errlen);
+/* NCCL for the gradients when every rank's build and backend allow it (rank 0's id over MPI);
+ * else t->dc stays NULL and they go through MPI. 0, or -1 + err. */
+int trainer_ddp_devcomm(trainer *t, char *err, size_t errlen);
+/* Seconds this rank has spent in collectives: MPI's and NCCL's. */
+double trainer_ddp_comm_seconds(const trainer *t);
 /* Rank 0's screen commands, sent to every rank, applied by all at this step boundary; and
  * the stop: any rank's request stops every rank here. Single run: the feed's commands. */
 int trainer_ddp_commands(trainer *t, feed_cmd *cmds, int max, int *n);
