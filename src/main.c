@@ -302,7 +302,10 @@ static int run_dry(const mp_config *c)
 static int rank_failed(dist *d, const char *err, int code)
 {
     if (dist_size(d) > 1) {
-        fprintf(stderr, "mptui: rank %d: %s\n", dist_rank(d), err);
+        char me[32];
+        int n = snprintf(me, sizeof me, "rank %d: ", dist_rank(d));
+        if (strncmp(err, me, (size_t)n) == 0) err += n; /* a collective's error names it too */
+        fprintf(stderr, "mptui: %s%s\n", me, err);
         fflush(stderr);
         dist_abort(d, code);
     }

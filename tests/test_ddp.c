@@ -332,3 +332,28 @@ Test(ddp, nccl_two_gpus_match_one_process_with_twice_the_batch)
     cr_assert_eq(a.n, 5);
     for (int i = 0; i < 5; i++) close_rel(a.loss[i], b.loss[i], 1e-5, "loss", i);
 }
+
+/* A stop that reaches rank 0 alone (SIGINT, or q on its screen) at any moment: every rank
+ * leaves at the same step boundary, evaluates and saves together (ZeRO-1's gather included)
+ * and exits 0. Rank 0 once read its own flag at the loop's top and left alone, and rank 1
+ * then waited for a broadcast that never came. */
+Test(ddp, a_stop_on_rank_0_alone_ends_every_rank_together)
+{
+    need_mpi();
+    for (int i = 0; i < 3; i++) { /* the signal lands at a different point each time */
+        char d[16];
+        snprintf(d, sizeof d, "q%d", i);
+        int rc = sh(MPIRUN "sh -c 'k=; [ \"$OMPI_COMM_WORLD_RANK\" = 0 ] && k=\"timeout "
+                    "--preserve-status -s INT 2\"; exec $k %s " TINY "--max_steps 1000000 "
+                    "--eval_strategy steps --eval_steps 40 --zero_stage 1 --save_steps 100000 "
+                    "--ddp_timeout 15 --logging_steps 100 --per_device_train_batch_size 2 "
+                    "--output_dir %s'", bin(), d);
+        cr_assert_eq(rc, 0, "run %d: exit %d: %s%s", i, rc, slurp("err.txt"), slurp("out.txt"));
+        const char *done = strstr(slurp("out.txt"), "done: ");
+        cr_assert_not_null(done, "%s", slurp("out.txt"));
+        long step = atol(done + 6);
+        char ck[64];
+        snprintf(ck, sizeof ck, "test -s %s/checkpoint-%ld/optimizer.safetensors", d, step);
+        cr_assert_eq(sh("%s%s", ck, ""), 0, "run %d: the stop's save at step %ld", i, step);
+    }
+}

@@ -697,6 +697,7 @@ static void drain_commands(trainer *t)
             if (was_paused != t->paused) trainer_notify(t, 0, t->paused ? "paused" : "resumed");
         }
     } while (n == 16 && t->nranks < 2); /* ranks take the rest at the next boundary */
+    if (t->nranks < 2) t->stopping = atomic_load(&t->stop);
 }
 
 static void sleep_ms(int ms)
@@ -736,7 +737,8 @@ static const metric_row *history_eval(const trainer *t, int64_t step)
  * twice. The eval draws the sample RNG as every eval does; training never reads it. */
 static void eval_at_start(trainer *t)
 {
-    if (atomic_load(&t->stop)) return;
+    drain_commands(t); /* with ranks, the stop they agree on */
+    if (t->stopping || t->failed) return;
     const metric_row *r = t->evaluated_step == t->step ? history_eval(t, t->step) : NULL;
     if (r) {
         trainer_notify(t, 0, "eval_on_start: step %lld is already evaluated (eval loss %.4f, "
@@ -767,7 +769,7 @@ static int run_eval_only(trainer *t, char *err, size_t errlen)
  * after train(): at the last step, when the schedule did not evaluate it. */
 static int final_eval_due(const trainer *t)
 {
-    return t->cfg.do_eval > 0 && t->step == t->max_steps && !atomic_load(&t->stop) &&
+    return t->cfg.do_eval > 0 && t->step == t->max_steps && !t->stopping &&
            t->evaluated_step != t->step;
 }
 
@@ -778,16 +780,21 @@ int trainer_run(trainer *t, char *err, size_t errlen)
     trainer_publish(t, RUN_RUNNING);
     if (!t->cfg.do_train) return run_eval_only(t, err, errlen);
     if (t->cfg.eval_on_start) eval_at_start(t);
-    while (t->step < t->max_steps && !atomic_load(&t->stop)) {
+    /* with ranks, t->stopping is the stop every rank agreed on at this boundary; reading
+     * t->stop here would let rank 0 leave the loop alone (a deadlock) */
+    while (t->step < t->max_steps && !t->stopping) {
         drain_commands(t);
-        if (atomic_load(&t->stop)) break;
+        if (t->stopping || t->failed) break;
         if (t->paused) {
             trainer_publish(t, RUN_PAUSED);
             sleep_ms(30);
             t->win_t0 += 0.030;
             continue;
         }
-        if (train_step(t) && !t->failed) break; /* stopped inside the step */
+        if (train_step(t) && !t->failed) { /* stopped inside the step (one process only) */
+            t->stopping = 1;
+            break;
+        }
         if (t->failed || bk_status(t->be, err, errlen) || lanes_status(t, err, errlen)) {
             if (t->failed) snprintf(err, errlen, "%s", t->fail_err);
             trainer_publish(t, RUN_FAILED);

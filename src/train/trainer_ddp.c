@@ -111,6 +111,7 @@ int trainer_ddp_commands(trainer *t, feed_cmd *cmds, int max, int *n)
         return -1;
     }
     if (stop) atomic_store(&t->stop, 1); /* one rank's SIGINT or q stops all at this step */
+    t->stopping = stop; /* what the loop obeys: t->stop may turn 1 on rank 0 alone any time */
     memcpy(cmds, p.c, (size_t)p.n * sizeof *cmds);
     *n = p.n;
     return 0;

@@ -74,6 +74,8 @@ struct trainer {
     compare_csv *ccsv;
     /* data parallel (docs/dist.md, trainer_ddp.c): NULL or a world of one is a single run */
     dist *d;
+    int stopping; /* the run stops at this step boundary: with ranks, the value they agreed
+                   * on (trainer_ddp_commands), never rank 0's own flag read later */
     devcomm *dc; /* NCCL between the ranks' GPUs, or NULL (docs/dist.md) */
     int rank, nranks;
     int failed;                  /* a collective failed: fail_err says which; the run ends */
