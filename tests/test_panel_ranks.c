@@ -46,7 +46,11 @@ Test(panel_ranks, rows_total_and_title)
     cr_assert_eq(panel_ranks_rows(s), 6);
     panel_ranks(&g, (ui_rect){0, 0, UI_MEM_W, 8}, s, &v);
     char buf[256];
-    cr_assert(grid_find(&g, "Ranks 2  comm bf16  ZeRO-1", NULL, NULL));
+    cr_assert(grid_find(&g, "Ranks 2  comm bf16 over MPI  ZeRO-1", NULL, NULL));
+    s->ddp_nccl = 1;
+    panel_ranks(&g, (ui_rect){0, 0, UI_MEM_W, 8}, s, &v);
+    cr_assert(grid_find(&g, "Ranks 2  comm bf16 over NCCL  ZeRO-1", NULL, NULL));
+    s->ddp_nccl = 0;
     cr_assert_eq(row_of(&g, "step ms", buf, sizeof buf), 1);
     cr_assert(strstr(buf, "rank host      tok/s step ms   comm  ovf  peak mem"), "%s", buf);
     int y = row_of(&g, "node0", buf, sizeof buf);

@@ -260,3 +260,43 @@ Test(viewscreen, fp8_rows_from_layers_csv)
     snprintf(text, sizeof text, "rm -rf '%s'", dir);
     cr_assert_eq(system(text), 0);
 }
+
+/* A data-parallel run's all-reduce row in layers.csv (docs/dist.md) is the view map's wire
+ * row: the comm dtype for the gradient, no activation numbers, its overflows. */
+Test(viewscreen, comm_row_from_layers_csv)
+{
+    char dir[64], p[128], text[1024];
+    snprintf(dir, sizeof dir, "/tmp/mptui-viewscreen-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n1,0.1,1,train,fp16,2.5,,,,0,0,,,,\n", metrics_csv_header());
+    fclose(f);
+    snprintf(text, sizeof text, "%s/layers.csv", dir);
+    f = fopen(text, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n"
+            "1,fp16,lm_head,activation,fp16,3,0,0,9,0,,\n"
+            "1,fp16,ddp grad all-reduce,weight_gradient_scaled,fp16,80279.3281,0,9,29.1,52,,\n",
+            layers_csv_header());
+    fclose(f);
+    load(p, NULL);
+    feed_snapshot *s = calloc(1, sizeof *s);
+    viewscreen_snapshot(&set.run[0], s);
+    cr_assert_eq(s->n_layers, 2);
+    const feed_layer *l = &s->layers[1];
+    cr_assert_str_eq(l->name, "ddp grad all-reduce");
+    cr_assert(l->comm);
+    cr_assert_eq(l->grad, DT_F16);
+    cr_assert_float_eq(l->grad_amax, 80279.3281f, 0);
+    cr_assert_eq(l->grad_ovf, 61, "overflows and non-finite inputs");
+    cr_assert_float_eq(l->act_amax, 0.0f, 0);
+    free(s);
+    viewscreen_draw(&vs, &g);
+    cr_assert(strstr(row_with("ddp grad all-reduce"), " -    -    FP16"), "%s",
+              row_with("ddp grad all-reduce"));
+    done();
+    snprintf(text, sizeof text, "rm -rf '%s'", dir);
+    cr_assert_eq(system(text), 0);
+}

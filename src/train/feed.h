@@ -134,6 +134,7 @@ typedef struct {
     int n_ranks;
     int ddp_zero_stage;
     dtype_t ddp_comm;
+    int ddp_nccl;               /* 1: the gradients travel over NCCL, else MPI */
     feed_rank ranks[FEED_MAX_RANKS];
     feed_replica replicas[FEED_MAX_LANES];
     int64_t div_step;           /* -1 = no logged step yet */

@@ -307,6 +307,7 @@ void trainer_publish(trainer *t, run_state state)
     s->n_ranks = t->nranks > 1 && t->ranks ? (t->nranks < FEED_MAX_RANKS ? t->nranks : FEED_MAX_RANKS) : 0;
     s->ddp_zero_stage = t->cfg.zero_stage;
     s->ddp_comm = t->cfg.ddp_comm_dtype;
+    s->ddp_nccl = t->dc != NULL;
     if (s->n_ranks) memcpy(s->ranks, t->ranks, (size_t)s->n_ranks * sizeof *s->ranks);
     s->accum = t->accum;
     snap_progress(t, s, state);

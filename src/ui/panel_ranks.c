@@ -30,9 +30,9 @@ int panel_ranks_rows(const feed_snapshot *s) { return s->n_ranks ? s->n_ranks + 
 void panel_ranks(ui_grid *g, ui_rect r, const feed_snapshot *s, const ui_view *v)
 {
     if (r.w < 20 || r.h < 4 || s->n_ranks < 1) return;
-    char title[64];
-    snprintf(title, sizeof title, "Ranks %d  comm %s  ZeRO-%d", s->n_ranks,
-             dtype_name(s->ddp_comm), s->ddp_zero_stage);
+    char title[80];
+    snprintf(title, sizeof title, "Ranks %d  comm %s over %s  ZeRO-%d", s->n_ranks,
+             dtype_name(s->ddp_comm), s->ddp_nccl ? "NCCL" : "MPI", s->ddp_zero_stage);
     grid_box(g, r, title, v->unicode, UC_DIM);
     ui_rect in = rect_inner(r);
     int x = in.x + 1, w = in.w - 1, y = in.y, ymax = in.y + in.h;

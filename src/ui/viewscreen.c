@@ -13,6 +13,7 @@
 #include "chart.h"
 #include "health.h"
 #include "keys.h"
+#include "layers_csv.h"
 #include "layout.h"
 #include "panels_compare.h"
 
@@ -98,6 +99,11 @@ void viewscreen_snapshot(const view_run *r, feed_snapshot *s)
         int t = fp8_tensor_of(x->tensor);
         if (t >= 0) {
             fp8_cast_of(l, t, x);
+        } else if (!strcmp(x->layer, LAYERS_COMM_ROW)) { /* the wire (docs/dist.md) */
+            l->comm = 1;
+            l->w = l->act = l->grad = x->dtype;
+            l->grad_amax = (float)x->amax, l->grad_uflow_pct = x->underflow_pct;
+            l->grad_ovf += bad, l->grad_range = x->dynamic_range;
         } else if (!strcmp(x->tensor, "activation")) {
             l->act = x->dtype, l->act_amax = (float)x->amax, l->act_uflow_pct = x->underflow_pct;
             l->act_ovf += bad, l->act_range = x->dynamic_range;
