@@ -204,31 +204,46 @@ Test(viewscreen, follows_rows_as_they_arrive)
     cr_assert_eq(system(text), 0);
 }
 
+/* A run folder in a fresh temporary dir: metrics.csv with one train row, layers.csv with the
+ * given rows; loaded into the view (load). dir gets the folder, for rm_run. */
+static void run_with_layers(char *dir, size_t dirlen, const char *train_row, const char *rows)
+{
+    char p[128], l[128];
+    snprintf(dir, dirlen, "/tmp/mptui-viewscreen-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n%s\n", metrics_csv_header(), train_row);
+    fclose(f);
+    snprintf(l, sizeof l, "%s/layers.csv", dir);
+    f = fopen(l, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n%s", layers_csv_header(), rows);
+    fclose(f);
+    load(p, NULL);
+}
+
+static void rm_run(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 /* A run's FP8 casts in layers.csv make its row an FP8 row of the view's map: FP8 in the wt
  * column and, selected, the casts with their formats and scales (no recipe: the CSV has none;
  * saturations as a count: the CSV has no element counts). */
 Test(viewscreen, fp8_rows_from_layers_csv)
 {
-    char dir[64], p[128], text[1024];
-    snprintf(dir, sizeof dir, "/tmp/mptui-viewscreen-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(p, sizeof p, "%s/metrics.csv", dir);
-    FILE *f = fopen(p, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n10,0.1,1,train,fp8,2.5,,,,0,0,,,,\n", metrics_csv_header());
-    fclose(f);
-    snprintf(text, sizeof text, "%s/layers.csv", dir);
-    f = fopen(text, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n"
-            "10,fp8,h.0.ln_1,activation,bf16,3,0,0,9,0,,\n"
-            "10,fp8,h.0.attn.c_attn,activation,bf16,4,0,0,12,0,,\n"
-            "10,fp8,h.0.attn.c_attn,fp8_input,e4m3,4,2,3,12,0,0.125,4\n"
-            "10,fp8,h.0.attn.c_attn,fp8_weight,e4m3,0.5,0.5,0,11,0,112,0.5\n"
-            "10,fp8,h.0.attn.c_attn,fp8_grad,e5m2,0.00390625,25,0,22,1,1048576,0.00390625\n",
-            layers_csv_header());
-    fclose(f);
-    load(p, NULL);
+    char dir[64];
+    run_with_layers(dir, sizeof dir, "10,0.1,1,train,fp8,2.5,,,,0,0,,,,",
+                    "10,fp8,h.0.ln_1,activation,bf16,3,0,0,9,0,,\n"
+                    "10,fp8,h.0.attn.c_attn,activation,bf16,4,0,0,12,0,,\n"
+                    "10,fp8,h.0.attn.c_attn,fp8_input,e4m3,4,2,3,12,0,0.125,4\n"
+                    "10,fp8,h.0.attn.c_attn,fp8_weight,e4m3,0.5,0.5,0,11,0,112,0.5\n"
+                    "10,fp8,h.0.attn.c_attn,fp8_grad,e5m2,0.00390625,25,0,22,1,1048576,"
+                    "0.00390625\n");
     feed_snapshot *s = calloc(1, sizeof *s);
     viewscreen_snapshot(&set.run[0], s);
     cr_assert_eq(s->mode, DT_FP8);
@@ -257,31 +272,18 @@ Test(viewscreen, fp8_rows_from_layers_csv)
     cr_assert(has("grad    E5M2  amax   0.00391  sat       0  uf  25.00%  scale 2^20 "), "%s",
               row_with("E5M2"));
     done();
-    snprintf(text, sizeof text, "rm -rf '%s'", dir);
-    cr_assert_eq(system(text), 0);
+    rm_run(dir);
 }
 
 /* A data-parallel run's all-reduce row in layers.csv (docs/dist.md) is the view map's wire
  * row: the comm dtype for the gradient, no activation numbers, its overflows. */
 Test(viewscreen, comm_row_from_layers_csv)
 {
-    char dir[64], p[128], text[1024];
-    snprintf(dir, sizeof dir, "/tmp/mptui-viewscreen-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(p, sizeof p, "%s/metrics.csv", dir);
-    FILE *f = fopen(p, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n1,0.1,1,train,fp16,2.5,,,,0,0,,,,\n", metrics_csv_header());
-    fclose(f);
-    snprintf(text, sizeof text, "%s/layers.csv", dir);
-    f = fopen(text, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n"
-            "1,fp16,lm_head,activation,fp16,3,0,0,9,0,,\n"
-            "1,fp16,ddp grad all-reduce,weight_gradient_scaled,fp16,80279.3281,0,9,29.1,52,,\n",
-            layers_csv_header());
-    fclose(f);
-    load(p, NULL);
+    char dir[64];
+    run_with_layers(dir, sizeof dir, "1,0.1,1,train,fp16,2.5,,,,0,0,,,,",
+                    "1,fp16,lm_head,activation,fp16,3,0,0,9,0,,\n"
+                    "1,fp16,ddp grad all-reduce,weight_gradient_scaled,fp16,80279.3281,0,9,29.1,"
+                    "52,,\n");
     feed_snapshot *s = calloc(1, sizeof *s);
     viewscreen_snapshot(&set.run[0], s);
     cr_assert_eq(s->n_layers, 2);
@@ -297,6 +299,5 @@ Test(viewscreen, comm_row_from_layers_csv)
     cr_assert(strstr(row_with("ddp grad all-reduce"), " -    -    FP16"), "%s",
               row_with("ddp grad all-reduce"));
     done();
-    snprintf(text, sizeof text, "rm -rf '%s'", dir);
-    cr_assert_eq(system(text), 0);
+    rm_run(dir);
 }

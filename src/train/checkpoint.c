@@ -114,19 +114,18 @@ static int check_values(const st_file *f, const gpt_tensor *t, const char *suffi
     return 0;
 }
 
-/* One pass over the model's tensors in f (+suffix): each found, its shape checked, read into
- * tmp (as large as the largest tensor) and its values checked; with dst, then uploaded to its
- * place in dst (flat, model offsets). A load checks every set with dst NULL before uploading
- * any (never half-loaded), so it holds one tensor on the host, not whole copies (docs/memory.md).
- * `expects` words the reference in the shape message ("config.json says" / "the model
- * expects"). */
 /* Where tensor i's values go on the backend; NULL: this process does not hold them. */
 typedef float *(*tensor_dst)(gpt *m, int i);
 
 static float *param_dst(gpt *m, int i) { return gpt_params(m) + gpt_tensor_at(m, i)->offset; }
 
-/* dst NULL: read and check only. A model that holds a ZeRO-1 share of the AdamW state
- * (docs/dist.md) takes its own tensors' m and v and checks every other's. */
+/* One pass over the model's tensors in f (+suffix): each found, its shape checked, read into
+ * tmp (as large as the largest tensor) and its values checked; with dst, then uploaded to
+ * where dst says (dst NULL: read and check only). A load checks every set with dst NULL before
+ * uploading any (never half-loaded), so it holds one tensor on the host, not whole copies
+ * (docs/memory.md). A model that holds a ZeRO-1 share of the AdamW state (docs/dist.md) takes
+ * its own tensors' m and v and checks every other's. `expects` words the reference in the
+ * shape message ("config.json says" / "the model expects"). */
 static int stream_tensors(const ckpt_source *src, gpt *m, const char *suffix, int allow_bare,
                           const char *expects, int check, float *tmp, tensor_dst dst, char *err,
                           size_t errlen)

@@ -319,8 +319,9 @@ static double canon_nan(double v) { return isnan(v) ? NAN : v; } /* "nan", never
 
 static int ranks(const lane_batches *b) { return dist_size(b->d); }
 
-/* The lane's gradients summed over the ranks (each already weighted by 1 / ranks); on a backend whose memory the host cannot
- * read, through a host copy (no NCCL path yet: docs/dist.md). */
+/* The lane's gradients summed over the ranks (each already weighted by 1 / ranks): over NCCL
+ * on the device when the run has it, else over MPI (through a host copy where the host cannot
+ * read the backend's memory). docs/dist.md. */
 static int grads_sum(lane *l, const lane_batches *b, num_stats *wire)
 {
     backend *be = gpt_backend(l->model);

@@ -305,7 +305,9 @@ int gpt_memory_plan_shard(const gpt_config *c, const prec_policy *p, int B, int 
 
 void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)
 {
-    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, 0, 1, out)) memset(out, 0, sizeof *out);
+    /* m exists: its own share (rank and ranks are for a table built here) */
+    if (plan_build(m, &m->cfg, p, m->maxB, m->maxT, m->be, 0, 1, out))
+        memset(out, 0, sizeof *out);
 }
 
 size_t gpt_memory_bytes(const gpt_config *c, int B, int T)

@@ -17,7 +17,8 @@ typedef struct {
 } optim_tensor;
 
 /* The model's tensors as the optimizer walks them (masters, gradients, m, v of each), in
- * gpt_tensor order; m and v NULL for the tensors another rank holds under ZeRO-1. Allocated; the caller frees it. NULL when out of memory. */
+ * gpt_tensor order; m and v NULL for the tensors another rank holds under ZeRO-1.
+ * Allocated; the caller frees it. NULL when out of memory. */
 optim_tensor *optim_tensors_from_model(gpt *m, int *n);
 
 typedef struct {

@@ -180,7 +180,8 @@ static gpt_config run_gpt_config(const trainer *t)
     return gc;
 }
 
-/* ZeRO-1 shards AdamW's m and v over the ranks (docs/dist.md): how many shares there are. */
+/* ZeRO-1 shards AdamW's m and v over the ranks (docs/dist.md): how many shares there are
+ * (with 1, every rank's model holds the whole state, whatever its rank). */
 static int adam_shares(const trainer *t)
 {
     return t->cfg.zero_stage >= 1 && t->nranks > 1 ? t->nranks : 1;
@@ -191,9 +192,8 @@ static int adam_shares(const trainer *t)
 static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    int n = adam_shares(t);
-    return gpt_memory_plan_shard(&gc, &t->lanes[0].policy, B, t->T, t->be, n > 1 ? t->rank : 0,
-                                 n, plan, err, errlen);
+    return gpt_memory_plan_shard(&gc, &t->lanes[0].policy, B, t->T, t->be, t->rank,
+                                 adam_shares(t), plan, err, errlen);
 }
 
 /* The peak at train batch B (the batch a refusal suggests; eval runs in chunks of it). */
@@ -227,9 +227,8 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     if (rc) return rc;
     /* for the training batch only: eval runs in chunks of it (eval_run), so
      * --per_device_eval_batch_size never sizes memory */
-    int n = adam_shares(t);
-    t->model = gpt_create_shard(t->be, &gc, &t->lanes[0].policy, t->B, t->T,
-                                n > 1 ? t->rank : 0, n, err, errlen);
+    t->model = gpt_create_shard(t->be, &gc, &t->lanes[0].policy, t->B, t->T, t->rank,
+                                adam_shares(t), err, errlen);
     if (!t->model) return -1;
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
@@ -880,10 +879,11 @@ void trainer_summary(const trainer *t, char *out, size_t outlen)
             mem_fmt_bytes(2 * gpt_num_params(sel->model) * sizeof(float), all, sizeof all);
             snprintf(share, sizeof share, " (AdamW m+v here: %s of %s)", held, all);
         }
-        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s over %s | ZeRO-%d%s | "
-                 "%.0f tok/s | rank 0 in collectives %.2f s of %.1f s (%.1f%%)", t->nranks,
-                 t->B * t->nranks * t->accum, t->T, dtype_name(t->cfg.ddp_comm_dtype),
-                 t->dc ? "NCCL" : "MPI", t->cfg.zero_stage, share, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
+        snprintf(out + k, outlen - k, "\nranks %d | global batch %d x %d | comm %s over %s | "
+                 "ZeRO-%d%s | %.0f tok/s | rank 0 in collectives %.2f s of %.1f s (%.1f%%)",
+                 t->nranks, t->B * t->nranks * t->accum, t->T,
+                 dtype_name(t->cfg.ddp_comm_dtype), t->dc ? "NCCL" : "MPI", t->cfg.zero_stage,
+                 share, el > 0 ? (double)t->tokens_seen / el : 0.0, cs, el,
                  el > 0 ? 100.0 * cs / el : 0.0);
     }
     summary_memory(t, out, outlen);
