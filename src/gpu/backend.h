@@ -229,7 +229,7 @@ int bk_host_readable(const backend *be);
     OPV(void, gelu_forward,                                                                  \
         (backend *be, float *out, const float *inp, size_t n, dtype_t dt, num_stats *st),    \
         (be, out, inp, n, dt, st))                                                           \
-    /* dinp = round_dt(gelu'(inp) * dout) */                                                 \
+    /* dinp = round_dt(gelu'(inp) * dout); dinp may be dout (elementwise, in place) */       \
     OPV(void, gelu_backward,                                                                 \
         (backend *be, float *dinp, const float *inp, const float *dout, size_t n,            \
          dtype_t dt, num_stats *st),                                                         \

@@ -562,8 +562,8 @@ static void linear_forward(gpt *m, const prec_policy *p, int l, int r, int w, fl
                       0, pr->w, pr->w, pr->act, sa(st, row));
 }
 
-/* Ops write fp32 buffers (the working ones are the backward's scratch: dc, dc2, d3c, d4c,
- * d4c2); a 16-bit output is packed as soon as it is written. c_proj outputs are read only by
+/* Ops write fp32 buffers (the working ones are the backward's scratch dc, dc2 and d4c, and
+ * wide); a 16-bit output is packed as soon as it is written. c_proj outputs are read only by
  * the residual add, so they are never saved (docs/memory.md). */
 static void block_forward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
                           gpt_row_stats *st)
@@ -579,7 +579,7 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
     bk_layernorm_forward(be, ln1, a->ln1_mean, a->ln1_rstd, res, mp(m, tix(l, P_LN1W)),
                          mp(m, tix(l, P_LN1B)), N, C, r[PR_LN1].act, sa(st, row0 + PR_LN1));
     act_save(m, a, SA_LN1, ln1, NC);
-    float *qkv = act_out(a, SA_QKV, m->d3c);
+    float *qkv = act_out(a, SA_QKV, m->d4c); /* read by attention only: d4c is free again */
     linear_forward(m, p, l, PR_QKV, P_QKVW, qkv, ln1, N, C, 3 * C, st);
     act_save(m, a, SA_QKV, qkv, NC * 3);
     const float *qa = qkv;
@@ -600,7 +600,7 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
     float *fch = act_out(a, SA_FCH, m->d4c);
     linear_forward(m, p, l, PR_FC, P_FCW, fch, ln2, N, C, 4 * C, st);
     act_save(m, a, SA_FCH, fch, NC * 4);
-    float *gl = act_out(a, SA_GELU, m->d4c2);
+    float *gl = act_out(a, SA_GELU, m->wide); /* wide exists: GELU's row is 16-bit */
     bk_gelu_forward(be, gl, fch, NC * 4, r[PR_GELU].act, sa(st, row0 + PR_GELU));
     act_save(m, a, SA_GELU, gl, NC * 4);
     linear_forward(m, p, l, PR_FCPROJ, P_FCPROJW, m->dc, gl, N, 4 * C, C, st);
@@ -693,10 +693,11 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     linear_backward(m, p, st, l, row0 + PR_FCPROJ, row0 + PR_GELU, P_FCPROJW, m->d4c, m->dc,
                     SA_GELU, N, 4 * C, C);
     const float *fch = act_in(m, a, SA_FCH, NC * 4);
-    bk_gelu_backward(be, m->d4c2, fch, m->d4c, NC * 4, r[PR_GELU].grad,
+    /* in place: GELU's input gradient replaces its output's (elementwise, backend.h) */
+    bk_gelu_backward(be, m->d4c, fch, m->d4c, NC * 4, r[PR_GELU].grad,
                      sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
-    grad_to(m, m->d4c2, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
-    linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c2, SA_LN2, N,
+    grad_to(m, m->d4c, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
+    linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c, SA_LN2, N,
                     C, 4 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
                           a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
@@ -711,10 +712,11 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
         bk_cast(be, m->qkv_cast, qkv, NC * 3, r[PR_ATTN].act, NULL);
         qkv = m->qkv_cast;
     }
-    bk_attention_backward(be, m->d3c, m->dc2, qkv, a->att, B, T, C, NH,
+    float *d3c = m->d4c; /* (B,T,3C): the MLP's gradients are spent */
+    bk_attention_backward(be, d3c, m->dc2, qkv, a->att, B, T, C, NH,
                           r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
-    grad_to(m, m->d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
-    linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, m->d3c, SA_LN1, N,
+    grad_to(m, d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
+    linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, d3c, SA_LN1, N,
                     C, 3 * C);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);

@@ -69,15 +69,17 @@ struct gpt {
     float *encoded;                /* (B,T,C) fp32 */
     gpt_block_acts *blocks;
     float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
-    /* backward scratch, reused across blocks; dc, dc2, d3c, d4c and d4c2 are the forward's
-     * fp32 working buffers too (docs/memory.md) */
-    float *dres, *dlnf, *dlogits, *dc, *dc2, *d3c, *d4c, *d4c2, *qkv_cast;
+    /* backward scratch, reused across blocks; dc, dc2 and d4c are the forward's fp32 working
+     * buffers too, and d4c holds attention's (B,T,3C) gradient once the MLP's is dead
+     * (docs/memory.md) */
+    float *dres, *dlnf, *dlogits, *dc, *dc2, *d4c, *qkv_cast;
     int have_targets;
     gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
-    float *wide;        /* (B,T,4C) fp32: a saved activation unpacked for the backward, and
-                         * chunks of a gradient for the unscaled pass */
+    float *wide;        /* (B,T,4C) fp32, with any 16-bit row: a saved activation unpacked
+                         * for the backward, chunks of a gradient for the unscaled pass, and
+                         * the forward's working buffer for a 16-bit GELU output */
     size_t wide_n;
     /* FP8 (docs/fp8.md, model_fp8.c) */
     fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */

@@ -139,9 +139,8 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
     BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ));
     BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2));
-    BUF(m->d3c, BT * 3 * C, MEM_SCRATCH, pdt(w, r0 + PR_QKV));
+    /* the MLP's gradients, GELU's in place (one buffer), then attention's (B,T,3C) */
     BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU));
-    BUF(m->d4c2, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_FC));
     DYN(m->qkv_cast, any_qkv_cast(w) ? BT * 3 * C : 0, MEM_SCRATCH, pdt(w, r0 + PR_ATTN), DT_F32);
     DYN(m->wide, any16(w) ? BT * 4 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
     /* FP8 casts of a Linear's input and output gradient (docs/fp8.md): up to (B,T,4C), or
