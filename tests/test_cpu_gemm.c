@@ -327,3 +327,56 @@ Test(cpu_gemm, bf16_input_rounded_only_when_a_value_changes)
     bk_free(be, C32);
     bk_destroy(be);
 }
+
+/* A GEMM with both operands needing a rounding (the fp32 master of a weight read in bf16 or
+ * fp16, as lm_head reads the tied wte): the operand the tiles split is rounded one tile at a
+ * time into per-thread scratch (strided for a transposed A or a plain B), the other whole.
+ * Every transpose, rows and columns split, 2 threads and 1: the bits of the fp32 GEMM of
+ * operands rounded beforehand, so the leading dimension of a tile's copy changes nothing. */
+static void check_tile_rounding(int M, int N, int K, dtype_t dt)
+{
+    char err[256];
+    backend *be = tu_backend(), *be1 = bk_create(BK_CPU, 1, err, sizeof err);
+    cr_assert_not_null(be1, "%s", err);
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *A = tu_buf(be, na), *B = tu_buf(be, nb), *Ar = tu_buf(be, na), *Br = tu_buf(be, nb);
+    float *C = tu_buf(be, nc), *C1 = tu_buf(be, nc), *Cr = tu_buf(be, nc);
+    tu_fill(A, na, 31, 2.0f);
+    tu_fill(B, nb, 32, 2.0f);
+    float a0 = A[0];
+    num_round(Ar, A, na, dt, NULL);
+    num_round(Br, B, nb, dt, NULL);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            bk_gemm(be, C, DT_F32, A, dt, ta, B, dt, tb, M, N, K, 1.0f, 0, NULL);
+            bk_gemm(be1, C1, DT_F32, A, dt, ta, B, dt, tb, M, N, K, 1.0f, 0, NULL);
+            bk_gemm(be, Cr, DT_F32, Ar, DT_F32, ta, Br, DT_F32, tb, M, N, K, 1.0f, 0, NULL);
+            cr_assert_eq(memcmp(C, Cr, nc * sizeof *C), 0, "ta %d tb %d: not the rounded GEMM",
+                         ta, tb);
+            cr_assert_eq(memcmp(C, C1, nc * sizeof *C), 0, "ta %d tb %d: threads changed bits",
+                         ta, tb);
+        }
+    /* the classifier's two GEMMs on its weight (V,C) = B here, read from the master: logits
+     * (rows, V) = x @ W^T, and dx (rows, C) = dlogits @ W with the columns of W split */
+    int rows = M < N ? M : N, V = M < N ? N : M, Cw = K;
+    float *x = tu_buf(be, (size_t)rows * Cw), *lg = tu_buf(be, (size_t)rows * V);
+    float *lgr = tu_buf(be, (size_t)rows * V), *dx = tu_buf(be, (size_t)rows * Cw);
+    float *dxr = tu_buf(be, (size_t)rows * Cw);
+    tu_fill(x, (size_t)rows * Cw, 33, 1.0f);
+    num_round(x, x, (size_t)rows * Cw, dt, NULL);
+    float *W = tu_buf(be, (size_t)V * Cw), *Wr = tu_buf(be, (size_t)V * Cw); /* (V, Cw) */
+    tu_fill(W, (size_t)V * Cw, 34, 2.0f);
+    num_round(Wr, W, (size_t)V * Cw, dt, NULL);
+    bk_matmul_forward(be, lg, x, W, NULL, rows, Cw, V, 1, dt, dt, dt, NULL);
+    bk_matmul_forward(be, lgr, x, Wr, NULL, rows, Cw, V, 1, dt, DT_F32, dt, NULL);
+    cr_assert_eq(memcmp(lg, lgr, (size_t)rows * V * sizeof *lg), 0, "classifier forward");
+    bk_matmul_backward(be, dx, NULL, NULL, lg, x, W, rows, Cw, V, 1, dt, NULL, NULL);
+    bk_matmul_backward(be, dxr, NULL, NULL, lg, x, Wr, rows, Cw, V, 1, dt, NULL, NULL);
+    cr_assert_eq(memcmp(dx, dxr, (size_t)rows * Cw * sizeof *dx), 0, "classifier dinp");
+    cr_assert_eq(A[0], a0, "the master is never modified");
+    bk_destroy(be1);
+    bk_destroy(be);
+}
+
+Test(cpu_gemm, bf16_master_rounded_per_tile_rows_split) { check_tile_rounding(1000, 40, 70, DT_BF16); }
+Test(cpu_gemm, fp16_master_rounded_per_tile_columns_split) { check_tile_rounding(40, 1000, 70, DT_F16); }

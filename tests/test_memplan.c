@@ -28,12 +28,11 @@ static size_t heap_used(void)
 
 /* gpt_create plus one forward / backward / AdamW step under mode, measured with mallinfo2
  * against the plan: the model's buffers (create) and the backend's workspace (the step). */
-static void check_heap(dtype_t mode, int nthreads)
+static void check_heap_of(const gpt_config cfg, dtype_t mode, int nthreads)
 {
 #ifdef __SANITIZE_ADDRESS__
     cr_skip_test("ASan's allocator does not report through mallinfo2");
 #endif
-    const gpt_config cfg = {2, 2, 64, 64, 256};
     int B = 4, T = 64;
     char err[256];
     prec_policy p;
@@ -43,7 +42,7 @@ static void check_heap(dtype_t mode, int nthreads)
     gpt_mem_plan plan;
     cr_assert_eq(gpt_memory_plan(&cfg, &p, B, T, be, &plan, err, sizeof err), 0, "%s", err);
     int32_t in[4 * 64], tg[4 * 64];
-    for (int i = 0; i < B * T; i++) in[i] = (i * 7) % 256, tg[i] = (i * 11 + 3) % 256;
+    for (int i = 0; i < B * T; i++) in[i] = (i * 7) % 256, tg[i] = (i * 11 + 3) % cfg.vocab_size;
 
     size_t h0 = heap_used();
     gpt *m = gpt_create_for(be, &cfg, &p, B, T, err, sizeof err); /* laid out for p */
@@ -58,6 +57,9 @@ static void check_heap(dtype_t mode, int nthreads)
     float loss = gpt_forward(m, &p, in, tg, B, T, st);
     cr_assert(loss > 0, "loss %g", loss);
     gpt_backward(m, &p, 1.0f, st);
+    /* the gradient norm's reduction of the largest tensor (wte, first in the flat buffer) */
+    double ss = bk_sumsq(be, gpt_grads(m), (size_t)cfg.vocab_size * (size_t)cfg.n_embd);
+    cr_assert(ss > 0);
     size_t n = gpt_num_params(m);
     bk_adamw(be, gpt_params(m), gpt_grads(m), gpt_adam_m(m), gpt_adam_v(m), n, 1e-3, 0.9, 0.999,
              1e-8, 0.0, 1, 1.0f);
@@ -69,7 +71,8 @@ static void check_heap(dtype_t mode, int nthreads)
     const mem_row *stage = find_row(&plan, MEM_STAGING, DT_F32, 0);
     cr_assert_not_null(ws);
     cr_assert_not_null(stage);
-    cr_assert_eq(stage->values, (size_t)256 * 64, "a checkpoint load's buffer: wte or c_fc");
+    size_t C = (size_t)cfg.n_embd, wte = (size_t)cfg.vocab_size * C, fc = 4 * C * C;
+    cr_assert_eq(stage->values, wte > fc ? wte : fc, "a checkpoint load's buffer: wte or c_fc");
     double model = (double)(plan.total - ws->bytes - stage->bytes), got = (double)(h1 - h0);
     /* per buffer: bk_alloc's 64-byte header and malloc's own few bytes or page */
     cr_assert(got >= model && got <= model * 1.02 + 65536, "%s: plan %.0f, allocated %.0f",
@@ -88,9 +91,39 @@ static void check_heap(dtype_t mode, int nthreads)
     prec_free(&p);
 }
 
+static void check_heap(dtype_t mode, int nthreads)
+{
+    check_heap_of((gpt_config){2, 2, 64, 64, 256}, mode, nthreads);
+}
+
 Test(memplan, plan_matches_heap_fp32) { check_heap(DT_F32, 1); }
 Test(memplan, plan_matches_heap_bf16) { check_heap(DT_BF16, 2); }
 Test(memplan, plan_matches_heap_fp16) { check_heap(DT_F16, 1); }
+
+/* GPT-2's vocabulary: lm_head reads the tied wte (50257 x 256) from its master, rounded one
+ * tile at a time by both classifier GEMMs (their tiles split the vocabulary, then the 256
+ * columns), so neither a 16-bit copy of it nor a whole rounded one exists: the workspace is
+ * the 2 threads' tiles (tiles of 3152 rows, then of 64 columns, of the wte) and the heap
+ * matches the plan. */
+Test(memplan, plan_matches_heap_bf16_gpt2_vocabulary)
+{
+    const gpt_config cfg = {1, 2, 256, 64, 50257};
+    check_heap_of(cfg, DT_BF16, 2);
+    char err[256];
+    prec_policy p;
+    cr_assert_eq(prec_init(&p, 1, DT_BF16), 0);
+    backend *be = bk_create(BK_CPU, 2, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    gpt_mem_plan plan;
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, 4, 64, be, &plan, err, sizeof err), 0, "%s", err);
+    /* the biases only: c_attn 768 + attn.c_proj 256 + c_fc 1024 + mlp.c_proj 256 */
+    cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_BF16, 0)->values, 2304);
+    size_t ws = find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes;
+    cr_assert_lt(ws, (size_t)50257 * 256 * 4, "workspace %zu: a whole rounded wte", ws);
+    cr_assert_geq(ws, (size_t)2 * 64 * 50257 * 4, "workspace %zu: two tiles of 64 columns", ws);
+    bk_destroy(be);
+    prec_free(&p);
+}
 
 /* L=1, NH=2, C=8, block 4, V=16 at B=2, T=4, bf16, counted by hand (docs/memory.md). */
 Test(memplan, rows_by_hand)
@@ -109,9 +142,9 @@ Test(memplan, rows_by_hand)
         {MEM_GRAD, DT_F32, DT_F32, 1048},
         {MEM_ADAM_M, DT_F32, DT_F32, 1048},
         {MEM_ADAM_V, DT_F32, DT_F32, 1048},
-        /* copies: wte (lm_head's) 128 + the biases c_attn 24, attn.c_proj 8, c_fc 32,
-         * mlp.c_proj 8; the block matrices are rounded by the GEMM from the masters */
-        {MEM_WCOPY, DT_BF16, DT_F32, 200},
+        /* copies: the biases c_attn 24, attn.c_proj 8, c_fc 32, mlp.c_proj 8; the weight
+         * matrices, lm_head's tied wte included, are rounded by the GEMM from the masters */
+        {MEM_WCOPY, DT_BF16, DT_F32, 72},
         /* encoded 64, LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res2 / res3 64 each,
          * losses 8 */
         {MEM_ACT, DT_F32, DT_F32, 280},
@@ -122,7 +155,8 @@ Test(memplan, rows_by_hand)
         /* dlnf 64, dlogits 128, dc 64, dc2 64, d4c 256 (attention's d3c after the MLP's);
          * no qkv_cast */
         {MEM_SCRATCH, DT_BF16, DT_F32, 576},
-        /* the largest weight matrix rounded from its master (B: 32 x 8), the fp32 weight
+        /* the largest weight matrix rounded from its master (B: c_fc's 32 x 8; the tied wte
+         * is 16 x 8, whole: a tile per thread would be larger), the fp32 weight
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
          * dK / dV), partials 8 -> 64 bytes */
         {MEM_WORKSPACE, DT_F32, DT_F32, 256 + 256 + 64 + 16},

@@ -33,9 +33,21 @@ typedef struct backend backend;
 
 /* The largest operands one training step hands the ops, in values (0 = none): what
  * bk_workspace_bytes sizes a backend's scratch from (memory planning, docs/memory.md). */
+/* A Linear's GEMM that reads its weight from the fp32 master rounded to 16 bits:
+ * out(M,N) = in(M,K) @ W with W K x N values (the forward: rows, OC, IC; the input gradient:
+ * rows, IC, OC). A backend rounds W whole, or one output tile at a time when its tiles split
+ * W (the CPU, where that takes less: cpu_gemm.c), so the shape says what it takes. */
+typedef struct {
+    int M, N, K;
+} bk_gemm_dims;
+
+enum { BK_WGEMMS = 16 };
+
 typedef struct {
     size_t gemm_a;   /* largest GEMM left operand rounded to a 16-bit dtype (inputs, dout) */
-    size_t gemm_b;   /* largest right operand rounded to a 16-bit dtype (weights) */
+    size_t gemm_b;   /* largest right operand rounded to a 16-bit dtype other than weights */
+    bk_gemm_dims wgemm[BK_WGEMMS]; /* the distinct weight-rounding GEMMs (the first n_wgemm) */
+    int n_wgemm;
     size_t gemm_c;   /* largest weight-gradient input rounded to a 16-bit dtype */
     size_t wgrad;    /* largest weight gradient (C x OC), formed in fp32 before it is added */
     size_t ln_rows, ln_c; /* LayerNorm backward rows and width */

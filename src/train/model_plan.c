@@ -32,7 +32,11 @@ int gpt_copy_needed(const gpt *m, const prec_policy *p, int i)
     const gpt_tensor *t = &m->tensors[i];
     /* an fp8 row's weight matrix is cast once per step (docs/fp8.md), its bias rounded */
     if (p && p->rows[t->prec_row].fp8) return 1;
-    return p && is16(p->rows[t->prec_row].w) && (i == 0 || t->ndim == 1);
+    /* a 16-bit bias joins the GEMM's accumulator as it is, so it is rounded beforehand; weight
+     * matrices, the tied wte included, are rounded from the master by the GEMM that reads
+     * them (the CPU one tile at a time: docs/memory.md) */
+    (void)i;
+    return p && is16(p->rows[t->prec_row].w) && t->ndim == 1;
 }
 
 /* The dtype a tensor's copy holds values of: an fp8 row's weight matrices hold FP8 values. */
@@ -187,6 +191,19 @@ static void ws_max(size_t *x, size_t v) { *x = v > *x ? v : *x; }
  * values that happen to be representable need no copy). */
 static int ws_rounds(dtype_t have, dtype_t to) { return to != DT_F32 && have != to; }
 
+/* A GEMM that rounds a weight from its master (bk_gemm_dims), once per distinct shape. */
+static void ws_wgemm(bk_workspace_req *q, size_t M, size_t N, size_t K)
+{
+    bk_gemm_dims d = {(int)M, (int)N, (int)K};
+    for (int i = 0; i < q->n_wgemm; i++)
+        if (!memcmp(&q->wgemm[i], &d, sizeof d)) return;
+    if (q->n_wgemm < BK_WGEMMS) {
+        q->wgemm[q->n_wgemm++] = d;
+        return;
+    }
+    ws_max(&q->gemm_b, K * N); /* more shapes than slots (none in a GPT): rounded whole */
+}
+
 /* A Linear of n rows, IC -> OC, at policy row r whose input holds values of dtype `in` and
  * whose weight is read as values of dtype `wv` (the fp32 master, or a rounded copy): the
  * operands the backend rounds into scratch (forward: the input and the weight to the weight
@@ -196,7 +213,8 @@ static void ws_linear(bk_workspace_req *q, const prec_layer *r, dtype_t in, dtyp
                       size_t IC, size_t OC, int wgrad)
 {
     if (ws_rounds(in, r->w)) ws_max(&q->gemm_a, n * IC);
-    if (ws_rounds(wv, r->w) || ws_rounds(wv, r->grad)) ws_max(&q->gemm_b, IC * OC);
+    if (ws_rounds(wv, r->w)) ws_wgemm(q, n, OC, IC);    /* out = in @ W */
+    if (ws_rounds(wv, r->grad)) ws_wgemm(q, n, IC, OC); /* din = dout @ W^T */
     if (ws_rounds(in, r->grad)) ws_max(wgrad ? &q->gemm_c : &q->gemm_b, n * IC);
     if (wgrad) ws_max(&q->wgrad, IC * OC);
 }
@@ -235,7 +253,9 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
      * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
     const prec_layer *rh = p ? &p->rows[prec_row_lmhead(p)] : f32;
-    ws_linear(q, rh, p ? p->rows[prec_row_lnf(p)].act : DT_F32, rh->w, chunk, C, V, 0);
+    /* the tied wte is read from its master: no 16-bit copy unless the row is fp8 */
+    ws_linear(q, rh, p ? p->rows[prec_row_lnf(p)].act : DT_F32, rh->fp8 ? rh->w : DT_F32, chunk,
+              C, V, 0);
     if (rh->fp8) {
         ws_max(&q->fp8, chunk * V);
         ws_max(&q->fp8, V * C);

@@ -167,16 +167,28 @@ size_t cpu_mem_available(const backend *be)
 }
 
 /* What the scratch slots grow to (cpu_scratch: exactly the largest request): rounded GEMM
- * operands (A, B, C), the fp32 weight gradient (OUT), attention's per-thread query blocks
- * (ATT, cpu_attention.c) and the larger of the LayerNorm backward's and the
- * sums' partials (RED). */
+ * operands (A, B, C), a weight rounded per tile (TILE: per thread, where the tiles split it,
+ * else whole in B, as cpu_gemm.c decides), the fp32 weight gradient (OUT), attention's
+ * per-thread query blocks (ATT, cpu_attention.c) and the larger of the LayerNorm backward's
+ * and the sums' partials (RED). */
 size_t cpu_workspace_bytes(const backend *be, const bk_workspace_req *r)
 {
+    const cpu_backend *cb = (const cpu_backend *)be;
     size_t f = sizeof(float);
     size_t ln = (r->ln_rows + CPU_LN_ROWS - 1) / CPU_LN_ROWS * 2 * r->ln_c * f;
     size_t sums = (r->reduce + CPU_RED_BLOCK - 1) / CPU_RED_BLOCK * sizeof(double);
     size_t att = r->att_T ? cpu_attention_workspace(be, r->att_B, r->att_T, r->att_C, r->att_NH) : 0;
-    size_t slot[] = {r->gemm_a * f, r->gemm_b * f, r->gemm_c * f, r->wgrad * f, att,
+    size_t b = r->gemm_b, tile = 0;
+    for (int i = 0; i < r->n_wgemm && i < BK_WGEMMS; i++) {
+        const bk_gemm_dims *d = &r->wgemm[i];
+        size_t t = d->M < d->N ? cpu_gemm_tile_floats(cb, d->M, d->N, d->K) : 0;
+        size_t whole = (size_t)d->K * (size_t)d->N;
+        if (t)
+            tile = t > tile ? t : tile;
+        else
+            b = whole > b ? whole : b;
+    }
+    size_t slot[] = {r->gemm_a * f, b * f, r->gemm_c * f, r->wgrad * f, tile * f, att,
                      ln > sums ? ln : sums};
     size_t total = 0;
     for (size_t i = 0; i < sizeof slot / sizeof slot[0]; i++)

@@ -32,6 +32,7 @@ typedef enum {
     CPU_SCR_B,
     CPU_SCR_C,
     CPU_SCR_OUT,    /* fp32 GEMM result before rounding (weight gradients) */
+    CPU_SCR_TILE,   /* per-thread tiles of a GEMM operand rounded one tile at a time */
     CPU_SCR_ATT,    /* attention: per-thread query-block workspace (cpu_attention.c) */
     CPU_SCR_RED,    /* reduction partials */
     CPU_SCR_COUNT
@@ -89,6 +90,11 @@ static inline size_t cpu_items(int n) { return n > 0 ? (size_t)n : 0; }
 /* dst = round_dt(src), threaded, stats added to st (may be NULL). */
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
                    num_stats *st);
+
+/* cpu_gemm.c: floats of scratch that rounding the weight an M x N x K GEMM's tiles split one
+ * tile at a time takes (a tile's rows or columns times K, per thread), or 0 when rounding it
+ * whole takes no more (then it is rounded whole, in its slot): cpu_workspace_bytes plans it. */
+size_t cpu_gemm_tile_floats(const cpu_backend *cb, int M, int N, int K);
 
 /* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c
  * loops). Lifetime and memory live in cpu_backend.c, the rest in the file of their layer:

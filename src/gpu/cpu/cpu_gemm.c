@@ -19,6 +19,23 @@ static void exact_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
     if (!num_is_exact(j->x + i0, k, j->dt)) __atomic_store_n(&j->changed, 1, __ATOMIC_RELAXED);
 }
 
+/* Whether every one of the n values at x is already a value of dt (a read-only pass). */
+static int operand_exact(cpu_backend *cb, const float *x, size_t n, dtype_t dt)
+{
+    exact_job j = {x, dt, 0};
+    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, NULL, exact_chunk, &j);
+    return !j.changed;
+}
+
+/* x rounded to dt into scratch `slot`; NULL when the scratch cannot be had (error set). */
+static const float *round_whole(cpu_backend *cb, cpu_scratch_slot slot, const float *x,
+                                size_t n, dtype_t dt)
+{
+    float *r = cpu_scratch(cb, slot, n * sizeof *r);
+    if (r) cpu_round_par(cb, r, x, n, dt, NULL);
+    return r;
+}
+
 /* x as a tensor of dtype dt: itself for fp32 or when every value is already stored in dt
  * (the usual case: weight copies and activations are rounded where they are written, so a
  * read-only check replaces a rounding pass and its scratch, with the same bits), else a
@@ -26,13 +43,8 @@ static void exact_chunk(void *ctx, size_t i0, size_t k, num_stats *ps)
 static const float *gemm_input(cpu_backend *cb, cpu_scratch_slot slot, const float *x,
                                size_t n, dtype_t dt)
 {
-    if (dt == DT_F32) return x;
-    exact_job j = {x, dt, 0};
-    cpu_parallel(cb, n, CPU_EW_CHUNK, 1, NULL, exact_chunk, &j);
-    if (!j.changed) return x;
-    float *r = cpu_scratch(cb, slot, n * sizeof *r);
-    if (r) cpu_round_par(cb, r, x, n, dt, NULL);
-    return r;
+    if (dt == DT_F32 || operand_exact(cb, x, n, dt)) return x;
+    return round_whole(cb, slot, x, n, dt);
 }
 
 /* Rows [r0,r1) of C (width N, stride ldc): + bias per column, rounded to dtc in place. */
@@ -53,6 +65,19 @@ static void gemm_finish(float *C, int ldc, const float *bias, int r0, int r1, in
     }
 }
 
+/* An operand as an op hands it over: its values, the dtype the GEMM reads them in (DT_F32:
+ * as they are), the scratch slot of a whole rounded copy, and whether it is a Linear's
+ * weight, which may be rounded one tile at a time instead (bk_gemm_dims: the memory plan
+ * knows the shapes of those GEMMs only). */
+typedef struct {
+    const float *x;
+    dtype_t dt;
+    cpu_scratch_slot slot;
+    int weight;
+} gemm_src;
+
+static gemm_src src_f32(const float *x) { return (gemm_src){x, DT_F32, CPU_SCR_A, 0}; }
+
 /* One GEMM problem; the blocks below are sub-rectangles of its output. */
 typedef struct {
     float *C;
@@ -60,8 +85,28 @@ typedef struct {
     int ldc, transA, transB, M, N, K;
     float alpha, beta;
     dtype_t dtc;
-    int by_rows; /* tiles of rows (M >= N) or of columns */
+    int by_rows;    /* tiles of rows (M >= N) or of columns */
+    dtype_t tile_dt; /* not fp32: each tile rounds its rows of op(A) / columns of op(B) */
+    float *tile_ws; /* per thread, tile_n floats */
+    size_t tile_n;
 } gemm_job;
+
+/* Rows [lo,hi) of op(A) (by rows) or columns [lo,hi) of op(B), rounded to dt into buf as a
+ * dense matrix; returns its leading dimension. x is stored as `len` x K (the tile's rows are
+ * contiguous) or, strided, K x `len` (a segment of each of its K rows). The tile's sgemm
+ * then reads the same values as from a whole rounded copy: OpenBLAS packs its operands
+ * before multiplying, so the leading dimension does not change the bits (test_cpu_gemm). */
+static int tile_round(float *buf, const float *x, int strided, int lo, int hi, int K, int len,
+                      dtype_t dt)
+{
+    size_t w = (size_t)(hi - lo);
+    if (!strided) {
+        num_round(buf, x + (size_t)lo * K, w * (size_t)K, dt, NULL);
+        return K;
+    }
+    for (int k = 0; k < K; k++) num_round(buf + (size_t)k * w, x + (size_t)k * len + lo, w, dt, NULL);
+    return (int)w;
+}
 
 /* Output rows [r0,r1) x columns [c0,c1): a single-threaded sgemm on that block, then its
  * bias / rounding / stats while the block is still in cache. */
@@ -72,6 +117,16 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
     const float *B = g->transB ? g->B + (size_t)c0 * ldb : g->B + c0;
     float *C = g->C + (size_t)r0 * g->ldc + c0;
     int m = r1 - r0, n = c1 - c0;
+    if (g->tile_dt != DT_F32 && g->K > 0) {
+        float *buf = g->tile_ws + (size_t)CPU_TID() * g->tile_n;
+        if (g->by_rows) {
+            lda = tile_round(buf, g->A, g->transA, r0, r1, g->K, g->M, g->tile_dt);
+            A = buf;
+        } else {
+            ldb = tile_round(buf, g->B, !g->transB, c0, c1, g->K, g->N, g->tile_dt);
+            B = buf;
+        }
+    }
     if (g->K > 0) {
         cblas_sgemm(CblasRowMajor, g->transA ? CblasTrans : CblasNoTrans,
                     g->transB ? CblasTrans : CblasNoTrans, m, n, g->K, g->alpha, A, lda, B, ldb,
@@ -106,7 +161,26 @@ static void gemm_tile_chunk(void *ctx, size_t lo, size_t k, num_stats *ps)
         gemm_block(g, 0, g->M, r0, r1, ps);
 }
 
-/* Inputs already rounded. beta is 0 or 1 (accumulate into C in fp32 before rounding).
+/* Whether the work of an M x N x K GEMM pays for the thread team. */
+static int gemm_par(const cpu_backend *cb, int M, int N, int K)
+{
+    return cb->nthreads > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
+}
+
+size_t cpu_gemm_tile_floats(const cpu_backend *cb, int M, int N, int K)
+{
+    int len = M >= N ? M : N;
+    size_t threads = gemm_par(cb, M, N, K) ? (size_t)cb->nthreads : 1;
+    size_t per = (size_t)gemm_tile(len) * (size_t)(K > 0 ? K : 0);
+    return threads * per < (size_t)len * (size_t)K ? threads * per : 0;
+}
+
+/* beta is 0 or 1 (accumulate into C in fp32 before rounding). Operands in a 16-bit dtype
+ * are read as they are when every value is already in it (the usual case: activations and
+ * gradients are rounded where they are written), else rounded whole into their slot; a
+ * weight the tiles split (rows of A, or columns of B) is rounded one tile at a time into
+ * per-thread scratch instead where that is smaller (docs/memory.md: lm_head reads the tied
+ * wte from its fp32 master so, with no whole 16-bit copy of it).
  * The output is cut into tiles of gemm_tile(len) rows (M >= N) or columns (M < N), the last
  * one the remainder, and each tile is one single-threaded sgemm. An sgemm's bits for a row
  * depend on the call's whole shape (OpenBLAS's Haswell/Zen kernels give other bits for the
@@ -116,28 +190,43 @@ static void gemm_tile_chunk(void *ctx, size_t lo, size_t k, num_stats *ps)
  * to our OpenMP team and fight it for the cores (measured 1.6x slower end to end on 2
  * cores). Splitting the longer of M and N keeps the re-packing of the other operand, once
  * per tile, small next to the tile's own work. */
-static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, const float *A,
-                     int transA, const float *B, int transB, int M, int N, int K, float alpha,
-                     float beta, const float *bias, num_stats *st)
+static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, gemm_src a, int transA,
+                     gemm_src b, int transB, int M, int N, int K, float alpha, float beta,
+                     const float *bias, num_stats *st)
 {
     if (M <= 0 || N <= 0) return;
-    gemm_job g = {C, A, B, bias, ldc, transA, transB, M, N, K, alpha, beta, dtc, M >= N};
-    int len = g.by_rows ? M : N;
+    int by_rows = M >= N;
+    gemm_src *split = by_rows ? &a : &b, *whole = by_rows ? &b : &a;
+    size_t ns = (size_t)(by_rows ? M : N) * (size_t)K, nw = (size_t)(by_rows ? N : M) * K;
+    const float *W = gemm_input(cb, whole->slot, whole->x, nw, whole->dt);
+    if (!W) return;
+    gemm_job g = {C, by_rows ? split->x : W, by_rows ? W : split->x, bias, ldc, transA, transB,
+                  M, N, K, alpha, beta, dtc, by_rows, DT_F32, NULL, 0};
+    if (split->dt != DT_F32 && !operand_exact(cb, split->x, ns, split->dt)) {
+        size_t per = split->weight ? cpu_gemm_tile_floats(cb, M, N, K) : 0;
+        if (per) { /* per thread: the tile's share of what gemm_tile_floats counted */
+            g.tile_dt = split->dt;
+            g.tile_n = per / (gemm_par(cb, M, N, K) ? (size_t)cb->nthreads : 1);
+            g.tile_ws = cpu_scratch(cb, CPU_SCR_TILE, per * sizeof(float));
+            if (!g.tile_ws) return;
+        } else {
+            const float *r = round_whole(cb, split->slot, split->x, ns, split->dt);
+            if (!r) return;
+            *(by_rows ? &g.A : &g.B) = r;
+        }
+    }
+    int len = by_rows ? M : N;
     /* Threads only where the work pays for the team; the tiles are the same either way. */
-    int par = cb->nthreads > 1 && (double)M * N * (K > 0 ? K : 1) >= 65536.0;
-    cpu_parallel(cb, (size_t)len, (size_t)gemm_tile(len), par, st, gemm_tile_chunk, &g);
+    cpu_parallel(cb, (size_t)len, (size_t)gemm_tile(len), gemm_par(cb, M, N, K), st,
+                 gemm_tile_chunk, &g);
 }
 
 void cpu_gemm(backend *be, float *C, dtype_t dtc, const float *A, dtype_t dta, int transA,
               const float *B, dtype_t dtb, int transB, int M, int N, int K, float alpha,
               int accumulate, num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    if (M <= 0 || N <= 0) return;
-    const float *Ar = gemm_input(cb, CPU_SCR_A, A, (size_t)M * K, dta);
-    const float *Br = gemm_input(cb, CPU_SCR_B, B, (size_t)K * N, dtb);
-    if (!Ar || !Br) return;
-    gemm_raw(cb, C, N, dtc, Ar, transA, Br, transB, M, N, K, alpha, accumulate ? 1.0f : 0.0f,
+    gemm_raw(cpu_of(be), C, N, dtc, (gemm_src){A, dta, CPU_SCR_A, 0}, transA,
+             (gemm_src){B, dtb, CPU_SCR_B, 0}, transB, M, N, K, alpha, accumulate ? 1.0f : 0.0f,
              NULL, st);
 }
 
@@ -145,12 +234,9 @@ void cpu_matmul_forward(backend *be, float *out, const float *inp, const float *
                         const float *b, int N, int C, int OC, int w_trans, dtype_t dt_in,
                         dtype_t dt_w, dtype_t dt_out, num_stats *st)
 {
-    cpu_backend *cb = cpu_of(be);
-    const float *ir = gemm_input(cb, CPU_SCR_A, inp, (size_t)N * C, dt_in);
-    const float *wr = gemm_input(cb, CPU_SCR_B, w, (size_t)C * OC, dt_w);
-    if (!ir || !wr) return;
     /* out(N,OC) = inp(N,C) @ w(C,OC), or @ w(OC,C)^T; bias joins the fp32 accumulator. */
-    gemm_raw(cb, out, OC, dt_out, ir, 0, wr, w_trans, N, OC, C, 1.0f, 0.0f, b, st);
+    gemm_raw(cpu_of(be), out, OC, dt_out, (gemm_src){inp, dt_in, CPU_SCR_A, 0}, 0,
+             (gemm_src){w, dt_w, CPU_SCR_B, 1}, w_trans, N, OC, C, 1.0f, 0.0f, b, st);
 }
 
 /* Weight and bias gradients: dw += round_g(g) elementwise, db += round_g(column sums of
@@ -208,22 +294,22 @@ void cpu_matmul_backward(backend *be, float *dinp, float *dw, float *db, const f
                          dtype_t dt_g, num_stats *st_dinp, num_stats *st_dw)
 {
     cpu_backend *cb = cpu_of(be);
+    /* dout is read three times: rounded once */
     const float *dr = gemm_input(cb, CPU_SCR_A, dout, (size_t)N * OC, dt_g);
     if (!dr) return;
-    if (dinp) {
-        const float *wr = gemm_input(cb, CPU_SCR_B, w, (size_t)C * OC, dt_g);
-        if (!wr) return;
-        /* dinp(N,C) = dout(N,OC) @ w^T: w (C,OC) is op(B) transposed; w (OC,C) is op(B). */
-        gemm_raw(cb, dinp, C, dt_g, dr, 0, wr, !w_trans, N, C, OC, 1.0f, 0.0f, NULL, st_dinp);
-    }
+    gemm_src w_g = {w, dt_g, CPU_SCR_B, 1}, inp_g = {inp, dt_g, CPU_SCR_C, 0};
+    if (dinp) /* dinp(N,C) = dout(N,OC) @ w^T: w (C,OC) is op(B) transposed; w (OC,C) is op(B). */
+        gemm_raw(cb, dinp, C, dt_g, src_f32(dr), 0, w_g, !w_trans, N, C, OC, 1.0f, 0.0f, NULL,
+                 st_dinp);
     if (dw) {
-        const float *ir = gemm_input(cb, CPU_SCR_C, inp, (size_t)N * C, dt_g);
         float *g = cpu_scratch(cb, CPU_SCR_OUT, (size_t)C * OC * sizeof *g);
-        if (!ir || !g) return;
+        if (!g) return;
         if (!w_trans) /* g(C,OC) = inp^T @ dout */
-            gemm_raw(cb, g, OC, DT_F32, ir, 1, dr, 0, C, OC, N, 1.0f, 0.0f, NULL, NULL);
+            gemm_raw(cb, g, OC, DT_F32, inp_g, 1, src_f32(dr), 0, C, OC, N, 1.0f, 0.0f, NULL,
+                     NULL);
         else /* g(OC,C) = dout^T @ inp */
-            gemm_raw(cb, g, C, DT_F32, dr, 1, ir, 0, OC, C, N, 1.0f, 0.0f, NULL, NULL);
+            gemm_raw(cb, g, C, DT_F32, src_f32(dr), 1, inp_g, 0, OC, C, N, 1.0f, 0.0f, NULL,
+                     NULL);
         grad_round_add(cb, dw, g, (size_t)C * OC, dt_g, st_dw);
     }
     if (db) matmul_bias_grad(cb, db, dr, N, OC, dt_g, st_dw);
@@ -240,7 +326,8 @@ void cpu_fp8_matmul_forward(backend *be, float *out, const float *inq, int f_in,
                             float alpha, dtype_t dt_out, num_stats *st)
 {
     (void)f_in, (void)f_w;
-    gemm_raw(cpu_of(be), out, OC, dt_out, inq, 0, wq, w_trans, N, OC, C, alpha, 0.0f, b, st);
+    gemm_raw(cpu_of(be), out, OC, dt_out, src_f32(inq), 0, src_f32(wq), w_trans, N, OC, C,
+             alpha, 0.0f, b, st);
 }
 
 /* As cpu_matmul_backward with the scaled operands as they are: dinp and the weight gradient
@@ -255,15 +342,17 @@ void cpu_fp8_matmul_backward(backend *be, float *dinp, float *dw, float *db, con
     (void)f_g, (void)f_in, (void)f_w;
     cpu_backend *cb = cpu_of(be);
     if (dinp) /* dinp(N,C) = doutq(N,OC) @ wq^T */
-        gemm_raw(cb, dinp, C, dt_g, doutq, 0, wq, !w_trans, N, C, OC, alpha_dinp, 0.0f, NULL,
-                 st_dinp);
+        gemm_raw(cb, dinp, C, dt_g, src_f32(doutq), 0, src_f32(wq), !w_trans, N, C, OC,
+                 alpha_dinp, 0.0f, NULL, st_dinp);
     if (dw) {
         float *g = cpu_scratch(cb, CPU_SCR_OUT, (size_t)C * OC * sizeof *g);
         if (!g) return;
         if (!w_trans) /* g(C,OC) = inq^T @ doutq */
-            gemm_raw(cb, g, OC, DT_F32, inq, 1, doutq, 0, C, OC, N, alpha_dw, 0.0f, NULL, NULL);
+            gemm_raw(cb, g, OC, DT_F32, src_f32(inq), 1, src_f32(doutq), 0, C, OC, N, alpha_dw,
+                     0.0f, NULL, NULL);
         else /* g(OC,C) = doutq^T @ inq */
-            gemm_raw(cb, g, C, DT_F32, doutq, 1, inq, 0, OC, C, N, alpha_dw, 0.0f, NULL, NULL);
+            gemm_raw(cb, g, C, DT_F32, src_f32(doutq), 1, src_f32(inq), 0, OC, C, N, alpha_dw,
+                     0.0f, NULL, NULL);
         grad_round_add(cb, dw, g, (size_t)C * OC, dt_g, st_dw);
     }
     if (db) matmul_bias_grad(cb, db, dout, N, OC, dt_g, st_dw);

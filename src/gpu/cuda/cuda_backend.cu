@@ -316,7 +316,10 @@ static size_t ws_max(size_t a, size_t b) { return a > b ? a : b; }
 size_t cuda_workspace_bytes(const backend *be, const bk_workspace_req *r)
 {
     size_t n = r->ln_rows, C = r->ln_c;
-    size_t a = r->gemm_a * 2, b = r->gemm_b * 2, c = r->gemm_c * 2;
+    size_t wb = r->gemm_b; /* a weight rounded from its master: whole, in 16 bits */
+    for (int i = 0; i < r->n_wgemm && i < BK_WGEMMS; i++)
+        wb = ws_max(wb, (size_t)r->wgemm[i].K * (size_t)r->wgemm[i].N);
+    size_t a = r->gemm_a * 2, b = wb * 2, c = r->gemm_c * 2;
     size_t out = ws_max(r->wgrad, r->gemm_a) * 4;
     size_t red = ws_max((n + 63) / 64 * 2 * C * 4, (r->reduce + 255) / 256 * 8);
     size_t att = r->att_T ? cuda_attention_workspace(be, r->att_B, r->att_T, r->att_C, r->att_NH) : 0;
