@@ -424,6 +424,55 @@ Test(model, classifier_fused_equals_recompute_fp16_scaled)
 
 /* A prepare for another multiplier is not used (the backward recomputes), and a second
  * backward of the same forward recomputes too: both as a plain backward. */
+/* lm_head's weight gradient sums over the classifier's chunks in wte's own gradient when every
+ * gradient is zero (a step's first micro-batch), with no (V, C) buffer apart; a backward into
+ * gradients that may not be zero (here: after gpt_grads handed the pointer out) sums apart,
+ * rounds and adds, allocating that buffer then. Both routes give the same bits, fused or
+ * not, in each mode; a second micro-batch then accumulates through the buffer. */
+static void grad_sum_routes(dtype_t dt, float mult, int fused)
+{
+    prec_set_mode(&pol, dt);
+    if (mult != 1.0f) gpt_set_stats_unscale(m, 1.0f / mult);
+    cr_assert_eq(gpt_has_grad_sum(m), 0);
+    step_out direct = step_run(3, fused, mult); /* step_run: gpt_zero_grads, then the step */
+    cr_assert_eq(gpt_has_grad_sum(m), 0, "the first micro-batch needs no sum apart");
+    int32_t x[B * T], y[B * T];
+    batch(x, y);
+    step_out apart = {0, malloc(gpt_num_params(m) * sizeof(float)),
+                      calloc((size_t)pol.n, sizeof(gpt_row_stats))};
+    cr_assert(apart.g && apart.st);
+    gpt_set_classifier_rows(m, 3);
+    gpt_zero_grads(m);
+    (void)gpt_grads(m); /* zero still, but no longer known to be */
+    if (fused) gpt_prepare_backward(m, mult);
+    apart.loss = gpt_forward(m, &pol, x, y, B, T, apart.st);
+    gpt_backward(m, &pol, mult, apart.st);
+    cr_assert_eq(gpt_status(m, NULL, 0), 0);
+    cr_assert_eq(gpt_has_grad_sum(m), 1, "allocated at the backward that needed it");
+    bk_download(be, apart.g, gpt_grads(m), gpt_num_params(m) * sizeof(float));
+    assert_same_step(&direct, &apart, dtype_name(dt));
+    /* a second micro-batch adds lm_head's rounded sum to the first one's gradient */
+    size_t wte = (size_t)tiny.vocab_size * tiny.n_embd;
+    float *g2 = malloc(gpt_num_params(m) * sizeof *g2);
+    cr_assert_not_null(g2);
+    if (fused) gpt_prepare_backward(m, mult);
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    gpt_backward(m, &pol, mult, NULL);
+    bk_download(be, g2, gpt_grads(m), gpt_num_params(m) * sizeof *g2);
+    int changed = 0;
+    for (size_t i = 0; i < wte; i++) changed += g2[i] != direct.g[i];
+    cr_assert_gt(changed, (int)wte / 2, "wte's gradient accumulated");
+    gpt_set_classifier_rows(m, 0);
+    gpt_set_stats_unscale(m, 1.0f);
+    free(g2);
+    step_free(&direct);
+    step_free(&apart);
+}
+
+Test(model, grad_sum_in_place_or_apart_same_bits_fp32) { grad_sum_routes(DT_F32, 1.0f, 0); }
+Test(model, grad_sum_in_place_or_apart_same_bits_bf16_fused) { grad_sum_routes(DT_BF16, 1.0f, 1); }
+Test(model, grad_sum_in_place_or_apart_same_bits_fp16_scaled) { grad_sum_routes(DT_F16, 4096.0f, 1); }
+
 Test(model, classifier_fused_only_for_its_multiplier)
 {
     prec_set_mode(&pol, DT_BF16);
@@ -548,12 +597,12 @@ Test(model, classifier_rows_follow_the_shape_only)
     cr_assert_eq(gpt_classifier_rows(256, 1 << 20), 32768);
     /* GPT-2 124M at B=4, T=1024 in fp32: one more vocabulary entry costs a row in each of the
      * four parameter-sized buffers (masters, gradients, AdamW m and v: fp32 keeps no weight
-     * copies), in dW's (V,C) sum and in the two 166-row chunks; not 2 B*T floats of
-     * whole-batch logits and dlogits */
+     * copies; lm_head's gradient sums in wte's own) and in the two 166-row chunks; not 2 B*T
+     * floats of whole-batch logits and dlogits */
     gpt_config g = {12, 12, 768, 1024, 50257}, g1 = g;
     g1.vocab_size = 50256;
     cr_assert_eq(gpt_memory_bytes(&g, 4, 1024) - gpt_memory_bytes(&g1, 4, 1024),
-                 (4 * 768 + 768 + 2 * 166) * sizeof(float));
+                 (4 * 768 + 2 * 166) * sizeof(float));
     cr_assert_eq(gpt_max_batch(m), B);
 }
 

@@ -1133,6 +1133,38 @@ Test(trainer, snapshot_memory_plan_follows_the_mode)
     cr_assert_null(mem_find(p, MEM_WCOPY, DT_F32, 1));
 }
 
+/* Gradient accumulation keeps lm_head's fp32 gradient sum (V x C) apart from wte's gradient,
+ * allocated at the start and in the plan (docs/memory.md); a run without it has none. */
+Test(trainer, accumulation_plans_and_holds_lm_head_sum)
+{
+    mp_config c;
+    static run_out one, two;
+    small_config(&c, "bf16", 2);
+    run(&c, NULL, 0, &one);
+    char err[256];
+    cr_assert_eq(cfg_set(&c, "gradient_accumulation_steps", "2", err, sizeof err), 0, "%s", err);
+    run(&c, NULL, 0, &two);
+    const mem_row *a = mem_find(&one.snap.mem, MEM_SCRATCH, DT_F32, 0);
+    const mem_row *b = mem_find(&two.snap.mem, MEM_SCRATCH, DT_F32, 0);
+    cr_assert(a && b);
+    cr_assert_eq(b->values - a->values, (size_t)256 * 64);
+    cr_assert_eq(two.snap.mem.total - one.snap.mem.total, (size_t)256 * 64 * 4);
+    char table[4096];
+    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(table, "total (peak) ") != NULL, "%s", table);
+    gpt_mem_plan dry;
+    prec_policy pol;
+    cr_assert_eq(prec_init(&pol, 2, DT_BF16), 0);
+    gpt_config gc = {2, 2, 64, 64, 256};
+    cr_assert_eq(gpt_memory_plan(&gc, &pol, 8, 64, NULL, &dry, err, sizeof err), 0, "%s", err);
+    gpt_memory_plan_add_grad_sum(&gc, &dry);
+    const mem_row *ws = mem_find(&two.snap.mem, MEM_WORKSPACE, DT_F32, 0);
+    const mem_row *st = mem_find(&two.snap.mem, MEM_STAGING, DT_F32, 0);
+    cr_assert(ws && st);
+    cr_assert_eq(two.snap.mem.total - ws->bytes - st->bytes, dry.total);
+    prec_free(&pol);
+}
+
 Test(trainer, memory_refusal_before_allocating)
 {
     mp_config c;

@@ -144,6 +144,11 @@ static gpt *lane_clone(gpt *src, const prec_policy *p, int B, int T, char *err, 
     gpt *m = gpt_create_shard(be, gpt_get_config(src), p, B, T, gpt_adam_rank(src),
                               gpt_adam_ranks(src), err, errlen);
     if (!m) return NULL;
+    if (gpt_has_grad_sum(src) && gpt_reserve_grad_sum(m)) { /* it accumulates too */
+        snprintf(err, errlen, "compare: out of memory");
+        gpt_free(m);
+        return NULL;
+    }
     size_t bytes = gpt_num_params(m) * sizeof(float), mv = gpt_adam_numel(m) * sizeof(float);
     bk_copy(be, gpt_params(m), gpt_params(src), bytes);
     bk_copy(be, gpt_adam_m(m), gpt_adam_m(src), mv);
@@ -201,7 +206,10 @@ int lane_fork(lane *ls, int *n_lanes, int *heir, const mp_config *c, const lane_
             made = n;
             goto fail;
         }
-        size_t b = lane_bytes(gpt_get_config(src->model), &nl[i].policy, B, T);
+        const gpt_config *gc = gpt_get_config(src->model);
+        size_t b = lane_bytes(gc, &nl[i].policy, B, T);
+        if (gpt_has_grad_sum(src->model)) /* gradient accumulation: lm_head's sum apart */
+            b += (size_t)gc->vocab_size * (size_t)gc->n_embd * sizeof(float);
         if (i != h && b > each) each = b;
     }
     if (lane_check_memory(n - 1, each, available, err, errlen)) {

@@ -253,6 +253,7 @@ gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, 
     layout_index(m, p);
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
+    m->grads_zero = 1; /* bk_alloc zeroes */
     if (a.failed || (p && prec_any_fp8(p) && gpt_fp8_sync(m, p))) goto oom;
     return m;
 oom:
@@ -275,6 +276,7 @@ void gpt_free(gpt *m)
         buf_walk w = {m, NULL, free_one, &f};
         gpt_bufs_walk(&w, m->maxB, m->maxT);
     }
+    if (m->cls.dw) bk_free(m->be, m->cls.dw);
     fp8_state_free(&m->fp8);
     free(m->fp8_cnt);
     free(m->fp8_sx);
@@ -291,7 +293,11 @@ int gpt_num_tensors(const gpt *m) { return m->n_tensors; }
 const gpt_tensor *gpt_tensor_at(const gpt *m, int i) { return &m->tensors[i]; }
 size_t gpt_num_params(const gpt *m) { return m->n_params; }
 float *gpt_params(gpt *m) { return m->params; }
-float *gpt_grads(gpt *m) { return m->grads; }
+float *gpt_grads(gpt *m)
+{
+    m->grads_zero = 0; /* the caller may write through it */
+    return m->grads;
+}
 float *gpt_adam_m(gpt *m) { return m->m; }
 float *gpt_adam_v(gpt *m) { return m->v; }
 size_t gpt_adam_numel(const gpt *m) { return m->mv_n; }
@@ -354,6 +360,7 @@ void gpt_init_weights(gpt *m, rng_state *r)
     bk_zero(m->be, m->m, m->mv_n * sizeof(float));
     bk_zero(m->be, m->v, m->mv_n * sizeof(float));
     bk_zero(m->be, m->grads, m->n_params * sizeof(float));
+    m->grads_zero = 1;
 }
 
 /* ---- precision plumbing ---- */
@@ -433,6 +440,8 @@ void gpt_set_classifier_rows(gpt *m, int rows)
     m->cls.chunk = rows < 1 || rows > m->cls.chunk_max ? m->cls.chunk_max : rows;
 }
 
+static int cls_sum_begin(gpt *m);
+
 /* Rows of the chunk starting at c0 of the forward's N rows (the last one may be short). */
 static int cls_rows(const gpt_classifier *k, int c0, int N)
 {
@@ -480,7 +489,7 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
                        rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
     /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed
      * over the chunks in fp32 and rounded once by gpt_backward */
-    bk_gemm(m->be, k->dw, DT_F32, m->dlogits, gh, 1, lnf, gh, 0, V, C, rows, 1.0f, c0 > 0, NULL);
+    bk_gemm(m->be, k->sum, DT_F32, m->dlogits, gh, 1, lnf, gh, 0, V, C, rows, 1.0f, c0 > 0, NULL);
 }
 
 /* Logits and losses of the forward's N rows, chunk by chunk; with a pending
@@ -489,7 +498,7 @@ static void cls_forward(gpt *m, const prec_policy *p, int N, gpt_row_stats *st)
 {
     gpt_classifier *k = &m->cls;
     int V = m->cfg.vocab_size, rh = prec_row_lmhead(p);
-    k->fused = k->prepared;
+    k->fused = k->prepared && cls_sum_begin(m) == 0;
     k->fused_mult = k->prep_mult;
     k->fused_st = st ? k->fst : NULL;
     memset(k->fst, 0, sizeof k->fst);
@@ -740,6 +749,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
             num_stats_merge(&st[rf].grad, &k->fst[1].grad);
         }
     } else {
+        if (cls_sum_begin(m)) return; /* gpt_status says why */
         if (k->fp8) {
             /* a fused pass for another multiplier counted its casts already */
             k->fp8_grad_counted = k->fused;
@@ -752,9 +762,11 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
         }
     }
     k->fused = 0;
-    /* dW += round_g(sum over all rows), the one rounding matmul_backward makes */
-    bk_cast(be, k->dw, k->dw, (size_t)V * C, p->rows[rh].grad, sw(st, rh));
-    bk_add_inplace(be, gp(m, 0), k->dw, (size_t)V * C);
+    /* dW += round_g(sum over all rows), the one rounding matmul_backward makes; a sum formed
+     * in dW itself (zero before) is only rounded */
+    bk_cast(be, k->sum, k->sum, (size_t)V * C, p->rows[rh].grad, sw(st, rh));
+    if (k->sum != gp(m, 0)) bk_add_inplace(be, gp(m, 0), k->sum, (size_t)V * C);
+    m->grads_zero = 0;
     grad_to(m, m->dlnf, NC, p->rows[rh].grad, p->rows[rf].grad, st, rf);
     bk_zero(be, m->dres, NC * sizeof(float));
     const float *res_last = m->blocks[L - 1].res3;
@@ -778,7 +790,42 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
     bk_encoder_backward(be, gp(m, 0), gp(m, 1), m->dres, m->d_inputs, B, T, C);
 }
 
-void gpt_zero_grads(gpt *m) { bk_zero(m->be, m->grads, m->n_params * sizeof(float)); }
+void gpt_zero_grads(gpt *m)
+{
+    bk_zero(m->be, m->grads, m->n_params * sizeof(float));
+    m->grads_zero = 1;
+}
+
+int gpt_reserve_grad_sum(gpt *m)
+{
+    if (!m->cls.dw)
+        m->cls.dw = bk_alloc(m->be, (size_t)m->cfg.vocab_size * m->cfg.n_embd * sizeof(float));
+    return m->cls.dw ? 0 : -1;
+}
+
+int gpt_has_grad_sum(const gpt *m) { return m->cls.dw != NULL; }
+
+/* Where this classifier pass sums lm_head's weight gradient over its chunks (the first chunk
+ * overwrites): wte's own gradient when every gradient is zero, as at a step's first
+ * micro-batch (rounding that sum in place then gives what adding it to zero would: no (V, C)
+ * buffer apart), else dw, allocated on first need (gradient accumulation, docs/memory.md).
+ * -1: out of memory (gpt_status). */
+static int cls_sum_begin(gpt *m)
+{
+    if (m->grads_zero) {
+        m->cls.sum = m->grads + m->tensors[0].offset;
+        return 0;
+    }
+    if (gpt_reserve_grad_sum(m)) {
+        m->lay_n = 0;
+        snprintf(m->lay_err, sizeof m->lay_err, "memory: out of memory for lm_head's gradient "
+                 "sum (%d x %d fp32) of a backward that accumulates", m->cfg.vocab_size,
+                 m->cfg.n_embd);
+        return -1;
+    }
+    m->cls.sum = m->cls.dw;
+    return 0;
+}
 
 void gpt_logits_row(gpt *m, int b, int t, float *out)
 {

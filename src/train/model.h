@@ -123,7 +123,14 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
 /* 1 / loss scale for the unscaled gradient statistics of the next backwards that collect
  * stats (default 1: no extra pass, grad_unscaled equals grad). */
 void gpt_set_stats_unscale(gpt *m, float inv_scale);
+/* Zeroes every gradient. The backward after it sums lm_head's weight gradient in wte's own
+ * (no (V, C) buffer apart: docs/memory.md, "lm_head's gradient sum"). */
 void gpt_zero_grads(gpt *m);
+/* For a run that accumulates gradients over micro-batches: allocates now the fp32 (V, C)
+ * sum a backward into gradients that are not zero needs (else allocated at that backward).
+ * 0, or -1 when out of memory. */
+int gpt_reserve_grad_sum(gpt *m);
+int gpt_has_grad_sum(const gpt *m);
 /* Copies logits (V floats) of position t of sequence b of the last forward to host (call it
  * before the weights change): the chunk that holds the row is recomputed from the kept ln_f
  * output unless it is still there, bit-identical to the row a forward with targets computes. */
@@ -180,6 +187,8 @@ size_t gpt_memory_bytes(const gpt_config *cfg, int B, int T);
  * shape (as gpt_create says it). */
 int gpt_memory_plan(const gpt_config *cfg, const prec_policy *p, int B, int T,
                     const backend *be, gpt_mem_plan *out, char *err, size_t errlen);
+/* Adds gpt_reserve_grad_sum's buffer to a plan (a run that accumulates gradients). */
+void gpt_memory_plan_add_grad_sum(const gpt_config *cfg, gpt_mem_plan *plan);
 /* gpt_memory_plan of a gpt_create_shard model: AdamW m and v are rank's share of ranks. */
 int gpt_memory_plan_shard(const gpt_config *cfg, const prec_policy *p, int B, int T,
                           const backend *be, int rank, int ranks, gpt_mem_plan *out,

@@ -259,7 +259,7 @@ static void mx_cls_backward(gpt *m, int c0, int rows, num_stats *st_dinp, dtype_
     float *x = m->q_a + (size_t)c0 * C;
     bk_mx_quantize(m->be, m->q_g, m->dlogits, rows, V, 0, fg, NULL);
     bk_mx_quantize(m->be, x, m->lnf + (size_t)c0 * C, rows, C, 0, fmt(m, FP8_T_INPUT), NULL);
-    bk_gemm(m->be, m->cls.dw, DT_F32, m->q_g, DT_F32, 1, x, DT_F32, 0, V, C, rows, 1.0f, c0 > 0,
+    bk_gemm(m->be, m->cls.sum, DT_F32, m->q_g, DT_F32, 1, x, DT_F32, 0, V, C, rows, 1.0f, c0 > 0,
             NULL);
 }
 
@@ -280,7 +280,7 @@ void gpt_fp8_cls_backward(gpt *m, const prec_policy *p, int c0, int rows, num_st
                            fmt(m, FP8_T_INPUT), wq_of(m, 0), fmt(m, FP8_T_WEIGHT), rows, C, V, 1,
                            inv2(sg, m->fp8_sw[rh]), 1.0f, g, st_dinp, NULL);
     /* dW (V, C) += dlogits^T @ ln_f, unrounded across chunks as in the other modes */
-    bk_gemm(m->be, m->cls.dw, DT_F32, m->q_g, DT_F32, 1, m->q_a + (size_t)c0 * C, DT_F32, 0, V, C,
+    bk_gemm(m->be, m->cls.sum, DT_F32, m->q_g, DT_F32, 1, m->q_a + (size_t)c0 * C, DT_F32, 0, V, C,
             rows, inv2(m->fp8_sx[rh], sg), c0 > 0, NULL);
 }
 

@@ -29,10 +29,12 @@ typedef struct {
 } gpt_block_acts;
 
 /* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
- * never exist for more than one chunk; the tied lm_head's weight gradient sums in dw before
- * its one rounding. */
+ * never exist for more than one chunk; the tied lm_head's weight gradient sums over them
+ * before its one rounding, in `sum` (docs/memory.md, "lm_head's gradient sum"). */
 typedef struct {
-    float *dw;               /* (V, C) fp32: unrounded sum over the chunks of dlogits^T @ lnf */
+    float *dw;               /* (V, C) fp32, only for gradient accumulation (gpt_reserve_grad_sum
+                              * or first need): the sum apart from wte's gradient */
+    float *sum;              /* this pass's sum: wte's gradient itself when that is zero, or dw */
     int chunk, chunk_max;    /* rows per chunk now / allocated */
     int in_logits;           /* chunk index whose logits are in m->logits, -1: none */
     dtype_t w_dt, act_dt;    /* lm_head's weight and act dtypes at the last forward */
@@ -74,6 +76,8 @@ struct gpt {
      * (docs/memory.md) */
     float *dres, *dlnf, *dlogits, *dc, *dc2, *d4c, *qkv_cast;
     int have_targets;
+    int grads_zero;     /* every gradient is known to be zero (gpt_zero_grads, before any
+                         * backward since, and no caller has had the pointer: gpt_grads) */
     gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */

@@ -140,7 +140,6 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
     BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf));
     BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh));
-    BUF(m->cls.dw, V * C, MEM_SCRATCH, DT_F32); /* lm_head's weight gradient, summed over chunks */
     BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ));
     BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2));
     /* the MLP's gradients, GELU's in place (one buffer), then attention's (B,T,3C) */
@@ -250,7 +249,7 @@ static void workspace_req(const gpt *m, const prec_policy *p, int B, int T, bk_w
     }
     q->att_B = B, q->att_T = T, q->att_C = (int)C, q->att_NH = m->cfg.n_head;
     /* the classifier runs one chunk of rows at a time; its weight gradient is a GEMM into the
-     * model's own fp32 sum (cls.dw), its input ln_f's output (B operand) */
+     * fp32 sum (wte's gradient or cls.dw), its input ln_f's output (B operand) */
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, B * T);
     const prec_layer *rh = p ? &p->rows[prec_row_lmhead(p)] : f32;
     /* the tied wte is read from its master: no 16-bit copy unless the row is fp8 */
@@ -285,6 +284,7 @@ static int plan_build(const gpt *m, const gpt_config *c, const prec_policy *p, i
     plan_ctx pc = {out, m, p};
     buf_walk w = {&view, p, plan_one, &pc};
     gpt_bufs_walk(&w, B, T);
+    if (m != &tmp && m->cls.dw) gpt_memory_plan_add_grad_sum(&m->cfg, out);
     if (be) {
         bk_workspace_req q;
         workspace_req(m, p, B, T, &q);
@@ -320,6 +320,11 @@ int gpt_memory_plan_shard(const gpt_config *c, const prec_policy *p, int B, int 
         return -1;
     }
     return 0;
+}
+
+void gpt_memory_plan_add_grad_sum(const gpt_config *c, gpt_mem_plan *plan)
+{
+    mem_plan_add(plan, MEM_SCRATCH, DT_F32, 0, (size_t)c->vocab_size * (size_t)c->n_embd);
 }
 
 void gpt_model_memory_plan(const gpt *m, const prec_policy *p, gpt_mem_plan *out)

@@ -192,8 +192,11 @@ static int adam_shares(const trainer *t)
 static int run_plan(const trainer *t, int B, gpt_mem_plan *plan, char *err, size_t errlen)
 {
     gpt_config gc = run_gpt_config(t);
-    return gpt_memory_plan_shard(&gc, &t->lanes[0].policy, B, t->T, t->be, t->rank,
-                                 adam_shares(t), plan, err, errlen);
+    if (gpt_memory_plan_shard(&gc, &t->lanes[0].policy, B, t->T, t->be, t->rank, adam_shares(t),
+                              plan, err, errlen))
+        return -1;
+    if (t->cfg.gradient_accumulation_steps > 1) gpt_memory_plan_add_grad_sum(&gc, plan);
+    return 0;
 }
 
 /* The peak at train batch B (the batch a refusal suggests; eval runs in chunks of it). */
@@ -230,6 +233,12 @@ static int setup_model(trainer *t, char *err, size_t errlen)
     t->model = gpt_create_shard(t->be, &gc, &t->lanes[0].policy, t->B, t->T, t->rank,
                                 adam_shares(t), err, errlen);
     if (!t->model) return -1;
+    /* micro-batches after the first add to gradients that are not zero (docs/memory.md) */
+    if (t->cfg.gradient_accumulation_steps > 1 && gpt_reserve_grad_sum(t->model)) {
+        snprintf(err, errlen, "memory: out of memory for lm_head's gradient sum under "
+                 "--gradient_accumulation_steps %d", t->cfg.gradient_accumulation_steps);
+        return -1;
+    }
     rng_state init_rng;
     rng_seed(&init_rng, t->cfg.seed);
     gpt_init_weights(t->model, &init_rng);
