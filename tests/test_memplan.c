@@ -148,14 +148,13 @@ Test(memplan, rows_by_hand)
         /* encoded 64, LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res2 / res3 64 each,
          * losses 8 */
         {MEM_ACT, DT_F32, DT_F32, 280},
-        {MEM_ACT, DT_BF16, DT_F32, 64 + 128},               /* ln_f 64, a chunk of logits */
+        {MEM_ACT, DT_BF16, DT_F32, 64 + 128}, /* ln_f 64, a chunk of logits (then dlogits) */
         {MEM_ACT, DT_BF16, DT_BF16, 64 + 192 + 64 + 64 + 256 + 256}, /* ln1 qkv atty ln2 fch gelu */
         {MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 16},
         /* dres 64, wide 256; lm_head's dW sums in wte's gradient (no 16 x 8 apart) */
         {MEM_SCRATCH, DT_F32, DT_F32, 320},
-        /* dlnf 64, dlogits 128, dc 64, dc2 64, d4c 256 (attention's d3c after the MLP's);
-         * no qkv_cast */
-        {MEM_SCRATCH, DT_BF16, DT_F32, 576},
+        /* dlnf 64, dc 64, dc2 64, d4c 256 (attention's d3c after the MLP's); no qkv_cast */
+        {MEM_SCRATCH, DT_BF16, DT_F32, 448},
         /* the largest weight matrix rounded from its master (B: c_fc's 32 x 8; the tied wte
          * is 16 x 8, whole: a tile per thread would be larger), the fp32 weight
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
@@ -189,7 +188,7 @@ Test(memplan, rows_by_hand)
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_F32, 1));
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_BF16, 0));
     cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 280 + 192 + 896);
-    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 576);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 448);
     cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes, 1024 + 256 + 64);
     for (int i = 0; i < plan.n; i++) cr_assert_eq(plan.rows[i].bytes, plan.rows[i].fp32_bytes);
     /* an override that makes c_attn (weight and bias copies, output and gradient in bf16) read
@@ -202,7 +201,7 @@ Test(memplan, rows_by_hand)
                  1024 + 256 + 64 + 4 * (64 + 64 + 192));
     cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_BF16, 0)->values, 24);
     cr_assert_eq(find_row(&plan, MEM_ACT, DT_BF16, 0)->values, 192);
-    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 576 + 192 + 256);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 448 + 192 + 256);
     /* gradient accumulation keeps lm_head's sum apart: 16 x 8 more */
     size_t before = find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values;
     gpt_memory_plan_add_grad_sum(&cfg, &plan);

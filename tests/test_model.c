@@ -597,12 +597,12 @@ Test(model, classifier_rows_follow_the_shape_only)
     cr_assert_eq(gpt_classifier_rows(256, 1 << 20), 32768);
     /* GPT-2 124M at B=4, T=1024 in fp32: one more vocabulary entry costs a row in each of the
      * four parameter-sized buffers (masters, gradients, AdamW m and v: fp32 keeps no weight
-     * copies; lm_head's gradient sums in wte's own) and in the two 166-row chunks; not 2 B*T
-     * floats of whole-batch logits and dlogits */
+     * copies; lm_head's gradient sums in wte's own) and in the 166-row chunk that holds the
+     * logits, then their gradient; not 2 B*T floats of whole-batch logits and dlogits */
     gpt_config g = {12, 12, 768, 1024, 50257}, g1 = g;
     g1.vocab_size = 50256;
     cr_assert_eq(gpt_memory_bytes(&g, 4, 1024) - gpt_memory_bytes(&g1, 4, 1024),
-                 (4 * 768 + 2 * 166) * sizeof(float));
+                 (4 * 768 + 166) * sizeof(float));
     cr_assert_eq(gpt_max_batch(m), B);
 }
 

@@ -262,7 +262,8 @@ int bk_host_readable(const backend *be);
          int V),                                                                             \
         (be, losses, logits, targets, N, V))                                                 \
     /* dlogits(N,V) = round_dt(dloss * (softmax(logits) - onehot(target))), dloss being the   \
-     * gradient of the (scaled) total loss w.r.t. each position's loss. */                   \
+     * gradient of the (scaled) total loss w.r.t. each position's loss; dlogits may be logits \
+     * (in place: each row is read whole before it is written). */                           \
     OPV(void, crossentropy_backward,                                                         \
         (backend *be, float *dlogits, const float *logits, const int32_t *targets, int N,    \
          int V, float dloss, dtype_t dt, num_stats *st),                                     \

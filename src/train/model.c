@@ -253,6 +253,7 @@ gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, 
     layout_index(m, p);
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
+    m->dlogits = m->logits; /* overwritten by the gradient in place (cls_backward_chunk) */
     m->grads_zero = 1; /* bk_alloc zeroes */
     if (a.failed || (p && prec_any_fp8(p) && gpt_fp8_sync(m, p))) goto oom;
     return m;
@@ -469,7 +470,7 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 }
 
 /* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
- * onehot)), dlnf's rows = round_g(dlogits @ W), and cls.dw += dlogits^T @ lnf unrounded (the
+ * onehot)) in their place (the losses are taken: one (chunk, V) buffer for both), dlnf's rows = round_g(dlogits @ W), and cls.dw += dlogits^T @ lnf unrounded (the
  * first chunk overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
 static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, int N,
                                float mult, gpt_row_stats *s, int ih, int iff)
@@ -478,6 +479,7 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     dtype_t gh = p->rows[prec_row_lmhead(p)].grad, gf = p->rows[prec_row_lnf(p)].grad;
     const float *lnf = m->lnf + (size_t)c0 * C;
+    k->in_logits = -1;
     bk_crossentropy_backward(m->be, m->dlogits, m->logits, m->d_targets + c0, rows, V,
                              mult / (float)N, gh, sg(s, ih));
     grad_pass(m, m->dlogits, (size_t)rows * V, gh, s, ih);

@@ -74,7 +74,8 @@ struct gpt {
     /* backward scratch, reused across blocks; dc, dc2 and d4c are the forward's fp32 working
      * buffers too, and d4c holds attention's (B,T,3C) gradient once the MLP's is dead
      * (docs/memory.md) */
-    float *dres, *dlnf, *dlogits, *dc, *dc2, *d4c, *qkv_cast;
+    float *dres, *dlnf, *dc, *dc2, *d4c, *qkv_cast;
+    float *dlogits;     /* m->logits: a chunk's gradient replaces its logits */
     int have_targets;
     int grads_zero;     /* every gradient is known to be zero (gpt_zero_grads, before any
                          * backward since, and no caller has had the pointer: gpt_grads) */

@@ -139,7 +139,6 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
      * working buffers too */
     BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
     BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf));
-    BUF(m->dlogits, chunk * V, MEM_SCRATCH, pdt(w, rh));
     BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ));
     BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2));
     /* the MLP's gradients, GELU's in place (one buffer), then attention's (B,T,3C) */
