@@ -288,11 +288,11 @@ static int run_view(int argc, char **argv)
 static int open_failed(int why) { return why == TRAINER_NO_MEMORY ? 2 : 1; }
 
 /* --dry_run: the memory plan on stdout; 0 when it fits, 2 (and the refusal) when not. */
-static int run_dry(const mp_config *c)
+static int run_dry(const mp_config *c, dist *d)
 {
     static char table[8192];
     char err[512] = "";
-    int rc = trainer_dry_run(c, table, sizeof table, err, sizeof err);
+    int rc = trainer_dry_run(c, d, table, sizeof table, err, sizeof err);
     if (rc >= 0) fputs(table, stdout);
     if (rc) fprintf(stderr, "mptui: %s\n", err);
     return rc == 0 ? 0 : open_failed(rc);
@@ -390,8 +390,10 @@ static int run_ranks(const mp_config *c)
     }
     int rc = 0;
     if (dist_size(d) == 1) { /* mpirun -np 1: a single run */
-        rc = prepare_data(c) ? 1 : c->dry_run ? run_dry(c) : c->headless ? run_headless(c, NULL)
-                                                                          : run_screen(c, NULL);
+        rc = prepare_data(c)  ? 1
+             : c->dry_run     ? run_dry(c, NULL)
+             : c->headless    ? run_headless(c, NULL)
+                              : run_screen(c, NULL);
         dist_finalize(d);
         return rc;
     }
@@ -408,7 +410,7 @@ static int run_ranks(const mp_config *c)
         return 1;
     }
     if (c->dry_run)
-        rc = dist_rank(d) == 0 ? run_dry(c) : 0;
+        rc = dist_rank(d) == 0 ? run_dry(c, d) : 0;
     else if (dist_rank(d) == 0 && !c->headless)
         rc = run_screen(c, d);
     else
@@ -436,6 +438,6 @@ int main(int argc, char **argv)
     }
     if (dist_launched()) return run_ranks(&c);
     if (prepare_data(&c)) return 1;
-    if (c.dry_run) return run_dry(&c);
+    if (c.dry_run) return run_dry(&c, NULL);
     return c.headless ? run_headless(&c, NULL) : run_screen(&c, NULL);
 }

@@ -357,3 +357,34 @@ Test(ddp, a_stop_on_rank_0_alone_ends_every_rank_together)
         cr_assert_eq(sh("%s%s", ck, ""), 0, "run %d: the stop's save at step %ld", i, step);
     }
 }
+
+/* The size on the "AdamW m" line of a --dry_run table, in bytes (0: no such line). */
+static double adam_m_bytes(const char *table)
+{
+    const char *l = strstr(table, "\n  AdamW m "); /* a row, not the title's words */
+    double v = 0;
+    char unit[8] = "";
+    if (!l || sscanf(l + 11, " fp32 fp32 %lf %7s", &v, unit) != 2) return 0;
+    return v * (!strcmp(unit, "KiB") ? 1024.0 : !strcmp(unit, "MiB") ? 1048576.0 : 1.0);
+}
+
+/* --dry_run under mpirun prints rank 0's plan: its share of AdamW m and v under ZeRO-1, all
+ * of them without, and says which rank and how many. */
+Test(ddp, dry_run_plans_one_rank_and_its_zero1_share)
+{
+    need_mpi();
+    cr_assert_eq(sh("%s " TINY "--dry_run%s", bin(), ""), 0, "%s", slurp("err.txt"));
+    double one = adam_m_bytes(slurp("out.txt"));
+    cr_assert_gt(one, 0, "%s", slurp("out.txt"));
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--dry_run --zero_stage 1%s", bin(), ""), 0, "%s",
+                 slurp("err.txt"));
+    const char *t = slurp("out.txt");
+    cr_assert(strstr(t, ", rank 0 of 2 (ZeRO-1: its share of AdamW m and v)\n") != NULL, "%s", t);
+    cr_assert_eq(strstr(strstr(t, "memory plan:") + 1, "memory plan:"), NULL, "one table: %s", t);
+    double share = adam_m_bytes(t);
+    cr_assert(share > 0 && share < one, "share %g of %g", share, one);
+    cr_assert_eq(sh(MPIRUN "%s " TINY "--dry_run --zero_stage 0%s", bin(), ""), 0);
+    t = slurp("out.txt");
+    cr_assert(strstr(t, ", rank 0 of 2\n") != NULL, "%s", t);
+    cr_assert_eq(adam_m_bytes(t), one);
+}

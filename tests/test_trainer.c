@@ -1150,7 +1150,7 @@ Test(trainer, accumulation_plans_and_holds_lm_head_sum)
     cr_assert_eq(b->values - a->values, (size_t)256 * 64);
     cr_assert_eq(two.snap.mem.total - one.snap.mem.total, (size_t)256 * 64 * 4);
     char table[4096];
-    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(trainer_dry_run(&c, NULL, table, sizeof table, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(table, "total (peak) ") != NULL, "%s", table);
     gpt_mem_plan dry;
     prec_policy pol;
@@ -1178,15 +1178,15 @@ Test(trainer, memory_refusal_before_allocating)
     cr_assert(strstr(err, "memory: a 2L/2H/65536d model at batch 8 x 64 in fp16 needs ") == err,
               "%s", err);
     char table[4096];
-    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), TRAINER_NO_MEMORY);
+    cr_assert_eq(trainer_dry_run(&c, NULL, table, sizeof table, err, sizeof err), TRAINER_NO_MEMORY);
     cr_assert(strstr(table, "does not fit") != NULL, "%s", table);
     cr_assert_eq(cfg_set(&c, "n_embd", "64", err, sizeof err), 0);
-    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(trainer_dry_run(&c, NULL, table, sizeof table, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(table, "memory plan: 2L/2H/64d model (vocab 256), batch 8 x 64, fp16, cpu")
               == table, "%s", table);
     cr_assert(strstr(table, "available: fits\n") != NULL, "%s", table);
     cr_assert_eq(cfg_set(&c, "n_head", "3", err, sizeof err), 0); /* other errors: -1 */
-    cr_assert_eq(trainer_dry_run(&c, table, sizeof table, err, sizeof err), -1);
+    cr_assert_eq(trainer_dry_run(&c, NULL, table, sizeof table, err, sizeof err), -1);
     cr_assert_str_eq(err, "model: n_embd (64) must be divisible by n_head (3)");
     t = trainer_open(&c, NULL, NULL, NULL, &why, err, sizeof err);
     cr_assert_null(t);

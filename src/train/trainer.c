@@ -315,18 +315,22 @@ static int load_model_folder(trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
+int trainer_dry_run(const mp_config *cfg, dist *d, char *out, size_t outlen, char *err,
+                    size_t errlen)
 {
-    trainer *t = setup_early(cfg, NULL, NULL, NULL, NULL, err, errlen);
+    trainer *t = setup_early(cfg, d, NULL, NULL, NULL, err, errlen);
     if (!t) return -1;
     int rc = check_memory(t, err, errlen);
     if (rc >= 0) {
-        char title[256];
+        char title[320], ranks[96] = "";
+        if (t->nranks > 1) /* every rank's plan is rank 0's: the same shapes and shares */
+            snprintf(ranks, sizeof ranks, ", rank %d of %d%s", t->rank, t->nranks,
+                     adam_shares(t) > 1 ? " (ZeRO-1: its share of AdamW m and v)" : "");
         snprintf(title, sizeof title, "memory plan: %dL/%dH/%dd model (vocab %d), batch %d x "
-                 "%d, %s, %s", cfg->n_layer, cfg->n_head, cfg->n_embd,
+                 "%d, %s, %s%s", cfg->n_layer, cfg->n_head, cfg->n_embd,
                  run_gpt_config(t).vocab_size,
                  t->B, t->T, dtype_name(t->lanes[0].policy.mode),
-                 bk_describe(t->be));
+                 bk_describe(t->be), ranks);
         mem_plan_format(&t->mem_plan, title, t->mem_available, out, outlen);
     }
     trainer_free(t);

@@ -46,7 +46,11 @@ int trainer_tokenizer_dir(const mp_config *c, const char *model_dir, char *dir, 
  * have failed with). model_dir: --model_name_or_path's folder or "". */
 int trainer_prepare_data(const mp_config *cfg, const char *model_dir, tokcache_progress_fn fn,
                          void *ctx, char *err, size_t errlen);
-int trainer_dry_run(const mp_config *cfg, char *out, size_t outlen, char *err, size_t errlen);
+/* --dry_run: the memory plan of the run cfg describes, as a table in out (docs/memory.md);
+ * under mpirun (d: more than one rank) the plan of one rank: its threads and, under ZeRO-1,
+ * its share of AdamW m and v. 0 fits; TRAINER_NO_MEMORY + the refusal in err; -1 + err. */
+int trainer_dry_run(const mp_config *cfg, dist *d, char *out, size_t outlen, char *err,
+                    size_t errlen);
 /* Runs until max_steps, a quit command, or trainer_request_stop. 0 ok, -1 + err. */
 int trainer_run(trainer *t, char *err, size_t errlen);
 /* Forks the run's current state into n lockstep lanes (2..3; same mode twice is allowed
