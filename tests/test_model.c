@@ -551,6 +551,13 @@ Test(model, forward_leaves_gradients_untouched)
     gpt_forward(m, &pol, x, y, B, T, NULL);
     bk_download(be, g, gpt_grads(m), n * sizeof *g);
     cr_assert_eq(memcmp(g, pat, n * sizeof *g), 0, "fused forward");
+    /* from zero gradients the fused part sums in wte's own (no buffer apart): still, whoever
+     * reads the gradients before the backward sees them as they were */
+    gpt_zero_grads(m);
+    gpt_prepare_backward(m, 1.0f);
+    gpt_forward(m, &pol, x, y, B, T, NULL);
+    bk_download(be, g, gpt_grads(m), n * sizeof *g);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(g[i], 0.0f, "fused forward from zero: %zu", i);
     gpt_set_classifier_rows(m, 0);
     free(pat);
     free(g);

@@ -294,8 +294,19 @@ int gpt_num_tensors(const gpt *m) { return m->n_tensors; }
 const gpt_tensor *gpt_tensor_at(const gpt *m, int i) { return &m->tensors[i]; }
 size_t gpt_num_params(const gpt *m) { return m->n_params; }
 float *gpt_params(gpt *m) { return m->params; }
+/* A fused forward (gpt_prepare_backward) whose backward has not run yet may hold its part of
+ * lm_head's gradient in wte's (cls_sum_begin): dropped, as if that forward had not fused. */
+static void cls_sum_drop(gpt *m)
+{
+    gpt_classifier *k = &m->cls;
+    if (!k->fused || k->sum != m->grads + m->tensors[0].offset) return;
+    bk_zero(m->be, k->sum, (size_t)m->cfg.vocab_size * m->cfg.n_embd * sizeof(float));
+    k->fused = 0; /* the backward recomputes: the same bits */
+}
+
 float *gpt_grads(gpt *m)
 {
+    cls_sum_drop(m);   /* a forward leaves the gradients as they were */
     m->grads_zero = 0; /* the caller may write through it */
     return m->grads;
 }
@@ -794,6 +805,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
 
 void gpt_zero_grads(gpt *m)
 {
+    cls_sum_drop(m);
     bk_zero(m->be, m->grads, m->n_params * sizeof(float));
     m->grads_zero = 1;
 }
