@@ -378,5 +378,12 @@ static void check_tile_rounding(int M, int N, int K, dtype_t dt)
     bk_destroy(be);
 }
 
-Test(cpu_gemm, bf16_master_rounded_per_tile_rows_split) { check_tile_rounding(1000, 40, 70, DT_BF16); }
-Test(cpu_gemm, fp16_master_rounded_per_tile_columns_split) { check_tile_rounding(40, 1000, 70, DT_F16); }
+Test(cpu_gemm, bf16_master_rounded_per_tile_rows_split)
+{
+    check_tile_rounding(1000, 40, 70, DT_BF16);
+}
+
+Test(cpu_gemm, fp16_master_rounded_per_tile_columns_split)
+{
+    check_tile_rounding(40, 1000, 70, DT_F16);
+}

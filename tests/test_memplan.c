@@ -100,6 +100,18 @@ Test(memplan, plan_matches_heap_fp32) { check_heap(DT_F32, 1); }
 Test(memplan, plan_matches_heap_bf16) { check_heap(DT_BF16, 2); }
 Test(memplan, plan_matches_heap_fp16) { check_heap(DT_F16, 1); }
 
+/* The bf16 plan of cfg at B x T on a CPU backend of nthreads (returned; p is the policy). */
+static backend *bf16_plan(const gpt_config *cfg, int nthreads, int B, int T, prec_policy *p,
+                          gpt_mem_plan *plan)
+{
+    char err[256];
+    cr_assert_eq(prec_init(p, cfg->n_layer, DT_BF16), 0);
+    backend *be = bk_create(BK_CPU, nthreads, err, sizeof err);
+    cr_assert_not_null(be, "%s", err);
+    cr_assert_eq(gpt_memory_plan(cfg, p, B, T, be, plan, err, sizeof err), 0, "%s", err);
+    return be;
+}
+
 /* GPT-2's vocabulary: lm_head reads the tied wte (50257 x 256) from its master, rounded one
  * tile at a time by both classifier GEMMs (their tiles split the vocabulary, then the 256
  * columns), so neither a 16-bit copy of it nor a whole rounded one exists: the workspace is
@@ -109,13 +121,9 @@ Test(memplan, plan_matches_heap_bf16_gpt2_vocabulary)
 {
     const gpt_config cfg = {1, 2, 256, 64, 50257};
     check_heap_of(cfg, DT_BF16, 2);
-    char err[256];
     prec_policy p;
-    cr_assert_eq(prec_init(&p, 1, DT_BF16), 0);
-    backend *be = bk_create(BK_CPU, 2, err, sizeof err);
-    cr_assert_not_null(be, "%s", err);
     gpt_mem_plan plan;
-    cr_assert_eq(gpt_memory_plan(&cfg, &p, 4, 64, be, &plan, err, sizeof err), 0, "%s", err);
+    backend *be = bf16_plan(&cfg, 2, 4, 64, &p, &plan);
     /* the biases only: c_attn 768 + attn.c_proj 256 + c_fc 1024 + mlp.c_proj 256 */
     cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_BF16, 0)->values, 2304);
     size_t ws = find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes;
@@ -131,11 +139,8 @@ Test(memplan, rows_by_hand)
     const gpt_config cfg = {1, 2, 8, 4, 16};
     char err[256];
     prec_policy p;
-    cr_assert_eq(prec_init(&p, 1, DT_BF16), 0);
-    backend *be = bk_create(BK_CPU, 1, err, sizeof err);
-    cr_assert_not_null(be, "%s", err);
     gpt_mem_plan plan;
-    cr_assert_eq(gpt_memory_plan(&cfg, &p, 2, 4, be, &plan, err, sizeof err), 0, "%s", err);
+    backend *be = bf16_plan(&cfg, 1, 2, 4, &p, &plan);
     /* params: wte 16*8 + wpe 4*8 + block 12*64 + 13*8 + ln_f 16 = 1048 */
     static const struct { mem_kind k; int dt, store; size_t values; } want[] = {
         {MEM_MASTER, DT_F32, DT_F32, 1048},

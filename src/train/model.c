@@ -481,8 +481,9 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 }
 
 /* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
- * onehot)) in their place (the losses are taken: one (chunk, V) buffer for both), dlnf's rows = round_g(dlogits @ W), and cls.dw += dlogits^T @ lnf unrounded (the
- * first chunk overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
+ * onehot)) in their place (the losses are taken: one (chunk, V) buffer for both), dlnf's
+ * rows = round_g(dlogits @ W), and cls.sum += dlogits^T @ lnf unrounded (the first chunk
+ * overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
 static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, int N,
                                float mult, gpt_row_stats *s, int ih, int iff)
 {

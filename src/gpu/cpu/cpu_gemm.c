@@ -104,7 +104,8 @@ static int tile_round(float *buf, const float *x, int strided, int lo, int hi, i
         num_round(buf, x + (size_t)lo * K, w * (size_t)K, dt, NULL);
         return K;
     }
-    for (int k = 0; k < K; k++) num_round(buf + (size_t)k * w, x + (size_t)k * len + lo, w, dt, NULL);
+    for (int k = 0; k < K; k++)
+        num_round(buf + (size_t)k * w, x + (size_t)k * len + lo, w, dt, NULL);
     return (int)w;
 }
 
