@@ -237,7 +237,7 @@ int bk_host_readable(const backend *be);
     OP(size_t, attention_workspace, (const backend *be, int B, int T, int C, int NH),        \
        (be, B, T, C, NH))                                                                    \
                                                                                              \
-    /* ---- GELU (tanh approximation), computed in fp32, stored in dt ---- */                \
+    /* ---- GELU (tanh approximation), computed in fp32, stored in dt; out may be inp ---- */ \
     OPV(void, gelu_forward,                                                                  \
         (backend *be, float *out, const float *inp, size_t n, dtype_t dt, num_stats *st),    \
         (be, out, inp, n, dt, st))                                                           \

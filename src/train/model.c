@@ -236,7 +236,7 @@ gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, 
     m->maxB = B;
     m->maxT = T;
     m->stats_inv = 1.0f;
-    m->wide_n = (size_t)B * T * 4 * cfg->n_embd;
+    m->unp_n = (size_t)T * 3 * cfg->n_embd;
     int nt = 2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2;
     m->tensors = calloc((size_t)nt, sizeof *m->tensors);
     m->copy_off = calloc((size_t)nt, sizeof *m->copy_off);
@@ -420,11 +420,11 @@ static num_stats *sgp(gpt_row_stats *s, int row, dtype_t from, dtype_t to)
 static void grad_pass(gpt *m, const float *g, size_t n, dtype_t dt, gpt_row_stats *s, int row)
 {
     if (!s || m->stats_inv == 1.0f || dt == DT_F32) return;
-    for (size_t i = 0; i < n; i += m->wide_n) {
-        size_t k = n - i < m->wide_n ? n - i : m->wide_n;
-        bk_copy(m->be, m->wide, g + i, k * sizeof(float));
-        bk_scale(m->be, m->wide, k, m->stats_inv);
-        bk_cast(m->be, m->wide, m->wide, k, dt, &s[row].grad_pass);
+    for (size_t i = 0; i < n; i += m->unp_n) {
+        size_t k = n - i < m->unp_n ? n - i : m->unp_n;
+        bk_copy(m->be, m->unp, g + i, k * sizeof(float));
+        bk_scale(m->be, m->unp, k, m->stats_inv);
+        bk_cast(m->be, m->unp, m->unp, k, dt, &s[row].grad_pass);
     }
 }
 
@@ -561,13 +561,19 @@ static void act_save(gpt *m, gpt_block_acts *a, int i, const float *x, size_t n)
     if (a->sdt[i] != DT_F32) bk_pack(m->be, a->sv[i], x, n, a->sdt[i]);
 }
 
-/* Saved activation i as fp32 for the backward: itself, or unpacked into m->wide (valid until
- * the next act_in or grad_pass). */
-static const float *act_in(gpt *m, gpt_block_acts *a, int i, size_t n)
+/* Values [off, off + n) of saved activation i as fp32 for the backward: in place, or
+ * unpacked into `into`, a buffer the caller knows to be idle until it has read them. */
+static const float *act_in_at(gpt *m, gpt_block_acts *a, int i, size_t off, size_t n,
+                              float *into)
 {
-    if (a->sdt[i] == DT_F32) return a->sv[i];
-    bk_unpack(m->be, m->wide, a->sv[i], n, a->sdt[i]);
-    return m->wide;
+    if (a->sdt[i] == DT_F32) return (const float *)a->sv[i] + off;
+    bk_unpack(m->be, into, (const uint16_t *)a->sv[i] + off, n, a->sdt[i]);
+    return into;
+}
+
+static const float *act_in(gpt *m, gpt_block_acts *a, int i, size_t n, float *into)
+{
+    return act_in_at(m, a, i, 0, n, into);
 }
 
 /* Block l's Linear at block row r (weight tensor w, bias w + 1): out = inp @ W + b in the
@@ -585,8 +591,8 @@ static void linear_forward(gpt *m, const prec_policy *p, int l, int r, int w, fl
                       0, pr->w, pr->w, pr->act, sa(st, row));
 }
 
-/* Ops write fp32 buffers (the working ones are the backward's scratch dc, dc2 and d4c, and
- * wide); a 16-bit output is packed as soon as it is written. c_proj outputs are read only by
+/* Ops write fp32 buffers (the working ones are the backward's scratch dc, dc2 and d4c); a
+ * 16-bit output is packed as soon as it is written. c_proj outputs are read only by
  * the residual add, so they are never saved (docs/memory.md). */
 static void block_forward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
                           gpt_row_stats *st)
@@ -623,7 +629,7 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
     float *fch = act_out(a, SA_FCH, m->d4c);
     linear_forward(m, p, l, PR_FC, P_FCW, fch, ln2, N, C, 4 * C, st);
     act_save(m, a, SA_FCH, fch, NC * 4);
-    float *gl = act_out(a, SA_GELU, m->wide); /* wide exists: GELU's row is 16-bit */
+    float *gl = act_out(a, SA_GELU, m->d4c); /* in place over fch's working copy */
     bk_gelu_forward(be, gl, fch, NC * 4, r[PR_GELU].act, sa(st, row0 + PR_GELU));
     act_save(m, a, SA_GELU, gl, NC * 4);
     linear_forward(m, p, l, PR_FCPROJ, P_FCPROJW, m->dc, gl, N, 4 * C, C, st);
@@ -684,26 +690,71 @@ _Static_assert(P_QKVB == P_QKVW + 1 && P_ATTPROJB == P_ATTPROJW + 1 && P_FCB == 
 
 /* Block l's linear layer at policy row `row` (weight tensor w, bias w + 1): dinp, dW and dB
  * from dout; dinp is then moved into the gradient dtype of the row before it, `prev`. */
+/* Block l's linear layer at policy row `row` (weight tensor w, bias w + 1): dinp, dW and dB
+ * from dout; dinp is then moved into the gradient dtype of the row before it, `prev`. A 16-bit
+ * saved input is unpacked into `into`, an idle gradient buffer, which may be dinp itself: the
+ * weight and bias gradients then come first (the same bits: each GEMM is its own call). */
 static void linear_backward(gpt *m, const prec_policy *p, gpt_row_stats *st, int l, int row,
                             int prev, int w, float *dinp, const float *dout, int saved, int N,
-                            int IC, int OC)
+                            int IC, int OC, float *into)
 {
     dtype_t g = p->rows[row].grad, gprev = p->rows[prev].grad;
-    const float *inp = act_in(m, &m->blocks[l], saved, (size_t)N * IC); /* after any grad_pass */
-    if (p->rows[row].fp8)
-        gpt_fp8_linear_backward(m, p, row, tix(l, w), dinp, dout, inp, N, IC, OC,
-                                sgp(st, prev, g, gprev), sw(st, row));
-    else
-        bk_matmul_backward(m->be, dinp, gp(m, tix(l, w)), gp(m, tix(l, w + 1)), dout, inp,
-                           wt(m, p, tix(l, w)), N, IC, OC, 0, g, sgp(st, prev, g, gprev),
-                           sw(st, row));
+    const float *inp = act_in(m, &m->blocks[l], saved, (size_t)N * IC, into);
+    float *dw = gp(m, tix(l, w)), *db = gp(m, tix(l, w + 1));
+    const float *wv = wt(m, p, tix(l, w));
+    num_stats *s_in = sgp(st, prev, g, gprev), *s_w = sw(st, row);
+    if (p->rows[row].fp8) { /* casts the input before it writes dinp (model_fp8.c) */
+        gpt_fp8_linear_backward(m, p, row, tix(l, w), dinp, dout, inp, N, IC, OC, s_in, s_w);
+    } else if (inp == dinp) {
+        bk_matmul_backward(m->be, NULL, dw, db, dout, inp, wv, N, IC, OC, 0, g, NULL, s_w);
+        bk_matmul_backward(m->be, dinp, NULL, NULL, dout, inp, wv, N, IC, OC, 0, g, s_in, NULL);
+    } else {
+        bk_matmul_backward(m->be, dinp, dw, db, dout, inp, wv, N, IC, OC, 0, g, s_in, s_w);
+    }
     grad_to(m, dinp, (size_t)N * IC, g, gprev, st, prev);
+}
+
+/* GELU's backward in place over its output gradient d (n values): its input (c_fc's output)
+ * read in place, or unpacked a chunk at a time (elementwise: the same bits, the counts add). */
+static void gelu_backward_in_place(gpt *m, gpt_block_acts *a, float *d, size_t n, dtype_t g,
+                                   num_stats *st)
+{
+    size_t step = a->sdt[SA_FCH] == DT_F32 ? n : m->unp_n;
+    for (size_t i = 0; i < n; i += step) {
+        size_t k = n - i < step ? n - i : step;
+        const float *x = act_in_at(m, a, SA_FCH, i, k, m->unp);
+        bk_gelu_backward(m->be, d + i, x, d + i, k, g, st);
+    }
+}
+
+/* Attention's backward into dqkv (B,T,3C) from dout (B,T,C), one batch row at a time: a row's
+ * qkv unpacked (and cast to attention's dtype where c_attn's differs) into unp. Heads are
+ * independent, so the rows give the bits of one call over the batch. */
+static void attention_backward_rows(gpt *m, gpt_block_acts *a, const prec_layer *r, float *dqkv,
+                                    const float *dout, int B, int T, num_stats *st)
+{
+    int C = m->cfg.n_embd, NH = m->cfg.n_head;
+    size_t row3 = (size_t)T * 3 * C;
+    if (a->sdt[SA_QKV] == DT_F32 && r[PR_QKV].act == r[PR_ATTN].act) { /* read in place */
+        bk_attention_backward(m->be, dqkv, dout, a->sv[SA_QKV], a->att, B, T, C, NH,
+                              r[PR_ATTN].grad, st);
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        const float *qkv = act_in_at(m, a, SA_QKV, (size_t)b * row3, row3, m->unp);
+        if (r[PR_QKV].act != r[PR_ATTN].act) { /* as the forward's cast (qkv_cast) */
+            bk_cast(m->be, m->unp, qkv, row3, r[PR_ATTN].act, NULL);
+            qkv = m->unp;
+        }
+        bk_attention_backward(m->be, dqkv + (size_t)b * row3, dout + (size_t)b * T * C, qkv,
+                              a->att + (size_t)b * NH * T * 2, 1, T, C, NH, r[PR_ATTN].grad, st);
+    }
 }
 
 static void block_backward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
                            gpt_row_stats *st)
 {
-    int C = m->cfg.n_embd, NH = m->cfg.n_head, N = B * T;
+    int C = m->cfg.n_embd, N = B * T;
     size_t NC = (size_t)N * C;
     gpt_block_acts *a = &m->blocks[l];
     int row0 = prec_block_row(l, 0);
@@ -713,15 +764,14 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     /* MLP: dres is d(res3); the branch's gradient enters in c_proj's gradient dtype */
     bk_cast(be, m->dc, m->dres, NC, r[PR_FCPROJ].grad, sg(st, row0 + PR_FCPROJ));
     grad_pass(m, m->dc, NC, r[PR_FCPROJ].grad, st, row0 + PR_FCPROJ);
+    /* the unpack targets are gradient buffers idle at that point (docs/memory.md) */
     linear_backward(m, p, st, l, row0 + PR_FCPROJ, row0 + PR_GELU, P_FCPROJW, m->d4c, m->dc,
-                    SA_GELU, N, 4 * C, C);
-    const float *fch = act_in(m, a, SA_FCH, NC * 4);
-    /* in place: GELU's input gradient replaces its output's (elementwise, backend.h) */
-    bk_gelu_backward(be, m->d4c, fch, m->d4c, NC * 4, r[PR_GELU].grad,
-                     sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
+                    SA_GELU, N, 4 * C, C, m->d4c);
+    gelu_backward_in_place(m, a, m->d4c, NC * 4, r[PR_GELU].grad,
+                           sgp(st, row0 + PR_FC, r[PR_GELU].grad, r[PR_FC].grad));
     grad_to(m, m->d4c, NC * 4, r[PR_GELU].grad, r[PR_FC].grad, st, row0 + PR_FC);
     linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c, SA_LN2, N,
-                    C, 4 * C);
+                    C, 4 * C, m->dc);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
                           a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
 
@@ -729,18 +779,13 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
     grad_pass(m, m->dc, NC, r[PR_ATTPROJ].grad, st, row0 + PR_ATTPROJ);
     linear_backward(m, p, st, l, row0 + PR_ATTPROJ, row0 + PR_ATTN, P_ATTPROJW, m->dc2, m->dc,
-                    SA_ATTY, N, C, C);
-    const float *qkv = act_in(m, a, SA_QKV, NC * 3);
-    if (r[PR_QKV].act != r[PR_ATTN].act) {
-        bk_cast(be, m->qkv_cast, qkv, NC * 3, r[PR_ATTN].act, NULL);
-        qkv = m->qkv_cast;
-    }
+                    SA_ATTY, N, C, C, m->d4c);
     float *d3c = m->d4c; /* (B,T,3C): the MLP's gradients are spent */
-    bk_attention_backward(be, d3c, m->dc2, qkv, a->att, B, T, C, NH,
-                          r[PR_ATTN].grad, sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
+    attention_backward_rows(m, a, r, d3c, m->dc2, B, T,
+                            sgp(st, row0 + PR_QKV, r[PR_ATTN].grad, r[PR_QKV].grad));
     grad_to(m, d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
     linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, d3c, SA_LN1, N,
-                    C, 3 * C);
+                    C, 3 * C, m->dc2);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
 }

@@ -167,13 +167,14 @@ static void mx_linear_backward(gpt *m, const prec_policy *p, int row, int wi, fl
     fp8_format fg = fmt(m, FP8_T_GRAD), fx = fmt(m, FP8_T_INPUT), fw = fmt(m, FP8_T_WEIGHT);
     const gpt_tensor *w = &m->tensors[wi];
     float *dw = m->grads + w->offset, *db = m->grads + m->tensors[wi + 1].offset;
+    /* the input first: it may have been unpacked where dinp goes (model.c, linear_backward) */
+    bk_mx_quantize(m->be, m->q_a, inp, N, IC, 0, fx, NULL);
     bk_mx_quantize(m->be, m->q_g, dout, N, OC, 1, fg, cnt(m, row, FP8_T_GRAD));
     bk_mx_quantize(m->be, m->q_b, m->params + w->offset, IC, OC, 1, fw, NULL);
     bk_fp8_matmul_backward(m->be, dinp, NULL, db, dout, m->q_g, FP8_DEQUANTIZED, NULL,
                            FP8_DEQUANTIZED, m->q_b, FP8_DEQUANTIZED, N, IC, OC, 0, 1.0f, 1.0f, g,
                            st_dinp, st_dw);
     bk_mx_quantize(m->be, m->q_g, dout, N, OC, 0, fg, NULL);
-    bk_mx_quantize(m->be, m->q_a, inp, N, IC, 0, fx, NULL);
     bk_fp8_matmul_backward(m->be, NULL, dw, NULL, dout, m->q_g, FP8_DEQUANTIZED, m->q_a,
                            FP8_DEQUANTIZED, NULL, FP8_DEQUANTIZED, N, IC, OC, 0, 1.0f, 1.0f, g,
                            NULL, st_dw);

@@ -82,10 +82,10 @@ struct gpt {
     gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
-    float *wide;        /* (B,T,4C) fp32, with any 16-bit row: a saved activation unpacked
-                         * for the backward, chunks of a gradient for the unscaled pass, and
-                         * the forward's working buffer for a 16-bit GELU output */
-    size_t wide_n;
+    float *unp;         /* (T,3C) fp32, with any 16-bit row: one batch row of a saved c_attn
+                         * output unpacked for attention's backward, and chunks of the GELU
+                         * input (its backward) or of a gradient (the unscaled pass) */
+    size_t unp_n;
     /* FP8 (docs/fp8.md, model_fp8.c) */
     fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */
     num_stats *fp8_cnt; /* per fp8_index: the casts of the training step under way, landed
