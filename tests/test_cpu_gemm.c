@@ -328,11 +328,23 @@ Test(cpu_gemm, bf16_input_rounded_only_when_a_value_changes)
     bk_destroy(be);
 }
 
-/* A GEMM with both operands needing a rounding (the fp32 master of a weight read in bf16 or
- * fp16, as lm_head reads the tied wte): the operand the tiles split is rounded one tile at a
- * time into per-thread scratch (strided for a transposed A or a plain B), the other whole.
- * Every transpose, rows and columns split, 2 threads and 1: the bits of the fp32 GEMM of
- * operands rounded beforehand, so the leading dimension of a tile's copy changes nothing. */
+/* Rows x OC outputs of a Linear whose weight (Cw, V), or (V, Cw) with w_trans, is an fp32
+ * master read in dt, on be: the logits-like forward and the input gradient, as lm_head runs
+ * them on the tied wte. */
+static void weight_gemms(backend *be, const float *x, const float *W, dtype_t dtw, int rows,
+                         int Cw, int V, int w_trans, dtype_t dt, float *out, float *dx)
+{
+    bk_matmul_forward(be, out, x, W, NULL, rows, Cw, V, w_trans, dt, dtw, dt, NULL);
+    bk_matmul_backward(be, dx, NULL, NULL, out, x, W, rows, Cw, V, w_trans, dt, NULL, NULL);
+}
+
+/* A GEMM with both operands needing a rounding: each is rounded whole (every transpose, rows
+ * and columns split). A Linear's weight read from its fp32 master (lm_head on the tied wte)
+ * is rounded one tile at a time into per-thread scratch where the tiles split it: here the
+ * forward's tiles split the V outputs (rows of W, or with w_trans 0 a strided block of its
+ * columns) and the input gradient's tiles the Cw outputs (the other layout). 2 threads and
+ * 1: the bits of the same GEMMs on operands rounded beforehand, so the leading dimension of a
+ * tile's copy changes nothing. */
 static void check_tile_rounding(int M, int N, int K, dtype_t dt)
 {
     char err[256];
@@ -343,7 +355,6 @@ static void check_tile_rounding(int M, int N, int K, dtype_t dt)
     float *C = tu_buf(be, nc), *C1 = tu_buf(be, nc), *Cr = tu_buf(be, nc);
     tu_fill(A, na, 31, 2.0f);
     tu_fill(B, nb, 32, 2.0f);
-    float a0 = A[0];
     num_round(Ar, A, na, dt, NULL);
     num_round(Br, B, nb, dt, NULL);
     for (int ta = 0; ta < 2; ta++)
@@ -356,24 +367,28 @@ static void check_tile_rounding(int M, int N, int K, dtype_t dt)
             cr_assert_eq(memcmp(C, C1, nc * sizeof *C), 0, "ta %d tb %d: threads changed bits",
                          ta, tb);
         }
-    /* the classifier's two GEMMs on its weight (V,C) = B here, read from the master: logits
-     * (rows, V) = x @ W^T, and dx (rows, C) = dlogits @ W with the columns of W split */
-    int rows = M < N ? M : N, V = M < N ? N : M, Cw = K;
-    float *x = tu_buf(be, (size_t)rows * Cw), *lg = tu_buf(be, (size_t)rows * V);
-    float *lgr = tu_buf(be, (size_t)rows * V), *dx = tu_buf(be, (size_t)rows * Cw);
-    float *dxr = tu_buf(be, (size_t)rows * Cw);
-    tu_fill(x, (size_t)rows * Cw, 33, 1.0f);
-    num_round(x, x, (size_t)rows * Cw, dt, NULL);
-    float *W = tu_buf(be, (size_t)V * Cw), *Wr = tu_buf(be, (size_t)V * Cw); /* (V, Cw) */
-    tu_fill(W, (size_t)V * Cw, 34, 2.0f);
-    num_round(Wr, W, (size_t)V * Cw, dt, NULL);
-    bk_matmul_forward(be, lg, x, W, NULL, rows, Cw, V, 1, dt, dt, dt, NULL);
-    bk_matmul_forward(be, lgr, x, Wr, NULL, rows, Cw, V, 1, dt, DT_F32, dt, NULL);
-    cr_assert_eq(memcmp(lg, lgr, (size_t)rows * V * sizeof *lg), 0, "classifier forward");
-    bk_matmul_backward(be, dx, NULL, NULL, lg, x, W, rows, Cw, V, 1, dt, NULL, NULL);
-    bk_matmul_backward(be, dxr, NULL, NULL, lg, x, Wr, rows, Cw, V, 1, dt, NULL, NULL);
-    cr_assert_eq(memcmp(dx, dxr, (size_t)rows * Cw * sizeof *dx), 0, "classifier dinp");
-    cr_assert_eq(A[0], a0, "the master is never modified");
+    /* the weight tiles: 40 rows, Cw = 200 (tiles of 64), V = 1000 (tiles of 64): 2 threads'
+     * tiles of either GEMM hold less than the weight, so it is rounded per tile */
+    enum { ROWS = 40, CW = 200, V = 1000 };
+    size_t nx = (size_t)ROWS * CW, nw = (size_t)V * CW, no = (size_t)ROWS * V;
+    float *x = tu_buf(be, nx), *W = tu_buf(be, nw), *Wr = tu_buf(be, nw);
+    float *o[3], *dx[3];
+    for (int i = 0; i < 3; i++) o[i] = tu_buf(be, no), dx[i] = tu_buf(be, nx);
+    tu_fill(x, nx, 33, 1.0f);
+    num_round(x, x, nx, dt, NULL);
+    tu_fill(W, nw, 34, 2.0f);
+    num_round(Wr, W, nw, dt, NULL);
+    float w0 = W[0];
+    for (int wt = 0; wt < 2; wt++) {
+        weight_gemms(be, x, W, dt, ROWS, CW, V, wt, dt, o[0], dx[0]);
+        weight_gemms(be1, x, W, dt, ROWS, CW, V, wt, dt, o[1], dx[1]);
+        weight_gemms(be, x, Wr, DT_F32, ROWS, CW, V, wt, dt, o[2], dx[2]);
+        for (int i = 0; i < 2; i++) {
+            cr_assert_eq(memcmp(o[i], o[2], no * sizeof(float)), 0, "w_trans %d: forward", wt);
+            cr_assert_eq(memcmp(dx[i], dx[2], nx * sizeof(float)), 0, "w_trans %d: dinp", wt);
+        }
+    }
+    cr_assert_eq(W[0], w0, "the master is never modified");
     bk_destroy(be1);
     bk_destroy(be);
 }

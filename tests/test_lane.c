@@ -73,15 +73,18 @@ Test(lane, estimate_matches_allocation)
     double used = (double)(b.uordblks + b.hblkhd) - (double)(a.uordblks + a.hblkhd);
     double est = (double)gpt_memory_bytes(&CFG, 8, 64);
     cr_assert(used >= est && used <= est * 1.03 + 65536, "estimate %.0f, allocated %.0f", est, used);
-    cr_assert_eq(lane_bytes(&CFG, NULL, 8, 64), gpt_memory_bytes(&CFG, 8, 64) +
+    cr_assert_eq(lane_bytes(&CFG, NULL, 8, 64, 0), gpt_memory_bytes(&CFG, 8, 64) +
                                                        2 * gpt_num_params(m) * sizeof(float));
     /* a bf16 lane is laid out for bf16: its 16-bit activations take half */
     prec_policy bf;
     cr_assert_eq(prec_init(&bf, CFG.n_layer, DT_BF16), 0);
     gpt_mem_plan plan;
     cr_assert_eq(gpt_memory_plan(&CFG, &bf, 8, 64, NULL, &plan, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(lane_bytes(&CFG, &bf, 8, 64), plan.total + 2 * gpt_num_params(m) * sizeof(float));
-    cr_assert_lt(lane_bytes(&CFG, &bf, 8, 64), lane_bytes(&CFG, NULL, 8, 64));
+    cr_assert_eq(lane_bytes(&CFG, &bf, 8, 64, 0), plan.total + 2 * gpt_num_params(m) * sizeof(float));
+    cr_assert_lt(lane_bytes(&CFG, &bf, 8, 64, 0), lane_bytes(&CFG, NULL, 8, 64, 0));
+    /* a replica of a run that accumulates gradients keeps lm_head's (V, C) sum apart */
+    cr_assert_eq(lane_bytes(&CFG, &bf, 8, 64, 1) - lane_bytes(&CFG, &bf, 8, 64, 0),
+                 (size_t)256 * 64 * sizeof(float));
     prec_free(&bf);
     cr_assert_eq(gpt_config_num_params(&CFG), gpt_num_params(m));
     gpt_free(m);
@@ -164,7 +167,7 @@ Test(lane, fork_refused_when_memory_is_short)
     prec_policy p16; /* the new replica's: fp16 with the source's lm_head override */
     cr_assert_eq(prec_init(&p16, CFG.n_layer, DT_F16), 0);
     cr_assert_eq(prec_set_override(&p16, "lm_head", DT_F32, err, sizeof err), 1, "%s", err);
-    size_t each = lane_bytes(&CFG, &p16, 4, 64);
+    size_t each = lane_bytes(&CFG, &p16, 4, 64, 0);
     prec_free(&p16);
     cr_assert_eq(lane_fork(s.ls, &s.n, &s.sel, &s.cfg, sp, 2, 4, 64, each - 1, err, sizeof err),
                  -1);

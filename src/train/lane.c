@@ -18,11 +18,12 @@ _Static_assert(LANE_NAME == sizeof(((feed_replica *)0)->name), "the screen shows
 /* The model's part is its memory plan's total under the lane's policy (gpt_memory_plan,
  * docs/memory.md: a 16-bit lane stores its activations in 2 bytes); the backend's workspace
  * is shared by every lane, so it is not counted again. */
-size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T)
+size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T, int grad_sum)
 {
     gpt_mem_plan plan;
     char err[256];
     if (gpt_memory_plan(c, p, B, T, NULL, &plan, err, sizeof err)) return SIZE_MAX;
+    if (grad_sum) gpt_memory_plan_add_grad_sum(c, &plan);
     return plan.total + 2 * gpt_config_num_params(c) * sizeof(float);
 }
 
@@ -206,10 +207,9 @@ int lane_fork(lane *ls, int *n_lanes, int *heir, const mp_config *c, const lane_
             made = n;
             goto fail;
         }
-        const gpt_config *gc = gpt_get_config(src->model);
-        size_t b = lane_bytes(gc, &nl[i].policy, B, T);
-        if (gpt_has_grad_sum(src->model)) /* gradient accumulation: lm_head's sum apart */
-            b += (size_t)gc->vocab_size * (size_t)gc->n_embd * sizeof(float);
+        /* under gradient accumulation a replica keeps lm_head's sum apart, as the source */
+        size_t b = lane_bytes(gpt_get_config(src->model), &nl[i].policy, B, T,
+                              gpt_has_grad_sum(src->model));
         if (i != h && b > each) each = b;
     }
     if (lane_check_memory(n - 1, each, available, err, errlen)) {

@@ -66,8 +66,9 @@ void lane_free(lane *l);
 void lane_set_mode(lane *l, const mp_config *c, dtype_t mode);
 
 /* Memory one more lane costs: a model laid out for policy p (gpt_memory_plan without a
- * backend) plus host copies of its weights and gradients for the divergence metrics. */
-size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T);
+ * backend; grad_sum: with lm_head's gradient sum apart, as under gradient accumulation) plus
+ * host copies of its weights and gradients for the divergence metrics. */
+size_t lane_bytes(const gpt_config *c, const prec_policy *p, int B, int T, int grad_sum);
 /* 0 when n_new lanes of `each` bytes fit in `available`; else -1 and one line saying how
  * much is needed and how much is there. */
 int lane_check_memory(int n_new, size_t each, size_t available, char *err, size_t errlen);

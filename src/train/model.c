@@ -294,15 +294,7 @@ int gpt_num_tensors(const gpt *m) { return m->n_tensors; }
 const gpt_tensor *gpt_tensor_at(const gpt *m, int i) { return &m->tensors[i]; }
 size_t gpt_num_params(const gpt *m) { return m->n_params; }
 float *gpt_params(gpt *m) { return m->params; }
-/* A fused forward (gpt_prepare_backward) whose backward has not run yet may hold its part of
- * lm_head's gradient in wte's (cls_sum_begin): dropped, as if that forward had not fused. */
-static void cls_sum_drop(gpt *m)
-{
-    gpt_classifier *k = &m->cls;
-    if (!k->fused || k->sum != m->grads + m->tensors[0].offset) return;
-    bk_zero(m->be, k->sum, (size_t)m->cfg.vocab_size * m->cfg.n_embd * sizeof(float));
-    k->fused = 0; /* the backward recomputes: the same bits */
-}
+static void cls_sum_drop(gpt *m);
 
 float *gpt_grads(gpt *m)
 {
@@ -858,8 +850,7 @@ void gpt_zero_grads(gpt *m)
 
 int gpt_reserve_grad_sum(gpt *m)
 {
-    if (!m->cls.dw)
-        m->cls.dw = bk_alloc(m->be, (size_t)m->cfg.vocab_size * m->cfg.n_embd * sizeof(float));
+    if (!m->cls.dw) m->cls.dw = bk_alloc(m->be, m->tensors[0].numel * sizeof(float)); /* wte's */
     return m->cls.dw ? 0 : -1;
 }
 
@@ -873,7 +864,7 @@ int gpt_has_grad_sum(const gpt *m) { return m->cls.dw != NULL; }
 static int cls_sum_begin(gpt *m)
 {
     if (m->grads_zero) {
-        m->cls.sum = m->grads + m->tensors[0].offset;
+        m->cls.sum = gp(m, 0);
         return 0;
     }
     if (gpt_reserve_grad_sum(m)) {
@@ -885,6 +876,16 @@ static int cls_sum_begin(gpt *m)
     }
     m->cls.sum = m->cls.dw;
     return 0;
+}
+
+/* A fused forward (gpt_prepare_backward) whose backward has not run yet may hold its part of
+ * lm_head's gradient in wte's (cls_sum_begin): dropped, as if that forward had not fused. */
+static void cls_sum_drop(gpt *m)
+{
+    gpt_classifier *k = &m->cls;
+    if (!k->fused || k->sum != gp(m, 0)) return;
+    bk_zero(m->be, k->sum, m->tensors[0].numel * sizeof(float));
+    k->fused = 0; /* the backward recomputes: the same bits */
 }
 
 void gpt_logits_row(gpt *m, int b, int t, float *out)

@@ -35,7 +35,6 @@ int gpt_copy_needed(const gpt *m, const prec_policy *p, int i)
     /* a 16-bit bias joins the GEMM's accumulator as it is, so it is rounded beforehand; weight
      * matrices, the tied wte included, are rounded from the master by the GEMM that reads
      * them (the CPU one tile at a time: docs/memory.md) */
-    (void)i;
     return p && is16(p->rows[t->prec_row].w) && t->ndim == 1;
 }
 

@@ -181,7 +181,7 @@ size_t cpu_workspace_bytes(const backend *be, const bk_workspace_req *r)
     size_t b = r->gemm_b, tile = 0;
     for (int i = 0; i < r->n_wgemm && i < BK_WGEMMS; i++) {
         const bk_gemm_dims *d = &r->wgemm[i];
-        size_t t = d->M < d->N ? cpu_gemm_tile_floats(cb, d->M, d->N, d->K) : 0;
+        size_t t = cpu_gemm_tile_floats(cb, d->M, d->N, d->K);
         size_t whole = (size_t)d->K * (size_t)d->N;
         if (t)
             tile = t > tile ? t : tile;

@@ -91,9 +91,10 @@ static inline size_t cpu_items(int n) { return n > 0 ? (size_t)n : 0; }
 void cpu_round_par(cpu_backend *cb, float *dst, const float *src, size_t n, dtype_t dt,
                    num_stats *st);
 
-/* cpu_gemm.c: floats of scratch that rounding the weight an M x N x K GEMM's tiles split one
- * tile at a time takes (a tile's rows or columns times K, per thread), or 0 when rounding it
- * whole takes no more (then it is rounded whole, in its slot): cpu_workspace_bytes plans it. */
+/* cpu_gemm.c: floats of scratch that rounding the weight B of an M x N x K GEMM one tile at a
+ * time takes (a tile's columns times K, per thread), or 0 where it is rounded whole in its slot
+ * instead: when the tiles split A (M >= N), or when whole takes no more. cpu_gemm.c decides by
+ * it, and cpu_workspace_bytes plans by it. */
 size_t cpu_gemm_tile_floats(const cpu_backend *cb, int M, int N, int K);
 
 /* cpu_<name> for every op of BK_OPS and BK_OPS_BACKEND (no multi-tensor forms: backend.c

@@ -86,14 +86,14 @@ typedef struct {
     float alpha, beta;
     dtype_t dtc;
     int by_rows;    /* tiles of rows (M >= N) or of columns */
-    dtype_t tile_dt; /* not fp32: each tile rounds its rows of op(A) / columns of op(B) */
+    dtype_t tile_dt; /* not fp32: each tile rounds its columns of op(B) (a weight) */
     float *tile_ws; /* per thread, tile_n floats */
     size_t tile_n;
 } gemm_job;
 
-/* Rows [lo,hi) of op(A) (by rows) or columns [lo,hi) of op(B), rounded to dt into buf as a
- * dense matrix; returns its leading dimension. x is stored as `len` x K (the tile's rows are
- * contiguous) or, strided, K x `len` (a segment of each of its K rows). The tile's sgemm
+/* Columns [lo,hi) of op(B), rounded to dt into buf as a dense matrix; returns its leading
+ * dimension. B is stored as `len` x K (transposed: the tile's rows are contiguous) or, strided,
+ * K x `len` (a segment of each of its K rows). The tile's sgemm
  * then reads the same values as from a whole rounded copy: OpenBLAS packs its operands
  * before multiplying, so the leading dimension does not change the bits (test_cpu_gemm). */
 static int tile_round(float *buf, const float *x, int strided, int lo, int hi, int K, int len,
@@ -118,15 +118,10 @@ static void gemm_block(const gemm_job *g, int r0, int r1, int c0, int c1, num_st
     const float *B = g->transB ? g->B + (size_t)c0 * ldb : g->B + c0;
     float *C = g->C + (size_t)r0 * g->ldc + c0;
     int m = r1 - r0, n = c1 - c0;
-    if (g->tile_dt != DT_F32 && g->K > 0) {
+    if (g->tile_dt != DT_F32 && g->K > 0) { /* tiles of columns (cpu_gemm_tile_floats) */
         float *buf = g->tile_ws + (size_t)CPU_TID() * g->tile_n;
-        if (g->by_rows) {
-            lda = tile_round(buf, g->A, g->transA, r0, r1, g->K, g->M, g->tile_dt);
-            A = buf;
-        } else {
-            ldb = tile_round(buf, g->B, !g->transB, c0, c1, g->K, g->N, g->tile_dt);
-            B = buf;
-        }
+        ldb = tile_round(buf, g->B, !g->transB, c0, c1, g->K, g->N, g->tile_dt);
+        B = buf;
     }
     if (g->K > 0) {
         cblas_sgemm(CblasRowMajor, g->transA ? CblasTrans : CblasNoTrans,
@@ -170,16 +165,16 @@ static int gemm_par(const cpu_backend *cb, int M, int N, int K)
 
 size_t cpu_gemm_tile_floats(const cpu_backend *cb, int M, int N, int K)
 {
-    int len = M >= N ? M : N;
+    if (M >= N || K <= 0) return 0; /* the tiles split A: B is rounded whole */
     size_t threads = gemm_par(cb, M, N, K) ? (size_t)cb->nthreads : 1;
-    size_t per = (size_t)gemm_tile(len) * (size_t)(K > 0 ? K : 0);
-    return threads * per < (size_t)len * (size_t)K ? threads * per : 0;
+    size_t per = (size_t)gemm_tile(N) * (size_t)K;
+    return threads * per < (size_t)N * (size_t)K ? threads * per : 0;
 }
 
 /* beta is 0 or 1 (accumulate into C in fp32 before rounding). Operands in a 16-bit dtype
  * are read as they are when every value is already in it (the usual case: activations and
  * gradients are rounded where they are written), else rounded whole into their slot; a
- * weight the tiles split (rows of A, or columns of B) is rounded one tile at a time into
+ * weight (operand B) the tiles split into columns is rounded one tile at a time into
  * per-thread scratch instead where that is smaller (docs/memory.md: lm_head reads the tied
  * wte from its fp32 master so, with no whole 16-bit copy of it).
  * The output is cut into tiles of gemm_tile(len) rows (M >= N) or columns (M < N), the last
@@ -203,12 +198,13 @@ static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, gemm_src a
     if (!W) return;
     gemm_job g = {C, by_rows ? split->x : W, by_rows ? W : split->x, bias, ldc, transA, transB,
                   M, N, K, alpha, beta, dtc, by_rows, DT_F32, NULL, 0};
+    int len = by_rows ? M : N;
     if (split->dt != DT_F32 && !operand_exact(cb, split->x, ns, split->dt)) {
-        size_t per = split->weight ? cpu_gemm_tile_floats(cb, M, N, K) : 0;
-        if (per) { /* per thread: the tile's share of what gemm_tile_floats counted */
+        size_t all = split->weight ? cpu_gemm_tile_floats(cb, M, N, K) : 0;
+        if (all) {
             g.tile_dt = split->dt;
-            g.tile_n = per / (gemm_par(cb, M, N, K) ? (size_t)cb->nthreads : 1);
-            g.tile_ws = cpu_scratch(cb, CPU_SCR_TILE, per * sizeof(float));
+            g.tile_n = (size_t)gemm_tile(len) * (size_t)K; /* one thread's tile */
+            g.tile_ws = cpu_scratch(cb, CPU_SCR_TILE, all * sizeof(float));
             if (!g.tile_ws) return;
         } else {
             const float *r = round_whole(cb, split->slot, split->x, ns, split->dt);
@@ -216,7 +212,6 @@ static void gemm_raw(cpu_backend *cb, float *C, int ldc, dtype_t dtc, gemm_src a
             *(by_rows ? &g.A : &g.B) = r;
         }
     }
-    int len = by_rows ? M : N;
     /* Threads only where the work pays for the team; the tiles are the same either way. */
     cpu_parallel(cb, (size_t)len, (size_t)gemm_tile(len), gemm_par(cb, M, N, K), st,
                  gemm_tile_chunk, &g);
