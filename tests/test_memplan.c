@@ -150,16 +150,18 @@ Test(memplan, rows_by_hand)
         /* copies: the biases c_attn 24, attn.c_proj 8, c_fc 32, mlp.c_proj 8; the weight
          * matrices, lm_head's tied wte included, are rounded by the GEMM from the masters */
         {MEM_WCOPY, DT_BF16, DT_F32, 72},
-        /* encoded 64, LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res2 / res3 64 each,
-         * losses 8 */
-        {MEM_ACT, DT_F32, DT_F32, 280},
-        {MEM_ACT, DT_BF16, DT_F32, 64 + 128}, /* ln_f 64, a chunk of logits (then dlogits) */
-        {MEM_ACT, DT_BF16, DT_BF16, 64 + 192 + 64 + 64 + 256 + 256}, /* ln1 qkv atty ln2 fch gelu */
+        /* LN mean/rstd 6 x 8, att row stats (2,2,4,2) 32, res3 64 (the encoder's output and
+         * res2 are formed in it, not kept), losses 8 */
+        {MEM_ACT, DT_F32, DT_F32, 152},
+        {MEM_ACT, DT_BF16, DT_F32, 128}, /* a chunk of logits (then dlogits) */
+        /* ln1 qkv atty ln2 fch gelu, ln_f */
+        {MEM_ACT, DT_BF16, DT_BF16, 64 + 192 + 64 + 64 + 256 + 256 + 64},
         {MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 16},
-        /* dres 64, unp (T,3C) 96; lm_head's dW sums in wte's gradient (no 16 x 8 apart) */
+        /* dres 64, unp (T,3C) 96 (batch 2: dc is smaller than a row); lm_head's dW sums in
+         * wte's gradient (no 16 x 8 apart) */
         {MEM_SCRATCH, DT_F32, DT_F32, 160},
-        /* dlnf 64, dc 64, dc2 64, d4c 256 (attention's d3c after the MLP's); no qkv_cast */
-        {MEM_SCRATCH, DT_BF16, DT_F32, 448},
+        /* dc 64, dc2 64 (dlnf too), d4c 256 (attention's d3c after the MLP's); no qkv_cast */
+        {MEM_SCRATCH, DT_BF16, DT_F32, 384},
         /* the largest weight matrix rounded from its master (B: c_fc's 32 x 8; the tied wte
          * is 16 x 8, whole: a tile per thread would be larger), the fp32 weight
          * gradient (OUT) 256 floats, attention 1 thread x (2 x 4 x 4 query block + 2 x 4 x 4
@@ -192,8 +194,8 @@ Test(memplan, rows_by_hand)
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_F32, 0));
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_F32, 1));
     cr_assert_null(find_row(&plan, MEM_WCOPY, DT_BF16, 0));
-    cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 280 + 192 + 896);
-    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 448);
+    cr_assert_eq(find_row(&plan, MEM_ACT, DT_F32, 0)->values, 152 + 192 + 896);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 384);
     cr_assert_eq(find_row(&plan, MEM_WORKSPACE, DT_F32, 0)->bytes, 1024 + 256 + 64);
     for (int i = 0; i < plan.n; i++) cr_assert_eq(plan.rows[i].bytes, plan.rows[i].fp32_bytes);
     /* an override that makes c_attn (weight and bias copies, output and gradient in bf16) read
@@ -206,7 +208,11 @@ Test(memplan, rows_by_hand)
                  1024 + 256 + 64 + 4 * (64 + 64 + 192));
     cr_assert_eq(find_row(&plan, MEM_WCOPY, DT_BF16, 0)->values, 24);
     cr_assert_eq(find_row(&plan, MEM_ACT, DT_BF16, 0)->values, 192);
-    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 448 + 192 + 96);
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, 64 + 384 + 192 + 96);
+    /* from batch 3 up dc (B x T x C) holds a batch row of c_attn's output (T x 3C): no unp */
+    cr_assert_eq(gpt_memory_plan(&cfg, &p, 3, 4, be, &plan, err, sizeof err), 0);
+    size_t bt = 3 * 4; /* dres, dc, dc2 (BT x C), d4c (BT x 4C), qkv_cast (BT x 3C) */
+    cr_assert_eq(find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values, bt * (3 * 8 + 32 + 24));
     /* gradient accumulation keeps lm_head's sum apart: 16 x 8 more */
     size_t before = find_row(&plan, MEM_SCRATCH, DT_F32, 0)->values;
     gpt_memory_plan_add_grad_sum(&cfg, &plan);

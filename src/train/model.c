@@ -154,6 +154,7 @@ static void layout_index(gpt *m, const prec_policy *p)
     for (int l = 0; l < m->cfg.n_layer; l++)
         for (int i = 0; i < SA_COUNT; i++)
             m->blocks[l].sdt[i] = p ? p->rows[prec_block_row(l, gpt_saved_row[i])].act : DT_F32;
+    m->lnf_sdt = gpt_lnf_store(p);
     for (int i = 0; i < m->lay_n; i++) {
         m->lay[2 * i] = lay_act(p, i);
         m->lay[2 * i + 1] = lay_w(p, i);
@@ -236,7 +237,6 @@ gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, 
     m->maxB = B;
     m->maxT = T;
     m->stats_inv = 1.0f;
-    m->unp_n = (size_t)T * 3 * cfg->n_embd;
     int nt = 2 + cfg->n_layer * GPT_TENSORS_PER_BLOCK + 2;
     m->tensors = calloc((size_t)nt, sizeof *m->tensors);
     m->copy_off = calloc((size_t)nt, sizeof *m->copy_off);
@@ -254,6 +254,7 @@ gpt *gpt_create_shard(backend *be, const gpt_config *cfg, const prec_policy *p, 
     m->cls.chunk = m->cls.chunk_max = gpt_classifier_rows(cfg->vocab_size, B * T);
     m->cls.in_logits = -1;
     m->dlogits = m->logits; /* overwritten by the gradient in place (cls_backward_chunk) */
+    m->dlnf = m->dc2;
     m->grads_zero = 1; /* bk_alloc zeroes */
     if (a.failed || (p && prec_any_fp8(p) && gpt_fp8_sync(m, p))) goto oom;
     return m;
@@ -407,16 +408,23 @@ static num_stats *sgp(gpt_row_stats *s, int row, dtype_t from, dtype_t to)
     return s && from == to ? &s[row].grad : NULL;
 }
 
+/* Values of (maxB, maxT, C) scratch: dc's size (d4c holds 4 times as many). */
+static size_t bt_c(const gpt *m) { return (size_t)m->maxB * m->maxT * m->cfg.n_embd; }
+
 /* grad_unscaled's extra pass over a stored (scaled) gradient g in dtype dt: x * inv in fp32,
- * rounded to dt, counted. fp32 gradients lose nothing to a rounding, so they are skipped. */
+ * rounded to dt, counted. fp32 gradients lose nothing to a rounding, so they are skipped.
+ * It works a chunk at a time in d4c, or in dc when g is d4c: wherever a gradient is passed,
+ * that buffer is idle (docs/memory.md). */
 static void grad_pass(gpt *m, const float *g, size_t n, dtype_t dt, gpt_row_stats *s, int row)
 {
     if (!s || m->stats_inv == 1.0f || dt == DT_F32) return;
-    for (size_t i = 0; i < n; i += m->unp_n) {
-        size_t k = n - i < m->unp_n ? n - i : m->unp_n;
-        bk_copy(m->be, m->unp, g + i, k * sizeof(float));
-        bk_scale(m->be, m->unp, k, m->stats_inv);
-        bk_cast(m->be, m->unp, m->unp, k, dt, &s[row].grad_pass);
+    float *buf = g == m->d4c ? m->dc : m->d4c;
+    size_t step = g == m->d4c ? bt_c(m) : 4 * bt_c(m);
+    for (size_t i = 0; i < n; i += step) {
+        size_t k = n - i < step ? n - i : step;
+        bk_copy(m->be, buf, g + i, k * sizeof(float));
+        bk_scale(m->be, buf, k, m->stats_inv);
+        bk_cast(m->be, buf, buf, k, dt, &s[row].grad_pass);
     }
 }
 
@@ -455,6 +463,17 @@ static int cls_rows(const gpt_classifier *k, int c0, int N)
 /* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
  * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
  * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
+/* Rows [c0, c0 + rows) of ln_f's output in fp32: in place, or unpacked into the same rows of
+ * dc, idle from the last block's forward to the first block's backward (docs/memory.md). */
+static const float *cls_input(gpt *m, int c0, int rows)
+{
+    size_t off = (size_t)c0 * m->cfg.n_embd;
+    if (m->lnf_sdt == DT_F32) return (const float *)m->lnf + off;
+    bk_unpack(m->be, m->dc + off, (const uint16_t *)m->lnf + off, (size_t)rows * m->cfg.n_embd,
+              m->lnf_sdt);
+    return m->dc + off;
+}
+
 static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 {
     gpt_classifier *k = &m->cls;
@@ -468,7 +487,7 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
     const float *w = k->w_dt == DT_F32 || m->copy_off[0] == GPT_NO_COPY
                          ? m->params + m->tensors[0].offset
                          : m->wcopy + m->copy_off[0];
-    bk_matmul_forward(m->be, m->logits, m->lnf + (size_t)c0 * C, w, NULL, rows, C, V, 1,
+    bk_matmul_forward(m->be, m->logits, cls_input(m, c0, rows), w, NULL, rows, C, V, 1,
                       k->w_dt, k->w_dt, k->act_dt, st);
 }
 
@@ -482,7 +501,6 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
     gpt_classifier *k = &m->cls;
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     dtype_t gh = p->rows[prec_row_lmhead(p)].grad, gf = p->rows[prec_row_lnf(p)].grad;
-    const float *lnf = m->lnf + (size_t)c0 * C;
     k->in_logits = -1;
     bk_crossentropy_backward(m->be, m->dlogits, m->logits, m->d_targets + c0, rows, V,
                              mult / (float)N, gh, sg(s, ih));
@@ -491,6 +509,7 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
         gpt_fp8_cls_backward(m, p, c0, rows, sgp(s, iff, gh, gf));
         return;
     }
+    const float *lnf = cls_input(m, c0, rows); /* as cls_logits read it (the same values) */
     bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, m->dlogits, lnf, wt(m, p, 0),
                        rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
     /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed
@@ -569,14 +588,16 @@ static const float *act_in(gpt *m, gpt_block_acts *a, int i, size_t n, float *in
 }
 
 /* Block l's Linear at block row r (weight tensor w, bias w + 1): out = inp @ W + b in the
- * row's dtypes, or through FP8 casts on an fp8 row (docs/fp8.md). */
+ * row's dtypes, or through FP8 casts on an fp8 row (docs/fp8.md). `again`: the backward's
+ * second forming of an output (res2_again), with the forward's scales and no counts. */
 static void linear_forward(gpt *m, const prec_policy *p, int l, int r, int w, float *out,
-                           const float *inp, int N, int IC, int OC, gpt_row_stats *st)
+                           const float *inp, int N, int IC, int OC, int again,
+                           gpt_row_stats *st)
 {
     int row = prec_block_row(l, r);
     const prec_layer *pr = &p->rows[row];
     if (pr->fp8) {
-        gpt_fp8_linear_forward(m, p, row, tix(l, w), out, inp, N, IC, OC, sa(st, row));
+        gpt_fp8_linear_forward(m, p, row, tix(l, w), out, inp, N, IC, OC, again, sa(st, row));
         return;
     }
     bk_matmul_forward(m->be, out, inp, wt(m, p, tix(l, w)), wt(m, p, tix(l, w + 1)), N, IC, OC,
@@ -601,7 +622,7 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
                          mp(m, tix(l, P_LN1B)), N, C, r[PR_LN1].act, sa(st, row0 + PR_LN1));
     act_save(m, a, SA_LN1, ln1, NC);
     float *qkv = act_out(a, SA_QKV, m->d4c); /* read by attention only: d4c is free again */
-    linear_forward(m, p, l, PR_QKV, P_QKVW, qkv, ln1, N, C, 3 * C, st);
+    linear_forward(m, p, l, PR_QKV, P_QKVW, qkv, ln1, N, C, 3 * C, 0, st);
     act_save(m, a, SA_QKV, qkv, NC * 3);
     const float *qa = qkv;
     if (r[PR_QKV].act != r[PR_ATTN].act) { /* autocast casts the input to the op's dtype */
@@ -612,20 +633,26 @@ static void block_forward(gpt *m, const prec_policy *p, int l, const float *res,
     bk_attention_forward(be, atty, a->att, qa, B, T, C, NH, r[PR_ATTN].act,
                          sa(st, row0 + PR_ATTN));
     act_save(m, a, SA_ATTY, atty, NC);
-    linear_forward(m, p, l, PR_ATTPROJ, P_ATTPROJW, m->dc, atty, N, C, C, st);
-    bk_residual_forward(be, a->res2, res, m->dc, NC);
+    linear_forward(m, p, l, PR_ATTPROJ, P_ATTPROJW, m->dc, atty, N, C, C, 0, st);
+    /* res2 is formed in res3's buffer (block 0's input is there too) and not kept: the
+     * backward forms it again (res2_again) */
+    float *res2 = a->res3;
+    if (res == res2)
+        bk_add_inplace(be, res2, m->dc, NC);
+    else
+        bk_residual_forward(be, res2, res, m->dc, NC);
     float *ln2 = act_out(a, SA_LN2, m->dc2);
-    bk_layernorm_forward(be, ln2, a->ln2_mean, a->ln2_rstd, a->res2, mp(m, tix(l, P_LN2W)),
+    bk_layernorm_forward(be, ln2, a->ln2_mean, a->ln2_rstd, res2, mp(m, tix(l, P_LN2W)),
                          mp(m, tix(l, P_LN2B)), N, C, r[PR_LN2].act, sa(st, row0 + PR_LN2));
     act_save(m, a, SA_LN2, ln2, NC);
     float *fch = act_out(a, SA_FCH, m->d4c);
-    linear_forward(m, p, l, PR_FC, P_FCW, fch, ln2, N, C, 4 * C, st);
+    linear_forward(m, p, l, PR_FC, P_FCW, fch, ln2, N, C, 4 * C, 0, st);
     act_save(m, a, SA_FCH, fch, NC * 4);
     float *gl = act_out(a, SA_GELU, m->d4c); /* in place over fch's working copy */
     bk_gelu_forward(be, gl, fch, NC * 4, r[PR_GELU].act, sa(st, row0 + PR_GELU));
     act_save(m, a, SA_GELU, gl, NC * 4);
-    linear_forward(m, p, l, PR_FCPROJ, P_FCPROJW, m->dc, gl, N, 4 * C, C, st);
-    bk_residual_forward(be, a->res3, a->res2, m->dc, NC);
+    linear_forward(m, p, l, PR_FCPROJ, P_FCPROJW, m->dc, gl, N, 4 * C, C, 0, st);
+    bk_add_inplace(be, a->res3, m->dc, NC); /* res2 + c_proj's output, as a + b */
 }
 
 float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int32_t *targets,
@@ -639,20 +666,25 @@ float gpt_forward(gpt *m, const prec_policy *p, const int32_t *inputs, const int
     m->T = T;
     gpt_fp8_forward_begin(m);
     bk_upload(be, m->d_inputs, inputs, (size_t)N * sizeof(int32_t));
-    bk_encoder_forward(be, m->encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
+    /* block 0's input is formed in its output buffer (block_forward) */
+    float *encoded = m->blocks[0].res3;
+    bk_encoder_forward(be, encoded, m->d_inputs, mp(m, 0), mp(m, 1), B, T, C);
     /* wte and wpe share the encoder's output (and its gradient); the counts land in a
      * model-owned record at the next synchronizing call (backend.h), merged after it */
     num_stats_reset(&m->enc_stats);
-    if (st) bk_stats(be, m->encoded, (size_t)N * C, &m->enc_stats);
-    const float *res = m->encoded;
+    if (st) bk_stats(be, encoded, (size_t)N * C, &m->enc_stats);
+    const float *res = encoded;
     for (int l = 0; l < L; l++) {
         block_forward(m, p, l, res, B, T, st);
         res = m->blocks[l].res3;
     }
     int rf = prec_row_lnf(p), rh = prec_row_lmhead(p);
     int lnw = tix(L, 0); /* ln_f.weight follows the last block */
-    bk_layernorm_forward(be, m->lnf, m->lnf_mean, m->lnf_rstd, res, mp(m, lnw), mp(m, lnw + 1),
-                         N, C, p->rows[rf].act, sa(st, rf));
+    /* a 16-bit ln_f output is written into dc, idle now, and packed (cls_input) */
+    float *lnf = m->lnf_sdt == DT_F32 ? m->lnf : m->dc;
+    bk_layernorm_forward(be, lnf, m->lnf_mean, m->lnf_rstd, res, mp(m, lnw), mp(m, lnw + 1), N,
+                         C, p->rows[rf].act, sa(st, rf));
+    if (m->lnf_sdt != DT_F32) bk_pack(be, m->lnf, lnf, (size_t)N * C, m->lnf_sdt);
     m->cls.w_dt = p->rows[rh].w;
     m->cls.act_dt = p->rows[rh].act;
     m->cls.fp8 = p->rows[rh].fp8;
@@ -707,21 +739,23 @@ static void linear_backward(gpt *m, const prec_policy *p, gpt_row_stats *st, int
 }
 
 /* GELU's backward in place over its output gradient d (n values): its input (c_fc's output)
- * read in place, or unpacked a chunk at a time (elementwise: the same bits, the counts add). */
+ * read in place, or unpacked a chunk at a time into dc, idle since c_proj's backward read it
+ * (elementwise: the same bits, the counts add). */
 static void gelu_backward_in_place(gpt *m, gpt_block_acts *a, float *d, size_t n, dtype_t g,
                                    num_stats *st)
 {
-    size_t step = a->sdt[SA_FCH] == DT_F32 ? n : m->unp_n;
+    size_t step = a->sdt[SA_FCH] == DT_F32 ? n : bt_c(m);
     for (size_t i = 0; i < n; i += step) {
         size_t k = n - i < step ? n - i : step;
-        const float *x = act_in_at(m, a, SA_FCH, i, k, m->unp);
+        const float *x = act_in_at(m, a, SA_FCH, i, k, m->dc);
         bk_gelu_backward(m->be, d + i, x, d + i, k, g, st);
     }
 }
 
 /* Attention's backward into dqkv (B,T,3C) from dout (B,T,C), one batch row at a time: a row's
- * qkv unpacked (and cast to attention's dtype where c_attn's differs) into unp. Heads are
- * independent, so the rows give the bits of one call over the batch. */
+ * qkv unpacked (and cast to attention's dtype where c_attn's differs) into dc, idle since
+ * c_proj's backward read it, or into unp where dc is smaller than a row (a batch below 3).
+ * Heads are independent, so the rows give the bits of one call over the batch. */
 static void attention_backward_rows(gpt *m, gpt_block_acts *a, const prec_layer *r, float *dqkv,
                                     const float *dout, int B, int T, num_stats *st)
 {
@@ -732,19 +766,45 @@ static void attention_backward_rows(gpt *m, gpt_block_acts *a, const prec_layer 
                               r[PR_ATTN].grad, st);
         return;
     }
+    float *buf = m->unp ? m->unp : m->dc;
     for (int b = 0; b < B; b++) {
-        const float *qkv = act_in_at(m, a, SA_QKV, (size_t)b * row3, row3, m->unp);
+        const float *qkv = act_in_at(m, a, SA_QKV, (size_t)b * row3, row3, buf);
         if (r[PR_QKV].act != r[PR_ATTN].act) { /* as the forward's cast (qkv_cast) */
-            bk_cast(m->be, m->unp, qkv, row3, r[PR_ATTN].act, NULL);
-            qkv = m->unp;
+            bk_cast(m->be, buf, qkv, row3, r[PR_ATTN].act, NULL);
+            qkv = buf;
         }
         bk_attention_backward(m->be, dqkv + (size_t)b * row3, dout + (size_t)b * T * C, qkv,
                               a->att + (size_t)b * NH * T * 2, 1, T, C, NH, r[PR_ATTN].grad, st);
     }
 }
 
-static void block_backward(gpt *m, const prec_policy *p, int l, const float *res, int B, int T,
-                           gpt_row_stats *st)
+/* Block l's input: the block before's output, or block 0's, the encoder's output, formed again
+ * into `into` (an idle buffer: it is not kept, docs/memory.md). */
+static const float *block_input(gpt *m, int l, float *into)
+{
+    if (l > 0) return m->blocks[l - 1].res3;
+    bk_encoder_forward(m->be, into, m->d_inputs, mp(m, 0), mp(m, 1), m->B, m->T,
+                       m->cfg.n_embd);
+    return into;
+}
+
+/* Block l's residual after attention, res2 = input + c_proj(attention output), formed again as
+ * the forward formed it (the same ops on the same values: the same bits) into d4c, idle
+ * between c_fc's backward and attention's c_proj: the attention output is unpacked into dc,
+ * block 0's input formed in d4c's second (B,T,C). Keeping it would take (B,T,C) fp32 per
+ * block; forming it again costs one (C,C) GEMM per block (docs/memory.md). */
+static const float *res2_again(gpt *m, const prec_policy *p, int l, int N)
+{
+    int C = m->cfg.n_embd;
+    size_t NC = (size_t)N * C;
+    const float *atty = act_in(m, &m->blocks[l], SA_ATTY, NC, m->dc);
+    const float *res = block_input(m, l, m->d4c + NC);
+    linear_forward(m, p, l, PR_ATTPROJ, P_ATTPROJW, m->d4c, atty, N, C, C, 1, NULL);
+    bk_add_inplace(m->be, m->d4c, res, NC); /* c_proj's output + input: a + b commutes */
+    return m->d4c;
+}
+
+static void block_backward(gpt *m, const prec_policy *p, int l, int B, int T, gpt_row_stats *st)
 {
     int C = m->cfg.n_embd, N = B * T;
     size_t NC = (size_t)N * C;
@@ -765,7 +825,8 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     linear_backward(m, p, st, l, row0 + PR_FC, row0 + PR_LN2, P_FCW, m->dc2, m->d4c, SA_LN2, N,
                     C, 4 * C, m->dc);
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN2W)), gp(m, tix(l, P_LN2B)), m->dc2,
-                          a->res2, mp(m, tix(l, P_LN2W)), a->ln2_mean, a->ln2_rstd, N, C);
+                          res2_again(m, p, l, N), mp(m, tix(l, P_LN2W)), a->ln2_mean,
+                          a->ln2_rstd, N, C);
 
     /* attention: dres is now d(res2) */
     bk_cast(be, m->dc, m->dres, NC, r[PR_ATTPROJ].grad, sg(st, row0 + PR_ATTPROJ));
@@ -778,6 +839,7 @@ static void block_backward(gpt *m, const prec_policy *p, int l, const float *res
     grad_to(m, d3c, NC * 3, r[PR_ATTN].grad, r[PR_QKV].grad, st, row0 + PR_QKV);
     linear_backward(m, p, st, l, row0 + PR_QKV, row0 + PR_LN1, P_QKVW, m->dc, d3c, SA_LN1, N,
                     C, 3 * C, m->dc2);
+    const float *res = block_input(m, l, m->dc2); /* dc2 is idle again */
     bk_layernorm_backward(be, m->dres, gp(m, tix(l, P_LN1W)), gp(m, tix(l, P_LN1B)), m->dc, res,
                           mp(m, tix(l, P_LN1W)), a->ln1_mean, a->ln1_rstd, N, C);
 }
@@ -824,10 +886,7 @@ void gpt_backward(gpt *m, const prec_policy *p, float dloss_mult, gpt_row_stats 
     int lnw = tix(L, 0);
     bk_layernorm_backward(be, m->dres, gp(m, lnw), gp(m, lnw + 1), m->dlnf, res_last,
                           mp(m, lnw), m->lnf_mean, m->lnf_rstd, N, C);
-    for (int l = L - 1; l >= 0; l--) {
-        const float *res = l == 0 ? m->encoded : m->blocks[l - 1].res3;
-        block_backward(m, p, l, res, B, T, st);
-    }
+    for (int l = L - 1; l >= 0; l--) block_backward(m, p, l, B, T, st);
     if (st) {
         num_stats_reset(&m->enc_stats);
         bk_stats(be, m->dres, NC, &m->enc_stats);

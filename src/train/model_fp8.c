@@ -17,6 +17,8 @@ static num_stats *cnt(gpt *m, int row, fp8_tensor t)
 /* TE hands cuBLASLt scale_inv = 1 / scale per operand; their product multiplies the
  * accumulator (docs/fp8.md, "The GEMM"). */
 static float inv2(float a, float b) { return (1.0f / a) * (1.0f / b); }
+/* ln_f's output: stored in fp32 when lm_head runs in fp8 (gpt_lnf_store) */
+static const float *lnf32(const gpt *m) { return (const float *)m->lnf; }
 
 int gpt_fp8_sync(gpt *m, const prec_policy *p)
 {
@@ -137,20 +139,22 @@ static const float *bias_of(const gpt *m, int wi)
 }
 
 void gpt_fp8_linear_forward(gpt *m, const prec_policy *p, int row, int wi, float *out,
-                            const float *inp, int N, int IC, int OC, num_stats *st)
+                            const float *inp, int N, int IC, int OC, int again, num_stats *st)
 {
     dtype_t dt = p->rows[row].act;
     size_t n = (size_t)N * IC;
+    num_stats *cx = again ? NULL : cnt(m, row, FP8_T_INPUT);
     if (is_mx(m)) {
-        bk_mx_quantize(m->be, m->q_a, inp, N, IC, 1, fmt(m, FP8_T_INPUT), cnt(m, row, FP8_T_INPUT));
+        bk_mx_quantize(m->be, m->q_a, inp, N, IC, 1, fmt(m, FP8_T_INPUT), cx);
         m->fp8.meta[fp8_index(row, FP8_T_INPUT)].used_scale = 1.0f;
         bk_fp8_matmul_forward(m->be, out, m->q_a, FP8_DEQUANTIZED, wq_of(m, wi), FP8_DEQUANTIZED,
                               bias_of(m, wi), N, IC, OC, 0, 1.0f, dt, st);
         return;
     }
-    float sx = cast_scale(m, row, FP8_T_INPUT, inp, n);
-    m->fp8_sx[row] = sx; /* the backward casts the saved input again with it */
-    bk_fp8_quantize(m->be, m->q_a, inp, n, fmt(m, FP8_T_INPUT), sx, cnt(m, row, FP8_T_INPUT));
+    /* the backward casts the saved input again with the forward's scale */
+    float sx = again ? m->fp8_sx[row] : cast_scale(m, row, FP8_T_INPUT, inp, n);
+    m->fp8_sx[row] = sx;
+    bk_fp8_quantize(m->be, m->q_a, inp, n, fmt(m, FP8_T_INPUT), sx, cx);
     bk_fp8_matmul_forward(m->be, out, m->q_a, fmt(m, FP8_T_INPUT), wq_of(m, wi),
                           fmt(m, FP8_T_WEIGHT), bias_of(m, wi), N, IC, OC, 0,
                           inv2(sx, m->fp8_sw[row]), dt, st);
@@ -219,13 +223,13 @@ void gpt_fp8_cls_begin(gpt *m, int N)
     num_stats *st = m->cls.fp8_counted ? NULL : cnt(m, rh, FP8_T_INPUT);
     m->cls.fp8_counted = 1;
     if (is_mx(m)) {
-        bk_mx_quantize(m->be, m->q_a, m->lnf, N, C, 1, fmt(m, FP8_T_INPUT), st);
+        bk_mx_quantize(m->be, m->q_a, lnf32(m), N, C, 1, fmt(m, FP8_T_INPUT), st);
         m->cls.fp8_wt_ready = 0;
         return;
     }
-    float sx = cast_scale(m, rh, FP8_T_INPUT, m->lnf, n);
+    float sx = cast_scale(m, rh, FP8_T_INPUT, lnf32(m), n);
     m->fp8_sx[rh] = sx;
-    bk_fp8_quantize(m->be, m->q_a, m->lnf, n, fmt(m, FP8_T_INPUT), sx, st);
+    bk_fp8_quantize(m->be, m->q_a, lnf32(m), n, fmt(m, FP8_T_INPUT), sx, st);
 }
 
 void gpt_fp8_cls_logits(gpt *m, int c0, int rows, num_stats *st)
@@ -259,7 +263,7 @@ static void mx_cls_backward(gpt *m, int c0, int rows, num_stats *st_dinp, dtype_
      * this chunk's forward cast of ln_f has served its logits, so it is cast again in place */
     float *x = m->q_a + (size_t)c0 * C;
     bk_mx_quantize(m->be, m->q_g, m->dlogits, rows, V, 0, fg, NULL);
-    bk_mx_quantize(m->be, x, m->lnf + (size_t)c0 * C, rows, C, 0, fmt(m, FP8_T_INPUT), NULL);
+    bk_mx_quantize(m->be, x, lnf32(m) + (size_t)c0 * C, rows, C, 0, fmt(m, FP8_T_INPUT), NULL);
     bk_gemm(m->be, m->cls.sum, DT_F32, m->q_g, DT_F32, 1, x, DT_F32, 0, V, C, rows, 1.0f, c0 > 0,
             NULL);
 }

@@ -24,8 +24,9 @@ typedef struct {
     dtype_t sdt[SA_COUNT]; /* their storage dtypes under the model's layout */
     float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd; /* (B,T) fp32 */
     float *att;            /* (B,NH,T,2) fp32 softmax row max, 1/sum */
-    float *res2;           /* (B,T,C) fp32: residual after attention */
-    float *res3;           /* (B,T,C) fp32: block output */
+    float *res3;           /* (B,T,C) fp32: block output. The residual after attention is formed
+                            * here in the forward and again by the backward, never kept; block
+                            * 0's input, the encoder's output, too (docs/memory.md) */
 } gpt_block_acts;
 
 /* The classifier in chunks of rows (docs/precision.md, "The classifier in chunks"): logits
@@ -68,13 +69,16 @@ struct gpt {
     float *wcopy;                  /* rounded compute copies of the tensors that keep one */
     size_t *copy_off;              /* per tensor: its copy in wcopy, or GPT_NO_COPY */
     int32_t *d_inputs, *d_targets; /* (B,T) on the backend */
-    float *encoded;                /* (B,T,C) fp32 */
     gpt_block_acts *blocks;
-    float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
+    void *lnf;                     /* ln_f's output (B,T,C), stored in lnf_sdt */
+    dtype_t lnf_sdt;               /* its dtype, or fp32 (gpt_lnf_store) */
+    float *lnf_mean, *lnf_rstd, *logits, *losses;
     /* backward scratch, reused across blocks; dc, dc2 and d4c are the forward's fp32 working
      * buffers too, and d4c holds attention's (B,T,3C) gradient once the MLP's is dead
      * (docs/memory.md) */
-    float *dres, *dlnf, *dc, *dc2, *d4c, *qkv_cast;
+    float *dres, *dc, *dc2, *d4c, *qkv_cast;
+    float *dlnf;        /* dc2: ln_f's output gradient, formed by the classifier after the
+                         * blocks' forward and read before their backward */
     float *dlogits;     /* m->logits: a chunk's gradient replaces its logits */
     int have_targets;
     int grads_zero;     /* every gradient is known to be zero (gpt_zero_grads, before any
@@ -82,10 +86,9 @@ struct gpt {
     gpt_classifier cls; /* logits and dlogits: (chunk, V), one chunk of rows */
     float stats_inv;    /* 1 / loss scale for grad_unscaled; 1 = no extra pass */
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
-    float *unp;         /* (T,3C) fp32, with any 16-bit row: one batch row of a saved c_attn
-                         * output unpacked for attention's backward, and chunks of the GELU
-                         * input (its backward) or of a gradient (the unscaled pass) */
-    size_t unp_n;
+    float *unp;         /* (T,3C) fp32, with a 16-bit row and a batch below 3 (dc is smaller
+                         * than a row): one batch row of a saved c_attn output unpacked for
+                         * attention's backward; else dc serves (model.c, qkv_row_buf) */
     /* FP8 (docs/fp8.md, model_fp8.c) */
     fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */
     num_stats *fp8_cnt; /* per fp8_index: the casts of the training step under way, landed
@@ -137,11 +140,16 @@ int gpt_copy_needed(const gpt *m, const prec_policy *p, int i);
  * out of memory. */
 int gpt_fp8_sync(gpt *m, const prec_policy *p);
 /* Quantizes the weight copies of p's fp8 rows (gpt_refresh_copies). */
+/* The dtype ln_f's output is stored in under p: its act dtype, as a block's saved outputs,
+ * or fp32 where lm_head runs in fp8 (its casts read the whole output: model_fp8.c). */
+dtype_t gpt_lnf_store(const prec_policy *p);
 void gpt_fp8_refresh(gpt *m, const prec_policy *p);
 /* A block Linear at policy row `row`: weight tensor wi (bias wi + 1), inp (N,IC) -> out
- * (N,OC) rounded to the row's act dtype. */
+ * (N,OC) rounded to the row's act dtype. `again`: the backward forms this step's output once
+ * more (model.c, res2_again): the input's scale is the forward's, and nothing is counted or
+ * recorded, so the bits are the forward's and its statistics are left as they were. */
 void gpt_fp8_linear_forward(gpt *m, const prec_policy *p, int row, int wi, float *out,
-                            const float *inp, int N, int IC, int OC, num_stats *st);
+                            const float *inp, int N, int IC, int OC, int again, num_stats *st);
 /* Its backward: dinp (N,IC) rounded to the row's grad dtype, dW and dB added. */
 void gpt_fp8_linear_backward(gpt *m, const prec_policy *p, int row, int wi, float *dinp,
                              const float *dout, const float *inp, int N, int IC, int OC,

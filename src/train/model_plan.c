@@ -46,6 +46,13 @@ static int copy_dt(const gpt *m, const prec_policy *p, int i)
     return r->fp8 && t->ndim == 2 ? DT_FP8 : (int)r->w;
 }
 
+dtype_t gpt_lnf_store(const prec_policy *p)
+{
+    if (!p || p->rows[prec_row_lmhead(p)].fp8) return DT_F32;
+    dtype_t a = p->rows[prec_row_lnf(p)].act;
+    return is16((int)a) ? a : DT_F32;
+}
+
 /* Values of the largest weight matrix an fp8 row casts (MXFP8's backward copy, q_b). */
 static size_t fp8_weight_max(const buf_walk *w)
 {
@@ -105,7 +112,6 @@ static void bufs_block(const buf_walk *w, int l, size_t B, size_t T)
     BUF(b->ln1_mean, BT, MEM_ACT, DT_F32);
     BUF(b->ln1_rstd, BT, MEM_ACT, DT_F32);
     BUF(b->att, B * NH * T * 2, MEM_ACT, DT_F32); /* attention's row max and 1/sum */
-    BUF(b->res2, BT * C, MEM_ACT, DT_F32);
     BUF(b->ln2_mean, BT, MEM_ACT, DT_F32);
     BUF(b->ln2_rstd, BT, MEM_ACT, DT_F32);
     BUF(b->res3, BT * C, MEM_ACT, DT_F32);
@@ -126,9 +132,8 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     DYN(m->wcopy, copies_n(w), MEM_WCOPY, -1, DT_F32); /* values exact in their dtype */
     buf_emit(w, &m->d_inputs, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
     buf_emit(w, &m->d_targets, BT, MEM_TOKENS, MEM_DT_I32, MEM_DT_I32, 0);
-    BUF(m->encoded, BT * C, MEM_ACT, DT_F32);
     for (int l = 0; l < L; l++) bufs_block(w, l, B, T);
-    BUF(m->lnf, BT * C, MEM_ACT, pdt(w, rf));
+    DYN(m->lnf, BT * C, MEM_ACT, pdt(w, rf), gpt_lnf_store(w->p));
     BUF(m->lnf_mean, BT, MEM_ACT, DT_F32);
     BUF(m->lnf_rstd, BT, MEM_ACT, DT_F32);
     size_t chunk = (size_t)gpt_classifier_rows(m->cfg.vocab_size, maxB * maxT);
@@ -137,13 +142,13 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     /* backward scratch, reused by every block (dtypes of block 0's rows); the forward's
      * working buffers too */
     BUF(m->dres, BT * C, MEM_SCRATCH, DT_F32);
-    BUF(m->dlnf, BT * C, MEM_SCRATCH, pdt(w, rf));
     BUF(m->dc, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_FCPROJ));
     BUF(m->dc2, BT * C, MEM_SCRATCH, pdt(w, r0 + PR_LN2));
     /* the MLP's gradients, GELU's in place (one buffer), then attention's (B,T,3C) */
     BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU));
     DYN(m->qkv_cast, any_qkv_cast(w) ? BT * 3 * C : 0, MEM_SCRATCH, pdt(w, r0 + PR_ATTN), DT_F32);
-    DYN(m->unp, any16(w) ? T * 3 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
+    /* dc holds a batch row of c_attn's output (T,3C) from batch 3 up (model.c, qkv_row_buf) */
+    DYN(m->unp, any16(w) && B < 3 ? T * 3 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
     /* FP8 casts of a Linear's input and output gradient (docs/fp8.md): up to (B,T,4C), or
      * a classifier chunk of dlogits when lm_head runs in fp8 */
     int f8 = w->p && prec_any_fp8(w->p), f8h = w->p && w->p->rows[rh].fp8;
