@@ -460,9 +460,6 @@ static int cls_rows(const gpt_classifier *k, int c0, int N)
     return N - c0 < k->chunk ? N - c0 : k->chunk;
 }
 
-/* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
- * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
- * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
 /* Rows [c0, c0 + rows) of ln_f's output in fp32: in place, or unpacked into the same rows of
  * dc, idle from the last block's forward to the first block's backward (docs/memory.md). */
 static const float *cls_input(gpt *m, int c0, int rows)
@@ -474,6 +471,9 @@ static const float *cls_input(gpt *m, int c0, int rows)
     return m->dc + off;
 }
 
+/* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
+ * A row's bits depend on the chunk's shape (docs/precision.md), so every caller cuts the same
+ * chunks: [k * chunk, (k + 1) * chunk) of the forward's N rows. */
 static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
 {
     gpt_classifier *k = &m->cls;
