@@ -460,15 +460,24 @@ static int cls_rows(const gpt_classifier *k, int c0, int N)
     return N - c0 < k->chunk ? N - c0 : k->chunk;
 }
 
-/* Rows [c0, c0 + rows) of ln_f's output in fp32: in place, or unpacked into the same rows of
- * dc, idle from the last block's forward to the first block's backward (docs/memory.md). */
+/* Where row c0 of ln_f's output is in fp32: in place, or in the same row of dc, where
+ * cls_input unpacks it (dc is idle from the last block's forward to the first block's
+ * backward, docs/memory.md). */
+static const float *cls_input_at(const gpt *m, int c0)
+{
+    size_t off = (size_t)c0 * m->cfg.n_embd;
+    return m->lnf_sdt == DT_F32 ? (const float *)m->lnf + off : m->dc + off;
+}
+
+/* Rows [c0, c0 + rows) of ln_f's output in fp32 (cls_input_at), unpacked there first when
+ * stored in 16 bits. */
 static const float *cls_input(gpt *m, int c0, int rows)
 {
     size_t off = (size_t)c0 * m->cfg.n_embd;
-    if (m->lnf_sdt == DT_F32) return (const float *)m->lnf + off;
-    bk_unpack(m->be, m->dc + off, (const uint16_t *)m->lnf + off, (size_t)rows * m->cfg.n_embd,
-              m->lnf_sdt);
-    return m->dc + off;
+    if (m->lnf_sdt != DT_F32)
+        bk_unpack(m->be, m->dc + off, (const uint16_t *)m->lnf + off,
+                  (size_t)rows * m->cfg.n_embd, m->lnf_sdt);
+    return cls_input_at(m, c0);
 }
 
 /* Logits of rows [c0, c0 + rows) into m->logits: lm_head's GEMM, rounded to its act dtype.
@@ -491,10 +500,10 @@ static void cls_logits(gpt *m, int c0, int rows, num_stats *st)
                       k->w_dt, k->w_dt, k->act_dt, st);
 }
 
-/* Backward of the chunk whose logits are in m->logits: dlogits = round_g(dloss (softmax -
- * onehot)) in their place (the losses are taken: one (chunk, V) buffer for both), dlnf's
- * rows = round_g(dlogits @ W), and cls.sum += dlogits^T @ lnf unrounded (the first chunk
- * overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
+/* Backward of the chunk cls_logits last formed (its logits in m->logits, its ln_f rows where
+ * cls_input put them): dlogits = round_g(dloss (softmax - onehot)) in their place (the losses
+ * are taken: one (chunk, V) buffer for both), dlnf's rows = round_g(dlogits @ W), and
+ * cls.sum += dlogits^T @ lnf unrounded (the first chunk overwrites). s[ih] counts lm_head's gradient, s[iff] ln_f's (s may be NULL). */
 static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, int N,
                                float mult, gpt_row_stats *s, int ih, int iff)
 {
@@ -509,7 +518,7 @@ static void cls_backward_chunk(gpt *m, const prec_policy *p, int c0, int rows, i
         gpt_fp8_cls_backward(m, p, c0, rows, sgp(s, iff, gh, gf));
         return;
     }
-    const float *lnf = cls_input(m, c0, rows); /* as cls_logits read it (the same values) */
+    const float *lnf = cls_input_at(m, c0); /* where cls_logits unpacked this chunk's rows */
     bk_matmul_backward(m->be, m->dlnf + (size_t)c0 * C, NULL, NULL, m->dlogits, lnf, wt(m, p, 0),
                        rows, C, V, 1, gh, sgp(s, iff, gh, gf), NULL);
     /* dW(V,C) as matmul_backward forms it (both operands in the gradient dtype), summed

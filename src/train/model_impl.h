@@ -88,7 +88,7 @@ struct gpt {
     num_stats enc_stats; /* the encoder output's (or its gradient's) counts, until they land */
     float *unp;         /* (T,3C) fp32, with a 16-bit row and a batch below 3 (dc is smaller
                          * than a row): one batch row of a saved c_attn output unpacked for
-                         * attention's backward; else dc serves (model.c, qkv_row_buf) */
+                         * attention's backward; else dc serves (model.c, attention_backward_rows) */
     /* FP8 (docs/fp8.md, model_fp8.c) */
     fp8_state fp8;      /* scales and histories, for the recipe of the laid-out policy */
     num_stats *fp8_cnt; /* per fp8_index: the casts of the training step under way, landed
@@ -135,14 +135,14 @@ void gpt_adam_shard_set(gpt *m, int rank, int ranks);
  * read a chunk of rows at a time) and the biases of 16-bit rows. A block's weight matrices
  * are rounded by the GEMM that reads them (docs/memory.md). */
 int gpt_copy_needed(const gpt *m, const prec_policy *p, int i);
+/* The dtype ln_f's output is stored in under p: its act dtype, as a block's saved outputs,
+ * or fp32 where lm_head runs in fp8 (its casts read the whole output: model_fp8.c). */
+dtype_t gpt_lnf_store(const prec_policy *p);
 /* ---- model_fp8.c: Linear layers in FP8 (docs/fp8.md) ---- */
 /* Sets m->fp8 up for p's recipe (afresh when kind, format or history length changed). 0 or -1
  * out of memory. */
 int gpt_fp8_sync(gpt *m, const prec_policy *p);
 /* Quantizes the weight copies of p's fp8 rows (gpt_refresh_copies). */
-/* The dtype ln_f's output is stored in under p: its act dtype, as a block's saved outputs,
- * or fp32 where lm_head runs in fp8 (its casts read the whole output: model_fp8.c). */
-dtype_t gpt_lnf_store(const prec_policy *p);
 void gpt_fp8_refresh(gpt *m, const prec_policy *p);
 /* A block Linear at policy row `row`: weight tensor wi (bias wi + 1), inp (N,IC) -> out
  * (N,OC) rounded to the row's act dtype. `again`: the backward forms this step's output once

@@ -147,7 +147,7 @@ void gpt_bufs_walk(const buf_walk *w, int maxB, int maxT)
     /* the MLP's gradients, GELU's in place (one buffer), then attention's (B,T,3C) */
     BUF(m->d4c, BT * 4 * C, MEM_SCRATCH, pdt(w, r0 + PR_GELU));
     DYN(m->qkv_cast, any_qkv_cast(w) ? BT * 3 * C : 0, MEM_SCRATCH, pdt(w, r0 + PR_ATTN), DT_F32);
-    /* dc holds a batch row of c_attn's output (T,3C) from batch 3 up (model.c, qkv_row_buf) */
+    /* dc holds a batch row of c_attn's output (T,3C) from batch 3 up (model.c, attention_backward_rows) */
     DYN(m->unp, any16(w) && B < 3 ? T * 3 * C : 0, MEM_SCRATCH, DT_F32, DT_F32);
     /* FP8 casts of a Linear's input and output gradient (docs/fp8.md): up to (B,T,4C), or
      * a classifier chunk of dlogits when lm_head runs in fp8 */
